@@ -1,0 +1,24 @@
+"""The root of fenqi's exception family: every user-facing error has a stable machine code.
+
+An assertion failure is a bug; a FenqiError is an expected refusal with a message that names the
+problem. The API maps these once to application/problem+json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FenqiError(Exception):
+    code: str = "fenqi_error"
+    http_status: int = 400
+
+    def __init__(self, message: str, *, code: str | None = None, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.detail = detail
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.detail}

@@ -1,0 +1,1 @@
+"""Risk engine: scorecards, gradient boosting, decision flows, transaction risk, registry."""

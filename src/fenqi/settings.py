@@ -1,0 +1,35 @@
+"""One settings object, read once at start-up from the environment (FENQI_*).
+
+Why: scattered environment lookups make behaviour depend on where a value was read; every
+setting the system honours is listed here with its default.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FENQI_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///.fenqi/fenqi.sqlite",
+        description="SQLAlchemy URL; SQLite file by default, PostgreSQL in production.",
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="Operator zone of the business date.")
+    # Licensed consumer lenders are guided to keep the comprehensive annualized cost within 24%
+    # (see docs/products.md); the cap is a setting, in basis points of the nominal IRR rate.
+    apr_cap_bp: int = Field(default=2400, ge=0, le=100_000)
+    catalog_dir: Path | None = Field(
+        default=None, description="Extra folder of product TOML files (overrides shipped ones)."
+    )
+    pending_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
