@@ -9,7 +9,9 @@ import typer
 
 from fenqi.risk.cli import app as risk_app
 
-app = typer.Typer(help="fenqi: e-commerce consumer finance (buy now, pay later).", no_args_is_help=True)
+app = typer.Typer(
+    help="fenqi: e-commerce consumer finance (buy now, pay later).", no_args_is_help=True
+)
 app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report, decide.")
 
 

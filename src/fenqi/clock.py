@@ -44,8 +44,9 @@ class FixedClock:
     @classmethod
     def on(cls, business_date: date, hour: int = 12, zone: str = DEFAULT_ZONE) -> FixedClock:
         """A clock at `hour` o'clock local time on a business date."""
-        local = datetime(business_date.year, business_date.month, business_date.day, hour,
-                         tzinfo=ZoneInfo(zone))
+        local = datetime(
+            business_date.year, business_date.month, business_date.day, hour, tzinfo=ZoneInfo(zone)
+        )
         return cls(local, zone)
 
     def now(self) -> datetime:

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
         default="sqlite:///.fenqi/fenqi.sqlite",
         description="SQLAlchemy URL; SQLite file by default, PostgreSQL in production.",
     )
-    timezone: str = Field(default="Asia/Shanghai", description="Operator zone of the business date.")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="Operator zone of the business date."
+    )
     # Licensed consumer lenders are guided to keep the comprehensive annualized cost within 24%
     # (see docs/products.md); the cap is a setting, in basis points of the nominal IRR rate.
     apr_cap_bp: int = Field(default=2400, ge=0, le=100_000)

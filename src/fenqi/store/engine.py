@@ -28,10 +28,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(parsed, **kwargs)
     if parsed.get_backend_name() != "sqlite":
-        raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+        raise ValueError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
+    engine = create_engine(
+        parsed, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

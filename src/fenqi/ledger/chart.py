@@ -1,0 +1,85 @@
+"""The chart of accounts: what each ledger account code means and on which side it grows.
+
+Customer accounts are owned by one credit account (owner_kind "customer", owner_id its id), so
+a customer's balances live on rows keyed by that id; merchant accounts by merchant id; the
+platform's own books by owner "platform".
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+class OwnerKind(StrEnum):
+    PLATFORM = "platform"
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    FUNDER = "funder"
+
+
+class AccountCode(StrEnum):
+    # customer receivables (assets of the platform)
+    PRINCIPAL_RECEIVABLE = "principal_receivable"
+    FEE_RECEIVABLE = "fee_receivable"
+    INTEREST_RECEIVABLE = "interest_receivable"
+    PENALTY_RECEIVABLE = "penalty_receivable"
+    WRITTEN_OFF_RECEIVABLE = "written_off_receivable"
+    # what the platform owes a customer who paid more than owed (liability)
+    CUSTOMER_CREDIT_BALANCE = "customer_credit_balance"
+    # merchants
+    MERCHANT_PAYABLE = "merchant_payable"
+    # platform books
+    CASH_CLEARING = "cash_clearing"
+    FEE_INCOME = "fee_income"
+    INTEREST_INCOME = "interest_income"
+    PENALTY_INCOME = "penalty_income"
+    MERCHANT_DISCOUNT_INCOME = "merchant_discount_income"
+    LOSS_ALLOWANCE = "loss_allowance"
+    CREDIT_LOSS_EXPENSE = "credit_loss_expense"
+    RECOVERY_INCOME = "recovery_income"
+
+
+NORMAL_SIDE: dict[AccountCode, Side] = {
+    AccountCode.PRINCIPAL_RECEIVABLE: Side.DEBIT,
+    AccountCode.FEE_RECEIVABLE: Side.DEBIT,
+    AccountCode.INTEREST_RECEIVABLE: Side.DEBIT,
+    AccountCode.PENALTY_RECEIVABLE: Side.DEBIT,
+    AccountCode.WRITTEN_OFF_RECEIVABLE: Side.DEBIT,
+    AccountCode.CUSTOMER_CREDIT_BALANCE: Side.CREDIT,
+    AccountCode.MERCHANT_PAYABLE: Side.CREDIT,
+    AccountCode.CASH_CLEARING: Side.DEBIT,
+    AccountCode.FEE_INCOME: Side.CREDIT,
+    AccountCode.INTEREST_INCOME: Side.CREDIT,
+    AccountCode.PENALTY_INCOME: Side.CREDIT,
+    AccountCode.MERCHANT_DISCOUNT_INCOME: Side.CREDIT,
+    AccountCode.LOSS_ALLOWANCE: Side.CREDIT,
+    AccountCode.CREDIT_LOSS_EXPENSE: Side.DEBIT,
+    AccountCode.RECOVERY_INCOME: Side.CREDIT,
+}
+
+# Receivables can never be paid down below zero, and a customer's credit balance never goes
+# negative: these flags are enforced in the database by the same statement that moves money.
+CREDITS_MUST_NOT_EXCEED_DEBITS = frozenset(
+    {
+        AccountCode.PRINCIPAL_RECEIVABLE,
+        AccountCode.FEE_RECEIVABLE,
+        AccountCode.INTEREST_RECEIVABLE,
+        AccountCode.PENALTY_RECEIVABLE,
+        AccountCode.WRITTEN_OFF_RECEIVABLE,
+    }
+)
+DEBITS_MUST_NOT_EXCEED_CREDITS = frozenset({AccountCode.CUSTOMER_CREDIT_BALANCE})
+
+CUSTOMER_CODES = (
+    AccountCode.PRINCIPAL_RECEIVABLE,
+    AccountCode.FEE_RECEIVABLE,
+    AccountCode.INTEREST_RECEIVABLE,
+    AccountCode.PENALTY_RECEIVABLE,
+    AccountCode.WRITTEN_OFF_RECEIVABLE,
+    AccountCode.CUSTOMER_CREDIT_BALANCE,
+)

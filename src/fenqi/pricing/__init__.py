@@ -1,0 +1,1 @@
+"""Installment schedules, annualized-rate disclosure (IRR) and rate-cap checks. Pure functions."""
