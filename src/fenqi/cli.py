@@ -7,12 +7,106 @@ from __future__ import annotations
 
 import typer
 
+from fenqi.cli_support import clean_errors, context, parse_date, print_json
+from fenqi.ledger.cli import app as ledger_app
+from fenqi.products.cli import app as products_app
 from fenqi.risk.cli import app as risk_app
 
 app = typer.Typer(
     help="fenqi: e-commerce consumer finance (buy now, pay later).", no_args_is_help=True
 )
+app.add_typer(products_app, name="products", help="Credit products: list, check a file.")
+app.add_typer(ledger_app, name="ledger", help="Ledger: trial balance, reconciliation, accounts.")
 app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report, decide.")
+db_app = typer.Typer(no_args_is_help=True)
+app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
+
+
+@db_app.command("upgrade")
+@clean_errors
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations to FENQI_DATABASE_URL (SQLite file by default)."""
+    from fenqi.store.migrate import current, upgrade
+
+    with context() as ctx:
+        upgrade(ctx.engine, revision)
+        typer.echo(
+            f"database at revision {current(ctx.engine)}: "
+            f"{ctx.engine.url.render_as_string(hide_password=True)}"
+        )
+
+
+@app.command()
+@clean_errors
+def quote(
+    product: str = typer.Option(..., help="Product name (see `fenqi products list`)."),
+    amount: int = typer.Option(..., help="Purchase amount in fen (integer)."),
+    terms: int = typer.Option(..., help="Number of periods (0 = pay in the free cycle)."),
+    on: str | None = typer.Option(None, "--date", help="Purchase date YYYY-MM-DD (default today)."),
+    tier: str | None = typer.Option(None, help="Customer tier (fee discount)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A plan's schedule, totals and annualized rate (IRR) in basis points."""
+    from fenqi.clock import SystemClock
+    from fenqi.credit.plans import offer
+    from fenqi.products.catalog_loader import load_product
+    from fenqi.settings import get_settings
+
+    settings = get_settings()
+    spec = load_product(product, settings.apr_cap_bp, settings.catalog_dir)
+    purchase_date = parse_date(on) or SystemClock(settings.timezone).today()
+    plan = offer(spec, amount, terms, purchase_date, cap_bp=settings.apr_cap_bp, tier=tier)
+    data = {**plan.quote.to_dict(), "plan": plan.kind}
+    if as_json:
+        print_json(data)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from fenqi.money import format_fen
+
+    table = Table(
+        "period",
+        "due date",
+        "principal",
+        "fee",
+        "interest",
+        "total",
+        title=f"{spec.display_name}: {format_fen(amount)} {spec.currency}, "
+        f"{data['plan']} {plan.quote.terms}",
+    )
+    for line in data["schedule"]:
+        table.add_row(
+            str(line["period"]),
+            line["due_date"],
+            *(
+                format_fen(line[k])
+                for k in ("principal_fen", "fee_fen", "interest_fen", "total_fen")
+            ),
+        )
+    t = data["totals"]
+    table.add_row(
+        "",
+        "total",
+        *(format_fen(t[k]) for k in ("principal_fen", "fee_fen", "interest_fen", "total_fen")),
+    )
+    Console().print(table)
+    r = data["annualized_rate"]
+    typer.echo(
+        f"annualized rate (IRR): nominal {r['nominal_bp'] / 100:.2f}%, "
+        f"effective {r['effective_bp'] / 100:.2f}%"
+    )
+
+
+@app.command()
+def demo(
+    database: str = typer.Option(".fenqi/demo.sqlite", help="SQLite file for the demo."),
+    fresh: bool = typer.Option(True, help="Start from an empty file."),
+) -> None:
+    """Run the scripted demo scenario on an embedded SQLite file and print what happened."""
+    from fenqi.demo import run_demo
+
+    run_demo(database, fresh=fresh)
 
 
 def main() -> None:

@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from support.ledger_world import make_world
 
 from fenqi.clock import FixedClock
 from fenqi.ledger.entry import EntryRequest, PostingSpec
 from fenqi.ledger.service import get_balance, post_entry, reconcile, trial_balance
+from support.ledger_world import make_world
 
 WORKERS = 40
 AMOUNT = 3_000
@@ -30,8 +30,9 @@ def test_concurrent_holds_never_exceed_limit(db_engine: Engine) -> None:
 
     def authorize(i: int) -> bool:
         start.wait()
-        req = EntryRequest(f"auth-{i}", "CNY", (PostingSpec(w.principal, w.merchant, AMOUNT),),
-                           pending=True)
+        req = EntryRequest(
+            f"auth-{i}", "CNY", (PostingSpec(w.principal, w.merchant, AMOUNT),), pending=True
+        )
         with db_engine.begin() as conn:
             return post_entry(conn, clock, req).ok
 
@@ -39,8 +40,9 @@ def test_concurrent_holds_never_exceed_limit(db_engine: Engine) -> None:
         results = list(pool.map(authorize, range(WORKERS)))
     # replays from other threads of the same ids change nothing
     with ThreadPoolExecutor(8) as pool:
-        replays = list(pool.map(authorize_replay(db_engine, clock, w.principal, w.merchant),
-                                range(WORKERS)))
+        replays = list(
+            pool.map(authorize_replay(db_engine, clock, w.principal, w.merchant), range(WORKERS))
+        )
     assert replays == results
     approved = sum(results)
     assert approved == LIMIT // AMOUNT
@@ -53,8 +55,9 @@ def test_concurrent_holds_never_exceed_limit(db_engine: Engine) -> None:
 
 def authorize_replay(engine: Engine, clock: FixedClock, principal: int, merchant: int):  # type: ignore[no-untyped-def]
     def run(i: int) -> bool:
-        req = EntryRequest(f"auth-{i}", "CNY", (PostingSpec(principal, merchant, AMOUNT),),
-                           pending=True)
+        req = EntryRequest(
+            f"auth-{i}", "CNY", (PostingSpec(principal, merchant, AMOUNT),), pending=True
+        )
         with engine.begin() as conn:
             return post_entry(conn, clock, req).ok
 

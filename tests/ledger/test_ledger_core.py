@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support.ledger_world import make_world
 from sqlalchemy import Engine, update
 
 from fenqi.clock import FixedClock
@@ -31,6 +30,7 @@ from fenqi.ledger.service import (
     void_pending,
 )
 from fenqi.store.schema.ledger import ledger_accounts
+from support.ledger_world import make_world
 
 
 @pytest.fixture
@@ -38,10 +38,16 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 3, 1, 4, 0, tzinfo=UTC))
 
 
-def hold(world_principal: int, merchant: int, amount: int, cid: str, timeout: datetime | None = None
-         ) -> EntryRequest:
-    return EntryRequest(cid, "CNY", (PostingSpec(world_principal, merchant, amount, "principal"),),
-                        pending=True, timeout_at=timeout)
+def hold(
+    world_principal: int, merchant: int, amount: int, cid: str, timeout: datetime | None = None
+) -> EntryRequest:
+    return EntryRequest(
+        cid,
+        "CNY",
+        (PostingSpec(world_principal, merchant, amount, "principal"),),
+        pending=True,
+        timeout_at=timeout,
+    )
 
 
 def test_hold_post_partial_and_limit(db_engine: Engine, clock: FixedClock) -> None:
@@ -71,8 +77,9 @@ def test_hold_post_partial_and_limit(db_engine: Engine, clock: FixedClock) -> No
         assert trial_balance(conn).balanced and reconcile(conn) == []
 
 
-def test_replay_returns_original_and_conflict_is_refused(db_engine: Engine, clock: FixedClock
-                                                         ) -> None:
+def test_replay_returns_original_and_conflict_is_refused(
+    db_engine: Engine, clock: FixedClock
+) -> None:
     with db_engine.begin() as conn:
         w = make_world(conn, clock)
         req = EntryRequest("buy-1", "CNY", (PostingSpec(w.principal, w.merchant, 10_000),))
@@ -93,13 +100,17 @@ def test_replay_returns_original_and_conflict_is_refused(db_engine: Engine, cloc
 def test_receivable_cannot_go_below_zero(db_engine: Engine, clock: FixedClock) -> None:
     with db_engine.begin() as conn:
         w = make_world(conn, clock)
-        post_entry(conn, clock, EntryRequest("buy", "CNY", (PostingSpec(w.principal, w.merchant,
-                                                                        5_000),)))
+        post_entry(
+            conn, clock, EntryRequest("buy", "CNY", (PostingSpec(w.principal, w.merchant, 5_000),))
+        )
         over = EntryRequest("repay", "CNY", (PostingSpec(w.cash, w.principal, 5_001),))
         assert post_entry(conn, clock, over).reject_code is RejectCode.EXCEEDS_DEBITS
         # the overpaid fen go to the customer's credit balance instead
-        split = EntryRequest("repay-2", "CNY", (PostingSpec(w.cash, w.principal, 5_000),
-                                                PostingSpec(w.cash, w.credit_balance, 1)))
+        split = EntryRequest(
+            "repay-2",
+            "CNY",
+            (PostingSpec(w.cash, w.principal, 5_000), PostingSpec(w.cash, w.credit_balance, 1)),
+        )
         assert post_entry(conn, clock, split).ok
         spend = EntryRequest("use", "CNY", (PostingSpec(w.credit_balance, w.cash, 2),))
         assert post_entry(conn, clock, spend).reject_code is RejectCode.EXCEEDS_CREDITS
@@ -108,8 +119,11 @@ def test_receivable_cannot_go_below_zero(db_engine: Engine, clock: FixedClock) -
 def test_expiry_releases_holds_once(db_engine: Engine, clock: FixedClock) -> None:
     with db_engine.begin() as conn:
         w = make_world(conn, clock)
-        r = post_entry(conn, clock, hold(w.principal, w.merchant, 20_000, "a",
-                                         clock.now() + timedelta(hours=1)))
+        r = post_entry(
+            conn,
+            clock,
+            hold(w.principal, w.merchant, 20_000, "a", clock.now() + timedelta(hours=1)),
+        )
         assert expire_pending(conn, clock) == 0
         clock.advance(timedelta(hours=2))
         assert expire_pending(conn, clock) == 1
@@ -119,14 +133,17 @@ def test_expiry_releases_holds_once(db_engine: Engine, clock: FixedClock) -> Non
             resolve_pending(conn, clock, "late-capture", r.entry_id)
 
 
-def test_reversal_mirrors_once_and_ignores_a_lowered_limit(db_engine: Engine, clock: FixedClock
-                                                            ) -> None:
+def test_reversal_mirrors_once_and_ignores_a_lowered_limit(
+    db_engine: Engine, clock: FixedClock
+) -> None:
     with db_engine.begin() as conn:
         w = make_world(conn, clock)
-        buy = post_entry(conn, clock, EntryRequest("buy", "CNY",
-                                                   (PostingSpec(w.principal, w.merchant, 9_000),)))
-        repay = post_entry(conn, clock, EntryRequest("repay", "CNY",
-                                                     (PostingSpec(w.cash, w.principal, 4_000),)))
+        buy = post_entry(
+            conn, clock, EntryRequest("buy", "CNY", (PostingSpec(w.principal, w.merchant, 9_000),))
+        )
+        repay = post_entry(
+            conn, clock, EntryRequest("repay", "CNY", (PostingSpec(w.cash, w.principal, 4_000),))
+        )
         set_debit_cap(conn, w.principal, 0)  # account frozen: limit cut to zero
         rev = reverse_entry(conn, clock, "rev-1", repay.entry_id, "payment bounced")
         assert rev.ok and rev.kind is EntryKind.REVERSAL
@@ -138,17 +155,24 @@ def test_reversal_mirrors_once_and_ignores_a_lowered_limit(db_engine: Engine, cl
             reverse_entry(conn, clock, "rev-3", buy.entry_id, " ")
         lines = history(conn, w.principal)
         assert [(x["side"], x["amount_fen"]) for x in lines] == [
-            ("debit", 9_000), ("credit", 4_000), ("debit", 4_000)]
+            ("debit", 9_000),
+            ("credit", 4_000),
+            ("debit", 4_000),
+        ]
         assert trial_balance(conn).balanced and reconcile(conn) == []
 
 
 def test_reconcile_finds_a_tampered_balance(db_engine: Engine, clock: FixedClock) -> None:
     with db_engine.begin() as conn:
         w = make_world(conn, clock)
-        post_entry(conn, clock, EntryRequest("buy", "CNY", (PostingSpec(w.principal, w.merchant,
-                                                                        100),)))
-        conn.execute(update(ledger_accounts).where(ledger_accounts.c.id == w.principal)
-                     .values(debits_posted=ledger_accounts.c.debits_posted + 1))
+        post_entry(
+            conn, clock, EntryRequest("buy", "CNY", (PostingSpec(w.principal, w.merchant, 100),))
+        )
+        conn.execute(
+            update(ledger_accounts)
+            .where(ledger_accounts.c.id == w.principal)
+            .values(debits_posted=ledger_accounts.c.debits_posted + 1)
+        )
         bad = reconcile(conn)
         assert [row["id"] for row in bad] == [w.principal]
         assert not trial_balance(conn).balanced
@@ -157,8 +181,9 @@ def test_reconcile_finds_a_tampered_balance(db_engine: Engine, clock: FixedClock
 def test_currency_mismatch_is_rejected(db_engine: Engine, clock: FixedClock) -> None:
     with db_engine.begin() as conn:
         w = make_world(conn, clock)
-        r = post_entry(conn, clock, EntryRequest("usd", "USD",
-                                                 (PostingSpec(w.principal, w.merchant, 1),)))
+        r = post_entry(
+            conn, clock, EntryRequest("usd", "USD", (PostingSpec(w.principal, w.merchant, 1),))
+        )
         assert r.reject_code is RejectCode.CURRENCY_MISMATCH
 
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
-from support.ledger_world import make_world
 
 from fenqi.clock import FixedClock
 from fenqi.ledger.entry import EntryRequest, LedgerError, PostingSpec
@@ -26,6 +25,7 @@ from fenqi.ledger.service import (
     trial_balance,
     void_pending,
 )
+from support.ledger_world import make_world
 
 LIMIT = 50_000
 op = st.one_of(
@@ -39,7 +39,9 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=st.lists(op, min_size=1, max_size=25))
 def test_random_operations_keep_invariants(db_engine: Engine, ops: list[tuple]) -> None:
     clock = FixedClock(datetime(2026, 3, 1, tzinfo=UTC))
@@ -53,8 +55,12 @@ def test_random_operations_keep_invariants(db_engine: Engine, ops: list[tuple]) 
         for i, (kind, *args) in enumerate(ops):
             cid = f"{owner}-{i}"
             if kind in ("hold", "buy"):
-                req = EntryRequest(cid, "CNY", (PostingSpec(w.principal, w.merchant, args[0]),),
-                                   pending=kind == "hold")
+                req = EntryRequest(
+                    cid,
+                    "CNY",
+                    (PostingSpec(w.principal, w.merchant, args[0]),),
+                    pending=kind == "hold",
+                )
                 requests.append(req)
                 result = post_entry(conn, clock, req)
                 fits = posted + pending + args[0] <= LIMIT

@@ -32,8 +32,9 @@ def monthly(n: int) -> list[date]:
         (12, 800, 1445, 1545),  # row 5: 12 periods, 8.0% -> 14.45% / 15.45%
     ],
 )
-def test_published_vectors(periods: int, total_fee_bp: int, nominal_bp: int, effective_bp: int
-                           ) -> None:
+def test_published_vectors(
+    periods: int, total_fee_bp: int, nominal_bp: int, effective_bp: int
+) -> None:
     pricing = Pricing(FeeMethod.EQUAL_PRINCIPAL_EQUAL_FEE, total_fee_bp=total_fee_bp)
     schedule = build_schedule(1_000_000, pricing, START, monthly(periods))
     rate = annualized_rate(schedule)
@@ -58,7 +59,7 @@ def test_equal_installment_nominal_equals_contract_rate() -> None:
 
 def test_interest_free_plan_is_zero() -> None:
     pricing = Pricing(FeeMethod.PAY_IN_N)
-    rate = annualized_rate(build_schedule(10_000, pricing, START, [START] + monthly(3)))
+    rate = annualized_rate(build_schedule(10_000, pricing, START, [START, *monthly(3)]))
     assert (rate.nominal_bp, rate.effective_bp, rate.xirr_bp) == (0, 0, 0)
 
 

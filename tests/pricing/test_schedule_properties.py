@@ -23,10 +23,22 @@ START = date(2025, 3, 31)
     remainder=st.sampled_from(list(Remainder)),
     upfront=st.booleans(),
 )
-def test_parts_sum_to_the_whole(principal: int, n: int, method: FeeMethod, fee_bp: int,
-                                rate_bp: int, remainder: Remainder, upfront: bool) -> None:
-    pricing = Pricing(method, total_fee_bp=fee_bp, annual_rate_bp=rate_bp, fee_upfront=upfront,
-                      remainder=remainder)
+def test_parts_sum_to_the_whole(
+    principal: int,
+    n: int,
+    method: FeeMethod,
+    fee_bp: int,
+    rate_bp: int,
+    remainder: Remainder,
+    upfront: bool,
+) -> None:
+    pricing = Pricing(
+        method,
+        total_fee_bp=fee_bp,
+        annual_rate_bp=rate_bp,
+        fee_upfront=upfront,
+        remainder=remainder,
+    )
     dates = [add_months(START, i + 1) for i in range(n)]
     s = build_schedule(principal, pricing, START, dates)
     assert sum(x.principal_fen for x in s.lines) == principal
@@ -44,16 +56,24 @@ def test_parts_sum_to_the_whole(principal: int, n: int, method: FeeMethod, fee_b
 def test_huabei_style_rule_remainder_in_last_period() -> None:
     # "principal of each installment = total ÷ N; the remainder is recorded in the last
     # installment; fee per installment = principal × fee rate" (products.md, bank terms)
-    s = build_schedule(100_000, Pricing(FeeMethod.EQUAL_PRINCIPAL_EQUAL_FEE, total_fee_bp=750),
-                       START, [add_months(START, i + 1) for i in range(12)])
+    s = build_schedule(
+        100_000,
+        Pricing(FeeMethod.EQUAL_PRINCIPAL_EQUAL_FEE, total_fee_bp=750),
+        START,
+        [add_months(START, i + 1) for i in range(12)],
+    )
     assert [x.principal_fen for x in s.lines] == [8333] * 11 + [8337]
     assert [x.fee_fen for x in s.lines] == [625] * 12  # 7.5% of ¥1,000 = ¥75 = 12 × ¥6.25
     assert s.lines[0].due_date == date(2025, 4, 30)  # month-end clamp
 
 
 def test_equal_principal_interest_declines() -> None:
-    s = build_schedule(1_200_000, Pricing(FeeMethod.EQUAL_PRINCIPAL, annual_rate_bp=1200),
-                       START, [add_months(START, i + 1) for i in range(12)])
+    s = build_schedule(
+        1_200_000,
+        Pricing(FeeMethod.EQUAL_PRINCIPAL, annual_rate_bp=1200),
+        START,
+        [add_months(START, i + 1) for i in range(12)],
+    )
     interest = [x.interest_fen for x in s.lines]
     assert interest[0] == 12_000 and interest == sorted(interest, reverse=True)
     assert interest[-1] == 1_000
@@ -62,8 +82,9 @@ def test_equal_principal_interest_declines() -> None:
 def test_simple_interest_counts_actual_days() -> None:
     start = date(2025, 1, 1)
     dates = [date(2025, 2, 1), date(2025, 3, 1), date(2025, 4, 1)]
-    s = build_schedule(300_000, Pricing(FeeMethod.SIMPLE_INTEREST, annual_rate_bp=1500),
-                       start, dates)
+    s = build_schedule(
+        300_000, Pricing(FeeMethod.SIMPLE_INTEREST, annual_rate_bp=1500), start, dates
+    )
     # 31 days on ¥3,000 at 15%: 3000 × 0.15 × 31/365 = ¥38.22
     assert s.lines[0].interest_fen == 3822
     assert s.lines[1].interest_fen < s.lines[0].interest_fen  # 28 days on a lower balance

@@ -21,8 +21,9 @@ class World:
     fee_income: int
 
 
-def make_world(conn: Connection, clock: Clock, owner: str = "c1", limit_fen: int = 100_000
-               ) -> World:
+def make_world(
+    conn: Connection, clock: Clock, owner: str = "c1", limit_fen: int = 100_000
+) -> World:
     def acct(code: AccountCode, kind: OwnerKind, oid: str, cap: int | None = None) -> int:
         return open_account(conn, clock, code, kind, oid, "CNY", cap)
 

@@ -35,6 +35,9 @@ class AccountCode(StrEnum):
     MERCHANT_PAYABLE = "merchant_payable"
     # platform books
     CASH_CLEARING = "cash_clearing"
+    # fees and scheduled interest booked when a plan is made, earned period by period
+    UNEARNED_FEE_INCOME = "unearned_fee_income"
+    UNEARNED_INTEREST_INCOME = "unearned_interest_income"
     FEE_INCOME = "fee_income"
     INTEREST_INCOME = "interest_income"
     PENALTY_INCOME = "penalty_income"
@@ -53,6 +56,8 @@ NORMAL_SIDE: dict[AccountCode, Side] = {
     AccountCode.CUSTOMER_CREDIT_BALANCE: Side.CREDIT,
     AccountCode.MERCHANT_PAYABLE: Side.CREDIT,
     AccountCode.CASH_CLEARING: Side.DEBIT,
+    AccountCode.UNEARNED_FEE_INCOME: Side.CREDIT,
+    AccountCode.UNEARNED_INTEREST_INCOME: Side.CREDIT,
     AccountCode.FEE_INCOME: Side.CREDIT,
     AccountCode.INTEREST_INCOME: Side.CREDIT,
     AccountCode.PENALTY_INCOME: Side.CREDIT,

@@ -201,7 +201,8 @@ def _diagnose(
     if debit > 0 and row["debits_must_not_exceed_credits"] and debits_after > row["credits_posted"]:
         return RejectCode.EXCEEDS_CREDITS
     credits_after = row["credits_pending"] + row["credits_posted"] + credit
-    if credit > 0 and row["credits_must_not_exceed_debits"] and credits_after > row["debits_posted"]:
+    over_debits = credits_after > row["debits_posted"]
+    if credit > 0 and row["credits_must_not_exceed_debits"] and over_debits:
         return RejectCode.EXCEEDS_DEBITS
     return RejectCode.INSUFFICIENT_CREDIT
 
@@ -626,7 +627,7 @@ def history(
 
 @dataclass(frozen=True, slots=True)
 class TrialBalance:
-    rows: list[dict[str, object]]  # per currency and account code
+    rows: list[dict[str, Any]]  # per currency and account code
     totals: dict[str, dict[str, int]]  # per currency
 
     @property

@@ -1,0 +1,1 @@
+"""Credit: accounts, purchases and their plans, repayments and where each fen goes."""

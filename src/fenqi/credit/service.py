@@ -1,0 +1,574 @@
+"""Credit services: open an account, authorize and capture a purchase, repay, summarize.
+
+Each function runs inside the caller's transaction: it loads rows, calls the pure rules
+(plans, allocation), and writes the ledger entry and the credit rows together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from fenqi.clock import Clock
+from fenqi.credit.allocation import Owed, allocate_payment
+from fenqi.credit.errors import CreditError, Declined, NotFound
+from fenqi.credit.plans import PlanOffer
+from fenqi.ledger import service as ledger
+from fenqi.ledger.chart import CUSTOMER_CODES, AccountCode, OwnerKind
+from fenqi.ledger.entry import EntryRequest, PostingSpec, RejectCode
+from fenqi.money import apply_bp
+from fenqi.products.model import ChargeKind, Product
+from fenqi.store.schema.credit import credit_accounts as ca
+from fenqi.store.schema.credit import installment_plans as plans
+from fenqi.store.schema.credit import plan_lines as lines
+from fenqi.store.schema.credit import repayments
+
+PLATFORM = "platform"
+HOLD_SECONDS_DEFAULT = 7 * 24 * 3600
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def _acct(
+    conn: Connection,
+    clock: Clock,
+    code: AccountCode,
+    owner_kind: OwnerKind,
+    owner: str,
+    currency: str,
+    cap: int | None = None,
+) -> int:
+    return ledger.open_account(conn, clock, code, owner_kind, owner, currency, cap)
+
+
+def platform_account(conn: Connection, clock: Clock, code: AccountCode, currency: str) -> int:
+    return _acct(conn, clock, code, OwnerKind.PLATFORM, PLATFORM, currency)
+
+
+def customer_account(
+    conn: Connection, clock: Clock, credit_account_id: int, code: AccountCode, currency: str
+) -> int:
+    return _acct(conn, clock, code, OwnerKind.CUSTOMER, str(credit_account_id), currency)
+
+
+def open_credit_account(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    customer_ref: str,
+    limit_fen: int,
+    tier: str | None = None,
+) -> int:
+    if not product.limits.min_fen <= limit_fen <= product.limits.max_fen:
+        raise CreditError(
+            f"limit_fen: {limit_fen} is outside {product.name}'s range "
+            f"{product.limits.min_fen}..{product.limits.max_fen}",
+            code="limit_out_of_range",
+        )
+    if tier is not None:
+        found = product.tier(tier)
+        if found is None:
+            raise CreditError(f"tier: {product.name} has no tier {tier!r}", code="unknown_tier")
+        if limit_fen > found.limit_max_fen:
+            raise CreditError(
+                f"limit_fen: {limit_fen} is above tier {tier}'s maximum {found.limit_max_fen}",
+                code="limit_out_of_range",
+            )
+    existing = conn.execute(
+        select(ca.c.id).where(ca.c.customer_ref == customer_ref, ca.c.product == product.name)
+    ).scalar()
+    if existing is not None:
+        raise CreditError(
+            f"customer {customer_ref} already has a {product.name} account ({existing})",
+            code="account_exists",
+            credit_account_id=existing,
+        )
+    # the ledger accounts are keyed by the new id, so they are opened right after the row
+    account_id = int(
+        conn.execute(
+            insert(ca)
+            .values(
+                customer_ref=customer_ref,
+                product=product.name,
+                tier=tier,
+                currency=product.currency,
+                limit_fen=limit_fen,
+                status="active",
+                opened_at=clock.now(),
+            )
+            .returning(ca.c.id)
+        ).scalar_one()
+    )
+    ids = {
+        code: customer_account(conn, clock, account_id, code, product.currency)
+        for code in CUSTOMER_CODES
+    }
+    principal = ids[AccountCode.PRINCIPAL_RECEIVABLE]
+    ledger.set_debit_cap(conn, principal, limit_fen)  # the limit lives in the ledger
+    conn.execute(update(ca).where(ca.c.id == account_id).values(principal_account_id=principal))
+    return account_id
+
+
+def get_account(
+    conn: Connection, credit_account_id: int, *, for_update: bool = False
+) -> dict[str, Any]:
+    stmt = select(ca).where(ca.c.id == credit_account_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"credit account {credit_account_id} not found")
+    return dict(row)
+
+
+# ---------------------------------------------------------------- purchases
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    hold_entry_id: int
+    amount_fen: int
+    available_after_fen: int
+
+
+def authorize(
+    conn: Connection,
+    clock: Clock,
+    credit_account_id: int,
+    merchant_id: str,
+    amount_fen: int,
+    client_id: str,
+    hold_seconds: int = HOLD_SECONDS_DEFAULT,
+) -> Authorization:
+    """Hold `amount_fen` of the account's available credit for a merchant (two-phase)."""
+    account = get_account(conn, credit_account_id)
+    if account["status"] != "active":
+        raise Declined(
+            f"account {credit_account_id} is {account['status']}", code="account_not_active"
+        )
+    merchant = _acct(
+        conn,
+        clock,
+        AccountCode.MERCHANT_PAYABLE,
+        OwnerKind.MERCHANT,
+        merchant_id,
+        account["currency"],
+    )
+    result = ledger.post_entry(
+        conn,
+        clock,
+        EntryRequest(
+            client_id=client_id,
+            currency=account["currency"],
+            postings=(
+                PostingSpec(
+                    account["principal_account_id"],
+                    merchant,
+                    amount_fen,
+                    ChargeKind.PRINCIPAL.value,
+                ),
+            ),
+            pending=True,
+            timeout_at=clock.now() + timedelta(seconds=hold_seconds),
+            description=f"authorization for merchant {merchant_id}",
+            ref_kind="credit_account",
+            ref_id=str(credit_account_id),
+        ),
+    )
+    if not result.ok:
+        code = (
+            "insufficient_credit"
+            if result.reject_code is RejectCode.INSUFFICIENT_CREDIT
+            else str(result.reject_code)
+        )
+        raise Declined(
+            "not enough available credit for this purchase", code=code, amount_fen=amount_fen
+        )
+    available = ledger.get_balance(conn, account["principal_account_id"]).available_fen or 0
+    return Authorization(result.entry_id, amount_fen, available)
+
+
+def capture(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    credit_account_id: int,
+    merchant_id: str,
+    hold_entry_id: int,
+    order_ref: str,
+    plan: PlanOffer,
+    client_id: str,
+    final: bool = True,
+) -> int:
+    """Post (part of) a hold and book the purchase's plan: principal, fee and interest."""
+    account = get_account(conn, credit_account_id)
+    schedule = plan.quote.schedule
+    currency = account["currency"]
+    posted = ledger.resolve_pending(
+        conn,
+        clock,
+        client_id,
+        hold_entry_id,
+        [schedule.principal_fen],
+        final=final,
+        description=f"capture of order {order_ref}",
+    )
+    if posted.replayed:
+        plan_id = conn.execute(
+            select(plans.c.id).where(
+                plans.c.credit_account_id == credit_account_id, plans.c.order_ref == order_ref
+            )
+        ).scalar_one()
+        return int(plan_id)
+    plan_id = int(
+        conn.execute(
+            insert(plans)
+            .values(
+                credit_account_id=credit_account_id,
+                order_ref=order_ref,
+                kind=plan.kind,
+                terms=plan.quote.terms,
+                method=plan.quote.pricing.method.value,
+                purchase_date=schedule.start_date,
+                principal_fen=schedule.principal_fen,
+                fee_fen=schedule.fee_fen,
+                interest_fen=schedule.interest_fen,
+                nominal_rate_bp=plan.quote.rate.nominal_bp,
+                effective_rate_bp=plan.quote.rate.effective_bp,
+                status="open",
+                ledger_entry_id=posted.entry_id,
+                created_at=clock.now(),
+            )
+            .returning(plans.c.id)
+        ).scalar_one()
+    )
+    conn.execute(
+        insert(lines),
+        [
+            {
+                "plan_id": plan_id,
+                "period": x.period,
+                "credit_account_id": credit_account_id,
+                "due_date": x.due_date,
+                "principal_fen": x.principal_fen,
+                "fee_fen": x.fee_fen,
+                "interest_fen": x.interest_fen,
+                "paid_principal_fen": 0,
+                "paid_fee_fen": 0,
+                "paid_interest_fen": 0,
+                "waived_principal_fen": 0,
+                "waived_fee_fen": 0,
+                "waived_interest_fen": 0,
+            }
+            for x in schedule.lines
+        ],
+    )
+    postings = []
+    # fees and scheduled interest are owed from today but earned period by period
+    if schedule.fee_fen:
+        postings.append(
+            PostingSpec(
+                customer_account(
+                    conn, clock, credit_account_id, AccountCode.FEE_RECEIVABLE, currency
+                ),
+                platform_account(conn, clock, AccountCode.UNEARNED_FEE_INCOME, currency),
+                schedule.fee_fen,
+                ChargeKind.FEE.value,
+            )
+        )
+    if schedule.interest_fen:
+        postings.append(
+            PostingSpec(
+                customer_account(
+                    conn, clock, credit_account_id, AccountCode.INTEREST_RECEIVABLE, currency
+                ),
+                platform_account(conn, clock, AccountCode.UNEARNED_INTEREST_INCOME, currency),
+                schedule.interest_fen,
+                ChargeKind.INTEREST.value,
+            )
+        )
+    discount = apply_bp(schedule.principal_fen, product.merchant_discount_bp)
+    if discount:
+        postings.append(
+            PostingSpec(
+                _acct(
+                    conn,
+                    clock,
+                    AccountCode.MERCHANT_PAYABLE,
+                    OwnerKind.MERCHANT,
+                    merchant_id,
+                    currency,
+                ),
+                platform_account(conn, clock, AccountCode.MERCHANT_DISCOUNT_INCOME, currency),
+                discount,
+                "merchant_discount",
+            )
+        )
+    if postings:
+        result = ledger.post_entry(
+            conn,
+            clock,
+            EntryRequest(
+                client_id=f"{client_id}:plan",
+                currency=currency,
+                postings=tuple(postings),
+                description=f"plan {plan_id} for order {order_ref}",
+                ref_kind="plan",
+                ref_id=str(plan_id),
+            ),
+        )
+        assert result.ok, result
+    return plan_id
+
+
+# ---------------------------------------------------------------- repayments
+
+_RECEIVABLE = {
+    ChargeKind.PRINCIPAL: AccountCode.PRINCIPAL_RECEIVABLE,
+    ChargeKind.FEE: AccountCode.FEE_RECEIVABLE,
+    ChargeKind.INTEREST: AccountCode.INTEREST_RECEIVABLE,
+    ChargeKind.PENALTY: AccountCode.PENALTY_RECEIVABLE,
+}
+
+
+def outstanding_lines(conn: Connection, credit_account_id: int) -> list[Owed]:
+    rows = (
+        conn.execute(
+            select(lines)
+            .where(lines.c.credit_account_id == credit_account_id)
+            .order_by(lines.c.due_date, lines.c.plan_id, lines.c.period)
+        )
+        .mappings()
+        .all()
+    )
+    out = []
+    for r in rows:
+        owed = {
+            ChargeKind.PRINCIPAL: r["principal_fen"]
+            - r["paid_principal_fen"]
+            - r["waived_principal_fen"],
+            ChargeKind.FEE: r["fee_fen"] - r["paid_fee_fen"] - r["waived_fee_fen"],
+            ChargeKind.INTEREST: r["interest_fen"]
+            - r["paid_interest_fen"]
+            - r["waived_interest_fen"],
+        }
+        if any(owed.values()):
+            out.append(Owed((r["plan_id"], r["period"]), r["due_date"], owed))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RepaymentResult:
+    repayment_id: int
+    amount_fen: int
+    by_kind_fen: dict[str, int]
+    to_credit_balance_fen: int
+    replayed: bool = False
+
+
+def repay(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    credit_account_id: int,
+    amount_fen: int,
+    client_id: str,
+) -> RepaymentResult:
+    """Apply a payment by the product's allocation order; any excess becomes a credit balance."""
+    if amount_fen <= 0:
+        raise CreditError(f"amount_fen: must be positive, got {amount_fen}", code="invalid_amount")
+    done = (
+        conn.execute(select(repayments).where(repayments.c.client_id == client_id))
+        .mappings()
+        .first()
+    )
+    if done is not None:
+        if done["amount_fen"] != amount_fen or done["credit_account_id"] != credit_account_id:
+            raise CreditError(
+                f"client_id {client_id!r} was used for another repayment",
+                code="idempotency_conflict",
+            )
+        return _repayment_result(done, replayed=True)
+    account = get_account(conn, credit_account_id, for_update=True)
+    currency = account["currency"]
+    allocation = allocate_payment(
+        amount_fen,
+        outstanding_lines(conn, credit_account_id),
+        product.allocation_order,
+        clock.today(),
+    )
+    column = {
+        ChargeKind.PRINCIPAL: "paid_principal_fen",
+        ChargeKind.FEE: "paid_fee_fen",
+        ChargeKind.INTEREST: "paid_interest_fen",
+    }
+    for key, kind, amount in allocation.parts:
+        line_key: tuple[int, int] = key  # type: ignore[assignment]
+        col = lines.c[column[kind]]
+        conn.execute(
+            update(lines)
+            .where(lines.c.plan_id == line_key[0], lines.c.period == line_key[1])
+            .values({col: col + amount})
+        )
+    cash = platform_account(conn, clock, AccountCode.CASH_CLEARING, currency)
+    postings = [
+        PostingSpec(
+            cash,
+            customer_account(conn, clock, credit_account_id, _RECEIVABLE[kind], currency),
+            amount,
+            kind.value,
+        )
+        for kind, amount in allocation.by_kind_fen.items()
+        if amount
+    ]
+    if allocation.overpayment_fen:
+        postings.append(
+            PostingSpec(
+                cash,
+                customer_account(
+                    conn, clock, credit_account_id, AccountCode.CUSTOMER_CREDIT_BALANCE, currency
+                ),
+                allocation.overpayment_fen,
+                "overpayment",
+            )
+        )
+    result = ledger.post_entry(
+        conn,
+        clock,
+        EntryRequest(
+            client_id=f"repay:{client_id}",
+            currency=currency,
+            postings=tuple(postings),
+            description="repayment",
+            ref_kind="credit_account",
+            ref_id=str(credit_account_id),
+        ),
+    )
+    if not result.ok:
+        raise CreditError(
+            f"repayment refused by the ledger: {result.reject_code}", code="ledger_rejected"
+        )
+    _close_paid_plans(conn, credit_account_id)
+    by_kind = allocation.by_kind_fen
+    row = (
+        conn.execute(
+            insert(repayments)
+            .values(
+                credit_account_id=credit_account_id,
+                client_id=client_id,
+                amount_fen=amount_fen,
+                to_principal_fen=by_kind[ChargeKind.PRINCIPAL],
+                to_fee_fen=by_kind[ChargeKind.FEE],
+                to_interest_fen=by_kind[ChargeKind.INTEREST],
+                to_penalty_fen=by_kind[ChargeKind.PENALTY],
+                to_credit_balance_fen=allocation.overpayment_fen,
+                ledger_entry_id=result.entry_id,
+                business_date=clock.today(),
+                created_at=clock.now(),
+            )
+            .returning(*repayments.c)
+        )
+        .mappings()
+        .one()
+    )
+    return _repayment_result(row)
+
+
+def _repayment_result(row: Any, replayed: bool = False) -> RepaymentResult:
+    return RepaymentResult(
+        repayment_id=row["id"],
+        amount_fen=row["amount_fen"],
+        by_kind_fen={
+            "penalty": row["to_penalty_fen"],
+            "fee": row["to_fee_fen"],
+            "interest": row["to_interest_fen"],
+            "principal": row["to_principal_fen"],
+        },
+        to_credit_balance_fen=row["to_credit_balance_fen"],
+        replayed=replayed,
+    )
+
+
+def _close_paid_plans(conn: Connection, credit_account_id: int) -> None:
+    unpaid = (
+        select(func.count())
+        .select_from(lines)
+        .where(
+            lines.c.plan_id == plans.c.id,
+            lines.c.principal_fen
+            - lines.c.paid_principal_fen
+            - lines.c.waived_principal_fen
+            + lines.c.fee_fen
+            - lines.c.paid_fee_fen
+            - lines.c.waived_fee_fen
+            + lines.c.interest_fen
+            - lines.c.paid_interest_fen
+            - lines.c.waived_interest_fen
+            > 0,
+        )
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(plans)
+        .where(
+            and_(
+                plans.c.credit_account_id == credit_account_id,
+                plans.c.status == "open",
+                unpaid == 0,
+            )
+        )
+        .values(status="paid_off")
+    )
+
+
+# ---------------------------------------------------------------- queries
+
+
+def account_summary(conn: Connection, credit_account_id: int, as_of: date) -> dict[str, Any]:
+    account = get_account(conn, credit_account_id)
+    principal = ledger.get_balance(conn, account["principal_account_id"])
+    owed = outstanding_lines(conn, credit_account_id)
+    owed_total = sum(sum(o.outstanding_fen.values()) for o in owed)
+    upcoming = [o for o in owed if o.due_date >= as_of]
+    next_due = min((o.due_date for o in upcoming), default=None)
+    credit_balance = ledger.get_balance(
+        conn,
+        customer_account(
+            conn,
+            _NoClock(),
+            credit_account_id,
+            AccountCode.CUSTOMER_CREDIT_BALANCE,
+            account["currency"],
+        ),
+    )
+    return {
+        "credit_account_id": credit_account_id,
+        "product": account["product"],
+        "status": account["status"],
+        "currency": account["currency"],
+        "limit_fen": account["limit_fen"],
+        "available_fen": principal.available_fen,
+        "held_fen": principal.debits_pending,
+        "principal_owed_fen": principal.net_debit_posted,
+        "owed_fen": owed_total,
+        "overdue_fen": sum(sum(o.outstanding_fen.values()) for o in owed if o.due_date < as_of),
+        "credit_balance_fen": -credit_balance.net_debit_posted,
+        "next_due_date": next_due.isoformat() if next_due else None,
+        "next_due_fen": sum(
+            sum(o.outstanding_fen.values()) for o in upcoming if o.due_date == next_due
+        ),
+    }
+
+
+class _NoClock:
+    """Looking up an account that already exists needs no time; creating one would."""
+
+    def now(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("account should exist")
+
+    def today(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("account should exist")

@@ -1,0 +1,108 @@
+"""Credit tables: credit accounts, installment plans and their lines, repayments.
+
+Every row that moves with a customer is keyed by credit_account_id, so the schema can later be
+distributed by that key. Money columns are integer fen.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from fenqi.store.schema import BigId, metadata
+
+credit_accounts = Table(
+    "credit_accounts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_ref", String(64), nullable=False),  # the customer (issue 4: customers table)
+    Column("product", String(64), nullable=False),
+    Column("tier", String(32), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("limit_fen", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),  # active | frozen | closed
+    Column("principal_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=True),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("limit_fen >= 0", name="limit_non_negative"),
+    UniqueConstraint("customer_ref", "product", name="uq_credit_accounts_customer_product"),
+)
+
+installment_plans = Table(
+    "installment_plans",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("credit_account_id", BigInteger, ForeignKey("credit_accounts.id"), nullable=False),
+    Column("order_ref", String(64), nullable=False),
+    Column("kind", String(12), nullable=False),  # cycle (pay in the free period) | installments
+    Column("terms", Integer, nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("purchase_date", Date, nullable=False),
+    Column("principal_fen", BigInteger, nullable=False),
+    Column("fee_fen", BigInteger, nullable=False),
+    Column("interest_fen", BigInteger, nullable=False),
+    Column("nominal_rate_bp", Integer, nullable=False),  # disclosed annualized rate (IRR)
+    Column("effective_rate_bp", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # open | paid_off | refunded
+    Column("ledger_entry_id", BigInteger, ForeignKey("ledger_entries.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("credit_account_id", "order_ref", name="uq_plans_account_order"),
+)
+Index("ix_installment_plans_account", installment_plans.c.credit_account_id)
+
+plan_lines = Table(
+    "plan_lines",
+    metadata,
+    Column("plan_id", BigInteger, ForeignKey("installment_plans.id"), primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("credit_account_id", BigInteger, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("principal_fen", BigInteger, nullable=False),
+    Column("fee_fen", BigInteger, nullable=False),
+    Column("interest_fen", BigInteger, nullable=False),
+    Column("paid_principal_fen", BigInteger, nullable=False, default=0),
+    Column("paid_fee_fen", BigInteger, nullable=False, default=0),
+    Column("paid_interest_fen", BigInteger, nullable=False, default=0),
+    # fee and interest no longer owed (early payoff, refund): booked back in the ledger
+    Column("waived_principal_fen", BigInteger, nullable=False, default=0),  # refunds
+    Column("waived_fee_fen", BigInteger, nullable=False, default=0),
+    Column("waived_interest_fen", BigInteger, nullable=False, default=0),
+    CheckConstraint(
+        "paid_principal_fen + waived_principal_fen <= principal_fen "
+        "AND paid_fee_fen + waived_fee_fen <= fee_fen "
+        "AND paid_interest_fen + waived_interest_fen <= interest_fen",
+        name="paid_within_due",
+    ),
+)
+Index("ix_plan_lines_account_due", plan_lines.c.credit_account_id, plan_lines.c.due_date)
+
+repayments = Table(
+    "repayments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("credit_account_id", BigInteger, ForeignKey("credit_accounts.id"), nullable=False),
+    Column("client_id", String(128), nullable=False, unique=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("to_principal_fen", BigInteger, nullable=False),
+    Column("to_fee_fen", BigInteger, nullable=False),
+    Column("to_interest_fen", BigInteger, nullable=False),
+    Column("to_penalty_fen", BigInteger, nullable=False),
+    Column("to_credit_balance_fen", BigInteger, nullable=False),
+    Column("ledger_entry_id", BigInteger, ForeignKey("ledger_entries.id"), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    CheckConstraint("amount_fen > 0", name="positive"),
+)
+Index("ix_repayments_account", repayments.c.credit_account_id)
