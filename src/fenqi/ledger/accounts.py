@@ -1,0 +1,110 @@
+"""Ledger accounts: opening one (idempotent, safe under concurrency), caps, balances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select, update
+
+from fenqi.clock import Clock
+from fenqi.ledger.chart import (
+    CREDITS_MUST_NOT_EXCEED_DEBITS,
+    DEBITS_MUST_NOT_EXCEED_CREDITS,
+    AccountCode,
+    OwnerKind,
+)
+from fenqi.ledger.entry import LedgerError
+from fenqi.store.schema.ledger import ledger_accounts as acc
+from fenqi.store.upsert import insert_ignore
+
+
+def open_account(
+    conn: Connection,
+    clock: Clock,
+    code: AccountCode,
+    owner_kind: OwnerKind,
+    owner_id: str,
+    currency: str,
+    debit_cap_fen: int | None = None,
+) -> int:
+    """The id of the account with this key, creating it if absent (safe under concurrency)."""
+    key = {
+        "code": code.value,
+        "owner_kind": owner_kind.value,
+        "owner_id": owner_id,
+        "currency": currency,
+    }
+    found = conn.execute(select(acc.c.id).filter_by(**key)).scalar()
+    if found is not None:
+        return int(found)
+    insert_ignore(
+        conn,
+        acc,
+        {
+            **key,
+            "debit_cap_fen": debit_cap_fen,
+            "credits_must_not_exceed_debits": code in CREDITS_MUST_NOT_EXCEED_DEBITS,
+            "debits_must_not_exceed_credits": code in DEBITS_MUST_NOT_EXCEED_CREDITS,
+            "debits_pending": 0,
+            "debits_posted": 0,
+            "credits_pending": 0,
+            "credits_posted": 0,
+            "created_at": clock.now(),
+        },
+        ["code", "owner_kind", "owner_id", "currency"],
+    )
+    return int(conn.execute(select(acc.c.id).filter_by(**key)).scalar_one())
+
+
+def set_debit_cap(conn: Connection, account_id: int, debit_cap_fen: int | None) -> None:
+    """Change an account's cap (a credit limit). Lowering it below use blocks new debits only."""
+    if debit_cap_fen is not None and debit_cap_fen < 0:
+        raise LedgerError("debit_cap_fen must not be negative", code="invalid_cap")
+    conn.execute(update(acc).where(acc.c.id == account_id).values(debit_cap_fen=debit_cap_fen))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    account_id: int
+    code: str
+    owner_kind: str
+    owner_id: str
+    currency: str
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    debit_cap_fen: int | None
+
+    @property
+    def net_debit_posted(self) -> int:
+        return self.debits_posted - self.credits_posted
+
+    @property
+    def exposure_fen(self) -> int:
+        """Posted and pending debits less posted credits: what a debit cap is measured on."""
+        return self.debits_posted + self.debits_pending - self.credits_posted
+
+    @property
+    def available_fen(self) -> int | None:
+        if self.debit_cap_fen is None:
+            return None
+        return max(0, self.debit_cap_fen - self.exposure_fen)
+
+
+def get_balance(conn: Connection, account_id: int) -> AccountBalance:
+    row = conn.execute(select(acc).where(acc.c.id == account_id)).mappings().first()
+    if row is None:
+        raise LedgerError(f"account {account_id} not found", code="account_not_found")
+    return AccountBalance(
+        account_id=row["id"],
+        code=row["code"],
+        owner_kind=row["owner_kind"],
+        owner_id=row["owner_id"],
+        currency=row["currency"],
+        debits_pending=row["debits_pending"],
+        debits_posted=row["debits_posted"],
+        credits_pending=row["credits_pending"],
+        credits_posted=row["credits_posted"],
+        debit_cap_fen=row["debit_cap_fen"],
+    )

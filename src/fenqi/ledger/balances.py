@@ -1,0 +1,178 @@
+"""Moving account balances in one statement, with every balance rule checked by that statement.
+
+All accounts an entry touches are updated by a single UPDATE (a CASE per column) whose WHERE
+clause holds each account's rules: the debit cap (a credit limit), and the flags that forbid
+credits above debits (a receivable below zero) or debits above credits (spending a credit
+balance one does not have). Concurrent writers queue on the row locks (PostgreSQL) or the write
+lock (SQLite), and each sees the other's result before its rule is checked, so no interleaving
+can break a rule. If any account refuses, the rows that did move are moved back in the same
+transaction and the refusal is reported.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from functools import lru_cache
+
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Connection,
+    Update,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    update,
+)
+
+from fenqi.ledger.entry import PostingSpec, RejectCode
+from fenqi.store.schema.ledger import ledger_accounts as acc
+
+COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+Delta = dict[str, int]  # column -> signed amount
+_SHORT = dict(zip(COLUMNS, ("dpe", "dpo", "cpe", "cpo"), strict=True))  # bind-parameter names
+
+
+def deltas_for(postings: Sequence[PostingSpec], phase: str) -> dict[int, Delta]:
+    out: dict[int, Delta] = defaultdict(dict)
+    for p in postings:
+        d, c = out[p.debit_account_id], out[p.credit_account_id]
+        d[f"debits_{phase}"] = d.get(f"debits_{phase}", 0) + p.amount_fen
+        c[f"credits_{phase}"] = c.get(f"credits_{phase}", 0) + p.amount_fen
+    return out
+
+
+def _p(name: str) -> BindParameter[int]:
+    return bindparam(name, type_=BigInteger())
+
+
+@lru_cache(maxsize=64)
+def _statement(accounts: int) -> Update:
+    """The checked UPDATE for an entry touching `accounts` accounts, built once per shape.
+
+    Built from bind parameters only, so SQLAlchemy compiles it once and every entry reuses it.
+    Per account i: id{i}, the four deltas, and whether its debits or credits grow (rules apply
+    only then) and whether the debit cap is enforced.
+    """
+    values = {}
+    for column in COLUMNS:
+        values[column] = acc.c[column] + case(
+            *[(acc.c.id == _p(f"id{i}"), _p(f"{_SHORT[column]}{i}")) for i in range(accounts)],
+            else_=0,
+        )
+    rules = []
+    for i in range(accounts):
+        dp, dd, cp, cd = (_p(f"{_SHORT[c]}{i}") for c in COLUMNS)
+        debits_after = acc.c.debits_pending + acc.c.debits_posted + dp + dd
+        credits_after = acc.c.credits_pending + acc.c.credits_posted + cp + cd
+        rules.append(
+            and_(
+                acc.c.id == _p(f"id{i}"),
+                or_(
+                    _p(f"dgrow{i}") == 0,
+                    and_(
+                        or_(
+                            _p(f"cap{i}") == 0,
+                            acc.c.debit_cap_fen.is_(None),
+                            debits_after - (acc.c.credits_posted + cd) <= acc.c.debit_cap_fen,
+                        ),
+                        or_(
+                            acc.c.debits_must_not_exceed_credits.is_(False),
+                            debits_after <= acc.c.credits_posted + cd,
+                        ),
+                    ),
+                ),
+                or_(
+                    _p(f"cgrow{i}") == 0,
+                    acc.c.credits_must_not_exceed_debits.is_(False),
+                    credits_after <= acc.c.debits_posted + dd,
+                ),
+            )
+        )
+    return (
+        update(acc)
+        .where(
+            acc.c.id.in_([_p(f"id{i}") for i in range(accounts)]),
+            acc.c.currency == bindparam("b_currency"),
+            or_(*rules),
+        )
+        .values(values)
+        .returning(acc.c.id)
+    )
+
+
+def _params(deltas: dict[int, Delta], currency: str, enforce: bool) -> dict[str, object]:
+    params: dict[str, object] = {"b_currency": currency}
+    for i, (account_id, d) in enumerate(sorted(deltas.items())):
+        dp, dd = d.get("debits_pending", 0), d.get("debits_posted", 0)
+        cp, cd = d.get("credits_pending", 0), d.get("credits_posted", 0)
+        params.update(
+            {
+                f"id{i}": account_id,
+                f"dpe{i}": dp,
+                f"dpo{i}": dd,
+                f"cpe{i}": cp,
+                f"cpo{i}": cd,
+                f"dgrow{i}": int(enforce and dp + dd > 0),
+                f"cgrow{i}": int(enforce and cp + cd > 0),
+                f"cap{i}": int(enforce and dp + dd > 0),
+            }
+        )
+    return params
+
+
+def _move(
+    conn: Connection,
+    deltas: dict[int, Delta],
+    currency: str,
+    enforce: bool,
+    enforce_cap: bool = True,
+) -> set[int]:
+    params = _params(deltas, currency, enforce)
+    if not enforce_cap:
+        params.update({f"cap{i}": 0 for i in range(len(deltas))})
+    return set(conn.execute(_statement(len(deltas)), params).scalars())
+
+
+def apply_deltas(
+    conn: Connection, currency: str, deltas: dict[int, Delta], enforce_cap: bool = True
+) -> RejectCode | None:
+    """Move every balance or none; returns why not (None when all moved)."""
+    deltas = {i: d for i, d in deltas.items() if any(d.values())}
+    if not deltas:
+        return None
+    moved = _move(conn, deltas, currency, True, enforce_cap)
+    if len(moved) == len(deltas):
+        return None
+    if moved:  # undo what moved; these rows are locked by this transaction
+        _move(conn, {i: {k: -v for k, v in deltas[i].items()} for i in moved}, currency, False)
+    refused = min(set(deltas) - moved)
+    d = deltas[refused]
+    return _diagnose(
+        conn,
+        refused,
+        currency,
+        d.get("debits_pending", 0) + d.get("debits_posted", 0),
+        d.get("credits_pending", 0) + d.get("credits_posted", 0),
+    )
+
+
+def _diagnose(
+    conn: Connection, account_id: int, currency: str, debit: int, credit: int
+) -> RejectCode:
+    row = conn.execute(select(acc).where(acc.c.id == account_id)).mappings().first()
+    if row is None:
+        return RejectCode.ACCOUNT_NOT_FOUND
+    if row["currency"] != currency:
+        return RejectCode.CURRENCY_MISMATCH
+    debits_after = row["debits_pending"] + row["debits_posted"] + debit
+    if debit > 0 and row["debits_must_not_exceed_credits"] and debits_after > row["credits_posted"]:
+        return RejectCode.EXCEEDS_CREDITS
+    credits_after = row["credits_pending"] + row["credits_posted"] + credit
+    over_debits = credits_after > row["debits_posted"]
+    if credit > 0 and row["credits_must_not_exceed_debits"] and over_debits:
+        return RejectCode.EXCEEDS_DEBITS
+    return RejectCode.INSUFFICIENT_CREDIT
