@@ -30,6 +30,16 @@ class Settings(BaseSettings):
         default=None, description="Extra folder of product TOML files (overrides shipped ones)."
     )
     pending_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # Personal data at rest: AES-256-GCM keys as "kid:base64key,kid:base64key"; the active key
+    # encrypts, every listed key decrypts (rotation). Lookups use a keyed hash (blind index).
+    # When unset (demo, development), keys are generated once into keys_file (mode 0600).
+    data_keys: str | None = None
+    data_key_active: str | None = None
+    blind_index_key: str | None = None
+    keys_file: Path = Path(".fenqi/keys.json")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_backoff_base_seconds: int = Field(default=30, ge=1)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 @lru_cache(maxsize=1)
