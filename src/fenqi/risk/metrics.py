@@ -148,3 +148,17 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     a_share = np.maximum(a_share, PSI_EPSILON)
     value = float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
     return max(value, 0.0)  # each term is >= 0; clamp float noise
+
+
+def psi_against_deciles(deciles: np.ndarray, actual: np.ndarray) -> float:
+    """PSI of `actual` against a reference stored as its nine decile edges (10% per bin)."""
+    edges = np.asarray(deciles, dtype=np.float64)
+    if edges.shape != (9,):
+        raise ValueError("a decile reference has nine edges")
+    actual = np.asarray(actual, dtype=np.float64)
+    actual = actual[~np.isnan(actual)]
+    if len(actual) == 0:
+        raise ValueError("PSI needs a non-empty sample")
+    a_share = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=10) / len(actual)
+    a_share = np.maximum(a_share, PSI_EPSILON)
+    return max(float(np.sum((a_share - 0.1) * np.log(a_share / 0.1))), 0.0)

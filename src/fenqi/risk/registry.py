@@ -120,12 +120,20 @@ def resolve(path: Path) -> Path:
     if not path.is_dir():
         raise ArtifactError(f"model not found: {path}", path=str(path))
     versions = [
-        (int(m["number"]), p) for p in path.iterdir()
-        if (m := VERSION_RE.match(p.name)) and (p / MANIFEST).is_file()
+        p for p in path.iterdir() if VERSION_RE.match(p.name) and (p / MANIFEST).is_file()
     ]
     if not versions:
         raise ArtifactError(f"{path} is neither a model version nor a registry with models")
-    return max(versions)[1]
+    return max(versions, key=_created_at)
+
+
+def _created_at(directory: Path) -> tuple[str, str]:
+    """Newest by the manifest's created time; the folder name breaks ties."""
+    try:
+        created = str(json.loads((directory / MANIFEST).read_text())["created_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        created = ""
+    return created, directory.name
 
 
 def load_model(path: Path | str) -> LoadedModel:

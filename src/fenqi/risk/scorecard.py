@@ -188,7 +188,7 @@ class ScorecardModel:
         rows: list[dict[str, Any]] = []
         for j, char in enumerate(self.characteristics):
             woe_bins = char.woe if char.kind == FeatureKind.NUMERIC else char.woe_bins
-            entries = [
+            entries: list[tuple[str, int | None, float | None, float]] = [
                 (label, count, rate, woe) for label, count, rate, woe
                 in zip(char.labels, char.counts, char.event_rates, woe_bins, strict=True)
             ]

@@ -1,0 +1,137 @@
+"""Evaluation of a model on a labelled table, and the HTML/JSON report with Plotly charts.
+
+The HTML embeds plotly.js once (no CDN: fenqi runs where there is no internet); the JSON next to
+it holds the same figures (Plotly JSON) and the same tables, for dashboards and diffing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fenqi.risk import metrics
+from fenqi.risk.data import resolve_target, target_vector
+from fenqi.risk.errors import BadDataError
+from fenqi.risk.registry import LoadedModel
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+
+def evaluate_frame(
+    loaded: LoadedModel, frame: pd.DataFrame, target_column: str, bad_value: str | None = None
+) -> dict[str, Any]:
+    """Every figure of model quality on this table: summary, calibration, gains, PSI."""
+    if bad_value is None and loaded.manifest["target"]["column"] == target_column:
+        bad_value = loaded.manifest["target"]["bad_label"]
+    target = resolve_target(frame, target_column, bad_value)
+    y = target_vector(frame, target)
+    pd_ = loaded.predict_pd(frame)
+    scores = loaded.model.scale.score_from_pd(pd_)
+    out: dict[str, Any] = {
+        **metrics.summary(y, pd_).to_dict(),
+        "model_id": loaded.model_id,
+        "calibration": metrics.calibration_table(y, pd_),
+        "gains": metrics.gains_table(y, pd_),
+    }
+    reference = loaded.manifest.get("score_reference", {}).get("deciles")
+    if reference:
+        out["psi_vs_training"] = metrics.psi_against_deciles(np.asarray(reference), scores)
+    out["_arrays"] = {"y": y, "pd": pd_, "score": scores}
+    return out
+
+
+def public(evaluation: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in evaluation.items() if not k.startswith("_")}
+
+
+def figures(evaluation: dict[str, Any]) -> dict[str, go.Figure]:
+    import plotly.graph_objects as go
+
+    arrays = evaluation["_arrays"]
+    y, pd_, score = arrays["y"], arrays["pd"], arrays["score"]
+    if len(y) == 0:
+        raise BadDataError("nothing to report on")
+    fpr, tpr, _ = metrics.roc_points(y, pd_)
+    roc = go.Figure([
+        go.Scatter(x=fpr, y=tpr, name=f"ROC (AUC {evaluation['auc']:.4f})", mode="lines"),
+        go.Scatter(x=[0, 1], y=[0, 1], name="chance", mode="lines", line={"dash": "dash"}),
+    ])
+    roc.update_layout(title="ROC", xaxis_title="false positive rate (goods declined)",
+                      yaxis_title="true positive rate (bads caught)")
+    order = np.argsort(score)
+    sorted_score = score[order]
+    bad_cdf = np.cumsum(y[order]) / max(y.sum(), 1)
+    good_cdf = np.cumsum(1 - y[order]) / max((1 - y).sum(), 1)
+    step = max(len(order) // 2000, 1)  # keep the figure small on big samples
+    ks_fig = go.Figure([
+        go.Scatter(x=sorted_score[::step], y=bad_cdf[::step], name="bad", mode="lines"),
+        go.Scatter(x=sorted_score[::step], y=good_cdf[::step], name="good", mode="lines"),
+    ])
+    ks_fig.update_layout(title=f"KS {evaluation['ks']:.4f}", xaxis_title="score",
+                         yaxis_title="cumulative share")
+    dist = go.Figure([
+        go.Histogram(x=score[y == 0], name="good", opacity=0.6, histnorm="probability"),
+        go.Histogram(x=score[y == 1], name="bad", opacity=0.6, histnorm="probability"),
+    ])
+    dist.update_layout(title="Score distribution by outcome", barmode="overlay",
+                       xaxis_title="score", yaxis_title="share")
+    cal = evaluation["calibration"]
+    top = max(max(r["pd_mean"] for r in cal), max(r["bad_rate"] for r in cal))
+    calibration = go.Figure([
+        go.Scatter(x=[r["pd_mean"] for r in cal], y=[r["bad_rate"] for r in cal],
+                   name="deciles", mode="lines+markers"),
+        go.Scatter(x=[0, top], y=[0, top], name="perfect", mode="lines", line={"dash": "dash"}),
+    ])
+    calibration.update_layout(title=f"Calibration (Brier {evaluation['brier']:.4f})",
+                              xaxis_title="predicted PD", yaxis_title="observed bad rate")
+    return {"roc": roc, "ks": ks_fig, "score_distribution": dist, "calibration": calibration}
+
+
+def _table_html(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{k}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(
+            f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{v}</td>" for v in r.values()
+        ) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(evaluation: dict[str, Any], html_path: Path) -> Path:
+    """Write the HTML report and `<name>.json` beside it; return the JSON path."""
+    figs = figures(evaluation)
+    summary = public(evaluation)
+    parts = []
+    for i, fig in enumerate(figs.values()):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
+    keys = ("auc", "ks", "gini", "brier", "n", "bad_rate", "psi_vs_training")
+    head = "".join(
+        f"<tr><th>{k}</th><td>{summary[k]:.4f}</td></tr>" if isinstance(summary[k], float)
+        else f"<tr><th>{k}</th><td>{summary[k]}</td></tr>"
+        for k in keys if k in summary
+    )
+    html = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Risk model report: {summary['model_id']}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head><body>"
+        f"<h1>Model {summary['model_id']}</h1><table>{head}</table>"
+        + "".join(parts)
+        + "<h2>Gains and lift by decile (riskiest first)</h2>" + _table_html(summary["gains"])
+        + "<h2>Calibration by PD decile</h2>" + _table_html(summary["calibration"])
+        + "</body></html>"
+    )
+    html_path = Path(html_path)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(html, encoding="utf-8")
+    json_path = html_path.with_suffix(".json")
+    payload = {**summary, "figures": {k: json.loads(f.to_json()) for k, f in figs.items()}}
+    json_path.write_text(json.dumps(payload), encoding="utf-8")
+    return json_path
