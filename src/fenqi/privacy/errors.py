@@ -32,3 +32,13 @@ class Forbidden(FenqiError):
 
     code = "forbidden"
     http_status = 403
+
+
+class UsernameTaken(StaffError):
+    code = "username_taken"
+    http_status = 409
+
+
+class StaffNotFound(StaffError):
+    code = "not_found"
+    http_status = 404
