@@ -239,10 +239,11 @@ def encode_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> np.ndarra
         if spec.kind is FeatureKind.NUMERIC:
             out[:, j] = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
         else:
-            codes = pd.Categorical(series.astype("string").str.strip(), categories=spec.categories)
-            column = codes.codes.astype(np.float64)
-            column[column < 0] = np.nan
-            out[:, j] = column
+            index = {c: float(i) for i, c in enumerate(spec.categories)}
+            labels = series.astype("string").str.strip()
+            out[:, j] = labels.map(index).astype("Float64").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
     return out
 
 

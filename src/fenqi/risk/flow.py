@@ -135,7 +135,9 @@ class DecisionFlow:
         _check_graph(graph)
         meta = graph.get("fenqi") if isinstance(graph.get("fenqi"), dict) else {}
         self.flow_id = str(meta.get("flow_id", Path(source).stem))
-        self.version = f"{self.flow_id}@{hashlib.sha256(content).hexdigest()[:12]}"
+        # The version hashes the canonical JSON, so re-indenting a file does not change it.
+        canonical = json.dumps(graph, sort_keys=True, separators=(",", ":")).encode()
+        self.version = f"{self.flow_id}@{hashlib.sha256(canonical).hexdigest()[:12]}"
         self.source = source
         try:
             self._decision = zen.ZenEngine().create_decision(content.decode("utf-8"))

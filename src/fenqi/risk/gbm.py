@@ -175,7 +175,9 @@ def _lgb_params(params: GbmParams, specs: Sequence[FeatureSpec]) -> dict[str, An
     if params.monotone_constraints:
         out["monotone_constraints"] = [int(params.monotone_constraints.get(s.name, 0))
                                        for s in specs]
-        out["monotone_constraints_method"] = "advanced"
+        # "advanced" breaks monotonicity when categorical features are present (measured in
+        # tests/risk/test_models.py); "intermediate" holds it and is nearly as flexible.
+        out["monotone_constraints_method"] = "intermediate"
     return out
 
 

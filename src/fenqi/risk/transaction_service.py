@@ -1,0 +1,202 @@
+"""Checkout transaction risk: the service that keeps the state in the database.
+
+`assess_transaction(conn, clock, txn)` runs inside the caller's transaction (e.g. the one that
+places the authorization hold). Concurrency is made safe by the database, not by Python locks:
+
+1. claim the `transaction_ref` (insert, on conflict do nothing): a retry returns the first answer;
+2. add this attempt to every counter with one upsert each (`ON CONFLICT DO UPDATE ... RETURNING`):
+   the row lock taken by the upsert serializes two checkouts on the same account or device until
+   commit, and each sees the other's increment: two concurrent attempts cannot both slip under
+   a limit;
+3. evaluate the pure rules on what the upserts returned;
+4. if declined, take the amount back out (the attempt still counts: card testing shows up as a
+   run of declined attempts), and record the outcome on the claimed row.
+
+Back of the envelope: 4-6 single-row upserts and 2 reads per checkout, all by primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fenqi.clock import Clock
+from fenqi.risk.transaction import (
+    Subject,
+    TransactionRiskDecision,
+    TransactionRiskInput,
+    TransactionRiskPolicy,
+    TransactionRiskState,
+    TxnOutcome,
+    evaluate_transaction,
+)
+from fenqi.store.schema.risk import (
+    risk_account_exposure,
+    risk_identity_links,
+    risk_transaction_assessments,
+    risk_velocity_counters,
+)
+
+DEFAULT_POLICY = TransactionRiskPolicy()
+PENDING = "pending"
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database {conn.dialect.name}")
+
+
+def _upsert_add(
+    conn: Connection, table: Table, keys: Mapping[str, Any], adds: Mapping[str, int]
+) -> tuple[int, ...]:
+    """Insert the row or add to it; return the columns' values after the addition."""
+    stmt = _insert(conn, table).values(**keys, **adds)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + stmt.excluded[name] for name in adds},
+    ).returning(*[table.c[name] for name in adds])
+    row = conn.execute(stmt).one()
+    return tuple(int(v) for v in row)
+
+
+def _link_count(conn: Connection, kind: str, key: str, account_id: str, clock: Clock) -> int:
+    stmt = _insert(conn, risk_identity_links).values(
+        link_kind=kind, link_key=key, account_id=account_id, first_seen_at=clock.now()
+    ).on_conflict_do_nothing(index_elements=["link_kind", "link_key", "account_id"])
+    conn.execute(stmt)
+    count = conn.execute(
+        select(func.count()).select_from(risk_identity_links).where(
+            risk_identity_links.c.link_kind == kind, risk_identity_links.c.link_key == key
+        )
+    ).scalar_one()
+    return int(count)
+
+
+def _velocity(
+    conn: Connection, txn: TransactionRiskInput, policy: TransactionRiskPolicy, now_s: int
+) -> dict[tuple[Subject, int], tuple[float, float]]:
+    """Sliding-window estimate: this window's counter plus the previous one weighted by overlap."""
+    out: dict[tuple[Subject, int], tuple[float, float]] = {}
+    c = risk_velocity_counters.c
+    for limit in policy.velocity:
+        key = txn.account_id if limit.subject is Subject.ACCOUNT else txn.device_id
+        if key is None:
+            continue
+        width = limit.window_seconds
+        start = now_s - now_s % width
+        count, amount = _upsert_add(
+            conn, risk_velocity_counters,
+            {"subject_kind": limit.subject.value, "subject_key": key, "window_seconds": width,
+             "window_start": start},
+            {"txn_count": 1, "amount_fen": txn.amount_fen},
+        )
+        previous = conn.execute(
+            select(c.txn_count, c.amount_fen).where(
+                c.subject_kind == limit.subject.value, c.subject_key == key,
+                c.window_seconds == width, c.window_start == start - width,
+            )
+        ).one_or_none()
+        weight = 1.0 - (now_s - start) / width
+        if previous is not None:
+            out[(limit.subject, width)] = (count + weight * previous[0],
+                                           amount + weight * previous[1])
+        else:
+            out[(limit.subject, width)] = (float(count), float(amount))
+    return out
+
+
+def _stored(conn: Connection, transaction_ref: str) -> TransactionRiskDecision:
+    row = conn.execute(
+        select(risk_transaction_assessments.c.outcome, risk_transaction_assessments.c.reason_code,
+               risk_transaction_assessments.c.reason_codes)
+        .where(risk_transaction_assessments.c.transaction_ref == transaction_ref)
+    ).one()
+    assert row.outcome != PENDING, "a claimed assessment is completed in the same transaction"
+    return TransactionRiskDecision(TxnOutcome(row.outcome), row.reason_code,
+                                   tuple(row.reason_codes))
+
+
+def assess_transaction(
+    conn: Connection, clock: Clock, txn: TransactionRiskInput,
+    policy: TransactionRiskPolicy = DEFAULT_POLICY,
+) -> TransactionRiskDecision:
+    """Decide approve / step_up / decline for one checkout and update the risk state."""
+    now = clock.now()
+    claimed = conn.execute(
+        _insert(conn, risk_transaction_assessments).values(
+            transaction_ref=txn.transaction_ref, account_id=txn.account_id,
+            device_id=txn.device_id, amount_fen=txn.amount_fen,
+            merchant_category=txn.merchant_category, outcome=PENDING, reason_code="",
+            reason_codes=[], assessed_at=now,
+        ).on_conflict_do_nothing(index_elements=["transaction_ref"])
+        .returning(risk_transaction_assessments.c.id)
+    ).scalar_one_or_none()
+    if claimed is None:
+        return _stored(conn, txn.transaction_ref)
+    now_s = int(now.timestamp())
+    velocity = _velocity(conn, txn, policy, now_s)
+    accepted_count, accepted_amount = _upsert_add(
+        conn, risk_account_exposure, {"account_id": txn.account_id},
+        {"accepted_count": 1, "accepted_amount_fen": txn.amount_fen},
+    )
+    state = TransactionRiskState(
+        velocity=velocity,
+        accounts_on_device=_link_count(conn, "device", txn.device_id, txn.account_id, clock)
+        if txn.device_id else 0,
+        accounts_on_phone=_link_count(conn, "phone", txn.phone_key, txn.account_id, clock)
+        if txn.phone_key else 0,
+        prior_accepted_count=accepted_count - 1,
+        prior_accepted_amount_fen=accepted_amount - txn.amount_fen,
+        account_age_seconds=(now - txn.account_opened_at).total_seconds(),
+    )
+    decision = evaluate_transaction(txn, state, policy)
+    if decision.outcome is TxnOutcome.DECLINE:
+        _take_back(conn, txn, policy, now_s)
+    conn.execute(
+        update(risk_transaction_assessments)
+        .where(risk_transaction_assessments.c.id == claimed)
+        .values(outcome=decision.outcome.value, reason_code=decision.reason_code,
+                reason_codes=list(decision.reason_codes))
+    )
+    return decision
+
+
+def _take_back(
+    conn: Connection, txn: TransactionRiskInput, policy: TransactionRiskPolicy, now_s: int
+) -> None:
+    """A declined attempt does not use up amount limits or first-purchase exposure."""
+    c = risk_velocity_counters.c
+    for limit in policy.velocity:
+        key = txn.account_id if limit.subject is Subject.ACCOUNT else txn.device_id
+        if key is None:
+            continue
+        conn.execute(
+            update(risk_velocity_counters).where(
+                c.subject_kind == limit.subject.value, c.subject_key == key,
+                c.window_seconds == limit.window_seconds,
+                c.window_start == now_s - now_s % limit.window_seconds,
+            ).values(amount_fen=c.amount_fen - txn.amount_fen)
+        )
+    e = risk_account_exposure.c
+    conn.execute(
+        update(risk_account_exposure).where(e.account_id == txn.account_id).values(
+            accepted_count=e.accepted_count - 1,
+            accepted_amount_fen=e.accepted_amount_fen - txn.amount_fen,
+        )
+    )
+
+
+def purge_velocity_counters(conn: Connection, clock: Clock) -> int:
+    """Delete counters older than two windows (the sliding estimate reads one back); for EOD."""
+    now_s = int(clock.now().timestamp())
+    c = risk_velocity_counters.c
+    result = conn.execute(
+        risk_velocity_counters.delete().where(c.window_start < now_s - 2 * c.window_seconds)
+    )
+    return int(result.rowcount or 0)
