@@ -84,3 +84,12 @@ def test_clean_errors(tmp_path: Path) -> None:
     assert out.returncode == 0 and "signing secret (shown once): whsec_" in out.stdout
     out = webhooks(db_url, "worker", "--once")
     assert out.returncode == 0 and "claimed 0" in out.stdout
+
+
+def test_purge(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    engine = make_engine(db_url)
+    create_all(engine)
+    engine.dispose()
+    out = webhooks(db_url, "purge", "--days", "30")
+    assert out.returncode == 0 and "purged 0 events" in out.stdout, out.stderr

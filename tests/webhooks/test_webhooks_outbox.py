@@ -4,6 +4,7 @@ cursor, replay makes a new delivery for a finished event only."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,6 +19,7 @@ from fenqi.webhooks.outbox import (
     enqueue,
     get_event,
     list_deliveries,
+    purge_finished,
     replay,
 )
 
@@ -145,3 +147,32 @@ def test_unknown_and_other_merchants_events_are_not_found(
         with pytest.raises(EventNotFound):
             replay(conn, clock, event_id, merchant_id="m2")
         assert replay(conn, clock, event_id, merchant_id="m1") > 0
+
+
+def test_purge_keeps_recent_open_and_dead_events(db_engine: Engine, clock: FixedClock) -> None:
+    old_clock = FixedClock(clock.now() - timedelta(days=40))
+    with db_engine.begin() as conn:
+        delivered = enqueue(conn, old_clock, "m1", "order.captured", {})
+        dead = enqueue(conn, old_clock, "m1", "order.captured", {})
+        pending = enqueue(conn, old_clock, "m1", "order.captured", {})
+        recent = enqueue(conn, clock, "m1", "order.captured", {})
+    with db_engine.begin() as conn:
+        for event_id, status in [(delivered, "delivered"), (dead, "dead"), (recent, "delivered")]:
+            [d] = list_deliveries(conn, event_id=event_id)
+            conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.id == d.id)
+                .values(status=status)
+            )
+    cutoff = clock.now() - timedelta(days=30)
+    with db_engine.begin() as conn:
+        assert purge_finished(conn, created_before=cutoff) == 1
+        assert purge_finished(conn, created_before=cutoff) == 0
+    with db_engine.connect() as conn:
+        with pytest.raises(EventNotFound):
+            get_event(conn, delivered)
+        for kept in (dead, pending, recent):
+            assert get_event(conn, kept).event_id == kept
+    with db_engine.begin() as conn:
+        assert purge_finished(conn, created_before=cutoff, include_dead=True) == 1
+    assert counts(db_engine) == (2, 2)

@@ -131,3 +131,28 @@ def set_endpoint_cmd(
     typer.echo(f"endpoint for {merchant}: {url}")
     if not secret_stdin:
         typer.echo(f"signing secret (shown once): {secret}")
+
+
+@app.command("purge")
+@clean_errors
+def purge_cmd(
+    days: int = typer.Option(30, "--days", min=1, help="Keep events younger than this."),
+    include_dead: bool = typer.Option(False, "--include-dead", help="Also delete dead letters."),
+) -> None:
+    """Delete old events whose deliveries are finished (delivered; dead too if asked)."""
+    from datetime import timedelta
+
+    from fenqi.webhooks.outbox import purge_finished
+
+    # A bound on the loop: at most this many batches of 1,000 per run.
+    batches_max = 1000
+    total = 0
+    with context() as ctx:
+        cutoff = ctx.clock.now() - timedelta(days=days)
+        for _ in range(batches_max):
+            with ctx.engine.begin() as conn:
+                purged = purge_finished(conn, created_before=cutoff, include_dead=include_dead)
+            total += purged
+            if purged == 0:
+                break
+    typer.echo(f"purged {total} events created before {cutoff.isoformat(timespec='seconds')}")

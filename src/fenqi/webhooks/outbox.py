@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, delete, exists, insert, select
 
 from fenqi.clock import Clock
 from fenqi.store.schema.webhooks import webhook_deliveries, webhook_events
@@ -28,6 +28,7 @@ MERCHANT_ID_LENGTH_MAX = 64
 # bodies near 1 MiB, so we stay well below.
 BODY_BYTES_MAX = 256 * 1024
 LIST_LIMIT_MAX = 500
+PURGE_BATCH_MAX = 10_000
 
 
 class DeliveryStatus(StrEnum):
@@ -291,3 +292,37 @@ def _delivery_from_row(row: Row[Any]) -> Delivery:
         delivered_at=_opt_utc(row.delivered_at),
         created_at=as_utc(row.created_at),
     )
+
+
+def purge_finished(
+    conn: Connection, *, created_before: datetime, include_dead: bool = False, limit: int = 1000
+) -> int:
+    """Delete up to `limit` events created before `created_before` whose deliveries are all
+    delivered (or dead too, with `include_dead`), with their deliveries; returns how many.
+
+    Why: the outbox would otherwise grow without bound. Dead letters are kept by default
+    because they await an operator's replay. Call it repeatedly until it returns 0.
+    """
+    if not 1 <= limit <= PURGE_BATCH_MAX:
+        raise ValueError(f"limit: must be 1 to {PURGE_BATCH_MAX}")
+    d, e = webhook_deliveries.c, webhook_events.c
+    finished = [DeliveryStatus.DELIVERED.value]
+    if include_dead:
+        finished.append(DeliveryStatus.DEAD.value)
+    unfinished = exists().where(d.event_row_id == e.id, d.status.not_in(finished))
+    # Lock the chosen events (PostgreSQL) so a concurrent replay waits, then finds nothing,
+    # instead of adding a delivery this purge would delete.
+    ids = list(
+        conn.execute(
+            select(e.id)
+            .where(e.created_at < as_utc(created_before), ~unfinished)
+            .order_by(e.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    conn.execute(delete(webhook_deliveries).where(d.event_row_id.in_(ids)))
+    conn.execute(delete(webhook_events).where(e.id.in_(ids)))
+    return len(ids)
