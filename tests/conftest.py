@@ -63,3 +63,16 @@ def datasets_dir() -> Path:
     if not DATASETS.is_dir():
         pytest.skip("../shared/datasets is absent")
     return DATASETS
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A risk model registry with one model, trained once per test session (and worker)."""
+    from datetime import date
+
+    from fenqi.clock import FixedClock
+    from fenqi.credit.underwriting import bootstrap_decider
+
+    path = tmp_path_factory.mktemp("models") / "registry"
+    bootstrap_decider(path, FixedClock.on(date(2026, 1, 1)), rows=4000)
+    return path

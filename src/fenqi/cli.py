@@ -9,8 +9,10 @@ import typer
 
 from fenqi.cli_support import clean_errors, context, parse_date, print_json
 from fenqi.ledger.cli import app as ledger_app
+from fenqi.privacy.cli import app as staff_app
 from fenqi.products.cli import app as products_app
 from fenqi.risk.cli import app as risk_app
+from fenqi.webhooks.cli import app as webhooks_app
 
 app = typer.Typer(
     help="fenqi: e-commerce consumer finance (buy now, pay later).", no_args_is_help=True
@@ -18,6 +20,8 @@ app = typer.Typer(
 app.add_typer(products_app, name="products", help="Credit products: list, check a file.")
 app.add_typer(ledger_app, name="ledger", help="Ledger: trial balance, reconciliation, accounts.")
 app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report, decide.")
+app.add_typer(staff_app, name="staff", help="Staff users and roles.")
+app.add_typer(webhooks_app, name="webhooks", help="Webhook deliveries: worker, list, replay.")
 db_app = typer.Typer(no_args_is_help=True)
 app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
 
@@ -96,6 +100,27 @@ def quote(
         f"annualized rate (IRR): nominal {r['nominal_bp'] / 100:.2f}%, "
         f"effective {r['effective_bp'] / 100:.2f}%"
     )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port."),
+    upgrade_db: bool = typer.Option(True, help="Apply migrations before starting."),
+) -> None:
+    """Run the REST API (uvicorn) on FENQI_DATABASE_URL (SQLite file by default)."""
+    import uvicorn
+
+    from fenqi.api.app import create_app
+    from fenqi.context import build_context
+    from fenqi.privacy.masking import install_log_redaction
+    from fenqi.store.migrate import upgrade
+
+    ctx = build_context()
+    if upgrade_db:
+        upgrade(ctx.engine)
+    install_log_redaction()
+    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info")
 
 
 @app.command()

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from fenqi.clock import Clock, SystemClock
+from fenqi.privacy.crypto import KeyRing
 from fenqi.products.catalog_loader import ProductError, load_catalog
 from fenqi.products.model import Product
 from fenqi.settings import Settings, get_settings
 from fenqi.store.engine import make_engine
+
+if TYPE_CHECKING:
+    from fenqi.credit.checkout import RiskCheck
+    from fenqi.credit.underwriting import Underwriter
 
 
 @dataclass
@@ -27,6 +33,25 @@ class Context:
     @cached_property
     def catalog(self) -> dict[str, Product]:
         return self._catalog or load_catalog(self.settings.apr_cap_bp, self.settings.catalog_dir)
+
+    @cached_property
+    def keys(self) -> KeyRing:
+        """Personal-data keys (AES-GCM ring and blind-index key)."""
+        return KeyRing.from_settings(self.settings)
+
+    @cached_property
+    def underwriter(self) -> Underwriter:
+        from fenqi.credit.underwriting import RiskUnderwriter, bootstrap_decider
+
+        return RiskUnderwriter(
+            bootstrap_decider(self.settings.models_dir, self.clock, self.settings.risk_flow_file)
+        )
+
+    @cached_property
+    def checkout_risk(self) -> RiskCheck:
+        from fenqi.credit.checkout_risk import risk_engine_check
+
+        return risk_engine_check(self.clock)
 
     def product(self, name: str) -> Product:
         if name not in self.catalog:

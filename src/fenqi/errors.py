@@ -13,11 +13,20 @@ class FenqiError(Exception):
     code: str = "fenqi_error"
     http_status: int = 400
 
-    def __init__(self, message: str, *, code: str | None = None, **detail: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        **detail: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if http_status is not None:
+            self.http_status = http_status
         self.detail = detail
 
     def to_dict(self) -> dict[str, Any]:

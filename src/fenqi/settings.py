@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     data_key_active: str | None = None
     blind_index_key: str | None = None
     keys_file: Path = Path(".fenqi/keys.json")
+    models_dir: Path = Field(
+        default=Path(".fenqi/models"), description="Risk model registry used for applications."
+    )
+    risk_flow_file: Path | None = Field(
+        default=None, description="Decision flow (JDM JSON); default: the flow shipped with fenqi."
+    )
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_backoff_base_seconds: int = Field(default=30, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

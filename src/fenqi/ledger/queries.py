@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from fenqi.clock import Clock
 from fenqi.store.schema.ledger import ledger_accounts as acc
@@ -16,7 +16,7 @@ from fenqi.store.schema.ledger import ledger_postings as pst
 
 def history(
     conn: Connection, account_id: int, *, limit: int = 100, after_posting_id: int = 0
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """An account's postings in order, with the entry each belongs to (cursor: posting id)."""
     limit = max(1, min(limit, 1000))
     rows = (
@@ -162,3 +162,15 @@ def entry_postings(conn: Connection, entry_id: int) -> list[dict[str, object]]:
 
 def timeout_after(clock: Clock, seconds: int) -> datetime:
     return clock.now() + timedelta(seconds=seconds)
+
+
+def net_credit_by_code(conn: Connection, account_id: int) -> dict[str, int]:
+    """Posted credits less posted debits of one account, per posting code (set-based)."""
+    signed = case((pst.c.credit_account_id == account_id, pst.c.amount_fen),
+                  else_=-pst.c.amount_fen)
+    rows = conn.execute(
+        select(pst.c.code, func.sum(signed)).where(
+            or_(pst.c.debit_account_id == account_id, pst.c.credit_account_id == account_id),
+            pst.c.phase == "posted").group_by(pst.c.code)
+    ).all()
+    return {str(code): int(total) for code, total in rows}

@@ -156,7 +156,9 @@ def assess_transaction(
         account_age_seconds=(now - txn.account_opened_at).total_seconds(),
     )
     decision = evaluate_transaction(txn, state, policy)
-    if decision.outcome is TxnOutcome.DECLINE:
+    # a step-up is not a purchase yet: like a decline it adds no exposure until it is retried
+    # after the shopper passed the check (that retry is assessed, and counted, on its own)
+    if decision.outcome is not TxnOutcome.APPROVE:
         _take_back(conn, txn, policy, now_s)
     conn.execute(
         update(risk_transaction_assessments)

@@ -54,7 +54,14 @@ installment_plans = Table(
     Column("interest_fen", BigInteger, nullable=False),
     Column("nominal_rate_bp", Integer, nullable=False),  # disclosed annualized rate (IRR)
     Column("effective_rate_bp", Integer, nullable=False),
-    Column("status", String(12), nullable=False),  # open | paid_off | refunded
+    Column("status", String(12), nullable=False),  # open | paid_off | refunded | converted
+    # income recognized so far (by the end-of-day run as periods are billed)
+    Column("fee_earned_fen", BigInteger, nullable=False, default=0),
+    Column("interest_earned_fen", BigInteger, nullable=False, default=0),
+    Column("refunded_fen", BigInteger, nullable=False, default=0),  # principal refunded
+    # fee and interest taken off the plan by refunds and early payoff (waived or paid back)
+    Column("fee_removed_fen", BigInteger, nullable=False, default=0),
+    Column("interest_removed_fen", BigInteger, nullable=False, default=0),
     Column("ledger_entry_id", BigInteger, ForeignKey("ledger_entries.id"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("credit_account_id", "order_ref", name="uq_plans_account_order"),

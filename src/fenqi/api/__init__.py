@@ -1,0 +1,1 @@
+"""REST API (FastAPI): merchant checkout, shopper wallet, operations. `fenqi serve` runs it."""

@@ -1,0 +1,261 @@
+"""Request plumbing: the context, who is calling (shop, shopper, staff), idempotency, cursors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Connection, delete, select, update
+
+from fenqi.api.problems import ApiError, error_response
+from fenqi.context import Context
+from fenqi.errors import FenqiError
+from fenqi.privacy.staff import Permission, StaffUser, get_staff, require
+from fenqi.privacy.tokens import hash_token
+from fenqi.store.schema.parties import idempotency_keys, merchant_api_keys, merchants, sessions
+from fenqi.store.upsert import insert_ignore
+
+IN_FLIGHT_TAKEOVER = timedelta(seconds=120)  # a claim older than this belonged to a dead worker
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise ApiError("send Authorization: Bearer <token>", code="unauthorized", http_status=401)
+    return authorization[7:].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantPrincipal:
+    id: str
+    name: str
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShopperPrincipal:
+    customer_id: int
+    merchant_id: str | None
+
+
+def merchant(
+    authorization: str | None = Header(None), ctx: Context = Depends(get_ctx)
+) -> MerchantPrincipal:
+    digest = hash_token(_bearer(authorization))
+    with ctx.engine.connect() as conn:
+        row = conn.execute(
+            select(merchants.c.id, merchants.c.name, merchants.c.category, merchants.c.status)
+            .join(merchant_api_keys, merchant_api_keys.c.merchant_id == merchants.c.id)
+            .where(merchant_api_keys.c.key_hash == digest, merchant_api_keys.c.revoked_at.is_(None))
+        ).first()
+    if row is None:
+        raise ApiError("unknown or revoked API key", code="unauthorized", http_status=401)
+    if row.status != "active":
+        raise ApiError(f"merchant {row.id} is {row.status}", code="forbidden", http_status=403)
+    return MerchantPrincipal(row.id, row.name, row.category)
+
+
+def _session(ctx: Context, token: str, kind: str) -> Any:
+    with ctx.engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(sessions).where(
+                    sessions.c.token_hash == hash_token(token),
+                    sessions.c.subject_kind == kind,
+                    sessions.c.expires_at > ctx.clock.now(),
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise ApiError("unknown or expired token", code="unauthorized", http_status=401)
+    return row
+
+
+def shopper(
+    authorization: str | None = Header(None), ctx: Context = Depends(get_ctx)
+) -> ShopperPrincipal:
+    row = _session(ctx, _bearer(authorization), "customer")
+    return ShopperPrincipal(int(row["subject_id"]), row["merchant_id"])
+
+
+def staff(authorization: str | None = Header(None), ctx: Context = Depends(get_ctx)) -> StaffUser:
+    row = _session(ctx, _bearer(authorization), "staff")
+    with ctx.engine.connect() as conn:
+        user = get_staff(conn, int(row["subject_id"]))
+    if user is None or user.disabled:
+        raise ApiError("staff user disabled", code="unauthorized", http_status=401)
+    return user
+
+
+def allowed(permission: Permission) -> Callable[[StaffUser], StaffUser]:
+    """A dependency: the staff user, if their role grants `permission`; 403 otherwise."""
+
+    def check(user: StaffUser = Depends(staff)) -> StaffUser:
+        require(user, permission)
+        return user
+
+    return check
+
+
+def idempotency_key(
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", min_length=1, max_length=128
+    ),
+) -> str:
+    if not idempotency_key:
+        raise ApiError(
+            "every POST needs an Idempotency-Key header",
+            code="idempotency_key_required",
+            http_status=400,
+        )
+    return idempotency_key
+
+
+Work = Callable[[Connection], tuple[int, Any]]
+
+
+def _hash(route: str, body: BaseModel | None) -> str:
+    payload = route + "\n" + (body.model_dump_json() if body is not None else "")
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def idempotent(
+    ctx: Context, scope: str, key: str, route: str, body: BaseModel | None, work: Work
+) -> JSONResponse:
+    """Run `work` once per (scope, key). A replay with the same request returns the stored
+    response; the same key with another request is a 409; a request still running is a 409."""
+    digest = _hash(route, body)
+    now = ctx.clock.now()
+    with ctx.engine.begin() as conn:
+        claimed = insert_ignore(
+            conn,
+            idempotency_keys,
+            {
+                "scope": scope,
+                "key": key,
+                "request_hash": digest,
+                "status_code": None,
+                "response_body": None,
+                "created_at": now,
+            },
+            ["scope", "key"],
+        )
+        if not claimed:
+            row = (
+                conn.execute(
+                    select(idempotency_keys).where(
+                        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            if row["request_hash"] != digest:
+                raise ApiError(
+                    f"Idempotency-Key {key!r} was used for a different request",
+                    code="idempotency_key_reused",
+                    http_status=409,
+                )
+            if row["status_code"] is not None:
+                return JSONResponse(
+                    json.loads(row["response_body"]),
+                    status_code=row["status_code"],
+                    headers={"Idempotent-Replayed": "true"},
+                    media_type=_media(row["status_code"]),
+                )
+            taken = conn.execute(
+                update(idempotency_keys)
+                .where(
+                    idempotency_keys.c.scope == scope,
+                    idempotency_keys.c.key == key,
+                    idempotency_keys.c.status_code.is_(None),
+                    idempotency_keys.c.created_at < now - IN_FLIGHT_TAKEOVER,
+                )
+                .values(created_at=now)
+            )
+            if taken.rowcount != 1:
+                raise ApiError(
+                    "a request with this Idempotency-Key is still in progress",
+                    code="request_in_progress",
+                    http_status=409,
+                )
+    try:
+        with ctx.engine.begin() as conn:
+            status, result = work(conn)
+            text = json.dumps(result, default=str)
+            _store(conn, scope, key, status, text)
+        return JSONResponse(json.loads(text), status_code=status)
+    except FenqiError as exc:
+        response = error_response(exc)
+        if exc.http_status < 500:  # a refusal is the answer: a retry gets the same one
+            with ctx.engine.begin() as conn:
+                _store(conn, scope, key, exc.http_status, bytes(response.body).decode())
+        else:
+            _release(ctx, scope, key)
+        return response
+    except Exception:
+        _release(ctx, scope, key)
+        raise
+
+
+def _media(status: int) -> str:
+    return "application/problem+json" if status >= 400 else "application/json"
+
+
+def _store(conn: Connection, scope: str, key: str, status: int, body: str) -> None:
+    conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+        .values(status_code=status, response_body=body)
+    )
+
+
+def _release(ctx: Context, scope: str, key: str) -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+            )
+        )
+
+
+def encode_cursor(last_id: int | None) -> str | None:
+    return (
+        None
+        if last_id is None
+        else base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+    )
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, value = raw.split(":", 1)
+        if kind != "id":
+            raise ValueError
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            "cursor: not a cursor this API returned", code="invalid_cursor", http_status=400
+        ) from None
+
+
+def page(items: list[dict[str, Any]], limit: int, id_key: str = "id") -> dict[str, Any]:
+    last = items[-1][id_key] if len(items) == limit and items else None
+    return {"items": items, "next_cursor": encode_cursor(last)}

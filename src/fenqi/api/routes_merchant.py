@@ -1,0 +1,281 @@
+"""Merchant API: applications, shopper sessions, quotes, orders (authorize, capture, void,
+refund), settlement. A shop authenticates with its API key and sees only its own orders and
+the shoppers who dealt with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from fenqi.api import schemas as s
+from fenqi.api.deps import (
+    MerchantPrincipal,
+    decode_cursor,
+    get_ctx,
+    idempotency_key,
+    idempotent,
+    merchant,
+    page,
+)
+from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
+from fenqi.api.views import plan_quote
+from fenqi.context import Context
+from fenqi.credit import checkout, customers
+from fenqi.credit import service as credit
+from fenqi.credit.applications import apply
+from fenqi.credit.checkout import RiskVerdict
+from fenqi.credit.plans import offers
+
+router = APIRouter(prefix="/v1", tags=["merchant"], responses=PROBLEM_RESPONSES)
+
+
+def _linked_account(
+    conn: Connection, m: MerchantPrincipal, credit_account_id: int
+) -> dict[str, Any]:
+    account = credit.get_account(conn, credit_account_id)
+    if not customers.is_linked(conn, int(account["customer_ref"]), m.id):
+        raise ApiError(
+            f"credit account {credit_account_id} not found", code="not_found", http_status=404
+        )
+    return account
+
+
+@router.post("/applications", status_code=201, response_model=s.ApplicationOut)
+def create_application(
+    body: s.ApplicationIn,
+    m: MerchantPrincipal = Depends(merchant),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """A shopper applies for credit through the shop; the decision flow decides."""
+    return idempotent(
+        ctx,
+        f"merchant:{m.id}",
+        key,
+        "POST /v1/applications",
+        body,
+        lambda conn: (201, apply(conn, ctx, m.id, body)),
+    )
+
+
+@router.post("/shopper-sessions", status_code=201, response_model=s.SessionOut)
+def create_shopper_session(
+    body: s.ShopperSessionIn,
+    m: MerchantPrincipal = Depends(merchant),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """A token for a shopper who dealt with this shop, for the shop's wallet pages."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        if not customers.is_linked(conn, body.customer_id, m.id):
+            raise ApiError(
+                f"customer {body.customer_id} not found", code="not_found", http_status=404
+            )
+        token, expires = customers.open_session(
+            conn, ctx.clock, "customer", str(body.customer_id), m.id
+        )
+        return 201, {"token": token, "expires_at": expires.isoformat()}
+
+    return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/shopper-sessions", body, work)
+
+
+@router.post("/quotes", status_code=200, response_model=s.QuoteOut)
+def quote(
+    body: s.QuoteIn,
+    m: MerchantPrincipal = Depends(merchant),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """The plans on offer for an amount: per-period amount, fees, first due date, and the
+    annualized rate (IRR) to disclose."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        account = _linked_account(conn, m, body.credit_account_id)
+        product = ctx.product(account["product"])
+        summary = credit.account_summary(conn, body.credit_account_id, ctx.clock.today())
+        found = offers(
+            product,
+            body.amount_fen,
+            ctx.clock.today(),
+            cap_bp=ctx.settings.apr_cap_bp,
+            tier=account["tier"],
+        )
+        return 200, {
+            "credit_account_id": body.credit_account_id,
+            "currency": product.currency,
+            "amount_fen": body.amount_fen,
+            "available_fen": summary["available_fen"],
+            "plans": [plan_quote(o) for o in found],
+        }
+
+    return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/quotes", body, work)
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=s.OrderOut,
+    responses={402: PROBLEM_RESPONSES[409] | {"description": "Declined"}},
+)
+def authorize(
+    body: s.OrderIn,
+    m: MerchantPrincipal = Depends(merchant),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Authorize: checkout risk, then a hold on available credit for the chosen plan."""
+
+    with ctx.engine.begin() as conn:  # the risk state commits even when declined
+        account = _linked_account(conn, m, body.credit_account_id)
+        verdict = ctx.checkout_risk(
+            conn,
+            {
+                "transaction_ref": f"{m.id}:{key}",
+                "credit_account_id": body.credit_account_id,
+                "amount_fen": body.amount_fen,
+                "device_id": body.device_id,
+                "merchant_category": m.category,
+            },
+        )
+    if verdict.decision == "step_up" and body.step_up_verified:
+        verdict = RiskVerdict("approve", verdict.reason)
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(account["product"])
+        order = checkout.authorize_order(
+            conn,
+            ctx.clock,
+            product,
+            merchant_id=m.id,
+            credit_account_id=body.credit_account_id,
+            amount_fen=body.amount_fen,
+            terms=body.terms,
+            merchant_order_ref=body.merchant_order_ref,
+            client_id=f"{m.id}:{key}",
+            cap_bp=ctx.settings.apr_cap_bp,
+            hold_seconds=ctx.settings.pending_hold_seconds,
+            risk=lambda _conn, _facts: verdict,
+        )
+        return 201, order
+
+    return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/orders", body, work)
+
+
+@router.get("/orders", response_model=s.OrderPage)
+def list_orders(
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = None,
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        items = checkout.list_orders(conn, m.id, limit=limit, after_id=decode_cursor(cursor))
+    return page(items, limit)
+
+
+@router.get("/orders/{order_id}", response_model=s.OrderOut)
+def get_order(
+    order_id: int, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        return checkout.get_order(conn, m.id, order_id)
+
+
+def _product_of_order(conn: Connection, ctx: Context, m: MerchantPrincipal, order_id: int) -> Any:
+    order = checkout.get_order(conn, m.id, order_id)
+    return ctx.product(credit.get_account(conn, order["credit_account_id"])["product"])
+
+
+@router.post("/orders/{order_id}/captures", status_code=201, response_model=s.OrderOut)
+def capture(
+    order_id: int,
+    body: s.CaptureIn,
+    m: MerchantPrincipal = Depends(merchant),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Capture all or part of what is authorized; several partial captures are allowed."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = _product_of_order(conn, ctx, m, order_id)
+        return 201, checkout.capture_order(
+            conn,
+            ctx.clock,
+            product,
+            merchant_id=m.id,
+            order_id=order_id,
+            amount_fen=body.amount_fen,
+            final=body.final,
+            client_id=f"{m.id}:{key}",
+            cap_bp=ctx.settings.apr_cap_bp,
+        )
+
+    return idempotent(
+        ctx, f"merchant:{m.id}", key, f"POST /v1/orders/{order_id}/captures", body, work
+    )
+
+
+@router.post("/orders/{order_id}/void", status_code=200, response_model=s.OrderOut)
+def void(
+    order_id: int,
+    m: MerchantPrincipal = Depends(merchant),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Release what is authorized and not captured."""
+    return idempotent(
+        ctx,
+        f"merchant:{m.id}",
+        key,
+        f"POST /v1/orders/{order_id}/void",
+        None,
+        lambda conn: (
+            200,
+            checkout.void_order(
+                conn, ctx.clock, merchant_id=m.id, order_id=order_id, client_id=f"{m.id}:{key}"
+            ),
+        ),
+    )
+
+
+@router.post("/orders/{order_id}/refunds", status_code=201, response_model=s.OrderOut)
+def refund(
+    order_id: int,
+    body: s.RefundIn,
+    m: MerchantPrincipal = Depends(merchant),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Refund all or part of what was captured, by the product's refund rule."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = _product_of_order(conn, ctx, m, order_id)
+        return 201, checkout.refund_order(
+            conn,
+            ctx.clock,
+            product,
+            merchant_id=m.id,
+            order_id=order_id,
+            amount_fen=body.amount_fen,
+            client_id=f"{m.id}:{key}",
+        )
+
+    return idempotent(
+        ctx, f"merchant:{m.id}", key, f"POST /v1/orders/{order_id}/refunds", body, work
+    )
+
+
+@router.get("/settlement", response_model=s.SettlementOut)
+def settlement(
+    currency: str = Query("CNY", pattern="^[A-Z]{3}$"),
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """What fenqi owes this shop: captured less refunds less the merchant discount."""
+    with ctx.engine.begin() as conn:
+        return checkout.settlement(conn, ctx.clock, m.id, currency)

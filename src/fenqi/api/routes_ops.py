@@ -1,0 +1,296 @@
+"""Operations API for staff: sign in, find shoppers (masked; revealing needs a reason), freeze
+and unfreeze, change limits, reverse ledger entries, onboard shops and pay them, webhooks,
+audit log. Every action is done by a named staff user whose role grants it, and is audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from fenqi.api import schemas as s
+from fenqi.api.deps import (
+    allowed,
+    decode_cursor,
+    get_ctx,
+    idempotency_key,
+    idempotent,
+    page,
+)
+from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
+from fenqi.context import Context
+from fenqi.credit import admin, checkout, customers, merchants
+from fenqi.credit import service as credit
+from fenqi.ledger.service import reverse_entry
+from fenqi.privacy.audit import list_entries, record
+from fenqi.privacy.staff import Permission, StaffUser, authenticate
+from fenqi.webhooks.outbox import list_deliveries, replay
+
+router = APIRouter(prefix="/v1/ops", tags=["operations"], responses=PROBLEM_RESPONSES)
+P = Permission
+
+
+def _audit(
+    conn: Connection,
+    ctx: Context,
+    user: StaffUser,
+    action: str,
+    target_kind: str,
+    target_id: str | int,
+    reason: str = "",
+    **detail: Any,
+) -> None:
+    record(
+        conn,
+        ctx.clock,
+        actor_kind="staff",
+        actor_id=user.id,
+        action=action,
+        target_kind=target_kind,
+        target_id=target_id,
+        reason=reason,
+        detail=detail or None,
+    )
+
+
+@router.post("/sessions", status_code=201, response_model=s.SessionOut)
+def login(body: s.StaffLoginIn, ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """Staff sign in with username and password (argon2); returns a bearer token.
+
+    Not idempotent by key: a sign-in creates a new session each time and nothing else.
+    """
+    with ctx.engine.begin() as conn:
+        user = authenticate(conn, body.username, body.password)
+        if user is None:
+            raise ApiError("wrong username or password", code="unauthorized", http_status=401)
+        token, expires = customers.open_session(
+            conn, ctx.clock, "staff", str(user.id), None, hours=8
+        )
+        record(conn, ctx.clock, actor_kind="staff", actor_id=user.id, action="staff.login")
+    return {"token": token, "expires_at": expires.isoformat()}
+
+
+@router.get("/customers")
+def find_customers(
+    phone: str | None = None,
+    id_number: str | None = None,
+    user: StaffUser = Depends(allowed(P.CUSTOMER_READ_MASKED)),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """Find shoppers by phone or ID number (matched by keyed hash); results are masked."""
+    with ctx.engine.begin() as conn:
+        ids = customers.find(conn, ctx.keys, phone=phone, id_number=id_number)
+        _audit(conn, ctx, user, "customer.search", "customer", ",".join(map(str, ids)) or "-")
+        return {"items": [customers.masked(conn, ctx.keys, i) for i in ids]}
+
+
+@router.post("/customers/{customer_id}/reveal")
+def reveal(
+    customer_id: int,
+    body: s.ReasonIn,
+    user: StaffUser = Depends(allowed(P.CUSTOMER_REVEAL_PII)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """The unmasked identity; needs a reason, written to the audit log."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        plain = customers.reveal(conn, ctx.keys, customer_id)
+        _audit(conn, ctx, user, "customer.reveal_pii", "customer", customer_id, body.reason)
+        return 200, {"id": customer_id, **plain}
+
+    return idempotent(ctx, f"staff:{user.id}", key, f"POST reveal {customer_id}", body, work)
+
+
+def _status_route(action: str) -> Any:
+    def change(
+        account_id: int,
+        body: s.ReasonIn,
+        user: StaffUser = Depends(allowed(P.ACCOUNT_FREEZE)),
+        key: str = Depends(idempotency_key),
+        ctx: Context = Depends(get_ctx),
+    ) -> JSONResponse:
+        def work(conn: Connection) -> tuple[int, Any]:
+            status = admin.change_status(conn, account_id, action, body.reason)
+            _audit(conn, ctx, user, f"account.{action}", "credit_account", account_id, body.reason)
+            return 200, credit.account_summary(conn, account_id, ctx.clock.today()) | {
+                "status": status
+            }
+
+        return idempotent(ctx, f"staff:{user.id}", key, f"POST {action} {account_id}", body, work)
+
+    change.__name__ = f"{action}_account"
+    change.__doc__ = f"{action.capitalize()} a credit account, with a reason (audited)."
+    return change
+
+
+for _action in ("freeze", "unfreeze"):
+    router.post(f"/accounts/{{account_id}}/{_action}", response_model=s.AccountOut)(
+        _status_route(_action)
+    )
+
+
+@router.post("/accounts/{account_id}/limit", response_model=s.AccountOut)
+def change_limit(
+    account_id: int,
+    body: s.LimitIn,
+    user: StaffUser = Depends(allowed(P.ACCOUNT_CHANGE_LIMIT)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Raise or lower a limit, with a reason (audited)."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(credit.get_account(conn, account_id)["product"])
+        old = admin.change_limit(
+            conn, ctx.clock, product, account_id, body.limit_fen, body.reason, f"staff:{user.id}"
+        )
+        _audit(
+            conn,
+            ctx,
+            user,
+            "account.change_limit",
+            "credit_account",
+            account_id,
+            body.reason,
+            old_limit_fen=old,
+            new_limit_fen=body.limit_fen,
+        )
+        return 200, credit.account_summary(conn, account_id, ctx.clock.today())
+
+    return idempotent(ctx, f"staff:{user.id}", key, f"POST limit {account_id}", body, work)
+
+
+@router.post("/ledger/entries/{entry_id}/reverse", status_code=201)
+def reverse(
+    entry_id: int,
+    body: s.ReasonIn,
+    user: StaffUser = Depends(allowed(P.LEDGER_REVERSE)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Post the mirror image of a posted entry, with a reason (audited)."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        result = reverse_entry(conn, ctx.clock, f"staff:{user.id}:{key}", entry_id, body.reason)
+        if not result.ok:
+            raise ApiError(
+                f"the ledger refused the reversal: {result.reject_code}",
+                code="reversal_refused",
+                http_status=409,
+            )
+        _audit(
+            conn,
+            ctx,
+            user,
+            "ledger.reverse",
+            "ledger_entry",
+            entry_id,
+            body.reason,
+            reversal_entry_id=result.entry_id,
+        )
+        return 201, {"entry_id": result.entry_id, "reverses_entry_id": entry_id}
+
+    return idempotent(ctx, f"staff:{user.id}", key, f"POST reverse {entry_id}", body, work)
+
+
+@router.post("/merchants", status_code=201, response_model=s.MerchantOut)
+def create_merchant(
+    body: s.MerchantIn,
+    user: StaffUser = Depends(allowed(P.STAFF_MANAGE)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Onboard a shop: its API key and webhook secret are shown in this response only."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        out = merchants.create_merchant(
+            conn, ctx.clock, body.id, body.name, body.category, body.webhook_url
+        )
+        _audit(conn, ctx, user, "merchant.create", "merchant", body.id)
+        return 201, out
+
+    return idempotent(ctx, f"staff:{user.id}", key, "POST /v1/ops/merchants", body, work)
+
+
+@router.post("/merchants/{merchant_id}/payouts", status_code=201)
+def payout(
+    merchant_id: str,
+    currency: str = Query("CNY", pattern="^[A-Z]{3}$"),
+    user: StaffUser = Depends(allowed(P.BATCH_RUN)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Pay a shop what it is owed (its merchant payable), audited."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        paid = checkout.pay_out(conn, ctx.clock, merchant_id, currency, f"staff:{key}")
+        _audit(conn, ctx, user, "merchant.payout", "merchant", merchant_id, amount_fen=paid)
+        return 201, {"merchant_id": merchant_id, "currency": currency, "paid_fen": paid}
+
+    return idempotent(
+        ctx, f"staff:{user.id}", key, f"POST payout {merchant_id} {currency}", None, work
+    )
+
+
+@router.get("/webhooks/deliveries")
+def deliveries(
+    status: str | None = None,
+    merchant_id: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = None,
+    user: StaffUser = Depends(allowed(P.WEBHOOKS_REPLAY)),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        items = [
+            d.to_dict()
+            for d in list_deliveries(
+                conn,
+                merchant_id=merchant_id,
+                status=status,
+                limit=limit,
+                after_id=decode_cursor(cursor),
+            )
+        ]
+    return page(items, limit)
+
+
+@router.post("/webhooks/events/{event_id}/replay", status_code=201)
+def replay_event(
+    event_id: str,
+    user: StaffUser = Depends(allowed(P.WEBHOOKS_REPLAY)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    def work(conn: Connection) -> tuple[int, Any]:
+        delivery_id = replay(conn, ctx.clock, event_id)
+        _audit(conn, ctx, user, "webhooks.replay", "webhook_event", event_id)
+        return 201, {"event_id": event_id, "delivery_id": delivery_id}
+
+    return idempotent(ctx, f"staff:{user.id}", key, f"POST replay {event_id}", None, work)
+
+
+@router.get("/audit")
+def audit(
+    target_kind: str | None = None,
+    target_id: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = None,
+    user: StaffUser = Depends(allowed(P.AUDIT_READ)),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        items = [
+            e.to_dict()
+            for e in list_entries(
+                conn,
+                target_kind=target_kind,
+                target_id=target_id,
+                limit=limit,
+                after_id=decode_cursor(cursor),
+            )
+        ]
+    return page(items, limit)

@@ -1,0 +1,284 @@
+"""Shopper API (the wallet): accounts, plans, statements, ledger history, repay, early payoff,
+turning purchases into installments. A shopper sees only their own accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection, select
+
+from fenqi.api import schemas as s
+from fenqi.api.deps import (
+    ShopperPrincipal,
+    decode_cursor,
+    get_ctx,
+    idempotency_key,
+    idempotent,
+    shopper,
+)
+from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
+from fenqi.api.views import plan_quote
+from fenqi.context import Context
+from fenqi.credit import conversion, payoff, views
+from fenqi.credit import service as credit
+from fenqi.credit.plans import PlanOffer
+from fenqi.store.schema.credit import credit_accounts
+from fenqi.webhooks.outbox import EventType, enqueue
+
+router = APIRouter(prefix="/v1/me", tags=["shopper"], responses=PROBLEM_RESPONSES)
+
+
+def _own(conn: Connection, who: ShopperPrincipal, account_id: int) -> dict[str, Any]:
+    account = credit.get_account(conn, account_id)
+    if account["customer_ref"] != str(who.customer_id):
+        raise ApiError(f"credit account {account_id} not found", code="not_found", http_status=404)
+    return account
+
+
+def _notify(
+    conn: Connection, ctx: Context, who: ShopperPrincipal, event: str, data: dict[str, Any]
+) -> None:
+    if who.merchant_id:  # the shop whose session this is hears about it
+        enqueue(conn, ctx.clock, who.merchant_id, event, data)
+
+
+@router.get("/accounts", response_model=list[s.AccountOut])
+def accounts(
+    who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
+) -> list[dict[str, Any]]:
+    with ctx.engine.begin() as conn:
+        ids = (
+            conn.execute(
+                select(credit_accounts.c.id)
+                .where(credit_accounts.c.customer_ref == str(who.customer_id))
+                .order_by(credit_accounts.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        return [credit.account_summary(conn, i, ctx.clock.today()) for i in ids]
+
+
+@router.get("/accounts/{account_id}", response_model=s.AccountOut)
+def account(
+    account_id: int, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Limit, available, owed, next due date and amount."""
+    with ctx.engine.begin() as conn:
+        _own(conn, who, account_id)
+        return credit.account_summary(conn, account_id, ctx.clock.today())
+
+
+@router.get("/accounts/{account_id}/plans", response_model=list[s.PlanOut])
+def plans(
+    account_id: int, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
+) -> list[dict[str, Any]]:
+    with ctx.engine.connect() as conn:
+        _own(conn, who, account_id)
+        return views.account_plans(conn, account_id)
+
+
+@router.get("/accounts/{account_id}/statements", response_model=list[s.StatementOut])
+def statements(
+    account_id: int, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
+) -> list[dict[str, Any]]:
+    with ctx.engine.connect() as conn:
+        _own(conn, who, account_id)
+        return views.statements(conn, account_id)
+
+
+@router.get("/accounts/{account_id}/ledger")
+def ledger(
+    account_id: int,
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = None,
+    who: ShopperPrincipal = Depends(shopper),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """The account's ledger postings, oldest first (cursor pagination)."""
+    with ctx.engine.connect() as conn:
+        _own(conn, who, account_id)
+        items = views.ledger_lines(conn, account_id, limit, decode_cursor(cursor))
+    from fenqi.api.deps import page
+
+    return page(items, limit, id_key="posting_id")
+
+
+@router.post("/accounts/{account_id}/repayments", status_code=201, response_model=s.RepaymentOut)
+def repay(
+    account_id: int,
+    body: s.RepaymentIn,
+    who: ShopperPrincipal = Depends(shopper),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Pay any amount; the product's allocation order decides where each fen goes."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(_own(conn, who, account_id)["product"])
+        result = credit.repay(
+            conn,
+            ctx.clock,
+            product,
+            account_id,
+            body.amount_fen,
+            f"customer:{who.customer_id}:{key}",
+        )
+        out = {
+            "repayment_id": result.repayment_id,
+            "amount_fen": result.amount_fen,
+            "by_kind_fen": result.by_kind_fen,
+            "to_credit_balance_fen": result.to_credit_balance_fen,
+        }
+        _notify(
+            conn,
+            ctx,
+            who,
+            EventType.REPAYMENT_RECEIVED,
+            {"credit_account_id": account_id, "repayment": out},
+        )
+        return 201, out
+
+    return idempotent(
+        ctx,
+        f"customer:{who.customer_id}",
+        key,
+        f"POST /v1/me/accounts/{account_id}/repayments",
+        body,
+        work,
+    )
+
+
+@router.post("/accounts/{account_id}/plans/{plan_id}/payoff-quote", response_model=s.PayoffOut)
+def payoff_quote(
+    account_id: int,
+    plan_id: int,
+    who: ShopperPrincipal = Depends(shopper),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """What paying this plan off today costs (what is waived is shown too)."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(_own(conn, who, account_id)["product"])
+        return 200, payoff.quote_payoff(
+            conn, product, account_id, plan_id, ctx.clock.today()
+        ).to_dict()
+
+    return idempotent(
+        ctx,
+        f"customer:{who.customer_id}",
+        key,
+        f"POST payoff-quote {account_id}/{plan_id}",
+        None,
+        work,
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/plans/{plan_id}/payoff", status_code=201, response_model=s.PayoffOut
+)
+def pay_off(
+    account_id: int,
+    plan_id: int,
+    body: s.PayoffIn,
+    who: ShopperPrincipal = Depends(shopper),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Pay one plan off early; `amount_fen` must equal today's payoff quote."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(_own(conn, who, account_id)["product"])
+        q = payoff.pay_off(
+            conn,
+            ctx.clock,
+            product,
+            account_id,
+            plan_id,
+            body.amount_fen,
+            f"customer:{who.customer_id}:{key}",
+        )
+        _notify(
+            conn,
+            ctx,
+            who,
+            EventType.PLAN_PAID_OFF,
+            {"credit_account_id": account_id, "payoff": q.to_dict()},
+        )
+        return 201, q.to_dict()
+
+    return idempotent(
+        ctx, f"customer:{who.customer_id}", key, f"POST payoff {account_id}/{plan_id}", body, work
+    )
+
+
+@router.post("/accounts/{account_id}/conversions/quote", response_model=s.ConversionOut)
+def conversion_quote(
+    account_id: int,
+    body: s.ConversionIn,
+    who: ShopperPrincipal = Depends(shopper),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Quote turning interest-free-cycle purchases (one, or all on a statement) into
+    installments (交易分期 / 账单分期)."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        account = _own(conn, who, account_id)
+        q = conversion.conversion_quote(
+            conn,
+            ctx.product(account["product"]),
+            account_id,
+            body.plan_ids,
+            body.terms,
+            ctx.clock.today(),
+            ctx.settings.apr_cap_bp,
+            account["tier"],
+        )
+        return 200, {"plan_id": None, "quote": plan_quote(PlanOffer("installments", q))}
+
+    return idempotent(
+        ctx, f"customer:{who.customer_id}", key, f"POST conversion-quote {account_id}", body, work
+    )
+
+
+@router.post("/accounts/{account_id}/conversions", status_code=201, response_model=s.ConversionOut)
+def convert(
+    account_id: int,
+    body: s.ConversionIn,
+    who: ShopperPrincipal = Depends(shopper),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    def work(conn: Connection) -> tuple[int, Any]:
+        account = _own(conn, who, account_id)
+        product = ctx.product(account["product"])
+        q = conversion.conversion_quote(
+            conn,
+            product,
+            account_id,
+            body.plan_ids,
+            body.terms,
+            ctx.clock.today(),
+            ctx.settings.apr_cap_bp,
+            account["tier"],
+        )
+        plan_id = conversion.convert(
+            conn,
+            ctx.clock,
+            product,
+            account_id,
+            body.plan_ids,
+            body.terms,
+            ctx.settings.apr_cap_bp,
+            f"customer:{who.customer_id}:{key}",
+            account["tier"],
+        )
+        return 201, {"plan_id": plan_id, "quote": plan_quote(PlanOffer("installments", q))}
+
+    return idempotent(
+        ctx, f"customer:{who.customer_id}", key, f"POST conversions {account_id}", body, work
+    )

@@ -1,0 +1,275 @@
+"""Request and response bodies of the REST API (pydantic). Amounts are integer fen."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Fen = Field(ge=1, le=10**11, description="Amount in fen (integer minor units).")
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+
+
+class ConsentIn(Body):
+    kind: Literal["bureau_inquiry", "shopping_data", "marketing"]
+    text_version: str = Field(min_length=1, max_length=64)
+    scope: str = Field(min_length=1, max_length=200)
+
+
+class Behaviour(Body):
+    """What the shop knows about the shopper (used by the decision flow)."""
+
+    account_age_days: int = Field(ge=0, le=36_500)
+    orders_12m: int = Field(ge=0, le=100_000)
+    spend_12m_fen: int = Field(ge=0, le=10**12)
+    return_rate_bp: int = Field(ge=0, le=10_000)
+    other_lenders: int = Field(default=0, ge=0, le=100)
+    bureau_delinquent: bool = False
+    identity_verified: bool = True
+
+
+class ApplicationIn(Body):
+    product: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(min_length=15, max_length=18)
+    phone: str = Field(min_length=11, max_length=20)
+    income_band: Literal["none", "lt3k", "3k_6k", "6k_10k", "10k_20k", "gt20k"]
+    consents: list[ConsentIn] = Field(min_length=1, max_length=5)
+    behaviour: Behaviour
+
+
+class ApplicationOut(BaseModel):
+    application_id: int
+    customer_id: int
+    outcome: Literal["approved", "declined", "review"]
+    credit_account_id: int | None
+    product: str
+    tier: str | None
+    limit_fen: int | None
+    reasons: list[str]
+    decision_id: str | None
+
+
+class ShopperSessionIn(Body):
+    customer_id: int = Field(ge=1)
+
+
+class SessionOut(BaseModel):
+    token: str
+    expires_at: str
+
+
+class QuoteIn(Body):
+    credit_account_id: int = Field(ge=1)
+    amount_fen: int = Fen
+
+
+class ScheduleLineOut(BaseModel):
+    period: int
+    due_date: str
+    principal_fen: int
+    fee_fen: int
+    interest_fen: int
+    total_fen: int
+
+
+class PlanQuoteOut(BaseModel):
+    plan: Literal["cycle", "installments"]
+    terms: int
+    per_period_fen: int
+    first_due_date: str
+    total_fee_fen: int
+    total_interest_fen: int
+    total_fen: int
+    annualized_rate_bp: int
+    effective_annual_rate_bp: int
+    schedule: list[ScheduleLineOut]
+
+
+class QuoteOut(BaseModel):
+    credit_account_id: int
+    currency: str
+    amount_fen: int
+    available_fen: int
+    plans: list[PlanQuoteOut]
+
+
+class OrderIn(Body):
+    credit_account_id: int = Field(ge=1)
+    amount_fen: int = Fen
+    terms: int = Field(ge=0, le=60, description="0 = pay in the interest-free cycle")
+    merchant_order_ref: str = Field(min_length=1, max_length=64)
+    device_id: str | None = Field(default=None, max_length=128)
+    step_up_verified: bool = Field(
+        default=False,
+        description="The shopper passed the extra check that a `risk_step_up` "
+        "decline asked for (e.g. payment password or SMS code), verified by the shop.",
+    )
+
+
+class CaptureIn(Body):
+    amount_fen: int | None = Field(default=None, ge=1, le=10**11)
+    final: bool | None = None
+
+
+class RefundIn(Body):
+    amount_fen: int = Fen
+
+
+class OrderOut(BaseModel):
+    id: int
+    merchant_order_ref: str
+    credit_account_id: int
+    currency: str
+    amount_fen: int
+    terms: int
+    status: str
+    captured_fen: int
+    refunded_fen: int
+    created_at: str
+    expires_at: str
+    plan_id: int | None = None
+    paid_back_to_shopper_fen: int | None = None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class SettlementOut(BaseModel):
+    merchant_id: str
+    currency: str
+    owed_fen: int
+    held_fen: int
+    captured_fen: int
+    refunded_fen: int
+    orders: int
+    by_kind_fen: dict[str, int]
+
+
+class RepaymentIn(Body):
+    amount_fen: int = Fen
+
+
+class RepaymentOut(BaseModel):
+    repayment_id: int
+    amount_fen: int
+    by_kind_fen: dict[str, int]
+    to_credit_balance_fen: int
+
+
+class PayoffIn(Body):
+    amount_fen: int = Fen
+
+
+class PayoffOut(BaseModel):
+    plan_id: int
+    as_of: str
+    principal_fen: int
+    fee_fen: int
+    interest_fen: int
+    penalty_fen: int
+    fee_waived_fen: int
+    interest_waived_fen: int
+    total_fen: int
+
+
+class ConversionIn(Body):
+    plan_ids: list[int] = Field(min_length=1, max_length=100)
+    terms: int = Field(ge=1, le=60)
+
+
+class ConversionOut(BaseModel):
+    plan_id: int | None
+    quote: PlanQuoteOut
+
+
+class AccountOut(BaseModel):
+    credit_account_id: int
+    product: str
+    status: str
+    currency: str
+    limit_fen: int
+    available_fen: int | None
+    held_fen: int
+    principal_owed_fen: int
+    owed_fen: int
+    overdue_fen: int
+    credit_balance_fen: int
+    next_due_date: str | None
+    next_due_fen: int
+
+
+class PlanOut(BaseModel):
+    id: int
+    kind: str
+    terms: int
+    status: str
+    purchase_date: str
+    principal_fen: int
+    fee_fen: int
+    interest_fen: int
+    annualized_rate_bp: int
+    owed_fen: int
+    lines: list[dict[str, Any]]
+
+
+class StatementOut(BaseModel):
+    due_date: str
+    due_fen: int
+    paid_fen: int
+    owed_fen: int
+    lines: list[dict[str, Any]]
+
+
+class LedgerLineOut(BaseModel):
+    posting_id: int
+    entry_id: int
+    account: str
+    side: str
+    amount_fen: int
+    code: str
+    kind: str
+    business_date: str
+    description: str
+
+
+class StaffLoginIn(Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class ReasonIn(Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class LimitIn(Body):
+    limit_fen: int = Field(ge=0, le=10**11)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class MerchantIn(Body):
+    id: str = Field(pattern=r"^m_[a-z0-9_]{1,29}$")
+    name: str = Field(min_length=1, max_length=200)
+    category: str = Field(min_length=1, max_length=40)
+    webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+
+
+class MerchantOut(BaseModel):
+    id: str
+    name: str
+    category: str
+    api_key: str | None = None
+    webhook_secret: str | None = None

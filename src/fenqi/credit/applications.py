@@ -1,0 +1,106 @@
+"""Applications: a shopper asks for credit through a shop; the risk engine decides.
+
+Identity is validated and stored protected, consents are recorded with their text version and
+scope, the decision flow decides (outcome, limit, pricing tier, reasons), and an approved
+applicant gets a credit account on the product with a limit the product allows. Everything,
+the webhook event included, is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select
+
+from fenqi.credit import customers
+from fenqi.credit import service as credit
+from fenqi.credit.errors import CreditError
+from fenqi.credit.underwriting import application_record
+from fenqi.privacy.consent import record_consent
+from fenqi.store.schema.credit import credit_accounts
+from fenqi.store.schema.parties import applications
+from fenqi.webhooks.outbox import EventType, enqueue
+
+if TYPE_CHECKING:
+    from fenqi.api.schemas import ApplicationIn
+    from fenqi.context import Context
+
+OUTCOMES = {"approve": "approved", "decline": "declined", "refer": "review"}
+
+
+def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn) -> dict[str, Any]:
+    clock = ctx.clock
+    product = ctx.product(body.product)
+    if not any(c.kind == "bureau_inquiry" for c in body.consents):
+        raise CreditError(
+            "consents: a credit decision needs consent to a bureau inquiry", code="consent_required"
+        )
+    ident = customers.check_identity(body.name, body.id_number, body.phone, clock.today())
+    customer_id, _ = customers.register(conn, clock, ctx.keys, ident, body.income_band, merchant_id)
+    for c in body.consents:
+        record_consent(
+            conn,
+            clock,
+            customer_id,
+            c.kind,
+            text_version=c.text_version,
+            scope=c.scope,
+            channel=f"merchant:{merchant_id}",
+        )
+    existing = conn.execute(
+        select(credit_accounts.c.id).where(
+            credit_accounts.c.customer_ref == str(customer_id),
+            credit_accounts.c.product == product.name,
+        )
+    ).scalar()
+    record = application_record(
+        customer_id,
+        ident,
+        body.income_band,
+        body.behaviour,
+        clock.today(),
+        existing_customer=existing is not None,
+    )
+    decision = ctx.underwriter.decide(conn, clock, record)
+    outcome = OUTCOMES.get(decision.outcome, "review")
+    tier = decision.pricing_tier if product.tier(decision.pricing_tier) else None
+    limit = decision.limit_fen
+    if outcome == "approved":
+        found = product.tier(tier) if tier else None
+        ceiling = found.limit_max_fen if found else product.limits.max_fen
+        limit = max(product.limits.min_fen, min(limit, ceiling))
+    account_id = existing
+    if outcome == "approved" and existing is None:
+        account_id = credit.open_credit_account(conn, clock, product, str(customer_id), limit, tier)
+    application_id = int(
+        conn.execute(
+            insert(applications)
+            .values(
+                customer_id=customer_id,
+                merchant_id=merchant_id,
+                product=product.name,
+                outcome=outcome,
+                tier=tier,
+                limit_fen=limit if outcome == "approved" else None,
+                reasons=json.dumps(list(decision.reason_codes)),
+                decision_id=decision.decision_id,
+                credit_account_id=account_id if outcome == "approved" else None,
+                created_at=clock.now(),
+            )
+            .returning(applications.c.id)
+        ).scalar_one()
+    )
+    out = {
+        "application_id": application_id,
+        "customer_id": customer_id,
+        "outcome": outcome,
+        "credit_account_id": account_id if outcome == "approved" else None,
+        "product": product.name,
+        "tier": tier,
+        "limit_fen": limit if outcome == "approved" else None,
+        "reasons": list(decision.reason_codes),
+        "decision_id": decision.decision_id,
+    }
+    enqueue(conn, clock, merchant_id, EventType.APPLICATION_DECIDED, {"application": out})
+    return out

@@ -1,0 +1,360 @@
+"""Checkout orders: authorize (hold), capture (once or several times), void, expire, refund,
+and what each shop is owed. Every change writes its webhook event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from fenqi.clock import Clock
+from fenqi.credit import service as credit
+from fenqi.credit.errors import CreditError, Declined, NotFound
+from fenqi.credit.plans import offer
+from fenqi.credit.refunds import refund_plan
+from fenqi.ledger import service as ledger
+from fenqi.ledger.chart import AccountCode, OwnerKind
+from fenqi.ledger.queries import net_credit_by_code
+from fenqi.products.model import Product
+from fenqi.store.schema.credit import installment_plans as plans
+from fenqi.store.schema.parties import orders
+from fenqi.store.times import iso
+from fenqi.webhooks.outbox import EventType, enqueue
+
+OPEN = ("authorized", "partially_captured")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskVerdict:
+    """What checkout risk said: approve, decline or step_up, with a reason code."""
+
+    decision: str
+    reason: str = ""
+
+
+RiskCheck = Callable[[Connection, dict[str, Any]], RiskVerdict]
+
+
+def approve_all(_conn: Connection, _facts: dict[str, Any]) -> RiskVerdict:
+    return RiskVerdict("approve")
+
+
+def order_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "merchant_order_ref": row["merchant_order_ref"],
+        "credit_account_id": row["credit_account_id"],
+        "currency": row["currency"],
+        "amount_fen": row["amount_fen"],
+        "terms": row["terms"],
+        "status": row["status"],
+        "captured_fen": row["captured_fen"],
+        "refunded_fen": row["refunded_fen"],
+        "created_at": iso(row["created_at"]),
+        "expires_at": iso(row["expires_at"]),
+    }
+
+
+def _order(conn: Connection, merchant_id: str, order_id: int, lock: bool = True) -> Any:
+    stmt = select(orders).where(orders.c.id == order_id)
+    row = conn.execute(stmt.with_for_update() if lock else stmt).mappings().first()
+    # another shop's order does not exist, as far as this shop can tell
+    if row is None or row["merchant_id"] != merchant_id:
+        raise NotFound(f"order {order_id} not found")
+    return row
+
+
+def get_order(conn: Connection, merchant_id: str, order_id: int) -> dict[str, Any]:
+    return order_view(_order(conn, merchant_id, order_id, lock=False))
+
+
+def authorize_order(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    *,
+    merchant_id: str,
+    credit_account_id: int,
+    amount_fen: int,
+    terms: int,
+    merchant_order_ref: str,
+    client_id: str,
+    cap_bp: int,
+    hold_seconds: int,
+    risk: RiskCheck = approve_all,
+    risk_facts: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    account = credit.get_account(conn, credit_account_id)
+    if account["product"] != product.name:
+        raise CreditError("product mismatch", code="product_mismatch")
+    offer(product, amount_fen, terms, clock.today(), cap_bp=cap_bp, tier=account["tier"])
+    verdict = risk(
+        conn,
+        {
+            **(risk_facts or {}),
+            "merchant_id": merchant_id,
+            "credit_account_id": credit_account_id,
+            "amount_fen": amount_fen,
+        },
+    )
+    if verdict.decision != "approve":
+        raise Declined(
+            f"checkout risk: {verdict.decision} ({verdict.reason})",
+            code=f"risk_{verdict.decision}",
+            reason=verdict.reason,
+        )
+    hold = credit.authorize(
+        conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds
+    )
+    row = (
+        conn.execute(
+            insert(orders)
+            .values(
+                merchant_id=merchant_id,
+                merchant_order_ref=merchant_order_ref,
+                credit_account_id=credit_account_id,
+                currency=product.currency,
+                amount_fen=amount_fen,
+                terms=terms,
+                status="authorized",
+                hold_entry_id=hold.hold_entry_id,
+                captured_fen=0,
+                refunded_fen=0,
+                captures=0,
+                risk_decision=verdict.decision,
+                created_at=clock.now(),
+                expires_at=clock.now() + timedelta(seconds=hold_seconds),
+            )
+            .returning(*orders.c)
+        )
+        .mappings()
+        .one()
+    )
+    view = order_view(row)
+    enqueue(conn, clock, merchant_id, EventType.ORDER_AUTHORIZED, {"order": view})
+    return view
+
+
+def capture_order(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    *,
+    merchant_id: str,
+    order_id: int,
+    amount_fen: int | None,
+    final: bool | None,
+    client_id: str,
+    cap_bp: int,
+) -> dict[str, Any]:
+    row = _order(conn, merchant_id, order_id)
+    if row["status"] not in OPEN:
+        raise CreditError(
+            f"order {order_id} is {row['status']}; nothing to capture", code="order_not_capturable"
+        )
+    remaining = row["amount_fen"] - row["captured_fen"]
+    amount = remaining if amount_fen is None else amount_fen
+    if not 0 < amount <= remaining:
+        raise CreditError(
+            f"amount_fen: {amount} is more than the {remaining} still authorized",
+            code="capture_exceeds_authorization",
+            authorized_left_fen=remaining,
+        )
+    account = credit.get_account(conn, row["credit_account_id"])
+    plan = offer(product, amount, row["terms"], clock.today(), cap_bp=cap_bp, tier=account["tier"])
+    is_final = (amount == remaining) if final is None else final or amount == remaining
+    number = row["captures"] + 1
+    plan_id = credit.capture(
+        conn,
+        clock,
+        product,
+        row["credit_account_id"],
+        merchant_id,
+        row["hold_entry_id"],
+        f"order:{order_id}:{number}",
+        plan,
+        f"capture:{client_id}",
+        final=is_final,
+    )
+    captured = row["captured_fen"] + amount
+    status = "captured" if is_final else "partially_captured"
+    conn.execute(
+        update(orders)
+        .where(orders.c.id == order_id)
+        .values(captured_fen=captured, captures=number, status=status)
+    )
+    view = {**order_view(row), "captured_fen": captured, "status": status}
+    enqueue(
+        conn,
+        clock,
+        merchant_id,
+        EventType.ORDER_CAPTURED,
+        {"order": view, "plan_id": plan_id, "amount_fen": amount},
+    )
+    return {**view, "plan_id": plan_id}
+
+
+def void_order(
+    conn: Connection, clock: Clock, *, merchant_id: str, order_id: int, client_id: str
+) -> dict[str, Any]:
+    row = _order(conn, merchant_id, order_id)
+    if row["status"] not in OPEN:
+        raise CreditError(
+            f"order {order_id} is {row['status']}; nothing to void", code="order_not_voidable"
+        )
+    ledger.void_pending(conn, clock, f"void:{client_id}", row["hold_entry_id"], "void by shop")
+    status = "voided" if row["captured_fen"] == 0 else "captured"
+    conn.execute(update(orders).where(orders.c.id == order_id).values(status=status))
+    view = {**order_view(row), "status": status}
+    enqueue(conn, clock, merchant_id, EventType.ORDER_VOIDED, {"order": view})
+    return view
+
+
+def expire_orders(conn: Connection, clock: Clock) -> int:
+    """Release holds past their expiry and mark their orders; returns how many orders."""
+    ledger.expire_pending(conn, clock)
+    due = conn.execute(
+        select(orders.c.id, orders.c.captured_fen).where(
+            orders.c.status.in_(OPEN), orders.c.expires_at <= clock.now()
+        )
+    ).all()
+    for order_id, captured in due:
+        conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(status="expired" if captured == 0 else "captured")
+        )
+    return len(due)
+
+
+def refund_order(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    *,
+    merchant_id: str,
+    order_id: int,
+    amount_fen: int,
+    client_id: str,
+) -> dict[str, Any]:
+    row = _order(conn, merchant_id, order_id)
+    refundable = row["captured_fen"] - row["refunded_fen"]
+    if not 0 < amount_fen <= refundable:
+        raise CreditError(
+            f"amount_fen: {amount_fen} is more than the {refundable} refundable",
+            code="refund_exceeds_purchase",
+            refundable_fen=refundable,
+        )
+    order_plans = conn.execute(
+        select(plans.c.id, plans.c.principal_fen, plans.c.refunded_fen)
+        .where(
+            plans.c.credit_account_id == row["credit_account_id"],
+            plans.c.order_ref.like(f"order:{order_id}:%"),
+        )
+        .order_by(plans.c.id)
+    ).all()
+    left = amount_fen
+    cash_back = 0
+    for number, (plan_id, principal, refunded) in enumerate(order_plans):
+        take = min(left, principal - refunded)
+        if take <= 0:
+            continue
+        split = refund_plan(
+            conn, clock, product, plan_id, merchant_id, take, f"refund:{client_id}:{number}"
+        )
+        cash_back += split.cash_back_fen
+        left -= take
+    assert left == 0, "captured amount and plans disagree"
+    refunded = row["refunded_fen"] + amount_fen
+    status = (
+        "refunded"
+        if refunded == row["captured_fen"] and row["status"] not in OPEN
+        else (row["status"])
+    )
+    conn.execute(
+        update(orders).where(orders.c.id == order_id).values(refunded_fen=refunded, status=status)
+    )
+    view = {**order_view(row), "refunded_fen": refunded, "status": status}
+    enqueue(
+        conn,
+        clock,
+        merchant_id,
+        EventType.ORDER_REFUNDED,
+        {"order": view, "amount_fen": amount_fen, "paid_back_to_shopper_fen": cash_back},
+    )
+    return {**view, "paid_back_to_shopper_fen": cash_back}
+
+
+def list_orders(
+    conn: Connection, merchant_id: str, *, limit: int = 50, after_id: int = 0
+) -> list[dict[str, Any]]:
+    rows = (
+        conn.execute(
+            select(orders)
+            .where(orders.c.merchant_id == merchant_id, orders.c.id > after_id)
+            .order_by(orders.c.id)
+            .limit(max(1, min(limit, 200)))
+        )
+        .mappings()
+        .all()
+    )
+    return [order_view(r) for r in rows]
+
+
+def settlement(conn: Connection, clock: Clock, merchant_id: str, currency: str) -> dict[str, Any]:
+    """What fenqi owes the shop: its payable balance in the ledger, with how it came about."""
+    payable_id = ledger.open_account(
+        conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, merchant_id, currency
+    )
+    bal = ledger.get_balance(conn, payable_id)
+    totals = conn.execute(
+        select(
+            func.coalesce(func.sum(orders.c.captured_fen), 0),
+            func.coalesce(func.sum(orders.c.refunded_fen), 0),
+            func.count(),
+        ).where(orders.c.merchant_id == merchant_id, orders.c.currency == currency)
+    ).one()
+    by_code = net_credit_by_code(conn, payable_id)
+    return {
+        "merchant_id": merchant_id,
+        "currency": currency,
+        "owed_fen": bal.credits_posted - bal.debits_posted,
+        "held_fen": bal.credits_pending,
+        "captured_fen": int(totals[0]),
+        "refunded_fen": int(totals[1]),
+        "orders": int(totals[2]),
+        "by_kind_fen": by_code,
+    }
+
+
+def pay_out(conn: Connection, clock: Clock, merchant_id: str, currency: str, client_id: str) -> int:
+    """Pay the shop what it is owed (Dr merchant payable / Cr cash); returns the amount."""
+    payable_id = ledger.open_account(
+        conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, merchant_id, currency
+    )
+    bal = ledger.get_balance(conn, payable_id)
+    owed = bal.credits_posted - bal.debits_posted
+    if owed <= 0:
+        raise CreditError(f"nothing owed to {merchant_id}", code="nothing_to_pay")
+    from fenqi.credit.posting import leg, post
+
+    post(
+        conn,
+        clock,
+        f"payout:{client_id}",
+        currency,
+        leg(
+            payable_id,
+            credit.platform_account(conn, clock, AccountCode.CASH_CLEARING, currency),
+            owed,
+            "payout",
+        ),
+        f"settlement payout to {merchant_id}",
+        "merchant",
+        merchant_id,
+    )
+    return owed

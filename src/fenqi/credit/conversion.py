@@ -1,0 +1,162 @@
+"""Turning purchases paid in the interest-free cycle into installments (交易分期 / 账单分期).
+
+A purchase (or all cycle purchases billed on one statement) that nothing has been paid on yet
+becomes a new installment plan for its unpaid principal, priced by the product's terms from the
+conversion date. The principal stays where it is in the ledger; only the new plan's fee and
+interest are booked. The old plans are marked `converted`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Connection, insert, select, update
+
+from fenqi.clock import Clock
+from fenqi.credit.errors import CreditError, NotFound
+from fenqi.credit.lines import line_from_row
+from fenqi.credit.plans import offer
+from fenqi.credit.posting import leg, post
+from fenqi.credit.service import customer_account, platform_account
+from fenqi.ledger.chart import AccountCode
+from fenqi.pricing.quote import Quote
+from fenqi.products.model import ChargeKind, Product
+from fenqi.store.schema.credit import installment_plans as plans
+from fenqi.store.schema.credit import plan_lines as lines_t
+
+
+def _convertible(conn: Connection, credit_account_id: int, plan_ids: list[int]) -> int:
+    """The unpaid principal of the plans, after checking each may be converted."""
+    if not plan_ids:
+        raise CreditError("plan_ids: name at least one purchase", code="nothing_to_convert")
+    total = 0
+    for plan_id in plan_ids:
+        plan = (
+            conn.execute(select(plans).where(plans.c.id == plan_id).with_for_update())
+            .mappings()
+            .first()
+        )
+        if plan is None or plan["credit_account_id"] != credit_account_id:
+            raise NotFound(f"plan {plan_id} not found")
+        if plan["kind"] != "cycle" or plan["status"] != "open":
+            raise CreditError(
+                f"plan {plan_id} is not an open interest-free-cycle purchase",
+                code="not_convertible",
+            )
+        rows = conn.execute(select(lines_t).where(lines_t.c.plan_id == plan_id)).mappings().all()
+        lines = [line_from_row(r) for r in rows]
+        if any(x.paid[ChargeKind.PRINCIPAL] for x in lines):
+            raise CreditError(
+                f"plan {plan_id} is partly paid; pay it or repay first", code="not_convertible"
+            )
+        total += sum(x.unpaid(ChargeKind.PRINCIPAL) for x in lines)
+    return total
+
+
+def conversion_quote(
+    conn: Connection,
+    product: Product,
+    credit_account_id: int,
+    plan_ids: list[int],
+    terms: int,
+    as_of: date,
+    cap_bp: int,
+    tier: str | None = None,
+) -> Quote:
+    principal = _convertible(conn, credit_account_id, plan_ids)
+    return offer(product, principal, terms, as_of, cap_bp=cap_bp, tier=tier).quote
+
+
+def convert(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    credit_account_id: int,
+    plan_ids: list[int],
+    terms: int,
+    cap_bp: int,
+    client_id: str,
+    tier: str | None = None,
+) -> int:
+    q = conversion_quote(
+        conn, product, credit_account_id, plan_ids, terms, clock.today(), cap_bp, tier
+    )
+    for plan_id in plan_ids:
+        conn.execute(
+            update(lines_t)
+            .where(lines_t.c.plan_id == plan_id)
+            .values(waived_principal_fen=lines_t.c.principal_fen - lines_t.c.paid_principal_fen)
+        )
+        conn.execute(update(plans).where(plans.c.id == plan_id).values(status="converted"))
+    s = q.schedule
+    new_id = int(
+        conn.execute(
+            insert(plans)
+            .values(
+                credit_account_id=credit_account_id,
+                order_ref=f"conversion:{client_id}",
+                kind="installments",
+                terms=q.terms,
+                method=q.pricing.method.value,
+                purchase_date=s.start_date,
+                principal_fen=s.principal_fen,
+                fee_fen=s.fee_fen,
+                interest_fen=s.interest_fen,
+                nominal_rate_bp=q.rate.nominal_bp,
+                effective_rate_bp=q.rate.effective_bp,
+                status="open",
+                created_at=clock.now(),
+            )
+            .returning(plans.c.id)
+        ).scalar_one()
+    )
+    conn.execute(
+        insert(lines_t),
+        [
+            {
+                "plan_id": new_id,
+                "period": x.period,
+                "credit_account_id": credit_account_id,
+                "due_date": x.due_date,
+                "principal_fen": x.principal_fen,
+                "fee_fen": x.fee_fen,
+                "interest_fen": x.interest_fen,
+                "paid_principal_fen": 0,
+                "paid_fee_fen": 0,
+                "paid_interest_fen": 0,
+                "waived_principal_fen": 0,
+                "waived_fee_fen": 0,
+                "waived_interest_fen": 0,
+            }
+            for x in s.lines
+        ],
+    )
+    currency = product.currency
+    post(
+        conn,
+        clock,
+        f"convert:{client_id}",
+        currency,
+        [
+            *leg(
+                customer_account(
+                    conn, clock, credit_account_id, AccountCode.FEE_RECEIVABLE, currency
+                ),
+                platform_account(conn, clock, AccountCode.UNEARNED_FEE_INCOME, currency),
+                s.fee_fen,
+                "fee",
+            ),
+            *leg(
+                customer_account(
+                    conn, clock, credit_account_id, AccountCode.INTEREST_RECEIVABLE, currency
+                ),
+                platform_account(conn, clock, AccountCode.UNEARNED_INTEREST_INCOME, currency),
+                s.interest_fen,
+                "interest",
+            ),
+        ],
+        f"conversion of plans {plan_ids} into {terms} installments",
+        "plan",
+        str(new_id),
+    )
+    return new_id

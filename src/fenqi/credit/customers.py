@@ -1,0 +1,180 @@
+"""Shoppers: registration with protected personal data, links to shops, sessions, lookup.
+
+Name, resident ID number and mobile are validated, then stored only encrypted (AES-GCM, the
+key id beside them) and found by keyed hashes; what leaves this module is masked unless a
+caller with the right role asks to reveal it (and that is audited by the caller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from fenqi.clock import Clock
+from fenqi.credit.errors import CreditError, NotFound
+from fenqi.privacy.crypto import KeyRing
+from fenqi.privacy.identity import validate_id_number, validate_mobile
+from fenqi.privacy.masking import mask_id_number, mask_name, mask_phone
+from fenqi.privacy.tokens import hash_token, new_token
+from fenqi.store.schema.parties import customer_links, customers, sessions
+from fenqi.store.times import iso
+from fenqi.store.upsert import insert_ignore
+
+INCOME_BANDS = ("none", "lt3k", "3k_6k", "6k_10k", "10k_20k", "gt20k")  # monthly, CNY
+SESSION_HOURS = 12
+NAME_CHARS_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    name: str
+    id_number: str
+    phone: str
+    birth_date: date
+
+
+def check_identity(name: str, id_number: str, phone: str, today: date) -> Identity:
+    name = name.strip()
+    if not 1 <= len(name) <= NAME_CHARS_MAX:
+        raise CreditError(f"name: 1 to {NAME_CHARS_MAX} characters", code="invalid_name")
+    rid = validate_id_number(id_number, today=today)
+    return Identity(name, rid.normalized, validate_mobile(phone, field="phone"), rid.birth_date)
+
+
+def register(
+    conn: Connection,
+    clock: Clock,
+    keys: KeyRing,
+    ident: Identity,
+    income_band: str,
+    merchant_id: str,
+) -> tuple[int, bool]:
+    """The customer's id (created if new) and whether it was created; links the shop."""
+    if income_band not in INCOME_BANDS:
+        raise CreditError(
+            f"income_band: one of {', '.join(INCOME_BANDS)}", code="invalid_income_band"
+        )
+    id_bidx = keys.blind_index(ident.id_number, purpose="customers.id_number")
+    found = conn.execute(
+        select(customers.c.id).where(customers.c.id_number_bidx == id_bidx)
+    ).scalar()
+    created = found is None
+    if created:
+        key_id = keys.active_key_id
+        seal = {
+            col: keys.encrypt(value, context=f"customers.{col}")
+            for col, value in (
+                ("name", ident.name),
+                ("id_number", ident.id_number),
+                ("phone", ident.phone),
+            )
+        }
+        assert all(s.key_id == key_id for s in seal.values())
+        inserted = insert_ignore(
+            conn,
+            customers,
+            {
+                "key_id": key_id,
+                "name_enc": seal["name"].ciphertext,
+                "id_number_enc": seal["id_number"].ciphertext,
+                "phone_enc": seal["phone"].ciphertext,
+                "id_number_bidx": id_bidx,
+                "phone_bidx": keys.blind_index(ident.phone, purpose="customers.phone"),
+                "income_band": income_band,
+                "created_at": clock.now(),
+            },
+            ["id_number_bidx"],
+        )
+        created = inserted == 1
+        found = conn.execute(
+            select(customers.c.id).where(customers.c.id_number_bidx == id_bidx)
+        ).scalar_one()
+    assert found is not None
+    insert_ignore(
+        conn,
+        customer_links,
+        {"customer_id": found, "merchant_id": merchant_id, "created_at": clock.now()},
+        ["customer_id", "merchant_id"],
+    )
+    return int(found), created
+
+
+def is_linked(conn: Connection, customer_id: int, merchant_id: str) -> bool:
+    return (
+        conn.execute(
+            select(customer_links.c.customer_id).where(
+                customer_links.c.customer_id == customer_id,
+                customer_links.c.merchant_id == merchant_id,
+            )
+        ).first()
+        is not None
+    )
+
+
+def open_session(
+    conn: Connection,
+    clock: Clock,
+    subject_kind: str,
+    subject_id: str,
+    merchant_id: str | None,
+    hours: int = SESSION_HOURS,
+) -> tuple[str, Any]:
+    token = new_token("st" if subject_kind == "customer" else "ss")
+    expires = clock.now() + timedelta(hours=hours)
+    conn.execute(
+        insert(sessions).values(
+            token_hash=hash_token(token),
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            merchant_id=merchant_id,
+            expires_at=expires,
+            created_at=clock.now(),
+        )
+    )
+    return token, expires
+
+
+def _row(conn: Connection, customer_id: int) -> Any:
+    row = conn.execute(select(customers).where(customers.c.id == customer_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return row
+
+
+def reveal(conn: Connection, keys: KeyRing, customer_id: int) -> dict[str, Any]:
+    row = _row(conn, customer_id)
+    return {
+        col: keys.decrypt(row["key_id"], row[f"{col}_enc"], context=f"customers.{col}")
+        for col in ("name", "id_number", "phone")
+    }
+
+
+def masked(conn: Connection, keys: KeyRing, customer_id: int) -> dict[str, Any]:
+    row = _row(conn, customer_id)
+    plain = reveal(conn, keys, customer_id)
+    return {
+        "id": customer_id,
+        "name": mask_name(plain["name"]),
+        "id_number": mask_id_number(plain["id_number"]),
+        "phone": mask_phone(plain["phone"]),
+        "income_band": row["income_band"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def find(
+    conn: Connection, keys: KeyRing, *, phone: str | None = None, id_number: str | None = None
+) -> list[int]:
+    """Customers with this phone or ID number, by blind index (no plaintext search)."""
+    if id_number:
+        bidx = keys.blind_index(id_number.strip().upper(), purpose="customers.id_number")
+        stmt = select(customers.c.id).where(customers.c.id_number_bidx == bidx)
+    elif phone:
+        bidx = keys.blind_index(validate_mobile(phone, field="phone"), purpose="customers.phone")
+        stmt = select(customers.c.id).where(customers.c.phone_bidx == bidx)
+    else:
+        raise CreditError("give phone or id_number", code="search_needs_a_key")
+    return [int(x) for x in conn.execute(stmt.order_by(customers.c.id).limit(50)).scalars()]

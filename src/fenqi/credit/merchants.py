@@ -1,0 +1,57 @@
+"""Shops: onboarding with an API key shown once (stored hashed) and a webhook endpoint."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from fenqi.clock import Clock
+from fenqi.credit.errors import CreditError
+from fenqi.privacy.tokens import hash_token, new_token
+from fenqi.store.schema.parties import merchant_api_keys, merchants
+from fenqi.webhooks.endpoints import set_endpoint
+
+
+def create_merchant(
+    conn: Connection,
+    clock: Clock,
+    merchant_id: str,
+    name: str,
+    category: str,
+    webhook_url: str | None = None,
+) -> dict[str, Any]:
+    """Create a shop; returns its API key and webhook secret (the only time they are shown)."""
+    if conn.execute(select(merchants.c.id).where(merchants.c.id == merchant_id)).first():
+        raise CreditError(f"merchant {merchant_id} exists", code="merchant_exists", http_status=409)
+    conn.execute(
+        insert(merchants).values(
+            id=merchant_id, name=name, category=category, status="active", created_at=clock.now()
+        )
+    )
+    api_key = issue_api_key(conn, clock, merchant_id)
+    secret = None
+    if webhook_url:
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        set_endpoint(conn, clock, merchant_id, webhook_url, secret)
+    return {
+        "id": merchant_id,
+        "name": name,
+        "category": category,
+        "api_key": api_key,
+        "webhook_secret": secret,
+    }
+
+
+def issue_api_key(conn: Connection, clock: Clock, merchant_id: str) -> str:
+    key = new_token("sk")
+    conn.execute(
+        insert(merchant_api_keys).values(
+            merchant_id=merchant_id,
+            prefix=key[:10],
+            key_hash=hash_token(key),
+            created_at=clock.now(),
+        )
+    )
+    return key

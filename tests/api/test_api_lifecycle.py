@@ -1,0 +1,107 @@
+"""The full life of a purchase over real HTTP, on SQLite and PostgreSQL: apply, quote,
+authorize, capture, partial refund, repay, early payoff; the ledger reconciles after each step.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from fenqi.ledger.service import reconcile, trial_balance
+from support.api_server import Api, id_number, running_api
+
+
+def books_balance(api: Api) -> None:
+    with api.ctx.engine.connect() as conn:
+        assert trial_balance(conn).balanced
+        assert reconcile(conn) == []
+
+
+def test_purchase_lifecycle(db_url: str, models_dir: Path, tmp_path: Path) -> None:
+    with running_api(db_url, models_dir, tmp_path) as api:
+        key = api.merchant("m_digital")
+        r = api.apply(key, id_number(), "13812341234")
+        assert r.status_code == 201, r.text
+        app = r.json()
+        assert app["outcome"] == "approved", app
+        account, customer = app["credit_account_id"], app["customer_id"]
+        assert app["limit_fen"] > 0
+        books_balance(api)
+
+        q = api.post("/v1/quotes", key, {"credit_account_id": account, "amount_fen": 300_000})
+        assert q.status_code == 200, q.text
+        plans = {p["terms"]: p for p in q.json()["plans"]}
+        assert 0 in plans and 6 in plans
+        six = plans[6]
+        assert six["annualized_rate_bp"] > 0 and len(six["schedule"]) == 6
+        assert sum(x["principal_fen"] for x in six["schedule"]) == 300_000
+
+        order_in = {
+            "credit_account_id": account,
+            "amount_fen": 300_000,
+            "terms": 6,
+            "merchant_order_ref": "A-1",
+        }
+        o = api.post("/v1/orders", key, order_in)
+        # a large first purchase on a new account asks for a step-up check (risk engine T07)
+        assert o.status_code == 402 and o.json()["code"] == "risk_step_up", o.text
+        o = api.post("/v1/orders", key, {**order_in, "step_up_verified": True})
+        assert o.status_code == 201, o.text
+        order = o.json()
+        assert order["status"] == "authorized"
+        books_balance(api)
+
+        c1 = api.post(f"/v1/orders/{order['id']}/captures", key, {"amount_fen": 200_000})
+        assert c1.status_code == 201, c1.text
+        assert c1.json()["status"] == "partially_captured"
+        c2 = api.post(f"/v1/orders/{order['id']}/captures", key, {})
+        assert c2.status_code == 201 and c2.json()["status"] == "captured"
+        assert c2.json()["captured_fen"] == 300_000
+        books_balance(api)
+
+        shopper = api.shopper_token(key, customer)
+        summary = api.get(f"/v1/me/accounts/{account}", shopper).json()
+        assert summary["available_fen"] == app["limit_fen"] - 300_000
+
+        refund = api.post(f"/v1/orders/{order['id']}/refunds", key, {"amount_fen": 50_000})
+        assert refund.status_code == 201, refund.text
+        assert refund.json()["refunded_fen"] == 50_000
+        after = api.get(f"/v1/me/accounts/{account}", shopper).json()
+        assert after["available_fen"] == summary["available_fen"] + 50_000
+        books_balance(api)
+
+        plans_now = api.get(f"/v1/me/accounts/{account}/plans", shopper).json()
+        assert len(plans_now) == 2
+        api.clock.advance(timedelta(days=40))  # first installments fall due
+        assert api.get(f"/v1/me/accounts/{account}", shopper).status_code == 401  # expired
+        shopper = api.shopper_token(key, customer)
+        due = after["next_due_fen"]
+        pay = api.post(f"/v1/me/accounts/{account}/repayments", shopper, {"amount_fen": due})
+        assert pay.status_code == 201, pay.text
+        assert sum(pay.json()["by_kind_fen"].values()) == due
+        books_balance(api)
+
+        plan_id = plans_now[0]["id"]
+        pq = api.post(f"/v1/me/accounts/{account}/plans/{plan_id}/payoff-quote", shopper)
+        assert pq.status_code == 200, pq.text
+        total = pq.json()["total_fen"]
+        bad = api.post(
+            f"/v1/me/accounts/{account}/plans/{plan_id}/payoff", shopper, {"amount_fen": total + 1}
+        )
+        assert bad.status_code == 422 and bad.json()["code"] == "payoff_amount_mismatch"
+        done = api.post(
+            f"/v1/me/accounts/{account}/plans/{plan_id}/payoff", shopper, {"amount_fen": total}
+        )
+        assert done.status_code == 201, done.text
+        plans_after = {
+            p["id"]: p for p in api.get(f"/v1/me/accounts/{account}/plans", shopper).json()
+        }
+        assert plans_after[plan_id]["status"] == "paid_off"
+        assert plans_after[plan_id]["owed_fen"] == 0
+        books_balance(api)
+
+        history = api.get(f"/v1/me/accounts/{account}/ledger", shopper, limit=200).json()
+        assert history["items"] and history["next_cursor"] is None
+        settlement = api.get("/v1/settlement", key).json()
+        assert settlement["captured_fen"] == 300_000 and settlement["refunded_fen"] == 50_000
+        assert 0 < settlement["owed_fen"] <= 250_000
