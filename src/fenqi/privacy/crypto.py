@@ -71,7 +71,7 @@ def _check_key_id(key_id: str) -> None:
 class KeyRing:
     """Data keys by id (every one decrypts; the active one encrypts) and the blind-index key."""
 
-    keys: Mapping[str, bytes]
+    keys: Mapping[str, bytes] = field(repr=False)
     active_key_id: str
     blind_key: bytes = field(repr=False)
     _aeads: Mapping[str, AESGCM] = field(init=False, repr=False, compare=False)
