@@ -272,3 +272,28 @@ def test_concurrent_workers_never_deliver_a_delivery_twice(
     with db_engine.connect() as conn:
         rows = list_deliveries(conn, limit=100)
     assert {r.status for r in rows} == {DeliveryStatus.DELIVERED}
+
+
+def test_a_failing_resolver_fails_only_its_shops_deliveries(
+    db_engine: Engine,
+    clock: FixedClock,
+    receiver: Receiver,
+    client: httpx.Client,
+    settings: Settings,
+) -> None:
+    setup_shop(db_engine, clock, receiver.url, merchant="good")
+    broken = emit(db_engine, clock, merchant="broken")
+    good = emit(db_engine, clock, merchant="good")
+
+    def resolver(conn: Connection, merchant_id: str) -> Endpoint | None:
+        if merchant_id == "broken":
+            conn.exec_driver_sql("SELECT * FROM no_such_table")  # aborts a PG transaction
+        return resolve_endpoint(conn, merchant_id)
+
+    stats = deliver_due(db_engine, clock, resolver, client, settings=settings)
+    assert (stats.claimed, stats.delivered, stats.retried) == (2, 1, 1)
+    assert only_delivery(db_engine, good).status is DeliveryStatus.DELIVERED
+    d = only_delivery(db_engine, broken)
+    assert d.status is DeliveryStatus.PENDING and d.attempts == 1
+    assert d.last_error and d.last_error.startswith("endpoint lookup failed: ")
+    assert "no_such_table" in d.last_error

@@ -84,6 +84,7 @@ class Claimed:
     payload: str
     locked_until: datetime  # our lease; also the token that says we still own the row
     endpoint: Endpoint | None = field(repr=False)
+    resolve_error: str | None = None  # the resolver raised: a failed attempt, retried
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,10 @@ def claim_due(
             .where(d.id.in_(claimed_ids))
             .order_by(d.next_attempt_at, d.id)
         ).all()
-        endpoints: dict[str, Endpoint | None] = {}
+        endpoints: dict[str, Endpoint | Exception | None] = {}
         for row in rows:
             if row.merchant_id not in endpoints:
-                endpoints[row.merchant_id] = resolve_endpoint(conn, row.merchant_id)
+                endpoints[row.merchant_id] = _resolve(conn, resolve_endpoint, row.merchant_id)
     return [
         Claimed(
             delivery_id=row.id,
@@ -161,10 +162,35 @@ def claim_due(
             attempts=row.attempts,
             payload=row.payload,
             locked_until=locked_until,
-            endpoint=endpoints[row.merchant_id],
+            endpoint=_endpoint_or_none(endpoints[row.merchant_id]),
+            resolve_error=_error_or_none(endpoints[row.merchant_id]),
         )
         for row in rows
     ]
+
+
+def _resolve(
+    conn: Connection, resolve_endpoint: EndpointResolver, merchant_id: str
+) -> Endpoint | Exception | None:
+    """The resolver's answer, or the exception it raised: one shop's broken endpoint record
+    (say, a secret that no longer decrypts) must not stop every other shop's deliveries. The
+    savepoint keeps the claim transaction usable after a failed query."""
+    try:
+        with conn.begin_nested():
+            return resolve_endpoint(conn, merchant_id)
+    except Exception as exc:
+        log.exception("webhook endpoint lookup failed for merchant %s", merchant_id)
+        return exc
+
+
+def _endpoint_or_none(value: Endpoint | Exception | None) -> Endpoint | None:
+    return None if isinstance(value, Exception) else value
+
+
+def _error_or_none(value: Endpoint | Exception | None) -> str | None:
+    if not isinstance(value, Exception):
+        return None
+    return f"endpoint lookup failed: {type(value).__name__}: {value}"[:ERROR_LENGTH_MAX]
 
 
 def post_signed(
@@ -276,21 +302,19 @@ def _deliver_one(
     settings: Settings,
     stats: DeliveryStats,
 ) -> None:
-    if item.endpoint is None:
+    if item.resolve_error is None and item.endpoint is None:
+        no_endpoint = {"locked_until": None, "last_status_code": None}
         status = _finish(
-            engine,
-            item,
-            DeliveryStatus.DEAD,
-            {"locked_until": None, "last_status_code": None, "last_error": NO_ENDPOINT_ERROR},
+            engine, item, DeliveryStatus.DEAD, {**no_endpoint, "last_error": NO_ENDPOINT_ERROR}
         )
-        if status is not None:
-            stats.dead += 1
-            stats.no_endpoint += 1
+        stats.no_endpoint += status is not None
+    else:
+        if item.endpoint is None:
+            outcome = Outcome(None, item.resolve_error)
         else:
-            stats.lost_lease += 1
-        return
-    outcome = post_signed(client, clock, item, item.endpoint, settings.webhook_timeout_seconds)
-    status = record_outcome(engine, clock, item, outcome, settings)
+            timeout = settings.webhook_timeout_seconds
+            outcome = post_signed(client, clock, item, item.endpoint, timeout)
+        status = record_outcome(engine, clock, item, outcome, settings)
     if status is None:
         stats.lost_lease += 1
     elif status is DeliveryStatus.DELIVERED:
