@@ -48,14 +48,16 @@ def test_missing_target_column_names_the_columns() -> None:
         resolve_target(pd.DataFrame({"a": [1]}), "nope")
 
 
-def test_features_are_typed_and_row_numbers_dropped() -> None:
+def test_features_are_typed_and_identifiers_dropped() -> None:
+    rng = np.random.default_rng(0)
     frame = pd.DataFrame({
-        "id": [1, 2, 3, 4], "amount": [1.5, 2.0, None, 3.0], "city": ["a", "b", "a", None],
-        "constant": [7, 7, 7, 7],
+        "id": rng.permutation(1000)[:60] + 5, "amount": [1.5, 2.0, None] * 20,
+        "city": ["a", "b", "a", None] * 15, "constant": [7] * 60, "count": [1, 2, 3] * 20,
     })
     specs = infer_features(frame)
     assert [(s.name, s.kind) for s in specs] == [
-        ("amount", FeatureKind.NUMERIC), ("city", FeatureKind.CATEGORICAL)
+        ("amount", FeatureKind.NUMERIC), ("city", FeatureKind.CATEGORICAL),
+        ("count", FeatureKind.NUMERIC),
     ]
     assert specs[1].categories == ("a", "b")
 

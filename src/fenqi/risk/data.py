@@ -153,20 +153,25 @@ def target_vector(frame: pd.DataFrame, target: Target) -> np.ndarray:
     return y
 
 
-def _looks_like_row_number(series: pd.Series) -> bool:
+IDENTIFIER_ROWS_MIN = 50
+
+
+def _looks_like_identifier(series: pd.Series) -> bool:
+    """Whole numbers, all different: a row number or record id (also in a random sample of
+    one), which would let a model memorise rows. Amounts repeat (zeros, round sums); ids do not.
+    """
     import pandas as pd
 
     if not pd.api.types.is_integer_dtype(series) or series.isna().any():
         return False
-    values = np.sort(series.to_numpy())
-    return len(values) > 1 and bool(np.all(np.diff(values) == 1))
+    return len(series) >= IDENTIFIER_ROWS_MIN and bool(series.is_unique)
 
 
 def infer_features(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> list[FeatureSpec]:
     """Type each column as numeric or categorical; refuse columns that are mistyped.
 
-    Dropped without asking: the excluded columns, constant columns and row numbers (consecutive
-    unique integers), which carry no information about the applicant.
+    Dropped without asking: the excluded columns, constant columns and identifiers (whole
+    numbers that are all different), which carry no information about the applicant.
     """
     import pandas as pd
 
@@ -175,7 +180,7 @@ def infer_features(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> list[Fea
         if name in exclude:
             continue
         series = frame[name]
-        if series.nunique(dropna=True) <= 1 or _looks_like_row_number(series):
+        if series.nunique(dropna=True) <= 1 or _looks_like_identifier(series):
             continue
         if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
             specs.append(FeatureSpec(str(name), FeatureKind.NUMERIC))

@@ -128,7 +128,10 @@ def train_model(
         data_fingerprint=fingerprint_frame(frame), n_rows=len(frame), metrics=measured,
         params={"seed": seed, "holdout": holdout, "exclude": list(exclude),
                 **(effective.to_dict() if effective is not None else {})},
-        extra={"score_reference": {
+        extra={"dropped_columns": [
+            str(c) for c in frame.columns
+            if c != target_column and c not in {s.name for s in prepared.specs}
+        ], "score_reference": {
             "deciles": np.quantile(train_scores, np.linspace(0.1, 0.9, 9)).tolist()
         }},
     )

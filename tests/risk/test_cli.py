@@ -1,0 +1,124 @@
+"""`fenqi risk ...` end to end through Typer, including the refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests.risk.conftest import application, features_of, synthetic_credit
+from typer.testing import CliRunner
+
+from fenqi.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def csv_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "credit.csv"
+    synthetic_credit(n=1500, seed=11).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(csv_path: Path) -> Path:
+    out = csv_path.parent / "registry"
+    result = runner.invoke(app, ["risk", "train", "--data", str(csv_path), "--target", "outcome",
+                                 "--model", "gbm", "--out", str(out), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def test_train_writes_a_versioned_artifact(trained: Path) -> None:
+    assert trained.name == "gbm-v0001"
+    manifest = json.loads((trained / "manifest.json").read_text())
+    assert manifest["params"]["seed"] == 3 and manifest["target"]["bad_label"] == "bad"
+
+
+def test_evaluate_prints_the_metrics_as_json(trained: Path, csv_path: Path) -> None:
+    result = runner.invoke(app, ["risk", "evaluate", "--model", str(trained.parent), "--data",
+                                 str(csv_path), "--target", "outcome", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert {"auc", "ks", "gini", "brier", "n"} <= set(metrics)
+    assert metrics["n"] == 1500 and 0.65 < metrics["auc"] < 1
+    assert metrics["gini"] == pytest.approx(2 * metrics["auc"] - 1)
+
+
+def test_report_writes_html_and_json(trained: Path, csv_path: Path, tmp_path: Path) -> None:
+    html = tmp_path / "out" / "report.html"
+    result = runner.invoke(app, ["risk", "report", "--model", str(trained), "--data",
+                                 str(csv_path), "--target", "outcome", "--html", str(html)])
+    assert result.exit_code == 0, result.output
+    text = html.read_text()
+    assert '<script src="http' not in text  # plotly.js is inline: no internet needed
+    assert "Plotly.newPlot" in text and "KS" in text
+    payload = json.loads(html.with_suffix(".json").read_text())
+    assert set(payload["figures"]) == {"roc", "ks", "score_distribution", "calibration"}
+    assert len(payload["gains"]) == 10
+
+
+def test_decide_prints_the_decision(trained: Path, csv_path: Path, tmp_path: Path) -> None:
+    app_path = tmp_path / "application.json"
+    frame = pd.read_csv(csv_path)
+    app_path.write_text(json.dumps(application(features_of(frame, 0))))
+    result = runner.invoke(app, ["risk", "decide", "--model", str(trained), "--application",
+                                 str(app_path), "--json"])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    assert decision["model_id"] == "gbm-v0001" and decision["outcome"] in {
+        "approve", "refer", "decline"}
+
+
+def _refused(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["risk", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(
+        result.exception, SystemExit)
+
+
+def test_bad_data_is_refused_without_traceback(csv_path: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(csv_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    _refused(["train", "--data", str(empty), "--target", "outcome", "--out", str(tmp_path)],
+             "data file is empty")
+    _refused(["train", "--data", str(csv_path), "--target", "missing", "--out", str(tmp_path)],
+             "target column 'missing' not found")
+    three = tmp_path / "three.csv"
+    frame.assign(outcome=["a", "b", "c"] * 500).to_csv(three, index=False)
+    _refused(["train", "--data", str(three), "--target", "outcome", "--out", str(tmp_path)],
+             "must have exactly two values")
+    mistyped = tmp_path / "mistyped.csv"
+    broken = frame.astype({"income": object})
+    broken.loc[5, "income"] = "unknown"
+    broken.to_csv(mistyped, index=False)
+    _refused(["train", "--data", str(mistyped), "--target", "outcome", "--out", str(tmp_path)],
+             "column 'income' is numeric but has")
+    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "svm",
+              "--out", str(tmp_path)], "--model must be scorecard or gbm")
+    _refused(["train", "--data", str(tmp_path / "nope.csv"), "--target", "outcome", "--out",
+              str(tmp_path)], "data file not found")
+
+
+def test_evaluate_refuses_mismatched_data(trained: Path, csv_path: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(csv_path).drop(columns=["utilization"])
+    path = tmp_path / "fewer.csv"
+    frame.to_csv(path, index=False)
+    _refused(["evaluate", "--model", str(trained), "--data", str(path), "--target", "outcome"],
+             "lacks model features: utilization")
+
+
+def test_decide_refuses_a_broken_flow(trained: Path, tmp_path: Path) -> None:
+    flow = tmp_path / "flow.json"
+    flow.write_text("{")
+    app_path = tmp_path / "application.json"
+    app_path.write_text("{}")
+    _refused(["decide", "--model", str(trained), "--application", str(app_path)],
+             "error [risk.bad_data]: application needs an 'applicant_id'")
+    app_path.write_text(json.dumps(application({})))
+    _refused(["decide", "--flow", str(flow), "--model", str(trained), "--application",
+              str(app_path)], "error [risk.bad_flow]")
