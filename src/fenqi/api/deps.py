@@ -134,10 +134,18 @@ def _hash(route: str, body: BaseModel | None) -> str:
 
 
 def idempotent(
-    ctx: Context, scope: str, key: str, route: str, body: BaseModel | None, work: Work
+    ctx: Context,
+    scope: str,
+    key: str,
+    route: str,
+    body: BaseModel | None,
+    work: Work,
+    *,
+    sensitive: bool = False,
 ) -> JSONResponse:
     """Run `work` once per (scope, key). A replay with the same request returns the stored
-    response; the same key with another request is a 409; a request still running is a 409."""
+    response; the same key with another request is a 409; a request still running is a 409.
+    A `sensitive` response (personal data) is stored encrypted, like the data itself."""
     digest = _hash(route, body)
     now = ctx.clock.now()
     with ctx.engine.begin() as conn:
@@ -172,7 +180,7 @@ def idempotent(
                 )
             if row["status_code"] is not None:
                 return JSONResponse(
-                    json.loads(row["response_body"]),
+                    json.loads(_open(ctx, row["response_body"])),
                     status_code=row["status_code"],
                     headers={"Idempotent-Replayed": "true"},
                     media_type=_media(row["status_code"]),
@@ -197,7 +205,7 @@ def idempotent(
         with ctx.engine.begin() as conn:
             status, result = work(conn)
             text = json.dumps(result, default=str)
-            _store(conn, scope, key, status, text)
+            _store(conn, scope, key, status, _seal(ctx, text) if sensitive else text)
         return JSONResponse(json.loads(text), status_code=status)
     except FenqiError as exc:
         response = error_response(exc)
@@ -210,6 +218,21 @@ def idempotent(
     except Exception:
         _release(ctx, scope, key)
         raise
+
+
+SEALED = "sealed:"
+
+
+def _seal(ctx: Context, text: str) -> str:
+    sealed = ctx.keys.encrypt(text, context="idempotency_keys.response_body")
+    return f"{SEALED}{sealed.key_id}:{sealed.ciphertext}"
+
+
+def _open(ctx: Context, stored: str) -> str:
+    if not stored.startswith(SEALED):
+        return stored
+    key_id, ciphertext = stored[len(SEALED) :].split(":", 1)
+    return ctx.keys.decrypt(key_id, ciphertext, context="idempotency_keys.response_body")
 
 
 def _media(status: int) -> str:

@@ -101,7 +101,9 @@ def reveal(
         _audit(conn, ctx, user, "customer.reveal_pii", "customer", customer_id, body.reason)
         return 200, {"id": customer_id, **plain}
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST reveal {customer_id}", body, work)
+    return idempotent(
+        ctx, f"staff:{user.id}", key, f"POST reveal {customer_id}", body, work, sensitive=True
+    )
 
 
 def _status_route(action: str) -> Any:

@@ -13,7 +13,11 @@ def insert_ignore(
 ) -> int:
     """Insert a row unless one with the same key exists; returns rows inserted (0 or 1)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # RETURNING tells reliably whether a row went in (psycopg reports no rowcount here)
     stmt = (
-        dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=index_elements)
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=index_elements)
+        .returning(table.c[index_elements[0]])
     )
-    return conn.execute(stmt).rowcount
+    return 0 if conn.execute(stmt).first() is None else 1
