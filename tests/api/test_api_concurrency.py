@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Connection
-from support.api_server import id_number, running_api
 
 from fenqi.credit.checkout import RiskVerdict
 from fenqi.ledger.service import get_balance, reconcile, trial_balance
+from support.api_server import id_number, running_api
 
 CLIENTS = 16
 ATTEMPTS = 40
@@ -20,8 +20,9 @@ AMOUNT = 7_000
 LIMIT = 100_000
 
 
-def test_concurrent_authorizations_respect_the_limit(db_url: str, models_dir: Path,
-                                                     tmp_path: Path) -> None:
+def test_concurrent_authorizations_respect_the_limit(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
     with running_api(db_url, models_dir, tmp_path) as api:
         # this test is about the limit: checkout risk (velocity, first-week exposure) is off
         api.ctx.__dict__["checkout_risk"] = lambda _c, _f: RiskVerdict("approve")
@@ -29,15 +30,27 @@ def test_concurrent_authorizations_respect_the_limit(db_url: str, models_dir: Pa
         r = api.apply(shop, id_number(), "13600000006")
         account = r.json()["credit_account_id"]
         risk = api.staff_token("rita", "risk_analyst")
-        assert api.post(f"/v1/ops/accounts/{account}/limit", risk,
-                        {"limit_fen": LIMIT, "reason": "test limit"}).status_code == 200
+        assert (
+            api.post(
+                f"/v1/ops/accounts/{account}/limit",
+                risk,
+                {"limit_fen": LIMIT, "reason": "test limit"},
+            ).status_code
+            == 200
+        )
 
         def authorize(i: int) -> tuple[int, Any]:
             with httpx.Client(base_url=api.base, timeout=60) as client:
-                resp = client.post("/v1/orders", json={
-                    "credit_account_id": account, "amount_fen": AMOUNT, "terms": 0,
-                    "merchant_order_ref": f"o-{i}"},
-                    headers={"Authorization": f"Bearer {shop}", "Idempotency-Key": f"k-{i}"})
+                resp = client.post(
+                    "/v1/orders",
+                    json={
+                        "credit_account_id": account,
+                        "amount_fen": AMOUNT,
+                        "terms": 0,
+                        "merchant_order_ref": f"o-{i}",
+                    },
+                    headers={"Authorization": f"Bearer {shop}", "Idempotency-Key": f"k-{i}"},
+                )
                 return resp.status_code, resp.json()
 
         with ThreadPoolExecutor(CLIENTS) as pool:

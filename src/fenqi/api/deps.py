@@ -8,9 +8,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection, delete, select, update
@@ -23,6 +23,8 @@ from fenqi.privacy.tokens import hash_token
 from fenqi.store.schema.parties import idempotency_keys, merchant_api_keys, merchants, sessions
 from fenqi.store.upsert import insert_ignore
 
+ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
+Id = Annotated[int, Path(ge=1, le=ID_MAX, description="An id this API returned.")]
 IN_FLIGHT_TAKEOVER = timedelta(seconds=120)  # a claim older than this belonged to a dead worker
 
 
@@ -270,7 +272,7 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, value = raw.split(":", 1)
-        if kind != "id":
+        if kind != "id" or not 0 <= int(value) <= ID_MAX:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError):

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from fenqi.api import schemas as s
 from fenqi.api.deps import (
+    Id,
     MerchantPrincipal,
     decode_cursor,
     get_ctx,
@@ -180,20 +181,20 @@ def list_orders(
 
 @router.get("/orders/{order_id}", response_model=s.OrderOut)
 def get_order(
-    order_id: int, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+    order_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
         return checkout.get_order(conn, m.id, order_id)
 
 
-def _product_of_order(conn: Connection, ctx: Context, m: MerchantPrincipal, order_id: int) -> Any:
+def _product_of_order(conn: Connection, ctx: Context, m: MerchantPrincipal, order_id: Id) -> Any:
     order = checkout.get_order(conn, m.id, order_id)
     return ctx.product(credit.get_account(conn, order["credit_account_id"])["product"])
 
 
 @router.post("/orders/{order_id}/captures", status_code=201, response_model=s.OrderOut)
 def capture(
-    order_id: int,
+    order_id: Id,
     body: s.CaptureIn,
     m: MerchantPrincipal = Depends(merchant),
     key: str = Depends(idempotency_key),
@@ -222,7 +223,7 @@ def capture(
 
 @router.post("/orders/{order_id}/void", status_code=200, response_model=s.OrderOut)
 def void(
-    order_id: int,
+    order_id: Id,
     m: MerchantPrincipal = Depends(merchant),
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
@@ -245,7 +246,7 @@ def void(
 
 @router.post("/orders/{order_id}/refunds", status_code=201, response_model=s.OrderOut)
 def refund(
-    order_id: int,
+    order_id: Id,
     body: s.RefundIn,
     m: MerchantPrincipal = Depends(merchant),
     key: str = Depends(idempotency_key),

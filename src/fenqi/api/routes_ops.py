@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from fenqi.api import schemas as s
 from fenqi.api.deps import (
+    Id,
     allowed,
     decode_cursor,
     get_ctx,
@@ -26,7 +27,7 @@ from fenqi.credit import service as credit
 from fenqi.ledger.service import reverse_entry
 from fenqi.privacy.audit import list_entries, record
 from fenqi.privacy.staff import Permission, StaffUser, authenticate
-from fenqi.webhooks.outbox import list_deliveries, replay
+from fenqi.webhooks.outbox import DeliveryStatus, list_deliveries, replay
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"], responses=PROBLEM_RESPONSES)
 P = Permission
@@ -88,7 +89,7 @@ def find_customers(
 
 @router.post("/customers/{customer_id}/reveal")
 def reveal(
-    customer_id: int,
+    customer_id: Id,
     body: s.ReasonIn,
     user: StaffUser = Depends(allowed(P.CUSTOMER_REVEAL_PII)),
     key: str = Depends(idempotency_key),
@@ -108,7 +109,7 @@ def reveal(
 
 def _status_route(action: str) -> Any:
     def change(
-        account_id: int,
+        account_id: Id,
         body: s.ReasonIn,
         user: StaffUser = Depends(allowed(P.ACCOUNT_FREEZE)),
         key: str = Depends(idempotency_key),
@@ -136,7 +137,7 @@ for _action in ("freeze", "unfreeze"):
 
 @router.post("/accounts/{account_id}/limit", response_model=s.AccountOut)
 def change_limit(
-    account_id: int,
+    account_id: Id,
     body: s.LimitIn,
     user: StaffUser = Depends(allowed(P.ACCOUNT_CHANGE_LIMIT)),
     key: str = Depends(idempotency_key),
@@ -167,7 +168,7 @@ def change_limit(
 
 @router.post("/ledger/entries/{entry_id}/reverse", status_code=201)
 def reverse(
-    entry_id: int,
+    entry_id: Id,
     body: s.ReasonIn,
     user: StaffUser = Depends(allowed(P.LEDGER_REVERSE)),
     key: str = Depends(idempotency_key),
@@ -239,7 +240,7 @@ def payout(
 
 @router.get("/webhooks/deliveries")
 def deliveries(
-    status: str | None = None,
+    status: DeliveryStatus | None = None,
     merchant_id: str | None = None,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,

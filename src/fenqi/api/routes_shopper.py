@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from fenqi.api import schemas as s
 from fenqi.api.deps import (
+    Id,
     ShopperPrincipal,
     decode_cursor,
     get_ctx,
@@ -30,7 +31,7 @@ from fenqi.webhooks.outbox import EventType, enqueue
 router = APIRouter(prefix="/v1/me", tags=["shopper"], responses=PROBLEM_RESPONSES)
 
 
-def _own(conn: Connection, who: ShopperPrincipal, account_id: int) -> dict[str, Any]:
+def _own(conn: Connection, who: ShopperPrincipal, account_id: Id) -> dict[str, Any]:
     account = credit.get_account(conn, account_id)
     if account["customer_ref"] != str(who.customer_id):
         raise ApiError(f"credit account {account_id} not found", code="not_found", http_status=404)
@@ -63,7 +64,7 @@ def accounts(
 
 @router.get("/accounts/{account_id}", response_model=s.AccountOut)
 def account(
-    account_id: int, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
+    account_id: Id, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     """Limit, available, owed, next due date and amount."""
     with ctx.engine.begin() as conn:
@@ -73,7 +74,7 @@ def account(
 
 @router.get("/accounts/{account_id}/plans", response_model=list[s.PlanOut])
 def plans(
-    account_id: int, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
+    account_id: Id, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
 ) -> list[dict[str, Any]]:
     with ctx.engine.connect() as conn:
         _own(conn, who, account_id)
@@ -82,7 +83,7 @@ def plans(
 
 @router.get("/accounts/{account_id}/statements", response_model=list[s.StatementOut])
 def statements(
-    account_id: int, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
+    account_id: Id, who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
 ) -> list[dict[str, Any]]:
     with ctx.engine.connect() as conn:
         _own(conn, who, account_id)
@@ -91,7 +92,7 @@ def statements(
 
 @router.get("/accounts/{account_id}/ledger")
 def ledger(
-    account_id: int,
+    account_id: Id,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,
     who: ShopperPrincipal = Depends(shopper),
@@ -108,7 +109,7 @@ def ledger(
 
 @router.post("/accounts/{account_id}/repayments", status_code=201, response_model=s.RepaymentOut)
 def repay(
-    account_id: int,
+    account_id: Id,
     body: s.RepaymentIn,
     who: ShopperPrincipal = Depends(shopper),
     key: str = Depends(idempotency_key),
@@ -153,8 +154,8 @@ def repay(
 
 @router.post("/accounts/{account_id}/plans/{plan_id}/payoff-quote", response_model=s.PayoffOut)
 def payoff_quote(
-    account_id: int,
-    plan_id: int,
+    account_id: Id,
+    plan_id: Id,
     who: ShopperPrincipal = Depends(shopper),
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
@@ -181,8 +182,8 @@ def payoff_quote(
     "/accounts/{account_id}/plans/{plan_id}/payoff", status_code=201, response_model=s.PayoffOut
 )
 def pay_off(
-    account_id: int,
-    plan_id: int,
+    account_id: Id,
+    plan_id: Id,
     body: s.PayoffIn,
     who: ShopperPrincipal = Depends(shopper),
     key: str = Depends(idempotency_key),
@@ -217,7 +218,7 @@ def pay_off(
 
 @router.post("/accounts/{account_id}/conversions/quote", response_model=s.ConversionOut)
 def conversion_quote(
-    account_id: int,
+    account_id: Id,
     body: s.ConversionIn,
     who: ShopperPrincipal = Depends(shopper),
     key: str = Depends(idempotency_key),
@@ -247,7 +248,7 @@ def conversion_quote(
 
 @router.post("/accounts/{account_id}/conversions", status_code=201, response_model=s.ConversionOut)
 def convert(
-    account_id: int,
+    account_id: Id,
     body: s.ConversionIn,
     who: ShopperPrincipal = Depends(shopper),
     key: str = Depends(idempotency_key),

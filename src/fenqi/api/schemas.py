@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,7 +62,7 @@ class ApplicationOut(BaseModel):
 
 
 class ShopperSessionIn(Body):
-    customer_id: int = Field(ge=1)
+    customer_id: int = Field(ge=1, le=2**53 - 1)
 
 
 class SessionOut(BaseModel):
@@ -71,7 +71,7 @@ class SessionOut(BaseModel):
 
 
 class QuoteIn(Body):
-    credit_account_id: int = Field(ge=1)
+    credit_account_id: int = Field(ge=1, le=2**53 - 1)
     amount_fen: int = Fen
 
 
@@ -106,7 +106,7 @@ class QuoteOut(BaseModel):
 
 
 class OrderIn(Body):
-    credit_account_id: int = Field(ge=1)
+    credit_account_id: int = Field(ge=1, le=2**53 - 1)
     amount_fen: int = Fen
     terms: int = Field(ge=0, le=60, description="0 = pay in the interest-free cycle")
     merchant_order_ref: str = Field(min_length=1, max_length=64)
@@ -187,7 +187,7 @@ class PayoffOut(BaseModel):
 
 
 class ConversionIn(Body):
-    plan_ids: list[int] = Field(min_length=1, max_length=100)
+    plan_ids: list[Annotated[int, Field(ge=1, le=2**53 - 1)]] = Field(min_length=1, max_length=100)
     terms: int = Field(ge=1, le=60)
 
 

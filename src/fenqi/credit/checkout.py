@@ -88,6 +88,18 @@ def authorize_order(
     risk: RiskCheck = approve_all,
     risk_facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    taken = conn.execute(
+        select(orders.c.id).where(
+            orders.c.merchant_id == merchant_id, orders.c.merchant_order_ref == merchant_order_ref
+        )
+    ).scalar()
+    if taken is not None:
+        raise CreditError(
+            f"merchant_order_ref: {merchant_order_ref!r} is already order {taken}",
+            code="duplicate_order_ref",
+            http_status=409,
+            order_id=taken,
+        )
     account = credit.get_account(conn, credit_account_id)
     if account["product"] != product.name:
         raise CreditError("product mismatch", code="product_mismatch")
