@@ -102,6 +102,10 @@ def test_bad_data_is_refused_without_traceback(csv_path: Path, tmp_path: Path) -
               "--out", str(tmp_path)], "--model must be scorecard or gbm")
     _refused(["train", "--data", str(tmp_path / "nope.csv"), "--target", "outcome", "--out",
               str(tmp_path)], "data file not found")
+    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
+              "--min-iv", "0.02", "--out", str(tmp_path)], "--min-iv applies to")
+    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
+              "--calibration", "magic", "--out", str(tmp_path)], "--calibration is platt")
 
 
 def test_evaluate_refuses_mismatched_data(trained: Path, csv_path: Path, tmp_path: Path) -> None:

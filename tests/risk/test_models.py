@@ -23,7 +23,7 @@ def _y(frame: pd.DataFrame) -> np.ndarray:
     return (frame["outcome"] == "bad").to_numpy(dtype=int)
 
 
-@pytest.mark.parametrize(("name", "auc_min"), [("scorecard", 0.72), ("gbm", 0.69)])
+@pytest.mark.parametrize(("name", "auc_min"), [("scorecard", 0.70), ("gbm", 0.69)])
 def test_models_rank_risk_and_record_holdout_metrics(
     name: str, auc_min: float, request: pytest.FixtureRequest, credit_frame: pd.DataFrame
 ) -> None:

@@ -67,8 +67,12 @@ def train(
             raise BadDataError(f"--model must be scorecard or gbm, not {model!r}")
         params: dict[str, Any] = {}
         if min_iv is not None:
+            if model != ModelKind.SCORECARD:
+                raise BadDataError("--min-iv applies to --model scorecard only")
             params["min_iv"] = min_iv
         if calibration is not None:
+            if model != ModelKind.GBM or calibration not in {"platt", "isotonic", "none"}:
+                raise BadDataError("--calibration is platt, isotonic or none, for --model gbm")
             params["calibration"] = calibration
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:

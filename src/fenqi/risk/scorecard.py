@@ -33,9 +33,13 @@ class ScorecardParams:
     # still add lift together (measured in bench/risk.py), so selection is opt-in: raise min_iv.
     min_iv: float = 0.0
     max_iv: float = 5.0  # above this a characteristic is suspect (target leak)
-    monotonic_trend: str = "auto_asc_desc"
+    # "auto": optbinning picks ascending or descending, or a single peak/valley where the data
+    # show one (e.g. "paid in full" vs "revolving" vs "late" codes). "auto_asc_desc" forces a
+    # monotone trend. On the UCI benchmark "auto" with 4% pre-bins beats optbinning's default
+    # on both AUC and KS; "auto_asc_desc" gains AUC but loses KS.
+    monotonic_trend: str = "auto"
     max_n_prebins: int = 20
-    min_prebin_size: float = 0.05
+    min_prebin_size: float = 0.04
     special_codes: tuple[float, ...] = ()
     regularization_c: float = 1.0
     drop_wrong_sign: bool = False  # True: refit without characteristics of the wrong sign
