@@ -126,3 +126,20 @@ def test_decide_refuses_a_broken_flow(trained: Path, tmp_path: Path) -> None:
     app_path.write_text(json.dumps(application({})))
     _refused(["decide", "--flow", str(flow), "--model", str(trained), "--application",
               str(app_path)], "error [risk.bad_flow]")
+
+
+def test_psi_flags_a_shifted_sample(trained: Path, csv_path: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(csv_path)
+    shifted = tmp_path / "shifted.csv"
+    frame.assign(utilization=(frame["utilization"] + 0.3).clip(upper=1.0)).to_csv(
+        shifted, index=False)
+    result = runner.invoke(app, ["risk", "psi", "--model", str(trained), "--expected",
+                                 str(csv_path), "--actual", str(csv_path), "--json"])
+    assert result.exit_code == 0, result.output
+    same = json.loads(result.stdout)
+    assert same["score_psi"] == 0.0 and max(same["feature_psi"].values()) == 0.0
+    result = runner.invoke(app, ["risk", "psi", "--model", str(trained), "--expected",
+                                 str(csv_path), "--actual", str(shifted), "--json"])
+    moved = json.loads(result.stdout)
+    assert next(iter(moved["feature_psi"])) == "utilization"
+    assert moved["feature_psi"]["utilization"] > 0.25 and moved["score_psi"] > 0.05

@@ -143,6 +143,28 @@ def report(
     typer.echo(f"{html}\n{json_path}")
 
 
+@app.command()
+def psi(
+    model: Path = typer.Option(..., "--model"),
+    expected: Path = typer.Option(..., "--expected", help="Baseline sample (e.g. training)."),
+    actual: Path = typer.Option(..., "--actual", help="Recent sample (e.g. this month)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Population stability: PSI of the score and of each feature between two samples."""
+    from fenqi.risk.data import read_table
+    from fenqi.risk.registry import load_model
+    from fenqi.risk.report import stability
+
+    with _refusals():
+        result = stability(load_model(model), read_table(expected), read_table(actual))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"score PSI: {result['score_psi']:.4f} (< 0.1 stable, > 0.25 review the model)")
+    for name, value in result["feature_psi"].items():
+        typer.echo(f"{name:>40}: {value:.4f}")
+
+
 def _read_json(path: Path, what: str) -> Any:
     from fenqi.risk.errors import BadDataError
 

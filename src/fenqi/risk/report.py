@@ -45,6 +45,30 @@ def evaluate_frame(
     return out
 
 
+def stability(loaded: LoadedModel, expected: pd.DataFrame, actual: pd.DataFrame
+              ) -> dict[str, Any]:
+    """PSI of the score and of every feature between two samples (e.g. last month vs this).
+
+    Categorical features compare label shares (by code), numeric ones the expected sample's
+    deciles. Missing values are left out of each feature's PSI.
+    """
+    m_expected, m_actual = loaded.matrix(expected), loaded.matrix(actual)
+    scale = loaded.model.scale
+    features: dict[str, float] = {}
+    for j, spec in enumerate(loaded.specs):
+        e, a = m_expected[:, j], m_actual[:, j]
+        if np.isnan(e).all() or np.isnan(a).all():
+            continue
+        features[spec.name] = metrics.psi(e, a, bins=min(10, max(len(spec.categories), 1))
+                                          if spec.categories else 10)
+    return {
+        "model_id": loaded.model_id, "n_expected": len(expected), "n_actual": len(actual),
+        "score_psi": metrics.psi(scale.score_from_pd(loaded.model.predict_pd(m_expected)),
+                                 scale.score_from_pd(loaded.model.predict_pd(m_actual))),
+        "feature_psi": dict(sorted(features.items(), key=lambda kv: -kv[1])),
+    }
+
+
 def public(evaluation: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in evaluation.items() if not k.startswith("_")}
 
