@@ -107,20 +107,21 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port."),
     upgrade_db: bool = typer.Option(True, help="Apply migrations before starting."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    access_log: bool = typer.Option(True, help="Log every request."),
 ) -> None:
     """Run the REST API (uvicorn) on FENQI_DATABASE_URL (SQLite file by default)."""
     import uvicorn
 
-    from fenqi.api.app import create_app
     from fenqi.context import build_context
-    from fenqi.privacy.masking import install_log_redaction
     from fenqi.store.migrate import upgrade
 
-    ctx = build_context()
     if upgrade_db:
+        ctx = build_context()
         upgrade(ctx.engine)
-    install_log_redaction()
-    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info")
+        ctx.engine.dispose()
+    uvicorn.run("fenqi.api.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="info", access_log=access_log)
 
 
 @app.command()

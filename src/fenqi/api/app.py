@@ -52,3 +52,11 @@ def create_app(ctx: Context | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` and `fenqi serve --workers N`: one context per process."""
+    from fenqi.privacy.masking import install_log_redaction
+
+    install_log_redaction()
+    return create_app()

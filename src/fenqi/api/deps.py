@@ -7,13 +7,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, select, update
 
 from fenqi.api.problems import ApiError, error_response
 from fenqi.context import Context
@@ -25,7 +24,6 @@ from fenqi.store.upsert import insert_ignore
 
 ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
 Id = Annotated[int, Path(ge=1, le=ID_MAX, description="An id this API returned.")]
-IN_FLIGHT_TAKEOVER = timedelta(seconds=120)  # a claim older than this belonged to a dead worker
 
 
 def get_ctx(request: Request) -> Context:
@@ -145,81 +143,98 @@ def idempotent(
     *,
     sensitive: bool = False,
 ) -> JSONResponse:
-    """Run `work` once per (scope, key). A replay with the same request returns the stored
-    response; the same key with another request is a 409; a request still running is a 409.
-    A `sensitive` response (personal data) is stored encrypted, like the data itself."""
+    """Run `work` once per (scope, key), in the transaction that records its response.
+
+    A replay with the same request returns the stored response; the same key with another
+    request is a 409. A concurrent duplicate waits on the key's row until the first commits,
+    then gets its answer. A refusal (4xx) is stored too, so a retry gets the same refusal; a
+    crash stores nothing, so a retry runs again. A `sensitive` response (personal data) is
+    stored encrypted, like the data itself.
+    """
     digest = _hash(route, body)
-    now = ctx.clock.now()
-    with ctx.engine.begin() as conn:
-        claimed = insert_ignore(
-            conn,
-            idempotency_keys,
-            {
-                "scope": scope,
-                "key": key,
-                "request_hash": digest,
-                "status_code": None,
-                "response_body": None,
-                "created_at": now,
-            },
-            ["scope", "key"],
-        )
-        if not claimed:
-            row = (
-                conn.execute(
-                    select(idempotency_keys).where(
-                        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-                    )
-                )
-                .mappings()
-                .one()
-            )
-            if row["request_hash"] != digest:
-                raise ApiError(
-                    f"Idempotency-Key {key!r} was used for a different request",
-                    code="idempotency_key_reused",
-                    http_status=409,
-                )
-            if row["status_code"] is not None:
-                return JSONResponse(
-                    json.loads(_open(ctx, row["response_body"])),
-                    status_code=row["status_code"],
-                    headers={"Idempotent-Replayed": "true"},
-                    media_type=_media(row["status_code"]),
-                )
-            taken = conn.execute(
-                update(idempotency_keys)
-                .where(
-                    idempotency_keys.c.scope == scope,
-                    idempotency_keys.c.key == key,
-                    idempotency_keys.c.status_code.is_(None),
-                    idempotency_keys.c.created_at < now - IN_FLIGHT_TAKEOVER,
-                )
-                .values(created_at=now)
-            )
-            if taken.rowcount != 1:
-                raise ApiError(
-                    "a request with this Idempotency-Key is still in progress",
-                    code="request_in_progress",
-                    http_status=409,
-                )
     try:
         with ctx.engine.begin() as conn:
+            if not _claim(conn, ctx, scope, key, digest, None, None):
+                return _stored(conn, ctx, scope, key, digest)
             status, result = work(conn)
             text = json.dumps(result, default=str)
             _store(conn, scope, key, status, _seal(ctx, text) if sensitive else text)
         return JSONResponse(json.loads(text), status_code=status)
     except FenqiError as exc:
         response = error_response(exc)
-        if exc.http_status < 500:  # a refusal is the answer: a retry gets the same one
+        if exc.http_status < 500 and exc.code not in NOT_STORED:
             with ctx.engine.begin() as conn:
-                _store(conn, scope, key, exc.http_status, bytes(response.body).decode())
-        else:
-            _release(ctx, scope, key)
+                if not _claim(
+                    conn, ctx, scope, key, digest, exc.http_status, bytes(response.body).decode()
+                ):
+                    return _stored(conn, ctx, scope, key, digest)
         return response
-    except Exception:
-        _release(ctx, scope, key)
-        raise
+
+
+# Refusals about the key itself are not the request's answer and are never stored.
+NOT_STORED = frozenset({"idempotency_key_reused"})
+
+
+def _claim(
+    conn: Connection,
+    ctx: Context,
+    scope: str,
+    key: str,
+    digest: str,
+    status: int | None,
+    body: str | None,
+) -> bool:
+    return bool(
+        insert_ignore(
+            conn,
+            idempotency_keys,
+            {
+                "scope": scope,
+                "key": key,
+                "request_hash": digest,
+                "status_code": status,
+                "response_body": body,
+                "created_at": ctx.clock.now(),
+            },
+            ["scope", "key"],
+        )
+    )
+
+
+def _stored(conn: Connection, ctx: Context, scope: str, key: str, digest: str) -> JSONResponse:
+    row = (
+        conn.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+            )
+        )
+        .mappings()
+        .one()
+    )
+    if row["request_hash"] != digest:
+        raise ApiError(
+            f"Idempotency-Key {key!r} was used for a different request",
+            code="idempotency_key_reused",
+            http_status=409,
+        )
+    return JSONResponse(
+        json.loads(_open(ctx, row["response_body"])),
+        status_code=row["status_code"],
+        headers={"Idempotent-Replayed": "true"},
+        media_type=_media(row["status_code"]),
+    )
+
+
+def _media(status: int) -> str:
+    return "application/problem+json" if status >= 400 else "application/json"
+
+
+def _store(conn: Connection, scope: str, key: str, status: int, body: str) -> None:
+    conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+        .values(status_code=status, response_body=body)
+    )
 
 
 SEALED = "sealed:"
@@ -235,27 +250,6 @@ def _open(ctx: Context, stored: str) -> str:
         return stored
     key_id, ciphertext = stored[len(SEALED) :].split(":", 1)
     return ctx.keys.decrypt(key_id, ciphertext, context="idempotency_keys.response_body")
-
-
-def _media(status: int) -> str:
-    return "application/problem+json" if status >= 400 else "application/json"
-
-
-def _store(conn: Connection, scope: str, key: str, status: int, body: str) -> None:
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-        .values(status_code=status, response_body=body)
-    )
-
-
-def _release(ctx: Context, scope: str, key: str) -> None:
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            delete(idempotency_keys).where(
-                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-            )
-        )
 
 
 def encode_cursor(last_id: int | None) -> str | None:

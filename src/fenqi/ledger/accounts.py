@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine, event, select, update
 
 from fenqi.clock import Clock
 from fenqi.ledger.chart import (
@@ -16,6 +18,28 @@ from fenqi.ledger.chart import (
 from fenqi.ledger.entry import LedgerError
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.upsert import insert_ignore
+
+
+# Account ids never change and accounts are never deleted, so an id once read is cached, per
+# engine (one database), saving a query on every posting. Ids are cached only when read from a
+# committed row, never from this transaction's own insert (which could still roll back).
+_IDS: WeakKeyDictionary[Engine, dict[tuple[str, str, str, str], int]] = WeakKeyDictionary()
+_IDS_MAX = 100_000
+_PENDING = "fenqi.ledger.account_ids"
+
+
+@event.listens_for(Engine, "commit")
+def _keep_ids(conn: Connection) -> None:
+    pending = conn.info.pop(_PENDING, None)
+    if pending:
+        cache = _IDS.setdefault(conn.engine, {})
+        if len(cache) + len(pending) <= _IDS_MAX:
+            cache.update(pending)
+
+
+@event.listens_for(Engine, "rollback")
+def _drop_ids(conn: Connection) -> None:
+    conn.info.pop(_PENDING, None)
 
 
 def open_account(
@@ -34,8 +58,13 @@ def open_account(
         "owner_id": owner_id,
         "currency": currency,
     }
+    cache = _IDS.setdefault(conn.engine, {})
+    cache_key = (code.value, owner_kind.value, owner_id, currency)
+    if cache_key in cache:
+        return cache[cache_key]
     found = conn.execute(select(acc.c.id).filter_by(**key)).scalar()
     if found is not None:
+        conn.info.setdefault(_PENDING, {})[cache_key] = int(found)
         return int(found)
     insert_ignore(
         conn,
