@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, event, select, update
@@ -18,7 +17,6 @@ from fenqi.ledger.chart import (
 from fenqi.ledger.entry import LedgerError
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.upsert import insert_ignore
-
 
 # Account ids never change and accounts are never deleted, so an id once read is cached, per
 # engine (one database), saving a query on every posting. Ids are cached only when read from a
