@@ -22,6 +22,6 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def load_all() -> MetaData:
     """Import every area's table module so metadata knows all tables."""
-    from fenqi.store.schema import credit, ledger, parties, privacy, risk, webhooks  # noqa: F401
+    from fenqi.store.schema import batch, credit, ledger, parties, privacy, risk, webhooks  # noqa: F401
 
     return metadata

@@ -35,6 +35,10 @@ credit_accounts = Table(
     Column("status", String(12), nullable=False),  # active | frozen | closed
     Column("principal_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=True),
     Column("opened_at", DateTime(timezone=True), nullable=False),
+    # arrears, kept by the end-of-day run: days past due of the oldest unpaid due amount
+    Column("days_past_due", Integer, nullable=False, default=0),
+    Column("arrears_bucket", String(4), nullable=False, default="M0"),
+    Column("charged_off_on", Date, nullable=True),
     CheckConstraint("limit_fen >= 0", name="limit_non_negative"),
     UniqueConstraint("customer_ref", "product", name="uq_credit_accounts_customer_product"),
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 12:09:21.268831
+Create Date: 2026-11-26 12:23:39.930306
 """
 
 from __future__ import annotations
@@ -35,6 +35,18 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_log_actor', ['actor_id', 'id'], unique=False)
         batch_op.create_index('ix_audit_log_target', ['target_kind', 'target_id', 'id'], unique=False)
 
+    op.create_table('batch_runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('business_date', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('executor', sa.String(length=16), nullable=False),
+    sa.Column('partitions', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('figures', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_batch_runs')),
+    sa.UniqueConstraint('business_date', name=op.f('uq_batch_runs_business_date'))
+    )
     op.create_table('consents',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('customer_id', sa.BigInteger(), nullable=False),
@@ -233,6 +245,16 @@ def upgrade() -> None:
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_events_merchant', ['merchant_id', 'id'], unique=False)
 
+    op.create_table('batch_steps',
+    sa.Column('run_id', sa.BigInteger(), nullable=False),
+    sa.Column('step', sa.String(length=32), nullable=False),
+    sa.Column('partition', sa.Integer(), nullable=False),
+    sa.Column('rows', sa.BigInteger(), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['batch_runs.id'], name=op.f('fk_batch_steps_run_id_batch_runs')),
+    sa.PrimaryKeyConstraint('run_id', 'step', 'partition', name=op.f('pk_batch_steps'))
+    )
     op.create_table('credit_accounts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('customer_ref', sa.String(length=64), nullable=False),
@@ -243,6 +265,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('principal_account_id', sa.BigInteger(), nullable=True),
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('days_past_due', sa.Integer(), nullable=False),
+    sa.Column('arrears_bucket', sa.String(length=4), nullable=False),
+    sa.Column('charged_off_on', sa.Date(), nullable=True),
     sa.CheckConstraint('limit_fen >= 0', name=op.f('ck_credit_accounts_limit_non_negative')),
     sa.ForeignKeyConstraint(['principal_account_id'], ['ledger_accounts.id'], name=op.f('fk_credit_accounts_principal_account_id_ledger_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_accounts')),
@@ -313,6 +338,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_webhook_deliveries_lease', ['status', 'locked_until'], unique=False)
         batch_op.create_index('ix_webhook_deliveries_merchant', ['merchant_id', 'id'], unique=False)
 
+    op.create_table('accruals',
+    sa.Column('credit_account_id', sa.BigInteger(), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('accrued_fen', sa.BigInteger(), nullable=False),
+    sa.Column('paid_fen', sa.BigInteger(), nullable=False),
+    sa.Column('waived_fen', sa.BigInteger(), nullable=False),
+    sa.Column('accrued_through', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['credit_account_id'], ['credit_accounts.id'], name=op.f('fk_accruals_credit_account_id_credit_accounts')),
+    sa.PrimaryKeyConstraint('credit_account_id', 'kind', name=op.f('pk_accruals'))
+    )
     op.create_table('applications',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('customer_id', sa.BigInteger(), nullable=False),
@@ -421,6 +456,25 @@ def upgrade() -> None:
     with op.batch_alter_table('repayments', schema=None) as batch_op:
         batch_op.create_index('ix_repayments_account', ['credit_account_id'], unique=False)
 
+    op.create_table('statements',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('credit_account_id', sa.BigInteger(), nullable=False),
+    sa.Column('statement_date', sa.Date(), nullable=False),
+    sa.Column('due_date', sa.Date(), nullable=False),
+    sa.Column('principal_fen', sa.BigInteger(), nullable=False),
+    sa.Column('fee_fen', sa.BigInteger(), nullable=False),
+    sa.Column('interest_fen', sa.BigInteger(), nullable=False),
+    sa.Column('penalty_fen', sa.BigInteger(), nullable=False),
+    sa.Column('total_fen', sa.BigInteger(), nullable=False),
+    sa.Column('minimum_fen', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['credit_account_id'], ['credit_accounts.id'], name=op.f('fk_statements_credit_account_id_credit_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_statements')),
+    sa.UniqueConstraint('credit_account_id', 'statement_date', name='uq_statements_account_date')
+    )
+    with op.batch_alter_table('statements', schema=None) as batch_op:
+        batch_op.create_index('ix_statements_due', ['due_date'], unique=False)
+
     op.create_table('plan_lines',
     sa.Column('plan_id', sa.BigInteger(), nullable=False),
     sa.Column('period', sa.Integer(), nullable=False),
@@ -451,6 +505,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_plan_lines_account_due')
 
     op.drop_table('plan_lines')
+    with op.batch_alter_table('statements', schema=None) as batch_op:
+        batch_op.drop_index('ix_statements_due')
+
+    op.drop_table('statements')
     with op.batch_alter_table('repayments', schema=None) as batch_op:
         batch_op.drop_index('ix_repayments_account')
 
@@ -468,6 +526,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_applications_customer')
 
     op.drop_table('applications')
+    op.drop_table('accruals')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_deliveries_merchant')
         batch_op.drop_index('ix_webhook_deliveries_lease')
@@ -484,6 +543,7 @@ def downgrade() -> None:
     op.drop_table('ledger_postings')
     op.drop_table('customer_links')
     op.drop_table('credit_accounts')
+    op.drop_table('batch_steps')
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_events_merchant')
 
@@ -519,6 +579,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_consents_customer_kind')
 
     op.drop_table('consents')
+    op.drop_table('batch_runs')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_target')
         batch_op.drop_index('ix_audit_log_actor')
