@@ -34,7 +34,7 @@ class Calibration(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GbmParams:
-    learning_rate: float = 0.03
+    learning_rate: float = 0.06  # 0.03 scores the same on UCI with twice the trees (slower)
     num_leaves: int = 15
     min_child_samples: int = 50
     feature_fraction: float = 0.7
