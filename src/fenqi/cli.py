@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from fenqi.batch.cli import eod as eod_command
 from fenqi.cli_support import clean_errors, context, parse_date, print_json
 from fenqi.ledger.cli import app as ledger_app
 from fenqi.privacy.cli import app as staff_app
@@ -22,6 +23,7 @@ app.add_typer(ledger_app, name="ledger", help="Ledger: trial balance, reconcilia
 app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report, decide.")
 app.add_typer(staff_app, name="staff", help="Staff users and roles.")
 app.add_typer(webhooks_app, name="webhooks", help="Webhook deliveries: worker, list, replay.")
+app.command("eod")(eod_command)
 db_app = typer.Typer(no_args_is_help=True)
 app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
 

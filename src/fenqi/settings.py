@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     risk_flow_file: Path | None = Field(
         default=None, description="Decision flow (JDM JSON); default: the flow shipped with fenqi."
     )
+    eod_partition_size: int = Field(default=50_000, ge=1, description="Accounts per partition.")
+    charge_off_days: int = Field(default=180, ge=30, le=3650,
+                                 description="Days past due at which an account is charged off.")
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_backoff_base_seconds: int = Field(default=30, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -21,6 +21,7 @@ from fenqi.ledger.chart import CUSTOMER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec, RejectCode
 from fenqi.money import apply_bp
 from fenqi.products.model import ChargeKind, Product
+from fenqi.store.schema.batch import accruals
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
@@ -358,6 +359,14 @@ def outstanding_lines(conn: Connection, credit_account_id: int) -> list[Owed]:
         }
         if any(owed.values()):
             out.append(Owed((r["plan_id"], r["period"]), r["due_date"], owed))
+    # charges accrued by the end-of-day run are due at once, so they come first
+    for kind, unpaid in conn.execute(
+        select(accruals.c.kind,
+               accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen)
+        .where(accruals.c.credit_account_id == credit_account_id).order_by(accruals.c.kind)
+    ).all():
+        if unpaid > 0:
+            out.append(Owed(("accrual", kind), date.min, {ChargeKind(kind): int(unpaid)}))
     return out
 
 
@@ -407,7 +416,12 @@ def repay(
         ChargeKind.INTEREST: "paid_interest_fen",
     }
     for key, kind, amount in allocation.parts:
-        line_key: tuple[int, int] = key  # type: ignore[assignment]
+        line_key: tuple[Any, Any] = key  # type: ignore[assignment]
+        if line_key[0] == "accrual":
+            conn.execute(update(accruals).where(
+                accruals.c.credit_account_id == credit_account_id,
+                accruals.c.kind == line_key[1]).values(paid_fen=accruals.c.paid_fen + amount))
+            continue
         col = lines.c[column[kind]]
         conn.execute(
             update(lines)
@@ -415,16 +429,20 @@ def repay(
             .values({col: col + amount})
         )
     cash = platform_account(conn, clock, AccountCode.CASH_CLEARING, currency)
-    postings = [
-        PostingSpec(
-            cash,
-            customer_account(conn, clock, credit_account_id, _RECEIVABLE[kind], currency),
-            amount,
-            kind.value,
-        )
-        for kind, amount in allocation.by_kind_fen.items()
-        if amount
-    ]
+    if account["charged_off_on"] is None:
+        postings = [
+            PostingSpec(
+                cash,
+                customer_account(conn, clock, credit_account_id, _RECEIVABLE[kind], currency),
+                amount,
+                kind.value,
+            )
+            for kind, amount in allocation.by_kind_fen.items()
+            if amount
+        ]
+    else:
+        postings = _recovery(conn, clock, credit_account_id, currency, cash,
+                             allocation.allocated_fen)
     if allocation.overpayment_fen:
         postings.append(
             PostingSpec(
@@ -476,6 +494,22 @@ def repay(
         .one()
     )
     return _repayment_result(row)
+
+
+def _recovery(conn: Connection, clock: Clock, credit_account_id: int, currency: str, cash: int,
+              amount_fen: int) -> list[PostingSpec]:
+    """A payment on a charged-off account recovers written-off receivables: the loss
+    recognized at charge-off is taken back as recovery income."""
+    if amount_fen == 0:
+        return []
+    written_off = customer_account(conn, clock, credit_account_id,
+                                   AccountCode.WRITTEN_OFF_RECEIVABLE, currency)
+    return [
+        PostingSpec(cash, written_off, amount_fen, "recovery"),
+        PostingSpec(platform_account(conn, clock, AccountCode.LOSS_ALLOWANCE, currency),
+                    platform_account(conn, clock, AccountCode.RECOVERY_INCOME, currency),
+                    amount_fen, "recovery"),
+    ]
 
 
 def _repayment_result(row: Any, replayed: bool = False) -> RepaymentResult:

@@ -66,6 +66,7 @@ installment_plans = Table(
     # fee and interest taken off the plan by refunds and early payoff (waived or paid back)
     Column("fee_removed_fen", BigInteger, nullable=False, default=0),
     Column("interest_removed_fen", BigInteger, nullable=False, default=0),
+    Column("late_fees_fen", BigInteger, nullable=False, default=0),  # fixed late fees charged
     Column("ledger_entry_id", BigInteger, ForeignKey("ledger_entries.id"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("credit_account_id", "order_ref", name="uq_plans_account_order"),
@@ -85,6 +86,10 @@ plan_lines = Table(
     Column("paid_principal_fen", BigInteger, nullable=False, default=0),
     Column("paid_fee_fen", BigInteger, nullable=False, default=0),
     Column("paid_interest_fen", BigInteger, nullable=False, default=0),
+    # the day the line was billed (its fee and interest earned): statement day or due date
+    Column("billed_on", Date, nullable=True),
+    # after a minimum payment, unpaid cycle principal revolves (daily interest, not overdue)
+    Column("revolving_since", Date, nullable=True),
     # fee and interest no longer owed (early payoff, refund): booked back in the ledger
     Column("waived_principal_fen", BigInteger, nullable=False, default=0),  # refunds
     Column("waived_fee_fen", BigInteger, nullable=False, default=0),

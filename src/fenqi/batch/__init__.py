@@ -1,0 +1,1 @@
+"""The end-of-day run: set-based steps over account partitions, restartable and idempotent."""

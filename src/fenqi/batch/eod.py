@@ -1,0 +1,224 @@
+"""The end-of-day run for one business date, and the catch-up of missed dates.
+
+Control plane here, data plane in steps.py: the run is split into account-id partitions; each
+partition runs every step in order, one transaction per (step, partition), and the transaction
+that does a step's work also records it in `batch_steps`. A killed run resumes at the first
+unrecorded (step, partition); a repeated date finds its run done and changes nothing. Missed
+dates are run one by one in order before the date asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from fenqi.batch.sql import Partition
+from fenqi.batch.steps import STEPS, RunFacts
+from fenqi.clock import Clock
+from fenqi.context import Context
+from fenqi.errors import FenqiError
+from fenqi.ledger.chart import AccountCode, OwnerKind
+from fenqi.ledger.service import open_account
+from fenqi.store.schema.batch import batch_runs, batch_steps
+from fenqi.store.schema.credit import credit_accounts
+from fenqi.store.upsert import insert_ignore
+
+MAX_CATCH_UP_DAYS = 366
+PLATFORM_CODES = (
+    AccountCode.INTEREST_INCOME,
+    AccountCode.PENALTY_INCOME,
+    AccountCode.FEE_INCOME,
+    AccountCode.UNEARNED_FEE_INCOME,
+    AccountCode.UNEARNED_INTEREST_INCOME,
+    AccountCode.CREDIT_LOSS_EXPENSE,
+    AccountCode.LOSS_ALLOWANCE,
+)
+
+
+class BatchError(FenqiError):
+    code = "batch_error"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: int
+    business_date: date
+    partitions: tuple[Partition, ...]
+
+
+def plan_partitions(max_id: int, size: int) -> tuple[Partition, ...]:
+    if max_id <= 0:
+        return (Partition(0, 1, 1),)
+    return tuple(
+        Partition(n, lo, min(lo + size - 1, max_id))
+        for n, lo in enumerate(range(1, max_id + 1, size))
+    )
+
+
+def _facts(ctx: Context, conn: Connection, business_date: date) -> RunFacts:
+    platform = {}
+    for product in ctx.catalog.values():
+        for code in PLATFORM_CODES:
+            platform[(code, product.currency)] = open_account(
+                conn, ctx.clock, code, OwnerKind.PLATFORM, "platform", product.currency
+            )
+    return RunFacts(
+        business_date=business_date,
+        now=ctx.clock.now(),
+        clock=ctx.clock,
+        products=dict(ctx.catalog),
+        cap_bp=ctx.settings.apr_cap_bp,
+        charge_off_days=ctx.settings.charge_off_days,
+        platform=platform,
+    )
+
+
+def start_run(ctx: Context, business_date: date, executor: str) -> RunPlan | None:
+    """The plan of the run for a date (created on first start); None if that date is done."""
+    with ctx.engine.begin() as conn:
+        max_id = int(
+            conn.execute(select(func.coalesce(func.max(credit_accounts.c.id), 0))).scalar_one()
+        )
+        size = ctx.settings.eod_partition_size
+        parts = plan_partitions(max_id, size)
+        insert_ignore(
+            conn,
+            batch_runs,
+            {
+                "business_date": business_date,
+                "status": "running",
+                "executor": executor,
+                "partitions": len(parts),
+                "started_at": ctx.clock.now(),
+                "figures": {"partition_size": size, "max_account_id": max_id},
+            },
+            ["business_date"],
+        )
+        run = (
+            conn.execute(select(batch_runs).where(batch_runs.c.business_date == business_date))
+            .mappings()
+            .one()
+        )
+        if run["status"] == "done":
+            return None
+        # a resumed run keeps the partitions it started with
+        figures = run["figures"]
+        parts = plan_partitions(int(figures["max_account_id"]), int(figures["partition_size"]))
+        return RunPlan(int(run["id"]), business_date, parts)
+
+
+def run_partition(
+    ctx: Context, plan: RunPlan, part: Partition, on_step: Callable[[str], None] | None = None
+) -> None:
+    """Every step for one partition, skipping steps already recorded (restart)."""
+    with ctx.engine.connect() as conn:
+        done = set(
+            conn.execute(
+                select(batch_steps.c.step).where(
+                    batch_steps.c.run_id == plan.run_id, batch_steps.c.partition == part.number
+                )
+            ).scalars()
+        )
+    for name, step in STEPS:
+        if name not in done:
+            with ctx.engine.begin() as conn:
+                rows, fen = step(conn, _facts(ctx, conn, plan.business_date), part)
+                conn.execute(
+                    insert(batch_steps).values(
+                        run_id=plan.run_id,
+                        step=name,
+                        partition=part.number,
+                        rows=rows,
+                        amount_fen=fen,
+                        finished_at=ctx.clock.now(),
+                    )
+                )
+        if on_step:
+            on_step(name)
+
+
+def finish_run(ctx: Context, plan: RunPlan) -> dict[str, Any]:
+    with ctx.engine.begin() as conn:
+        recorded = conn.execute(
+            select(func.count()).where(batch_steps.c.run_id == plan.run_id)
+        ).scalar_one()
+        expected = len(plan.partitions) * len(STEPS)
+        if recorded != expected:
+            raise BatchError(f"run {plan.run_id} has {recorded} of {expected} steps recorded")
+        figures = _figures(conn, plan.run_id)
+        previous = conn.execute(
+            select(batch_runs.c.figures).where(batch_runs.c.id == plan.run_id)
+        ).scalar_one()
+        conn.execute(
+            update(batch_runs)
+            .where(batch_runs.c.id == plan.run_id)
+            .values(
+                status="done", finished_at=ctx.clock.now(), figures={**previous, "steps": figures}
+            )
+        )
+    return figures
+
+
+def _figures(conn: Connection, run_id: int) -> dict[str, Any]:
+    rows = conn.execute(
+        select(batch_steps.c.step, func.sum(batch_steps.c.rows), func.sum(batch_steps.c.amount_fen))
+        .where(batch_steps.c.run_id == run_id)
+        .group_by(batch_steps.c.step)
+    ).all()
+    return {step: {"rows": int(r), "amount_fen": int(a)} for step, r, a in rows}
+
+
+def dates_to_run(ctx: Context, business_date: date) -> list[date]:
+    """The dates not yet done up to `business_date`, oldest first (catch-up)."""
+    with ctx.engine.connect() as conn:
+        last = conn.execute(
+            select(func.max(batch_runs.c.business_date)).where(batch_runs.c.status == "done")
+        ).scalar()
+        pending = (
+            conn.execute(select(batch_runs.c.business_date).where(batch_runs.c.status != "done"))
+            .scalars()
+            .all()
+        )
+    if isinstance(last, str):
+        last = date.fromisoformat(last)
+    start = business_date if last is None else last + timedelta(days=1)
+    start = min([start, *[d if isinstance(d, date) else date.fromisoformat(d) for d in pending]])
+    if business_date < start:
+        return [] if last is not None and business_date <= last else [business_date]
+    days = (business_date - start).days + 1
+    if days > MAX_CATCH_UP_DAYS:
+        raise BatchError(f"{days} dates to catch up; run from {start} in smaller steps first")
+    return [start + timedelta(days=i) for i in range(days)]
+
+
+def run_eod(
+    ctx: Context,
+    business_date: date,
+    *,
+    executor: str = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+    clock_for: Callable[[date], Clock] | None = None,
+) -> dict[str, Any]:
+    """Run end of day for `business_date`, catching up missed dates first."""
+    from fenqi.batch.executors import run_dask, run_local
+
+    results: dict[str, Any] = {}
+    for day in dates_to_run(ctx, business_date):
+        plan = start_run(ctx, day, executor)
+        if plan is None:
+            results[day.isoformat()] = {"status": "already done"}
+            continue
+        if executor == "dask":
+            run_dask(ctx, plan, scheduler)
+        elif executor == "local":
+            run_local(ctx, plan, progress)
+        else:
+            raise BatchError(f"executor: {executor!r} is not local or dask", http_status=422)
+        results[day.isoformat()] = finish_run(ctx, plan)
+    return results

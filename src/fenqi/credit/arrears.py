@@ -1,0 +1,26 @@
+"""Arrears: days past due and the buckets collections and reports use (pure).
+
+M0 is current; M1 is 1–30 days past due, M2 31–60 … M6 151–180, and M7+ over 180 days, the
+convention of Chinese consumer-credit reporting. An account is charged off at a configurable
+number of days past due (default 180, when it would enter M7+).
+"""
+
+from __future__ import annotations
+
+BUCKET_DAYS = 30
+LAST_BUCKET = 7
+CHARGE_OFF_DAYS_DEFAULT = 180
+
+
+def bucket_for(days_past_due: int) -> str:
+    if days_past_due < 0:
+        raise ValueError("days_past_due must not be negative")
+    if days_past_due == 0:
+        return "M0"
+    index = (days_past_due - 1) // BUCKET_DAYS + 1
+    return "M7+" if index >= LAST_BUCKET else f"M{index}"
+
+
+def bucket_bounds() -> list[tuple[str, int, int]]:
+    """(bucket, first day, last day) for M1..M6; M0 is 0 and M7+ is everything after."""
+    return [(f"M{i}", (i - 1) * BUCKET_DAYS + 1, i * BUCKET_DAYS) for i in range(1, LAST_BUCKET)]
