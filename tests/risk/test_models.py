@@ -138,3 +138,22 @@ def test_broken_artifacts_are_refused(tmp_path: Path, gbm: LoadedModel) -> None:
     (copy / "manifest.json").write_text("{")
     with pytest.raises(ArtifactError, match="unreadable manifest"):
         load_model(copy)
+
+
+def test_each_save_is_a_new_version_and_the_newest_loads(
+    scorecard: LoadedModel, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fenqi.clock import FixedClock
+    from fenqi.risk.registry import save_model
+
+    clock = FixedClock(datetime(2026, 2, 1, tzinfo=UTC))
+    paths = []
+    for _ in range(3):
+        saved = save_model(scorecard.model, tmp_path, clock, target={"column": "outcome"},
+                           data_fingerprint="f" * 64, n_rows=1, metrics={}, params={})
+        paths.append(saved.path.name)
+        clock.advance(timedelta(hours=1))
+    assert paths == ["scorecard-v0001", "scorecard-v0002", "scorecard-v0003"]
+    assert load_model(tmp_path).model_id == "scorecard-v0003"

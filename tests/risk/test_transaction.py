@@ -6,10 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from fenqi.clock import FixedClock
 from fenqi.risk.transaction import (
+    SEVERITY,
     Subject,
     TransactionRiskInput,
     TransactionRiskPolicy,
@@ -213,3 +216,39 @@ def test_purge_keeps_recent_windows(db_engine: Engine, txn_clock: FixedClock) ->
         removed = purge_velocity_counters(conn, txn_clock)
         left = conn.execute(select(risk_velocity_counters.c.window_start)).scalars().all()
     assert removed == 2 and len(left) == 2
+
+
+state_values = st.tuples(
+    st.floats(0, 50), st.floats(0, 5_000_000), st.floats(0, 50), st.floats(0, 5_000_000),
+    st.integers(0, 10), st.integers(0, 5), st.integers(0, 1_000_000),
+    st.floats(0, 30 * 86_400),
+)
+
+
+def _state_of(values: tuple[float, float, float, float, int, int, int, float],
+              prior_count: int) -> TransactionRiskState:
+    a_count, a_amount, d_count, d_amount, on_device, on_phone, prior_amount, age = values
+    return TransactionRiskState(
+        velocity={(Subject.ACCOUNT, 3_600): (a_count, a_amount),
+                  (Subject.ACCOUNT, 86_400): (a_count, a_amount),
+                  (Subject.DEVICE, 3_600): (d_count, d_amount)},
+        accounts_on_device=on_device, accounts_on_phone=on_phone,
+        prior_accepted_count=prior_count, prior_accepted_amount_fen=prior_amount,
+        account_age_seconds=age,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(state_values, state_values, st.integers(0, 3), st.integers(1, 400_000))
+def test_more_activity_is_never_judged_less_severely(
+    low: tuple[float, float, float, float, int, int, int, float],
+    bump: tuple[float, float, float, float, int, int, int, float],
+    prior_count: int, amount_fen: int,
+) -> None:
+    """Raising any counter (or making the account younger) never softens the outcome."""
+    raised = [a + b for a, b in zip(low[:7], bump[:7], strict=True)]
+    high = (*raised, max(low[7] - bump[7], 0.0))
+    txn = _txn("p", amount_fen)
+    before = evaluate_transaction(txn, _state_of(low, prior_count), POLICY)
+    after = evaluate_transaction(txn, _state_of(high, prior_count), POLICY)  # type: ignore[arg-type]
+    assert SEVERITY[after.outcome] >= SEVERITY[before.outcome]
