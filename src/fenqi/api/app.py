@@ -11,6 +11,7 @@ from fenqi import __version__
 from fenqi.api import problems, routes_merchant, routes_ops, routes_shopper
 from fenqi.api.schemas import Problem
 from fenqi.context import Context, build_context
+from fenqi.web import mount_console
 
 DESCRIPTION = """fenqi's REST API. Shops authenticate with `Authorization: Bearer sk_...`,
 shoppers with a token their shop's session obtained (`st_...`), staff with a token from
@@ -32,6 +33,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     app.include_router(routes_merchant.router)
     app.include_router(routes_shopper.router)
     app.include_router(routes_ops.router)
+    mount_console(app)
 
     @app.get("/healthz", tags=["meta"])
     def health() -> dict[str, Any]:

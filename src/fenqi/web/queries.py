@@ -1,0 +1,256 @@
+"""Read models for console pages (bounded pages; nothing here writes)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from fenqi.analytics.decisions import arm_figures, psi_by_month, recent_scores
+from fenqi.credit import service as credit
+from fenqi.credit import views
+from fenqi.risk.registry import MANIFEST, VERSION_RE, resolve
+from fenqi.store.schema.batch import batch_runs as runs_t
+from fenqi.store.schema.batch import batch_steps
+from fenqi.store.schema.credit import credit_accounts
+from fenqi.store.schema.parties import applications
+from fenqi.store.schema.privacy import audit_log
+from fenqi.store.schema.risk import risk_decisions
+from fenqi.store.times import utc
+from fenqi.webhooks.outbox import list_deliveries
+
+PAGE = 50
+LEDGER_LINES_MAX = 200
+REGISTRY_MODELS_MAX = 200
+BATCH_RUNS_MAX = 30
+DECISION_PREFIX = "rd_"  # applications.decision_id is "rd_<risk_decisions.id>"
+
+
+def shopper_accounts(conn: Connection, customer_id: int, today: date) -> list[dict[str, Any]]:
+    ca = credit_accounts.c
+    rows = conn.execute(
+        select(ca.id, ca.tier, ca.days_past_due, ca.arrears_bucket, ca.charged_off_on, ca.opened_at)
+        .where(ca.customer_ref == str(customer_id))
+        .order_by(ca.id)
+    ).all()
+    out = []
+    for r in rows:
+        account_id = int(r[0])
+        ledger = views.ledger_lines(conn, account_id, LEDGER_LINES_MAX, 0)
+        ledger.reverse()  # newest first
+        out.append(
+            {
+                "summary": credit.account_summary(conn, account_id, today),
+                "tier": r[1],
+                "days_past_due": r[2],
+                "arrears_bucket": r[3],
+                "charged_off_on": r[4],
+                "opened_at": utc(r[5]).date().isoformat(),
+                "plans": views.account_plans(conn, account_id),
+                "statements": views.statements(conn, account_id),
+                "ledger": ledger,
+            }
+        )
+    return out
+
+
+def _decision_number(decision_id: str | None) -> int | None:
+    if decision_id and decision_id.startswith(DECISION_PREFIX):
+        tail = decision_id[len(DECISION_PREFIX) :]
+        return int(tail) if tail.isdigit() else None
+    return None
+
+
+def shopper_applications(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
+    a = applications.c
+    rows = (
+        conn.execute(
+            select(applications).where(a.customer_id == customer_id).order_by(a.id.desc()).limit(50)
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        {
+            **dict(r),
+            "reasons": json.loads(r["reasons"] or "[]"),
+            "decision_number": _decision_number(r["decision_id"]),
+            "created_at": utc(r["created_at"]).isoformat(timespec="seconds"),
+        }
+        for r in rows
+    ]
+
+
+def decisions(
+    conn: Connection,
+    *,
+    outcome: str | None = None,
+    variant: str | None = None,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
+    d = risk_decisions.c
+    stmt = select(risk_decisions).order_by(d.id.desc()).limit(PAGE)
+    if outcome:
+        stmt = stmt.where(d.outcome == outcome)
+    if variant:
+        stmt = stmt.where(d.variant == variant)
+    if before_id:
+        stmt = stmt.where(d.id < before_id)
+    return [_decision_dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _decision_dict(row: Any) -> dict[str, Any]:
+    return {
+        **dict(row),
+        "decided_at": utc(row["decided_at"]).isoformat(timespec="seconds"),
+    }
+
+
+def decision(conn: Connection, decision_id: int) -> dict[str, Any] | None:
+    d = risk_decisions.c
+    row = conn.execute(select(risk_decisions).where(d.id == decision_id)).mappings().first()
+    if row is None:
+        return None
+    siblings = [
+        _decision_dict(r)
+        for r in conn.execute(
+            select(risk_decisions)
+            .where(d.application_ref == row["application_ref"], d.id != decision_id)
+            .order_by(d.id)
+            .limit(10)
+        ).mappings()
+    ]
+    app = (
+        conn.execute(
+            select(applications).where(
+                applications.c.decision_id == f"{DECISION_PREFIX}{decision_id}"
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return {
+        "d": _decision_dict(row),
+        "siblings": siblings,
+        "application": dict(app) if app is not None else None,
+    }
+
+
+def registry_models(models_dir: Path) -> list[dict[str, Any]]:
+    """The manifests in the model registry, newest first; the newest is the one deciding."""
+    folder = Path(models_dir)
+    if not folder.is_dir():
+        return []
+    try:
+        current = resolve(folder).name
+    except Exception:  # an empty or unreadable registry shows as empty
+        current = None
+    out = []
+    for path in sorted(folder.iterdir())[:REGISTRY_MODELS_MAX]:
+        if not (VERSION_RE.match(path.name) and (path / MANIFEST).is_file()):
+            continue
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        out.append(
+            {
+                "model_id": manifest.get("model_id", path.name),
+                "kind": manifest.get("kind"),
+                "created_at": manifest.get("created_at"),
+                "rows": manifest.get("training_data", {}).get("rows"),
+                "metrics": manifest.get("metrics", {}),
+                "features": len(manifest.get("features", [])),
+                "deciles": manifest.get("score_reference", {}).get("deciles"),
+                "current": path.name == current,
+            }
+        )
+    out.sort(key=lambda m: str(m["created_at"]), reverse=True)
+    return out
+
+
+def model_monitoring(conn: Connection, registry: list[dict[str, Any]]) -> dict[str, Any]:
+    scores = recent_scores(conn)
+    deciles = {m["model_id"]: m["deciles"] for m in registry if m["deciles"]}
+    return {"arms": arm_figures(conn), "scores": scores, "psi": psi_by_month(scores, deciles)}
+
+
+def batch_runs(conn: Connection) -> list[dict[str, Any]]:
+    r, s = runs_t.c, batch_steps.c
+    runs = (
+        conn.execute(select(runs_t).order_by(r.business_date.desc()).limit(BATCH_RUNS_MAX))
+        .mappings()
+        .all()
+    )
+    if not runs:
+        return []
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for row in conn.execute(
+        select(
+            s.run_id,
+            s.step,
+            func.count(),
+            func.sum(s.rows),
+            func.sum(s.amount_fen),
+            func.min(s.finished_at),
+            func.max(s.finished_at),
+        )
+        .where(s.run_id.in_([x["id"] for x in runs]))
+        .group_by(s.run_id, s.step)
+        .order_by(s.run_id, func.min(s.finished_at))
+    ):
+        steps.setdefault(int(row[0]), []).append(
+            {
+                "step": row[1],
+                "partitions_done": int(row[2]),
+                "rows": int(row[3] or 0),
+                "amount_fen": int(row[4] or 0),
+                "first_finished_at": utc(row[5]).isoformat(timespec="seconds"),
+                "last_finished_at": utc(row[6]).isoformat(timespec="seconds"),
+            }
+        )
+    out = []
+    for run in runs:
+        mine = steps.get(int(run["id"]), [])
+        partitions = max(int(run["partitions"]), 1)
+        out.append(
+            {
+                **dict(run),
+                "started_at": utc(run["started_at"]).isoformat(timespec="seconds"),
+                "finished_at": (
+                    utc(run["finished_at"]).isoformat(timespec="seconds")
+                    if run["finished_at"]
+                    else None
+                ),
+                "steps": [{**x, "progress": x["partitions_done"] / partitions} for x in mine],
+                "figures": run["figures"] or {},
+            }
+        )
+    return out
+
+
+def deliveries(
+    conn: Connection, *, status: str | None = None, after_id: int = 0
+) -> list[dict[str, Any]]:
+    return [
+        d.to_dict() for d in list_deliveries(conn, status=status, limit=PAGE, after_id=after_id)
+    ]
+
+
+def audit_entries(
+    conn: Connection, *, target_kind: str | None, target_id: str | None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The newest audit entries first (the audit module pages oldest first)."""
+    al = audit_log.c
+    stmt = select(audit_log).order_by(al.id.desc()).limit(limit)
+    if target_kind:
+        stmt = stmt.where(al.target_kind == target_kind)
+    if target_id:
+        stmt = stmt.where(al.target_id == target_id)
+    return [
+        {**dict(r), "at": utc(r["at"]).isoformat(timespec="seconds")}
+        for r in conn.execute(stmt).mappings()
+    ]
