@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # Labels that mean "the bad outcome" when a target has two text labels and no --bad-value.
-BAD_LABELS = frozenset({"1", "bad", "default", "defaulted", "yes", "true", "y", "event", "churn"})
+# Not "1": in a 1/2 coding (e.g. the original Statlog German credit file) 1 means good.
+BAD_LABELS = frozenset({"bad", "default", "defaulted", "yes", "true", "y", "event"})
 # A text column whose values are numbers except for a few is a typing error, not a category.
 NUMERIC_SHARE_MIN = 0.9
 CATEGORIES_MAX = 1_000  # more distinct labels than this is an identifier, not a category
