@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import Engine
 from tests.risk.conftest import application, features_of, synthetic_credit
 from typer.testing import CliRunner
 
 from fenqi.cli import app
+from fenqi.risk.records import decisions_for
 
 runner = CliRunner()
 
@@ -143,3 +145,29 @@ def test_psi_flags_a_shifted_sample(trained: Path, csv_path: Path, tmp_path: Pat
     moved = json.loads(result.stdout)
     assert next(iter(moved["feature_psi"])) == "utilization"
     assert moved["feature_psi"]["utilization"] > 0.25 and moved["score_psi"] > 0.05
+
+
+def test_decide_can_record_the_decision(
+    trained: Path, csv_path: Path, tmp_path: Path, db_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fenqi.settings import get_settings
+
+    monkeypatch.setenv("FENQI_DATABASE_URL",
+                       db_engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    app_path = tmp_path / "application.json"
+    app_path.write_text(json.dumps(application(features_of(pd.read_csv(csv_path), 1),
+                                               applicant_id="cli-7")))
+    try:
+        result = runner.invoke(app, ["risk", "decide", "--model", str(trained), "--application",
+                                     str(app_path), "--json", "--record",
+                                     "--application-ref", "A-77"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    with db_engine.connect() as conn:
+        rows = decisions_for(conn, "cli-7")
+    assert [(r["id"], r["application_ref"], r["model_id"]) for r in rows] == [
+        (decision["record_id"], "A-77", "gbm-v0001")]

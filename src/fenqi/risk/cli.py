@@ -165,6 +165,31 @@ def psi(
         typer.echo(f"{name:>40}: {value:.4f}")
 
 
+def _record(decision: Any, application_ref: str | None) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fenqi.clock import SystemClock
+    from fenqi.risk.errors import RiskError
+    from fenqi.risk.records import record_decision
+    from fenqi.settings import get_settings
+    from fenqi.store.engine import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        with engine.begin() as conn:
+            return record_decision(
+                conn, SystemClock(), decision,
+                application_ref=application_ref or decision.inputs_fingerprint[:32],
+            )
+    except SQLAlchemyError as exc:
+        raise RiskError(
+            f"cannot record the decision (is the database migrated?): {exc.__class__.__name__}",
+            code="risk.store",
+        ) from exc
+    finally:
+        engine.dispose()
+
+
 def _read_json(path: Path, what: str) -> Any:
     from fenqi.risk.errors import BadDataError
 
@@ -182,6 +207,12 @@ def decide(
     model: Path = typer.Option(..., "--model"),
     application: Path = typer.Option(..., "--application", help="Application JSON file."),
     as_json: bool = typer.Option(False, "--json"),
+    record: bool = typer.Option(
+        False, "--record", help="Store the decision in the database (FENQI_DATABASE_URL)."
+    ),
+    application_ref: str | None = typer.Option(
+        None, "--application-ref", help="Reference stored with the decision (--record)."
+    ),
 ) -> None:
     """Run one application through the decision flow and the model."""
     from fenqi.risk.decision import Decider
@@ -194,7 +225,10 @@ def decide(
         if not isinstance(raw, dict):
             raise BadDataError("the application JSON must be an object")
         decider = Decider(load_model(model), load_flow(flow))
-        result = decider.decide(raw).to_dict()
+        decision = decider.decide(raw)
+        result = decision.to_dict()
+        if record:
+            result["record_id"] = _record(decision, application_ref)
     if as_json:
         typer.echo(json.dumps(result))
     else:
