@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from fenqi.web.auth import CsrfFailed, LoginRequired, NotAllowed
+from fenqi.web.auth import CsrfFailed, LoginRequired, NotAllowed, current
 
 STATIC_DIR = Path(__file__).parent / "static"
 CACHE_SECONDS = 24 * 3600
@@ -49,7 +49,16 @@ def mount_console(app: FastAPI) -> None:
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NotAllowed)
-        return page(request, "forbidden.html", status_code=403, permission=exc.permission)
+        console = current(request)  # signed in, or NotAllowed would not have been raised
+        return page(
+            request,
+            "forbidden.html",
+            status_code=403,
+            permission=exc.permission,
+            console=console,
+            nav=routes_console.nav_for(console),
+            path=request.url.path,
+        )
 
     async def csrf_failed(request: Request, exc: Exception) -> Response:
         return HTMLResponse(

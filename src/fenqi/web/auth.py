@@ -106,10 +106,11 @@ def end_session(ctx: Context, token: str) -> None:
 
 
 def needs(*permissions: Permission) -> Callable[..., Console]:
-    """A dependency: the signed-in user if their role grants any of `permissions`."""
+    """A dependency: the signed-in user if their role grants any of `permissions` (or, when
+    none are named, any signed-in user)."""
 
     def check(console: Console = Depends(current)) -> Console:
-        if not console.can_any(permissions):
+        if permissions and not console.can_any(permissions):
             raise NotAllowed(" or ".join(p.value for p in permissions))
         return console
 
