@@ -24,6 +24,7 @@ from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
 from fenqi.context import Context
 from fenqi.credit import admin, checkout, customers, merchants
 from fenqi.credit import service as credit
+from fenqi.credit.hardship import restructure
 from fenqi.ledger.service import reverse_entry
 from fenqi.privacy.audit import list_entries, record
 from fenqi.privacy.staff import Permission, StaffUser, authenticate
@@ -164,6 +165,24 @@ def change_limit(
         return 200, credit.account_summary(conn, account_id, ctx.clock.today())
 
     return idempotent(ctx, f"staff:{user.id}", key, f"POST limit {account_id}", body, work)
+
+
+@router.post("/accounts/{account_id}/hardship", status_code=201)
+def hardship(account_id: Id, body: s.HardshipIn,
+             user: StaffUser = Depends(allowed(P.HARDSHIP_APPROVE)),
+             key: str = Depends(idempotency_key), ctx: Context = Depends(get_ctx)
+             ) -> JSONResponse:
+    """Restructure a delinquent balance into a new plan (re-aged), approved by this user."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(credit.get_account(conn, account_id)["product"])
+        plan_id = restructure(conn, ctx.clock, product, account_id, body.terms,
+                              waive_charges=body.waive_charges, client_id=f"staff:{key}")
+        _audit(conn, ctx, user, "account.hardship_plan", "credit_account", account_id,
+               body.reason, plan_id=plan_id, terms=body.terms, waive_charges=body.waive_charges)
+        return 201, {"plan_id": plan_id, "credit_account_id": account_id, "terms": body.terms}
+
+    return idempotent(ctx, f"staff:{user.id}", key, f"POST hardship {account_id}", body, work)
 
 
 @router.post("/ledger/entries/{entry_id}/reverse", status_code=201)

@@ -260,6 +260,12 @@ class LimitIn(Body):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class HardshipIn(Body):
+    terms: int = Field(ge=1, le=36)
+    reason: str = Field(min_length=1, max_length=500)
+    waive_charges: bool = False
+
+
 class MerchantIn(Body):
     id: str = Field(pattern=r"^m_[a-z0-9_]{1,29}$")
     name: str = Field(min_length=1, max_length=200)

@@ -60,9 +60,18 @@ def plan_partitions(max_id: int, size: int) -> tuple[Partition, ...]:
     )
 
 
-def _facts(ctx: Context, conn: Connection, business_date: date) -> RunFacts:
+def _facts(ctx: Context, conn: Connection, business_date: date, part: Partition) -> RunFacts:
+    """What every step of one partition needs; only products that partition holds."""
+    names = set(
+        conn.execute(
+            select(credit_accounts.c.product)
+            .distinct()
+            .where(credit_accounts.c.id.between(part.lo, part.hi))
+        ).scalars()
+    )
+    products = {n: p for n, p in ctx.catalog.items() if n in names}
     platform = {}
-    for product in ctx.catalog.values():
+    for product in products.values():
         for code in PLATFORM_CODES:
             platform[(code, product.currency)] = open_account(
                 conn, ctx.clock, code, OwnerKind.PLATFORM, "platform", product.currency
@@ -71,7 +80,7 @@ def _facts(ctx: Context, conn: Connection, business_date: date) -> RunFacts:
         business_date=business_date,
         now=ctx.clock.now(),
         clock=ctx.clock,
-        products=dict(ctx.catalog),
+        products=products,
         cap_bp=ctx.settings.apr_cap_bp,
         charge_off_days=ctx.settings.charge_off_days,
         platform=platform,
@@ -124,10 +133,13 @@ def run_partition(
                 )
             ).scalars()
         )
+    if len(done) < len(STEPS):
+        with ctx.engine.begin() as conn:
+            facts = _facts(ctx, conn, plan.business_date, part)
     for name, step in STEPS:
         if name not in done:
             with ctx.engine.begin() as conn:
-                rows, fen = step(conn, _facts(ctx, conn, plan.business_date), part)
+                rows, fen = step(conn, facts, part)
                 conn.execute(
                     insert(batch_steps).values(
                         run_id=plan.run_id,
