@@ -83,7 +83,7 @@ def test_pay_nothing_ages_to_m3_then_charge_off_and_recover(world: World) -> Non
     assert world.arrears(acct)[2] is None  # 179 days past due on 8 Aug: not yet
     world.go_to(date(2026, 8, 10))
     dpd, bucket, charged_off_on = world.arrears(acct)
-    assert (dpd, charged_off_on) == (180, date(2026, 8, 9))
+    assert (dpd, bucket, charged_off_on) == (180, "M6", date(2026, 8, 9))
     # 180 days of penalty (11 Feb .. 9 Aug), then accrual stops
     assert world.accrued(acct) == {"penalty": 180 * 50}
     assert world.customer(acct, A.WRITTEN_OFF_RECEIVABLE) == 100_000 + 9_000
