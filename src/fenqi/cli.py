@@ -13,6 +13,7 @@ from fenqi.ledger.cli import app as ledger_app
 from fenqi.privacy.cli import app as staff_app
 from fenqi.products.cli import app as products_app
 from fenqi.risk.cli import app as risk_app
+from fenqi.simulation.cli import simulate, whatif
 from fenqi.webhooks.cli import app as webhooks_app
 
 app = typer.Typer(
@@ -24,6 +25,10 @@ app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report,
 app.add_typer(staff_app, name="staff", help="Staff users and roles.")
 app.add_typer(webhooks_app, name="webhooks", help="Webhook deliveries: worker, list, replay.")
 app.command("eod")(eod_command)
+app.command("simulate", help="Simulate a marketplace through fenqi's services.")(simulate)
+app.command("whatif", help="Compare decision flows or products on one simulated population.")(
+    whatif
+)
 db_app = typer.Typer(no_args_is_help=True)
 app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
 
@@ -128,13 +133,35 @@ def serve(
 
 @app.command()
 def demo(
-    database: str = typer.Option(".fenqi/demo.sqlite", help="SQLite file for the demo."),
-    fresh: bool = typer.Option(True, help="Start from an empty file."),
+    scripted: bool = typer.Option(False, "--scripted", help="Run the scripted scenario instead."),
+    database: str = typer.Option(
+        ".fenqi/scripted-demo.sqlite", help="SQLite file for the scripted scenario."
+    ),
+    fresh: bool = typer.Option(True, help="Scripted scenario: start from an empty file."),
+    host: str = typer.Option("127.0.0.1", help="Interface to serve the demo on."),
+    port: int = typer.Option(8000, help="Port."),
+    rebuild: bool = typer.Option(False, help="Build the marketplace again from scratch."),
+    shoppers: int = typer.Option(20_000, min=100, max=1_000_000, help="Marketplace shoppers."),
+    months: int = typer.Option(6, min=1, max=24, help="Months of history to simulate."),
+    take_up: float = typer.Option(0.1, min=0.01, max=1.0, help="Share who apply for credit."),
+    serve_it: bool = typer.Option(True, "--serve/--no-serve", help="Serve after building."),
 ) -> None:
-    """Run the scripted demo scenario on an embedded SQLite file and print what happened."""
-    from fenqi.demo import run_demo
+    """Build a simulated marketplace (once) and serve the API, console and demo shop."""
+    if scripted:
+        from fenqi.demo import run_scripted
 
-    run_demo(database, fresh=fresh)
+        run_scripted(database, fresh=fresh)
+        return
+    from fenqi.demo import run_marketplace_demo
+    from fenqi.simulation.demo_build import DemoSpec
+
+    run_marketplace_demo(
+        host=host,
+        port=port,
+        rebuild=rebuild,
+        spec=DemoSpec(shoppers=shoppers, months=months, take_up=take_up),
+        serve=serve_it,
+    )
 
 
 def main() -> None:

@@ -1,4 +1,7 @@
-"""The scripted demo: two shoppers on two products buy and repay part, on an embedded SQLite file.
+"""`fenqi demo`: the marketplace demo (build once, then serve the API, console and webhook
+worker), and `fenqi demo --scripted`, the scripted scenario below.
+
+The scripted demo: two shoppers on two products buy and repay part, on an embedded SQLite file.
 
 Shopper 1 (Huabei-style) buys a ¥6,000 phone in 12 installments; shopper 2 (Baitiao-style)
 buys ¥1,200 of clothes and pays in the interest-free cycle. On the first due date shopper 1 pays
@@ -9,20 +12,26 @@ balance.
 
 from __future__ import annotations
 
+import shutil
+import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
-from fenqi.clock import FixedClock
+from fenqi.clock import FixedClock, SystemClock
 from fenqi.context import build_context
 from fenqi.credit import service as credit
 from fenqi.credit.plans import CYCLE, offer
+from fenqi.errors import FenqiError
 from fenqi.ledger.service import reconcile, trial_balance
 from fenqi.money import format_fen
 from fenqi.pricing.quote import Quote
-from fenqi.settings import Settings
+from fenqi.settings import Settings, get_settings
+from fenqi.simulation.demo_build import DemoSpec, build, read_demo_file, write_demo_file
 from fenqi.store.migrate import upgrade
 
 START = date(2026, 1, 2)  # the day after a statement day: the longest interest-free period
@@ -55,7 +64,7 @@ def _schedule_table(title: str, q: Quote) -> Table:
     return table
 
 
-def run_demo(database: str, fresh: bool = True) -> None:
+def run_scripted(database: str, fresh: bool = True) -> None:
     console = Console(width=110)
     path = Path(database)
     if fresh:
@@ -171,3 +180,139 @@ def run_demo(database: str, fresh: bool = True) -> None:
         f"reconciliation: {mismatches if mismatches else 'every balance equals its postings'}"
     )
     ctx.engine.dispose()
+
+
+# ---------------------------------------------------------------- the marketplace demo
+
+
+def run_marketplace_demo(
+    *,
+    host: str,
+    port: int,
+    rebuild: bool,
+    spec: DemoSpec,
+    serve: bool = True,
+) -> dict[str, Any]:
+    """Build the demo (unless built), then serve it until Ctrl-C. Returns the demo file."""
+    console = Console()
+    settings = demo_settings()
+    demo = None if rebuild else read_demo_file(settings.demo_file)
+    db = Path(make_url(settings.database_url).database or "")
+    if demo is None or not db.is_file():
+        demo = _build(console, settings, spec)
+    else:
+        console.print(f"reusing the demo built through {demo['built']['through']} ({db})")
+        _catch_up(console, settings)
+    _print_logins(console, demo, host, port)
+    if serve:
+        _serve(settings, host, port)
+    return demo
+
+
+def demo_settings() -> Settings:
+    """The demo's own database and model registry, beside the demo file."""
+    base = get_settings()
+    home = base.demo_file.parent
+    return base.model_copy(
+        update={
+            "database_url": f"sqlite:///{home / 'demo.sqlite'}",
+            "models_dir": home / "demo-models",
+        }
+    )
+
+
+def _build(console: Console, settings: Settings, spec: DemoSpec) -> dict[str, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    db = Path(make_url(settings.database_url).database or "")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(settings.models_dir, ignore_errors=True)
+    settings.demo_file.unlink(missing_ok=True)
+    today = SystemClock(settings.timezone).today()  # the interface may read the clock
+    clock = FixedClock.on(today - timedelta(days=round(spec.months * 30.4)), 8)
+    ctx = build_context(settings, clock)
+    upgrade(ctx.engine)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("building the demo marketplace", total=None)
+        demo = build(
+            ctx,
+            spec,
+            today,
+            say=lambda message: bar.console.print(f"· {message}"),
+            tick=lambda day, days: bar.update(task, completed=day, total=days),
+        )
+    ctx.engine.dispose()
+    demo["built"]["total_seconds"] = round(time.perf_counter() - started, 1)
+    write_demo_file(settings.demo_file, demo)
+    counts = demo["built"]["counts"]
+    console.print(
+        f"built in {demo['built']['total_seconds']:.0f} s: {counts['applications']:,} "
+        f"applications, {counts['approved']:,} accounts, {counts['purchases']:,} purchases, "
+        f"{counts['repayments']:,} repayments, {counts['eod_runs']} end-of-day runs; "
+        f"model {demo['built']['model']}; ledger {demo['built']['ledger']}"
+    )
+    return demo
+
+
+def _catch_up(console: Console, settings: Settings) -> None:
+    """Run the end-of-day batch for the days since the demo was last used."""
+    from fenqi.simulation.market import load_eod
+
+    run_eod = load_eod()
+    if run_eod is None:
+        return
+    ctx = build_context(settings)
+    try:
+        run_eod(ctx, ctx.clock.today() - timedelta(days=1))
+    except FenqiError as exc:
+        console.print(f"end-of-day catch-up skipped: {exc}")
+    finally:
+        ctx.engine.dispose()
+
+
+def _print_logins(console: Console, demo: dict[str, Any], host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    table = Table("role", "username", "password", title="demo staff logins")
+    for s in demo["staff"]:
+        table.add_row(s["role"], s["username"], s["password"])
+    console.print(table)
+    console.print(f"console:   {base}/console")
+    console.print(f"demo shop: {base}/shop")
+    console.print(f"API docs:  {base}/docs")
+    console.print(f"demo file: {get_settings().demo_file} (shop API key, shoppers)")
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import threading
+
+    import uvicorn
+
+    from fenqi.api.app import create_app
+    from fenqi.privacy.masking import install_log_redaction
+    from fenqi.webhooks.endpoints import resolve_endpoint
+    from fenqi.webhooks.worker import run_worker
+
+    install_log_redaction()
+    ctx = build_context(settings)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(ctx.engine, ctx.clock, resolve_endpoint, ctx.settings, stop),
+        name="webhook-worker",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+        ctx.engine.dispose()

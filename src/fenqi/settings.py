@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     eod_partition_size: int = Field(default=50_000, ge=1, description="Accounts per partition.")
     charge_off_days: int = Field(default=180, ge=30, le=3650,
                                  description="Days past due at which an account is charged off.")
+    demo_file: Path = Field(
+        default=Path(".fenqi/demo.json"),
+        description="What `fenqi demo` built: the demo shop's key, staff logins, a few shoppers.",
+    )
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_backoff_base_seconds: int = Field(default=30, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -102,7 +102,7 @@ def test_db_upgrade_then_trial_balance(db_url: str) -> None:
 
 
 def test_demo_runs_and_balances(tmp_path: Path) -> None:
-    out = fenqi("demo", "--database", str(tmp_path / "demo.sqlite"))
+    out = fenqi("demo", "--scripted", "--database", str(tmp_path / "demo.sqlite"))
     assert out.returncode == 0, out.stderr
     assert "12 installments" in out.stdout and "interest-free cycle" in out.stdout
     assert "annualized rate (IRR method)" in out.stdout

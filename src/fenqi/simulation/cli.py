@@ -1,0 +1,194 @@
+"""`fenqi simulate` and `fenqi whatif`: the simulated marketplace from the command line."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fenqi.cli_support import clean_errors, parse_date, print_json
+
+app = typer.Typer(no_args_is_help=True)
+
+DEFAULT_DATABASE = "sqlite:///.fenqi/simulation.sqlite"
+START = "2026-01-01"
+
+
+@contextmanager
+def _bar(label: str, enabled: bool) -> Iterator[Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not enabled:
+        yield lambda *_a: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("day {task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(day: int, days: int) -> None:
+            bar.update(task, completed=day, total=days)
+
+        yield tick
+
+
+def _fresh_sqlite(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+
+
+@app.command()
+@clean_errors
+def simulate(
+    shoppers: int = typer.Option(1_000, min=1, max=20_000_000, help="Shoppers in the market."),
+    months: int = typer.Option(6, min=1, max=36, help="Months to simulate."),
+    seed: int = typer.Option(1, help="Random seed: the same seed, the same marketplace."),
+    stress: float = typer.Option(0.0, help="Economic stress: added to the default log-odds."),
+    product: str = typer.Option("huabei", help="Credit product every shopper applies for."),
+    database: str = typer.Option(DEFAULT_DATABASE, help="Database URL (SQLite or PostgreSQL)."),
+    fresh: bool = typer.Option(True, help="Delete a SQLite file first."),
+    start: str = typer.Option(START, help="First simulated day (YYYY-MM-DD)."),
+    models_dir: Path = typer.Option(Path(".fenqi/models"), help="Risk model registry."),
+    training_table: Path | None = typer.Option(
+        None, help="Write the training table (features + bad_90dpd_12m) to this CSV."
+    ),
+    batch_ops: int = typer.Option(500, min=1, max=5_000, help="Service calls per transaction."),
+    eod: bool = typer.Option(True, help="Run the end-of-day batch each day (when present)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Simulate a marketplace through fenqi's services; print figures and throughput."""
+    from fenqi.simulation.market import SimConfig
+    from fenqi.simulation.runner import run, simulation_context, write_training_csv
+
+    first = parse_date(start) or date(2026, 1, 1)
+    config = SimConfig(
+        shoppers=shoppers, months=months, seed=seed, stress=stress, product=product,
+        start=first, batch_ops=batch_ops, eod=eod,
+    )
+    if fresh:
+        _fresh_sqlite(database)
+    ctx = simulation_context(
+        database, models_dir=models_dir, keys_file=Path(".fenqi/keys.json"), start=first
+    )
+    try:
+        with _bar("simulating", not as_json) as tick:
+            result = run(ctx, config, tick)
+    finally:
+        ctx.engine.dispose()
+    data = result.to_dict()
+    if training_table is not None:
+        data["training_table"] = str(write_training_csv(result.training, training_table))
+    if as_json:
+        print_json(data)
+        return
+    _print_result(data)
+
+
+def _print_result(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fenqi.simulation.whatif import COMPARED, format_value
+
+    units = {key: unit for key, _, unit in COMPARED}
+    table = Table("figure", "value", title="simulated portfolio")
+    for key, value in data["metrics"].items():
+        default = "fen" if key.endswith("_fen") else "bp" if key.endswith("_bp") else ""
+        unit = units.get(key, default)
+        table.add_row(key, format_value(int(value), unit))
+    console = Console()
+    console.print(table)
+    t = data["throughput"]
+    console.print(
+        f"{data['shoppers']:,} shoppers × {data['months']} months in {data['seconds']:.1f} s: "
+        f"{t['shoppers_per_s']:,} shoppers/s, {t['purchases_per_s']:,} purchases/s, "
+        f"{t['service_calls_per_s']:,} service calls/s"
+    )
+    checks = data["checks"]
+    console.print(
+        f"ledger: trial balance {'zero' if checks['trial_balance_zero'] else 'NOT ZERO'}, "
+        f"{checks['reconciliation_mismatches']} reconciliation mismatches"
+    )
+    if "training_table" in data:
+        console.print(f"training table: {data['training_table']}")
+
+
+def whatif(
+    flow: list[Path] = typer.Option(None, help="Decision flow (JDM JSON); give two or more."),
+    product: list[str] = typer.Option(None, help="Product name; give two or more (or one flow)."),
+    shoppers: int = typer.Option(1_000, min=1, max=1_000_000),
+    months: int = typer.Option(6, min=1, max=36),
+    seed: int = typer.Option(1),
+    stress: float = typer.Option(0.0),
+    models_dir: Path = typer.Option(Path(".fenqi/models"), help="Risk model registry."),
+    out: Path = typer.Option(Path("whatif.html"), help="HTML file with the charts."),
+    workdir: Path | None = typer.Option(None, help="Where each arm's database goes (temp)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run the same population under two decision flows (or products) and compare."""
+    from fenqi.simulation.market import SimConfig
+    from fenqi.simulation.whatif import Arm, comparison, run_arms, write_charts
+
+    flows, products = list(flow or []), list(product or [])
+    if len(flows) >= 2 and products:
+        raise typer.BadParameter("compare flows or products, not both")
+    if len(flows) >= 2:
+        arms = [Arm(f"{k + 1}:{f.stem}", flow_file=f) for k, f in enumerate(flows)]
+    elif len(products) >= 2:
+        only = flows[0] if flows else None
+        arms = [Arm(f"{k + 1}:{p}", flow_file=only, product=p) for k, p in enumerate(products)]
+    else:
+        raise typer.BadParameter("give --flow twice (or more), or --product twice (or more)")
+    for f in flows:
+        if not f.is_file():
+            raise typer.BadParameter(f"no such flow file: {f}")
+    base = SimConfig(shoppers=shoppers, months=months, seed=seed, stress=stress)
+    with tempfile.TemporaryDirectory(prefix="fenqi-whatif-") as tmp:
+        where = workdir or Path(tmp)
+        where.mkdir(parents=True, exist_ok=True)
+        if as_json:
+            results = run_arms(arms, base, where, models_dir)
+        else:
+            from rich.progress import Progress
+
+            with Progress() as bar:
+                tasks = {a.name: bar.add_task(a.name, total=base.days) for a in arms}
+                results = run_arms(
+                    arms, base, where, models_dir,
+                    lambda name, day, _days: bar.update(tasks[name], completed=day),
+                )
+    rows = comparison(results)
+    html = write_charts(results, out)
+    if as_json:
+        print_json({
+            "arms": [{"name": a.name, **r.to_dict()} for a, r in results],
+            "comparison": rows,
+            "charts": str(html),
+        })
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from fenqi.simulation.whatif import format_value
+
+    table = Table("metric", *(a.name for a, _ in results), title="what-if")
+    for row in rows:
+        table.add_row(row["label"], *(format_value(row[a.name], row["unit"]) for a, _ in results))
+    console = Console()
+    console.print(table)
+    console.print(f"charts: {html}")
+
+
+whatif = clean_errors(whatif)

@@ -1,0 +1,201 @@
+"""Run a simulation on a database and read back what it did: portfolio figures, the ledger
+checks, throughput, and the training table for the risk engine.
+
+Figures are read from the platform's own tables (applications, orders, plan lines, repayments,
+the ledger), not from the simulator's memory, so they are what an analyst would see. Only the
+label of the training table uses what the simulator observed week by week (the worst days past
+due of each account), since the plan lines keep today's state, not the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from fenqi.clock import FixedClock
+from fenqi.context import Context, build_context
+from fenqi.credit.underwriting import MODEL_FEATURES
+from fenqi.ledger.service import reconcile, trial_balance
+from fenqi.settings import Settings
+from fenqi.simulation import distributions as dist
+from fenqi.simulation.market import Counts, SimConfig, Simulation, _unpaid_sql
+
+TARGET = "bad_90dpd_12m"
+BAD_DPD = 90
+LABEL_WINDOW_DAYS = 365
+
+
+@dataclass
+class SimResult:
+    config: SimConfig
+    counts: Counts
+    seconds: float
+    metrics: dict[str, Any]
+    training: pd.DataFrame
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def throughput(self) -> dict[str, float]:
+        s = max(self.seconds, 1e-9)
+        return {
+            "shoppers_per_s": round(self.config.shoppers / s, 1),
+            "purchases_per_s": round(self.counts.purchases / s, 1),
+            "service_calls_per_s": round(self.counts.service_calls / s, 1),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shoppers": self.config.shoppers,
+            "months": self.config.months,
+            "seed": self.config.seed,
+            "stress": self.config.stress,
+            "product": self.config.product,
+            "seconds": round(self.seconds, 2),
+            "throughput": self.throughput,
+            "counts": vars(self.counts),
+            "metrics": self.metrics,
+            "checks": self.checks,
+        }
+
+
+def simulation_context(
+    database_url: str,
+    *,
+    models_dir: Path,
+    keys_file: Path,
+    start: date,
+    flow_file: Path | None = None,
+) -> Context:
+    """A context on a FixedClock at the start date, with the schema migrated."""
+    from fenqi.store.migrate import upgrade
+
+    settings = Settings(
+        database_url=database_url,
+        models_dir=models_dir,
+        keys_file=keys_file,
+        risk_flow_file=flow_file,
+    )
+    ctx = build_context(settings, FixedClock.on(start, 8))
+    upgrade(ctx.engine)
+    return ctx
+
+
+def run(
+    ctx: Context, config: SimConfig, progress: Callable[[int, int], None] | None = None
+) -> SimResult:
+    sim = Simulation(ctx, config, progress)
+    counts = sim.run()
+    with ctx.engine.connect() as conn:
+        metrics = portfolio_metrics(conn, sim)
+        checks = ledger_checks(conn)
+    return SimResult(config, counts, sim.seconds, metrics, training_table(sim), checks)
+
+
+def ledger_checks(conn: Connection) -> dict[str, Any]:
+    tb = trial_balance(conn)
+    mismatches = reconcile(conn)
+    return {"trial_balance_zero": bool(tb.balanced), "reconciliation_mismatches": len(mismatches)}
+
+
+def _scalar(conn: Connection, sql: str, **params: Any) -> int:
+    return int(conn.execute(text(sql), params).scalar() or 0)
+
+
+def portfolio_metrics(conn: Connection, sim: Simulation) -> dict[str, Any]:
+    """Approval rate, balances, income, delinquency, bad debt and profit, all in integer fen
+    except the rates (basis points)."""
+    cfg = sim.config
+    end = cfg.start.toordinal() + cfg.days
+    applications = _scalar(conn, "SELECT COUNT(*) FROM applications")
+    approved = _scalar(conn, "SELECT COUNT(*) FROM applications WHERE outcome = 'approved'")
+    captured = _scalar(conn, "SELECT SUM(captured_fen) FROM orders")
+    refunded = _scalar(conn, "SELECT SUM(refunded_fen) FROM orders")
+    lent = captured - refunded
+    principal_out = _scalar(
+        conn,
+        "SELECT SUM(principal_fen - paid_principal_fen - waived_principal_fen) FROM plan_lines",
+    )
+    charges_cash = _scalar(
+        conn, "SELECT SUM(to_fee_fen + to_interest_fen + to_penalty_fen) FROM repayments"
+    )
+    discount = _scalar(
+        conn,
+        "SELECT SUM(credits_posted - debits_posted) FROM ledger_accounts "
+        "WHERE code = 'merchant_discount_income'",
+    )
+    # accounts 90+ days past due at the end: their principal is the expected loss (charged off
+    # at 180 days by the end-of-day run; counted here whether or not it has been yet)
+    as_of = date.fromordinal(end)
+    rows = conn.execute(
+        text(
+            "SELECT credit_account_id, MIN(due_date), "
+            "SUM(principal_fen - paid_principal_fen - waived_principal_fen) FROM plan_lines "
+            f"WHERE {_unpaid_sql()} > 0 GROUP BY credit_account_id"
+        )
+    ).all()
+    bad_accounts = 0
+    bad_fen = 0
+    for _acct, oldest, principal in rows:
+        due = oldest if isinstance(oldest, date) else date.fromisoformat(str(oldest))
+        if (as_of - due).days >= BAD_DPD:
+            bad_accounts += 1
+            bad_fen += int(principal)
+    borrowers = _scalar(conn, "SELECT COUNT(DISTINCT credit_account_id) FROM orders")
+    ever_90 = sum(1 for v in sim.state.max_dpd.values() if v >= BAD_DPD)
+    # funding: the average of principal lent and principal outstanding, a fair midpoint of a
+    # balance that grows from zero, for the months run
+    average_out = (lent + principal_out) // 2
+    funding = average_out * dist.FUNDING_COST_BP * cfg.months // (12 * 10_000)
+    income = charges_cash + discount
+    return {
+        "applications": applications,
+        "approved": approved,
+        "approval_rate_bp": approved * 10_000 // max(applications, 1),
+        "borrowers": borrowers,
+        "purchases": sim.counts.purchases,
+        "lent_fen": lent,
+        "outstanding_principal_fen": principal_out,
+        "fee_income_fen": charges_cash,
+        "merchant_discount_fen": discount,
+        "delinquent_90_accounts": bad_accounts,
+        "ever_90_accounts": ever_90,
+        "delinquency_90_rate_bp": ever_90 * 10_000 // max(borrowers, 1),
+        "bad_debt_fen": bad_fen,
+        "bad_debt_rate_bp": bad_fen * 10_000 // max(lent, 1),
+        "funding_cost_fen": funding,
+        "profit_fen": income - bad_fen - funding,
+    }
+
+
+def training_table(sim: Simulation) -> pd.DataFrame:
+    """One row per approved applicant: what was known at application (the model's features,
+    as sent) and whether the account went 90+ days past due within 12 months of opening."""
+    st = sim.state
+    rows = []
+    for i, feats in st.features.items():
+        first = st.first_90_day.get(i)
+        bad = first is not None and first - int(st.opened_day[i]) <= LABEL_WINDOW_DAYS
+        rows.append(
+            {
+                **feats,
+                TARGET: int(bad),
+                "credit_account_id": int(st.account_of[i]),
+                "observed_days": sim.config.days - int(st.opened_day[i]),
+            }
+        )
+    columns = [*MODEL_FEATURES, TARGET, "credit_account_id", "observed_days"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_training_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """The features and the label only: identifiers and the observation span are not features
+    (`fenqi risk train --data PATH --target bad_90dpd_12m`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame[[*MODEL_FEATURES, TARGET]].to_csv(path, index=False)
+    return path
