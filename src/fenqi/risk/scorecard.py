@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -103,8 +104,12 @@ def _bin_feature(
         name=spec.name, dtype=dtype, monotonic_trend=trend, max_n_prebins=params.max_n_prebins,
         min_prebin_size=params.min_prebin_size, special_codes=specials,
     )
-    binning.fit(x, y)
-    table = binning.binning_table.build()
+    with warnings.catch_warnings():
+        # optbinning's table builder trips a pandas deprecation (dtype upcast on the "Totals"
+        # row); harmless for us, and not ours to fix.
+        warnings.filterwarnings("ignore", module=r"optbinning\..*")
+        binning.fit(x, y)
+        table = binning.binning_table.build()
     rows = table.drop(index="Totals")
     regular = rows.iloc[:-2]
     special, missing = rows.iloc[-2], rows.iloc[-1]
