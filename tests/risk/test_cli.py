@@ -28,7 +28,8 @@ def csv_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(csv_path: Path) -> Path:
     out = csv_path.parent / "registry"
     result = runner.invoke(app, ["risk", "train", "--data", str(csv_path), "--target", "outcome",
-                                 "--model", "gbm", "--out", str(out), "--seed", "3"])
+                                 "--model", "gbm", "--out", str(out), "--seed", "3",
+                                 "--monotone", "utilization=+1", "--monotone", "income=-1"])
     assert result.exit_code == 0, result.output
     return Path(result.stdout.strip().splitlines()[-1])
 
@@ -37,6 +38,20 @@ def test_train_writes_a_versioned_artifact(trained: Path) -> None:
     assert trained.name == "gbm-v0001"
     manifest = json.loads((trained / "manifest.json").read_text())
     assert manifest["params"]["seed"] == 3 and manifest["target"]["bad_label"] == "bad"
+    assert manifest["params"]["monotone_constraints"] == {"utilization": 1, "income": -1}
+
+
+def test_train_scorecard_with_special_codes(csv_path: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["risk", "train", "--data", str(csv_path), "--target", "outcome",
+                                 "--model", "scorecard", "--special-codes", "-1",
+                                 "--min-iv", "0.05", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "scorecard-v0001" / "manifest.json").read_text())
+    assert manifest["params"]["special_codes"] == [-1.0]
+    assert manifest["params"]["min_iv"] == 0.05
+    table = pd.read_csv(tmp_path / "scorecard-v0001" / "scorecard_table.csv")
+    kept = set(table["characteristic"])
+    assert "noise" not in kept and {"utilization", "delinquencies"} <= kept
 
 
 def test_evaluate_prints_the_metrics_as_json(trained: Path, csv_path: Path) -> None:
@@ -108,6 +123,13 @@ def test_bad_data_is_refused_without_traceback(csv_path: Path, tmp_path: Path) -
               "--min-iv", "0.02", "--out", str(tmp_path)], "--min-iv applies to")
     _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
               "--calibration", "magic", "--out", str(tmp_path)], "--calibration is platt")
+    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
+              "--monotone", "utilization", "--out", str(tmp_path)], "--monotone takes")
+    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
+              "--monotone", "nope=+1", "--out", str(tmp_path)],
+             "monotone constraints name unknown features: ['nope']")
+    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "scorecard",
+              "--special-codes", "x", "--out", str(tmp_path)], "--special-codes must be")
 
 
 def test_evaluate_refuses_mismatched_data(trained: Path, csv_path: Path, tmp_path: Path) -> None:

@@ -31,6 +31,18 @@ def _refusals() -> Iterator[None]:
         raise typer.Exit(EXIT_REFUSED) from None
 
 
+def _monotone(raw: list[str]) -> dict[str, int]:
+    from fenqi.risk.errors import BadDataError
+
+    out: dict[str, int] = {}
+    for item in raw:
+        name, _, direction = item.rpartition("=")
+        if not name or direction not in {"+1", "1", "-1"}:
+            raise BadDataError(f"--monotone takes FEATURE=+1 or FEATURE=-1, not {item!r}")
+        out[name] = int(direction)
+    return out
+
+
 def _excludes(raw: list[str] | None) -> list[str]:
     return [name.strip() for item in raw or [] for name in item.split(",") if name.strip()]
 
@@ -51,6 +63,12 @@ def train(
                                         help="Scorecard: drop characteristics below this IV."),
     calibration: str | None = typer.Option(None, "--calibration",
                                            help="GBM: platt (default), isotonic or none."),
+    monotone: list[str] | None = typer.Option(
+        None, "--monotone", help="GBM: FEATURE=+1 (risk rises with it) or FEATURE=-1."
+    ),
+    special_codes: str | None = typer.Option(
+        None, "--special-codes", help="Scorecard: numeric codes binned apart, e.g. -1,-2."
+    ),
 ) -> None:
     """Train a scorecard or GBM and write a versioned artifact into the registry folder."""
     from rich.console import Console
@@ -74,6 +92,17 @@ def train(
             if model != ModelKind.GBM or calibration not in {"platt", "isotonic", "none"}:
                 raise BadDataError("--calibration is platt, isotonic or none, for --model gbm")
             params["calibration"] = calibration
+        if monotone:
+            if model != ModelKind.GBM:
+                raise BadDataError("--monotone applies to --model gbm only")
+            params["monotone_constraints"] = _monotone(monotone)
+        if special_codes:
+            if model != ModelKind.SCORECARD:
+                raise BadDataError("--special-codes applies to --model scorecard only")
+            try:
+                params["special_codes"] = [float(c) for c in special_codes.split(",")]
+            except ValueError as exc:
+                raise BadDataError(f"--special-codes must be numbers: {special_codes!r}") from exc
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             task = progress.add_task(f"reading {data}")
