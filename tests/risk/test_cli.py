@@ -75,6 +75,7 @@ def test_report_writes_html_and_json(trained: Path, csv_path: Path, tmp_path: Pa
     payload = json.loads(html.with_suffix(".json").read_text())
     assert set(payload["figures"]) == {"roc", "ks", "score_distribution", "calibration"}
     assert len(payload["gains"]) == 10
+    assert "<h2>Scorecard</h2>" not in text  # a GBM has no scorecard table
 
 
 def test_decide_prints_the_decision(trained: Path, csv_path: Path, tmp_path: Path) -> None:

@@ -157,3 +157,15 @@ def test_each_save_is_a_new_version_and_the_newest_loads(
         clock.advance(timedelta(hours=1))
     assert paths == ["scorecard-v0001", "scorecard-v0002", "scorecard-v0003"]
     assert load_model(tmp_path).model_id == "scorecard-v0003"
+
+
+def test_scorecard_report_includes_the_table(
+    scorecard: LoadedModel, credit_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    from fenqi.risk.report import evaluate_frame, write_report
+
+    json_path = write_report(evaluate_frame(scorecard, credit_frame, "outcome"),
+                             tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "<h2>Scorecard</h2>" in html and "months_on_book" in html
+    assert json.loads(json_path.read_text())["model_id"] == "scorecard-v0001"

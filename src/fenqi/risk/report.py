@@ -42,6 +42,7 @@ def evaluate_frame(
     if reference:
         out["psi_vs_training"] = metrics.psi_against_deciles(np.asarray(reference), scores)
     out["_arrays"] = {"y": y, "pd": pd_, "score": scores}
+    out["_model"] = loaded
     return out
 
 
@@ -128,6 +129,13 @@ def _table_html(rows: list[dict[str, Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _scorecard_section(loaded: LoadedModel | None) -> str:
+    table = getattr(loaded.model, "table", None) if loaded is not None else None
+    if table is None:
+        return ""
+    return "<h2>Scorecard</h2>" + _table_html(table())
+
+
 def write_report(evaluation: dict[str, Any], html_path: Path) -> Path:
     """Write the HTML report and `<name>.json` beside it; return the JSON path."""
     figs = figures(evaluation)
@@ -150,6 +158,7 @@ def write_report(evaluation: dict[str, Any], html_path: Path) -> Path:
         + "".join(parts)
         + "<h2>Gains and lift by decile (riskiest first)</h2>" + _table_html(summary["gains"])
         + "<h2>Calibration by PD decile</h2>" + _table_html(summary["calibration"])
+        + _scorecard_section(evaluation.get("_model"))
         + "</body></html>"
     )
     html_path = Path(html_path)
