@@ -163,6 +163,14 @@ def test_shared_device_and_phone(db_engine: Engine, txn_clock: FixedClock) -> No
                  for i in range(2)]
     assert outcomes == ["approve", "approve", "step_up", "step_up", "decline"]
     assert phone == ["approve", "decline"]
+    # Forty days on, only accounts seen on the device lately count: a fresh second account is
+    # fine, and the old accounts come back into the count when they are used again.
+    txn_clock.advance(timedelta(days=40))
+    with db_engine.begin() as conn:
+        later = [assess_transaction(conn, txn_clock, _txn(f"l{i}", account=f"acc-{i}",
+                                                          device_id="dev-1")).outcome.value
+                 for i in range(4)]
+    assert later == ["approve", "approve", "step_up", "step_up"]
 
 
 def test_new_account_first_purchase(db_engine: Engine, txn_clock: FixedClock) -> None:

@@ -121,7 +121,7 @@ def _check_graph(graph: Any) -> None:
 
 
 class DecisionFlow:
-    """A loaded, checked flow; `evaluate` is safe to call from many threads."""
+    """A loaded, checked flow; read-only after loading, so one instance serves every request."""
 
     def __init__(self, content: bytes, source: str) -> None:
         import zen

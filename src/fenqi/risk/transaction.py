@@ -69,6 +69,7 @@ class TransactionRiskPolicy:
     device_accounts_step_up: int = 3  # a family may share a tablet; more is suspicious
     device_accounts_decline: int = 5
     phone_accounts_decline: int = 2  # a phone number is real-name registered to one person
+    identity_link_window_seconds: int = 30 * 86_400  # accounts seen on the device/phone lately
     new_account_seconds: int = 7 * 86_400
     new_account_first_purchase_fen_max: int = 200_000  # larger first purchase -> step up
     new_account_exposure_fen_max: int = 500_000  # accepted total in the first week

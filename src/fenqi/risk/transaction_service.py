@@ -65,14 +65,24 @@ def _upsert_add(
     return tuple(int(v) for v in row)
 
 
-def _link_count(conn: Connection, kind: str, key: str, account_id: str, clock: Clock) -> int:
+def _link_count(
+    conn: Connection, kind: str, key: str, account_id: str, now_s: int, window_seconds: int
+) -> int:
+    """Note this account on the device/phone; count the accounts seen on it within the window."""
+    links = risk_identity_links.c
     stmt = _insert(conn, risk_identity_links).values(
-        link_kind=kind, link_key=key, account_id=account_id, first_seen_at=clock.now()
-    ).on_conflict_do_nothing(index_elements=["link_kind", "link_key", "account_id"])
+        link_kind=kind, link_key=key, account_id=account_id, first_seen_s=now_s,
+        last_seen_s=now_s,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["link_kind", "link_key", "account_id"],
+        set_={"last_seen_s": stmt.excluded.last_seen_s},
+    )
     conn.execute(stmt)
     count = conn.execute(
         select(func.count()).select_from(risk_identity_links).where(
-            risk_identity_links.c.link_kind == kind, risk_identity_links.c.link_key == key
+            links.link_kind == kind, links.link_key == key,
+            links.last_seen_s >= now_s - window_seconds,
         )
     ).scalar_one()
     return int(count)
@@ -145,12 +155,13 @@ def assess_transaction(
         conn, risk_account_exposure, {"account_id": txn.account_id},
         {"accepted_count": 1, "accepted_amount_fen": txn.amount_fen},
     )
+    window = policy.identity_link_window_seconds
     state = TransactionRiskState(
         velocity=velocity,
-        accounts_on_device=_link_count(conn, "device", txn.device_id, txn.account_id, clock)
-        if txn.device_id else 0,
-        accounts_on_phone=_link_count(conn, "phone", txn.phone_key, txn.account_id, clock)
-        if txn.phone_key else 0,
+        accounts_on_device=_link_count(conn, "device", txn.device_id, txn.account_id, now_s,
+                                       window) if txn.device_id else 0,
+        accounts_on_phone=_link_count(conn, "phone", txn.phone_key, txn.account_id, now_s,
+                                      window) if txn.phone_key else 0,
         prior_accepted_count=accepted_count - 1,
         prior_accepted_amount_fen=accepted_amount - txn.amount_fen,
         account_age_seconds=(now - txn.account_opened_at).total_seconds(),

@@ -71,7 +71,8 @@ risk_identity_links = Table(
     Column("link_kind", String(16), primary_key=True),  # device | phone
     Column("link_key", String(128), primary_key=True),
     Column("account_id", String(64), primary_key=True),
-    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("first_seen_s", BigInteger, nullable=False),  # epoch seconds
+    Column("last_seen_s", BigInteger, nullable=False),  # rules count links seen recently
 )
 
 # Lifetime exposure per account, for first-purchase and new-account limits.
