@@ -44,11 +44,13 @@ def test_train_writes_a_versioned_artifact(trained: Path) -> None:
 def test_train_scorecard_with_special_codes(csv_path: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["risk", "train", "--data", str(csv_path), "--target", "outcome",
                                  "--model", "scorecard", "--special-codes", "-1",
-                                 "--min-iv", "0.05", "--out", str(tmp_path)])
+                                 "--min-iv", "0.05", "--pdo", "40", "--base-score", "500",
+                                 "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "scorecard-v0001" / "manifest.json").read_text())
     assert manifest["params"]["special_codes"] == [-1.0]
     assert manifest["params"]["min_iv"] == 0.05
+    assert manifest["score_scale"] == {"base_score": 500.0, "base_odds": 50.0, "pdo": 40.0}
     table = pd.read_csv(tmp_path / "scorecard-v0001" / "scorecard_table.csv")
     kept = set(table["characteristic"])
     assert "noise" not in kept and {"utilization", "delinquencies"} <= kept

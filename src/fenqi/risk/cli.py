@@ -69,6 +69,9 @@ def train(
     special_codes: str | None = typer.Option(
         None, "--special-codes", help="Scorecard: numeric codes binned apart, e.g. -1,-2."
     ),
+    base_score: float = typer.Option(600.0, "--base-score", help="Score at --base-odds."),
+    base_odds: float = typer.Option(50.0, "--base-odds", help="Good:bad odds at --base-score."),
+    pdo: float = typer.Option(20.0, "--pdo", help="Points to double the odds."),
 ) -> None:
     """Train a scorecard or GBM and write a versioned artifact into the registry folder."""
     from rich.console import Console
@@ -83,7 +86,9 @@ def train(
     with _refusals():
         if model not in {k.value for k in ModelKind}:
             raise BadDataError(f"--model must be scorecard or gbm, not {model!r}")
-        params: dict[str, Any] = {}
+        if base_odds <= 0 or pdo <= 0:
+            raise BadDataError("--base-odds and --pdo must be positive")
+        params: dict[str, Any] = {"base_score": base_score, "base_odds": base_odds, "pdo": pdo}
         if min_iv is not None:
             if model != ModelKind.SCORECARD:
                 raise BadDataError("--min-iv applies to --model scorecard only")
