@@ -15,7 +15,7 @@ from fenqi.credit import views
 from fenqi.risk.registry import MANIFEST, VERSION_RE, resolve
 from fenqi.store.schema.batch import batch_runs as runs_t
 from fenqi.store.schema.batch import batch_steps
-from fenqi.store.schema.credit import credit_accounts
+from fenqi.store.schema.credit import credit_accounts, repayments
 from fenqi.store.schema.parties import applications
 from fenqi.store.schema.privacy import audit_log
 from fenqi.store.schema.risk import risk_decisions
@@ -52,9 +52,21 @@ def shopper_accounts(conn: Connection, customer_id: int, today: date) -> list[di
                 "plans": views.account_plans(conn, account_id),
                 "statements": views.statements(conn, account_id),
                 "ledger": ledger,
+                "repayments": repayments_of(conn, account_id),
             }
         )
     return out
+
+
+def repayments_of(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    r = repayments.c
+    rows = conn.execute(
+        select(repayments)
+        .where(r.credit_account_id == account_id)
+        .order_by(r.id.desc())
+        .limit(LEDGER_LINES_MAX)
+    ).mappings()
+    return [dict(x) for x in rows]
 
 
 def _decision_number(decision_id: str | None) -> int | None:

@@ -8,6 +8,7 @@ obtains for the shopper (`POST /v1/shopper-sessions`), kept in an HttpOnly cooki
 
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
 import uuid
@@ -22,7 +23,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fenqi.context import Context
-from fenqi.web.auth import anonymous_csrf, check_anonymous_csrf, ctx_of, set_anonymous_csrf
+from fenqi.web.auth import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    CsrfFailed,
+    anonymous_csrf,
+    ctx_of,
+    set_anonymous_csrf,
+)
 from fenqi.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -101,6 +109,16 @@ def _problem(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}"
 
 
+def verify_csrf(request: Request, csrf_token: str | None) -> None:
+    """Double submit: the form's (or htmx header's) token must equal the cookie's. These
+    handlers are synchronous (they call the API over HTTP on this same server, which must not
+    block the event loop), so the form is read by FastAPI, not awaited here."""
+    sent = request.headers.get(CSRF_HEADER) or csrf_token
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        raise CsrfFailed()
+
+
 def _with_csrf(request: Request, template: str, status_code: int = 200, **ctx: Any) -> Response:
     csrf = anonymous_csrf(request)
     response = page(request, template, status_code=status_code, csrf=csrf, **ctx)
@@ -123,10 +141,13 @@ def _fragment(request: Request, message: str, status_code: int = 200) -> Respons
 
 
 @router.post("/shop/quote", response_class=HTMLResponse)
-async def shop_quote(
-    request: Request, sku: str = Form(..., max_length=32), customer_id: int = Form(...)
+def shop_quote(
+    request: Request,
+    sku: str = Form(..., max_length=32),
+    customer_id: int = Form(...),
+    csrf_token: str | None = Form(None, max_length=100),
 ) -> Response:
-    await check_anonymous_csrf(request)
+    verify_csrf(request, csrf_token)
     demo = load_demo(ctx_of(request))
     item = ITEMS_BY_SKU.get(sku)
     account = demo.account_of(customer_id) if demo else None
@@ -143,22 +164,23 @@ async def shop_quote(
         item=item,
         customer_id=customer_id,
         order_ref=f"demo-{uuid.uuid4().hex[:16]}",
-        csrf=request.cookies.get("fenqi_csrf", ""),
+        csrf=request.cookies.get(CSRF_COOKIE, ""),
     )
 
 
 @router.post("/shop/order", response_class=HTMLResponse)
-async def shop_order(
+def shop_order(
     request: Request,
     sku: str = Form(..., max_length=32),
     customer_id: int = Form(...),
     terms: int = Form(..., ge=0, le=60),
     order_ref: str = Form(..., pattern=r"^demo-[0-9a-f]{16}$"),
     step_up_verified: bool = Form(False),
+    csrf_token: str | None = Form(None, max_length=100),
 ) -> Response:
     """Authorize, then capture (the shop ships at once). A `risk_step_up` refusal asks the
     shopper to confirm (in a real shop: payment password or SMS code), then retries."""
-    await check_anonymous_csrf(request)
+    verify_csrf(request, csrf_token)
     demo = load_demo(ctx_of(request))
     item = ITEMS_BY_SKU.get(sku)
     account = demo.account_of(customer_id) if demo else None
@@ -171,7 +193,7 @@ async def shop_order(
         "merchant_order_ref": order_ref,
         "step_up_verified": step_up_verified,
     }
-    csrf = request.cookies.get("fenqi_csrf", "")
+    csrf = request.cookies.get(CSRF_COOKIE, "")
     with _api(request, demo.api_key) as api:
         # the key names the attempt, so a double click or a retry after a timeout is one order
         r = _post(api, "/v1/orders", body, f"{order_ref}:authorize:{int(step_up_verified)}")
@@ -244,8 +266,12 @@ def wallet(request: Request, paid_fen: int | None = None, error: str | None = No
 
 
 @router.post("/wallet/session")
-async def wallet_session(request: Request, customer_id: int = Form(...)) -> Response:
-    await check_anonymous_csrf(request)
+def wallet_session(
+    request: Request,
+    customer_id: int = Form(...),
+    csrf_token: str | None = Form(None, max_length=100),
+) -> Response:
+    verify_csrf(request, csrf_token)
     demo = load_demo(ctx_of(request))
     if demo is None or demo.account_of(customer_id) is None:
         return RedirectResponse("/wallet?error=unknown+shopper", status_code=303)
@@ -266,21 +292,24 @@ async def wallet_session(request: Request, customer_id: int = Form(...)) -> Resp
 
 
 @router.post("/wallet/logout")
-async def wallet_logout(request: Request) -> Response:
-    await check_anonymous_csrf(request)
+def wallet_logout(
+    request: Request, csrf_token: str | None = Form(None, max_length=100)
+) -> Response:
+    verify_csrf(request, csrf_token)
     response = RedirectResponse("/wallet", status_code=303)
     response.delete_cookie(WALLET_COOKIE, path="/wallet")
     return response
 
 
 @router.post("/wallet/repay")
-async def wallet_repay(
+def wallet_repay(
     request: Request,
     account_id: int = Form(..., ge=1),
     amount_yuan: str = Form(..., max_length=20),
     pay_key: str = Form(..., pattern=r"^[0-9a-f]{24}$"),
+    csrf_token: str | None = Form(None, max_length=100),
 ) -> Response:
-    await check_anonymous_csrf(request)
+    verify_csrf(request, csrf_token)
     token = request.cookies.get(WALLET_COOKIE)
     amount_fen = parse_yuan(amount_yuan)
     if not token:
