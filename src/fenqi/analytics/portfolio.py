@@ -48,8 +48,17 @@ class Book:
     charged_off: dict[int, date]
     opened: dict[int, date]
 
+    _memo: dict[tuple[int, date], AccountState] = field(default_factory=dict, repr=False)
+
     def state(self, account_id: int, on: date) -> AccountState:
-        return self.histories[account_id].state(on, self.purchased.get(account_id, ()))
+        """The account at the end of `on` (remembered: the dashboard asks for each month end
+        from several figures)."""
+        key = (account_id, on)
+        found = self._memo.get(key)
+        if found is None:
+            found = self.histories[account_id].state(on, self.purchased.get(account_id, ()))
+            self._memo[key] = found
+        return found
 
 
 def load_book(conn: Connection, as_of: date) -> Book:
