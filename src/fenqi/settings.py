@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         default=Path(".fenqi/demo.json"),
         description="What `fenqi demo` built: the demo shop's key, staff logins, a few shoppers.",
     )
+    # Test hook: the end-of-day process kills itself (SIGKILL) after this many step commits,
+    # so tests can prove a killed run resumes correctly. Never set in production.
+    eod_kill_after_steps: int | None = Field(default=None, ge=1)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_backoff_base_seconds: int = Field(default=30, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

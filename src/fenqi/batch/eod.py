@@ -150,8 +150,22 @@ def run_partition(
                         finished_at=ctx.clock.now(),
                     )
                 )
+            _maybe_die(ctx)
         if on_step:
             on_step(name)
+
+
+_COMMITTED = [0]
+
+
+def _maybe_die(ctx: Context) -> None:
+    limit = ctx.settings.eod_kill_after_steps
+    _COMMITTED[0] += 1
+    if limit is not None and _COMMITTED[0] >= limit:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def finish_run(ctx: Context, plan: RunPlan) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     FromClause,
@@ -53,6 +54,12 @@ def days_between(
 
 def smaller(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int]:
     return case((a < b, a), else_=b)
+
+
+def isum(value: ColumnElement[int]) -> ColumnElement[int]:
+    """SUM as a whole number of fen on both databases (PostgreSQL sums BIGINT as NUMERIC,
+    which would make a following division fractional and the stored value rounded)."""
+    return cast(func.sum(value), BigInteger)
 
 
 def non_negative(value: ColumnElement[int]) -> ColumnElement[int]:

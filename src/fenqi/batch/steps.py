@@ -39,6 +39,7 @@ from fenqi.batch.sql import (
     Partition,
     customer_join,
     days_between,
+    isum,
     non_negative,
     smaller,
 )
@@ -124,7 +125,7 @@ def revolve(conn: Connection, run: RunFacts, part: Partition) -> Result:
         if product.kind is not ProductKind.REVOLVING or not product.revolving.allowed:
             continue
         unpaid_now = (
-            select(func.coalesce(func.sum(UNPAID), 0))
+            select(func.coalesce(isum(UNPAID), 0))
             .where(
                 lines.c.credit_account_id == statements.c.credit_account_id,
                 lines.c.due_date <= day,
@@ -133,7 +134,7 @@ def revolve(conn: Connection, run: RunFacts, part: Partition) -> Result:
             .scalar_subquery()
             + select(
                 func.coalesce(
-                    func.sum(accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen),
+                    isum(accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen),
                     0,
                 )
             )
@@ -181,7 +182,7 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
                     select(
                         lines.c.credit_account_id,
                         literal("interest"),
-                        (func.sum(UNPAID_PRINCIPAL) * interest_ppm + 500_000) // 1_000_000,
+                        (isum(UNPAID_PRINCIPAL) * interest_ppm + 500_000) // 1_000_000,
                     )
                     .where(in_part, lines.c.revolving_since <= day, UNPAID_PRINCIPAL > 0)
                     .group_by(lines.c.credit_account_id),
@@ -198,7 +199,7 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
                     select(
                         lines.c.credit_account_id,
                         literal("penalty"),
-                        (func.sum(UNPAID * rate) + 500_000) // 1_000_000,
+                        (isum(UNPAID * rate) + 500_000) // 1_000_000,
                     )
                     .join(plans, plans.c.id == lines.c.plan_id)
                     .where(
@@ -227,7 +228,7 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
         select(
             amounts.c.credit_account_id,
             amounts.c.kind,
-            func.sum(amounts.c.amount_fen).label("amount_fen"),
+            isum(amounts.c.amount_fen).label("amount_fen"),
         )
         .group_by(amounts.c.credit_account_id, amounts.c.kind)
         .subquery("day_total")
@@ -393,7 +394,7 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
         per_plan = (
             select(
                 lines.c.plan_id.label("plan_id"),
-                func.sum(lines.c[f"{kind}_fen"] - lines.c[f"waived_{kind}_fen"]).label("amount"),
+                isum(lines.c[f"{kind}_fen"] - lines.c[f"waived_{kind}_fen"]).label("amount"),
             )
             .where(billed)
             .group_by(lines.c.plan_id)
@@ -405,7 +406,7 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
         earn = smaller(per_plan.c.amount, non_negative(left))
         amount = int(
             conn.execute(
-                select(func.coalesce(func.sum(earn), 0)).select_from(
+                select(func.coalesce(isum(earn), 0)).select_from(
                     per_plan.join(plans, plans.c.id == per_plan.c.plan_id)
                 )
             ).scalar_one()
@@ -454,10 +455,10 @@ def _cut_statements(
     line_sums = (
         select(
             lines.c.credit_account_id.label("account_id"),
-            func.sum(UNPAID_PRINCIPAL).label("principal"),
-            func.sum(UNPAID - UNPAID_PRINCIPAL).label("fee_interest"),
-            func.sum(revolvable).label("revolvable"),
-            func.sum(lines.c.fee_fen - lines.c.paid_fee_fen - lines.c.waived_fee_fen).label("fee"),
+            isum(UNPAID_PRINCIPAL).label("principal"),
+            isum(UNPAID - UNPAID_PRINCIPAL).label("fee_interest"),
+            isum(revolvable).label("revolvable"),
+            isum(lines.c.fee_fen - lines.c.paid_fee_fen - lines.c.waived_fee_fen).label("fee"),
         )
         .join(plans, plans.c.id == lines.c.plan_id)
         .where(_line_in(part, product), lines.c.due_date <= due, UNPAID > 0)
@@ -468,8 +469,8 @@ def _cut_statements(
     charge_sums = (
         select(
             accruals.c.credit_account_id.label("account_id"),
-            func.sum(case((accruals.c.kind == "interest", owed_charge), else_=0)).label("interest"),
-            func.sum(case((accruals.c.kind == "penalty", owed_charge), else_=0)).label("penalty"),
+            isum(case((accruals.c.kind == "interest", owed_charge), else_=0)).label("interest"),
+            isum(case((accruals.c.kind == "penalty", owed_charge), else_=0)).label("penalty"),
         )
         .group_by(accruals.c.credit_account_id)
         .subquery("charge_sums")
@@ -549,7 +550,7 @@ def age(conn: Connection, run: RunFacts, part: Partition) -> Result:
         .values(arrears_bucket=case((ca.c.days_past_due == 0, "M0"), else_=bucket))
     )
     late = conn.execute(
-        select(func.count(), func.coalesce(func.sum(ca.c.days_past_due), 0)).where(
+        select(func.count(), func.coalesce(isum(ca.c.days_past_due), 0)).where(
             in_part, ca.c.days_past_due > 0
         )
     ).one()
@@ -613,7 +614,7 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
             wo = ledger_accounts.alias("wo2")
             amount = int(
                 conn.execute(
-                    select(func.coalesce(func.sum(wo.c.debits_posted - wo.c.credits_posted), 0))
+                    select(func.coalesce(isum(wo.c.debits_posted - wo.c.credits_posted), 0))
                     .join(ca, customer_join(wo, AccountCode.WRITTEN_OFF_RECEIVABLE.value, ca.c.id))
                     .where(ca.c.id.in_(victims), ca.c.currency == currency)
                 ).scalar_one()
@@ -663,7 +664,7 @@ def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any, currency: str)
     ):
         owed = lines.c[f"{kind}_fen"] - lines.c[f"paid_{kind}_fen"] - lines.c[f"waived_{kind}_fen"]
         per_plan = (
-            select(lines.c.plan_id.label("plan_id"), func.sum(owed).label("amount"))
+            select(lines.c.plan_id.label("plan_id"), isum(owed).label("amount"))
             .where(unbilled)
             .group_by(lines.c.plan_id)
             .subquery()
@@ -675,7 +676,7 @@ def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any, currency: str)
         )
         recv = ledger_accounts.alias("recv")
         per_account = (
-            select(lines.c.credit_account_id.label("account_id"), func.sum(owed).label("amount"))
+            select(lines.c.credit_account_id.label("account_id"), isum(owed).label("amount"))
             .where(unbilled)
             .group_by(lines.c.credit_account_id)
             .subquery()
