@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 12:23:39.930306
+Create Date: 2026-11-26 12:42:06.856222
 """
 
 from __future__ import annotations
@@ -174,7 +174,8 @@ def upgrade() -> None:
     sa.Column('link_kind', sa.String(length=16), nullable=False),
     sa.Column('link_key', sa.String(length=128), nullable=False),
     sa.Column('account_id', sa.String(length=64), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('first_seen_s', sa.BigInteger(), nullable=False),
+    sa.Column('last_seen_s', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('link_kind', 'link_key', 'account_id', name=op.f('pk_risk_identity_links'))
     )
     op.create_table('risk_transaction_assessments',
@@ -387,6 +388,7 @@ def upgrade() -> None:
     sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
     sa.Column('fee_removed_fen', sa.BigInteger(), nullable=False),
     sa.Column('interest_removed_fen', sa.BigInteger(), nullable=False),
+    sa.Column('late_fees_fen', sa.BigInteger(), nullable=False),
     sa.Column('ledger_entry_id', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['credit_account_id'], ['credit_accounts.id'], name=op.f('fk_installment_plans_credit_account_id_credit_accounts')),
@@ -486,6 +488,8 @@ def upgrade() -> None:
     sa.Column('paid_principal_fen', sa.BigInteger(), nullable=False),
     sa.Column('paid_fee_fen', sa.BigInteger(), nullable=False),
     sa.Column('paid_interest_fen', sa.BigInteger(), nullable=False),
+    sa.Column('billed_on', sa.Date(), nullable=True),
+    sa.Column('revolving_since', sa.Date(), nullable=True),
     sa.Column('waived_principal_fen', sa.BigInteger(), nullable=False),
     sa.Column('waived_fee_fen', sa.BigInteger(), nullable=False),
     sa.Column('waived_interest_fen', sa.BigInteger(), nullable=False),
