@@ -99,7 +99,11 @@ def _accounts(part: Partition, product: Product) -> ColumnElement[bool]:
 
 
 def _line_in(part: Partition, product: Product) -> ColumnElement[bool]:
-    return lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product)))
+    # the range lets the index on (credit_account_id, due_date) do the work
+    return and_(
+        lines.c.credit_account_id.between(part.lo, part.hi),
+        lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
+    )
 
 
 # ---------------------------------------------------------------- 1. holds
@@ -384,59 +388,89 @@ def bill(conn: Connection, run: RunFacts, part: Partition) -> Result:
     return rows, fen
 
 
+earned = Table(
+    "fenqi_eod_earned",
+    _TEMP,
+    Column("plan_id", BigInteger, nullable=False),
+    Column("fee_fen", BigInteger, nullable=False),
+    Column("interest_fen", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
 def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, due: date) -> Result:
+    """Fees and scheduled interest of the lines billed now move from unearned to income; a
+    plan never earns more than it has left (refunds and payoffs may have removed some)."""
     billed = and_(_line_in(part, product), lines.c.due_date == due, lines.c.billed_on.is_(None))
-    total = 0
-    for kind, unearned, income in (
-        ("fee", AccountCode.UNEARNED_FEE_INCOME, AccountCode.FEE_INCOME),
-        ("interest", AccountCode.UNEARNED_INTEREST_INCOME, AccountCode.INTEREST_INCOME),
-    ):
-        per_plan = (
-            select(
-                lines.c.plan_id.label("plan_id"),
-                isum(lines.c[f"{kind}_fen"] - lines.c[f"waived_{kind}_fen"]).label("amount"),
-            )
-            .where(billed)
-            .group_by(lines.c.plan_id)
-            .subquery()
+    per_plan = (
+        select(
+            lines.c.plan_id.label("plan_id"),
+            isum(lines.c.fee_fen - lines.c.waived_fee_fen).label("fee"),
+            isum(lines.c.interest_fen - lines.c.waived_interest_fen).label("interest"),
         )
-        left = (
+        .where(billed)
+        .group_by(lines.c.plan_id)
+        .subquery("billed")
+    )
+
+    def left(kind: str) -> ColumnElement[int]:
+        return non_negative(
             plans.c[f"{kind}_fen"] - plans.c[f"{kind}_earned_fen"] - plans.c[f"{kind}_removed_fen"]
         )
-        earn = smaller(per_plan.c.amount, non_negative(left))
-        amount = int(
-            conn.execute(
-                select(func.coalesce(isum(earn), 0)).select_from(
-                    per_plan.join(plans, plans.c.id == per_plan.c.plan_id)
-                )
-            ).scalar_one()
+
+    conn.execute(CreateTable(earned, if_not_exists=True))
+    conn.execute(delete(earned))
+    conn.execute(
+        insert(earned).from_select(
+            ["plan_id", "fee_fen", "interest_fen"],
+            select(
+                per_plan.c.plan_id,
+                smaller(per_plan.c.fee, left("fee")),
+                smaller(per_plan.c.interest, left("interest")),
+            ).join(plans, plans.c.id == per_plan.c.plan_id),
         )
-        if amount <= 0:
-            continue
+    )
+    fee, interest = (
+        int(x)
+        for x in conn.execute(
+            select(
+                func.coalesce(isum(earned.c.fee_fen), 0),
+                func.coalesce(isum(earned.c.interest_fen), 0),
+            )
+        ).one()
+    )
+    if fee or interest:
         conn.execute(
             update(plans)
-            .where(plans.c.id == per_plan.c.plan_id)
-            .values({f"{kind}_earned_fen": plans.c[f"{kind}_earned_fen"] + earn})
+            .where(plans.c.id == earned.c.plan_id)
+            .values(
+                fee_earned_fen=plans.c.fee_earned_fen + earned.c.fee_fen,
+                interest_earned_fen=plans.c.interest_earned_fen + earned.c.interest_fen,
+            )
         )
-        client = f"eod:{run.business_date}:earn:{kind}:{product.name}:{part.number}"
-        post_rows(
-            conn,
-            select(
-                literal(client),
-                literal(run.platform_id(unearned, product.currency)),
-                literal(run.platform_id(income, product.currency)),
-                literal(amount),
-                literal(f"earn_{kind}"),
-                literal(product.name),
-            ),
-            business_date=run.business_date,
-            now=run.now,
-            description=f"{kind} earned on billing",
-            ref_kind="product",
-        )
-        total += amount
+    for kind, amount, unearned, income in (
+        ("fee", fee, AccountCode.UNEARNED_FEE_INCOME, AccountCode.FEE_INCOME),
+        ("interest", interest, AccountCode.UNEARNED_INTEREST_INCOME, AccountCode.INTEREST_INCOME),
+    ):
+        if amount > 0:
+            client = f"eod:{run.business_date}:earn:{kind}:{product.name}:{part.number}"
+            post_rows(
+                conn,
+                select(
+                    literal(client),
+                    literal(run.platform_id(unearned, product.currency)),
+                    literal(run.platform_id(income, product.currency)),
+                    literal(amount),
+                    literal(f"earn_{kind}"),
+                    literal(product.name),
+                ),
+                business_date=run.business_date,
+                now=run.now,
+                description=f"{kind} earned on billing",
+                ref_kind="product",
+            )
     rows = conn.execute(update(lines).where(billed).values(billed_on=run.business_date)).rowcount
-    return int(rows or 0), total
+    return int(rows or 0), fee + interest
 
 
 def _cut_statements(
@@ -472,6 +506,7 @@ def _cut_statements(
             isum(case((accruals.c.kind == "interest", owed_charge), else_=0)).label("interest"),
             isum(case((accruals.c.kind == "penalty", owed_charge), else_=0)).label("penalty"),
         )
+        .where(accruals.c.credit_account_id.between(part.lo, part.hi))
         .group_by(accruals.c.credit_account_id)
         .subquery("charge_sums")
     )

@@ -1,0 +1,185 @@
+"""End-of-day at scale: accounts per second against the floor of one set-based UPDATE.
+
+Builds a portfolio directly in the database with set-based SQL (this is benchmark setup, not a
+way to book credit): every account with its ledger accounts; a realistic mix of current cycle
+purchases, revolving balances after a minimum payment, 12-installment plans, and arrears in
+every bucket M1..M7+. Then one end-of-day with a statement cut (the 1st of the month) runs, and
+in the same run the floor is timed: one set-based UPDATE touching the same rows (every account
+and every plan line). Prints accounts/s, the ratio to the floor and peak memory, on SQLite and
+PostgreSQL; writes bench/results/eod.json.
+
+    python bench/eod.py --accounts 1000000 [--db sqlite|postgresql|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from fenqi.batch.eod import run_eod
+from fenqi.clock import FixedClock
+from fenqi.context import build_context
+from fenqi.settings import Settings
+from fenqi.store.engine import make_engine
+from fenqi.store.migrate import upgrade
+
+RESULTS = Path(__file__).parent / "results"
+PG = os.environ.get("FENQI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+RUN_DATE = date(2026, 6, 1)  # a statement day for the Huabei-style product
+CODES = ("principal_receivable", "fee_receivable", "interest_receivable", "penalty_receivable",
+         "written_off_receivable", "customer_credit_balance")
+
+
+def numbers(n: int) -> str:
+    return (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) ")
+
+
+def build(engine: Engine, accounts: int) -> None:
+    """The portfolio, with SQL that both SQLite and PostgreSQL run."""
+    now = "'2026-05-31 12:00:00+00'"
+    with engine.begin() as conn:
+        conn.execute(text(numbers(accounts) + f"""
+            INSERT INTO credit_accounts (id, customer_ref, product, tier, currency, limit_fen,
+                status, principal_account_id, opened_at, days_past_due, arrears_bucket)
+            SELECT i, 'c' || i, 'huabei', NULL, 'CNY', 2000000, 'active', NULL, {now}, 0, 'M0'
+            FROM n"""))
+        for k, code in enumerate(CODES):
+            cap = "2000000" if code == "principal_receivable" else "NULL"
+            flag = "TRUE" if "receivable" in code else "FALSE"
+            conn.execute(text(numbers(accounts) + f"""
+                INSERT INTO ledger_accounts (id, code, owner_kind, owner_id, currency,
+                    debit_cap_fen, credits_must_not_exceed_debits,
+                    debits_must_not_exceed_credits, debits_pending, debits_posted,
+                    credits_pending, credits_posted, created_at)
+                SELECT {k} * {accounts} + i, '{code}', 'customer', CAST(i AS VARCHAR(64)), 'CNY',
+                    {cap}, {flag}, FALSE, 0, 0, 0, 0, {now} FROM n"""))
+        # one purchase per account: kind by account id (a realistic mix)
+        #   i % 10 in 0..3: a cycle purchase billed on this statement (current)
+        #   4: a cycle purchase revolving since 11 May after a minimum payment
+        #   5..7: a 12-installment plan bought in January, paid to date
+        #   8: a cycle purchase unpaid since a due date 15..240 days ago (M1..M7+)
+        #   9: a 12-installment plan with its last 1..6 lines unpaid (arrears)
+        conn.execute(text(numbers(accounts) + f"""
+            INSERT INTO installment_plans (id, credit_account_id, order_ref, kind, terms, method,
+                purchase_date, principal_fen, fee_fen, interest_fen, nominal_rate_bp,
+                effective_rate_bp, status, fee_earned_fen, interest_earned_fen, refunded_fen,
+                fee_removed_fen, interest_removed_fen, late_fees_fen, created_at)
+            SELECT i, i, 'o' || i,
+                CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 'installments' ELSE 'cycle' END,
+                CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 12 ELSE 1 END,
+                'equal_principal_equal_fee', '2026-01-05', 120000,
+                CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 10560 ELSE 0 END, 0,
+                CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 1586 ELSE 0 END, 0, 'open', 0, 0, 0, 0, 0,
+                0, {now}
+            FROM n"""))
+        dialect = engine.dialect.name
+        add_days = ("date('2026-06-10', '-' || ((i % 226) + 15) || ' days')"
+                    if dialect == "sqlite" else
+                    "DATE '2026-06-10' - ((i % 226) + 15)")
+        conn.execute(text(numbers(accounts) + f"""
+            INSERT INTO plan_lines (plan_id, period, credit_account_id, due_date, principal_fen,
+                fee_fen, interest_fen, paid_principal_fen, paid_fee_fen, paid_interest_fen,
+                waived_principal_fen, waived_fee_fen, waived_interest_fen, revolving_since)
+            SELECT i, 1, i,
+                CASE WHEN i % 10 = 8 THEN {add_days} WHEN i % 10 = 4 THEN '2026-05-10'
+                     ELSE '2026-06-10' END,
+                120000, 0, 0, CASE WHEN i % 10 = 4 THEN 12000 ELSE 0 END, 0, 0, 0, 0, 0,
+                CASE WHEN i % 10 = 4 THEN '2026-05-11' ELSE NULL END
+            FROM n WHERE i % 10 NOT IN (5, 6, 7, 9)"""))
+        for period in range(1, 13):
+            month = period + 1  # Feb .. Jan
+            due = f"{2026 + (month - 1) // 12}-{(month - 1) % 12 + 1:02d}-10"
+            paid = "10000" if due < "2026-06-10" else "0"
+            unpaid_tail = f"AND NOT (i % 10 = 9 AND {period} > 6 - (i % 6))" if due < "2026-06-10" \
+                else ""
+            conn.execute(text(numbers(accounts) + f"""
+                INSERT INTO plan_lines (plan_id, period, credit_account_id, due_date,
+                    principal_fen, fee_fen, interest_fen, paid_principal_fen, paid_fee_fen,
+                    paid_interest_fen, waived_principal_fen, waived_fee_fen,
+                    waived_interest_fen)
+                SELECT i, {period}, i, '{due}', 10000, 880, 0,
+                    CASE WHEN 1 = 1 {unpaid_tail} THEN {paid} ELSE 0 END,
+                    CASE WHEN 1 = 1 {unpaid_tail} THEN {'880' if paid != '0' else '0'} ELSE 0 END,
+                    0, 0, 0, 0
+                FROM n WHERE i % 10 IN (5, 6, 7, 9)"""))
+        if dialect == "postgresql":
+            for table in ("credit_accounts", "ledger_accounts", "installment_plans"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("COMMIT"))
+            conn.execute(text("ANALYZE"))
+        else:
+            conn.execute(text("ANALYZE"))
+
+
+def floor(engine: Engine) -> float:
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE credit_accounts SET days_past_due = days_past_due + 0"))
+        conn.execute(text("UPDATE plan_lines SET paid_fee_fen = paid_fee_fen + 0"))
+    return time.perf_counter() - t0
+
+
+def bench(url: str, accounts: int, label: str) -> dict[str, float]:
+    engine = make_engine(url)
+    upgrade(engine)
+    t0 = time.perf_counter()
+    build(engine, accounts)
+    built = time.perf_counter() - t0
+    clock = FixedClock(datetime(2026, 6, 1, 15, 0, tzinfo=UTC))
+    ctx = build_context(Settings(database_url=url, eod_partition_size=100_000), clock, engine)
+    floor_s = floor(engine)
+    t0 = time.perf_counter()
+    figures = run_eod(ctx, RUN_DATE, progress=True)
+    eod_s = time.perf_counter() - t0
+    floor_s = min(floor_s, floor(engine))
+    engine.dispose()
+    steps = figures[RUN_DATE.isoformat()]
+    print(f"{label}: built {accounts:,} accounts in {built:.1f}s; end of day {eod_s:.1f}s "
+          f"({accounts / eod_s:,.0f} accounts/s); floor {floor_s:.1f}s; "
+          f"ratio {eod_s / floor_s:.2f}; billed rows {steps['bill']['rows']:,}, "
+          f"late accounts {steps['age']['rows']:,}, charged off {steps['charge_off']['rows']:,}")
+    return {"accounts": accounts, "build_s": built, "eod_s": eod_s, "floor_s": floor_s,
+            "accounts_per_s": accounts / eod_s, "ratio_to_floor": eod_s / floor_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    results = {}
+    if args.db in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sqlite"] = bench(f"sqlite:///{tmp}/eod.sqlite", args.accounts, "sqlite")
+    if args.db in ("postgresql", "both"):
+        schema = f"bench_eod_{uuid.uuid4().hex[:6]}"
+        admin = make_engine(PG, pool_size=1, max_overflow=0)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            results["postgresql"] = bench(f"{PG}?options=-csearch_path%3D{schema}",
+                                          args.accounts, "postgresql")
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of this process: {peak_mb:,.0f} MB")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "eod.json").write_text(json.dumps({**results, "peak_rss_mb": peak_mb}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
