@@ -109,6 +109,21 @@ def quote(
     )
 
 
+@app.command("rotate-keys")
+@clean_errors
+def rotate_keys() -> None:
+    """Re-encrypt personal data under the active key (after adding a key to FENQI_DATA_KEYS
+    and making it FENQI_DATA_KEY_ACTIVE); older keys stay listed until this has run."""
+    from fenqi.privacy.crypto import reencrypt_rows
+    from fenqi.store.schema.parties import customers
+
+    with context() as ctx, ctx.engine.connect() as conn:
+        count = reencrypt_rows(conn, ctx.keys, customers, "id", "key_id", {
+            "name_enc": "customers.name", "id_number_enc": "customers.id_number",
+            "phone_enc": "customers.phone"})
+    typer.echo(f"re-encrypted {count} customers under key {ctx.keys.active_key_id}")
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),

@@ -130,7 +130,7 @@ def _status_route(action: str) -> Any:
     return change
 
 
-for _action in ("freeze", "unfreeze"):
+for _action in ("freeze", "unfreeze", "close"):
     router.post(f"/accounts/{{account_id}}/{_action}", response_model=s.AccountOut)(
         _status_route(_action)
     )
