@@ -79,8 +79,10 @@ def simulate(
     )
     if fresh:
         _fresh_sqlite(database)
+    from fenqi.settings import get_settings
+
     ctx = simulation_context(
-        database, models_dir=models_dir, keys_file=Path(".fenqi/keys.json"), start=first
+        database, models_dir=models_dir, keys_file=get_settings().keys_file, start=first
     )
     try:
         with _bar("simulating", not as_json) as tick:

@@ -58,6 +58,12 @@ CATEGORIES: dict[str, tuple[float, float, float]] = {
     "digital_goods": (0.04, 0.4, 0.2),
     "jewelry": (0.03, 4.0, 0.6),
 }
+# short codes for shop ids: a consent's channel ("merchant:<id>") holds 24 characters
+CATEGORY_CODES = {
+    "electronics": "elec", "fashion": "fash", "home": "home", "beauty": "beau",
+    "grocery": "groc", "mother_baby": "baby", "travel": "trvl", "digital_goods": "digi",
+    "jewelry": "jwlr",
+}  # fmt: skip
 SHOPS_PER_SHOPPERS = 200  # one shop per 200 shoppers, at least one per category, at most 500
 SHOPS_MAX = 500
 

@@ -93,6 +93,7 @@ class Counts:
     repayments: int = 0
     eod_runs: int = 0
     service_calls: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)  # machine code -> how many
 
 
 @dataclass
@@ -202,7 +203,7 @@ class Simulation:
             existing = set(conn.execute(select(merchants.c.id)).scalars())
             for c, k in zip(cats, per_cat, strict=True):
                 for j in range(int(k)):
-                    shop_id = f"{self.config.shop_prefix}-{c.replace('_', '-')}-{j + 1}"
+                    shop_id = f"{self.config.shop_prefix}-{dist.CATEGORY_CODES[c]}-{j + 1}"
                     key = None
                     if shop_id not in existing:
                         name = f"{c.replace('_', ' ').title()} Shop {j + 1}"
@@ -254,7 +255,8 @@ class Simulation:
                         with conn.begin_nested():
                             work(conn, item)
                     except FenqiError as exc:  # a refusal: undone, as the API would
-                        log.debug("refused: %s", exc)
+                        code = str(getattr(exc, "code", type(exc).__name__))
+                        self.counts.refusals[code] = self.counts.refusals.get(code, 0) + 1
                     self.counts.service_calls += 1
 
     # ------------------------------------------------------------------ applications
