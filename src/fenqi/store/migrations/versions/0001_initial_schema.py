@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 12:42:06.856222
+Create Date: 2026-11-26 12:49:30.877823
 """
 
 from __future__ import annotations
