@@ -36,6 +36,8 @@ test: venv-test lint
 bench: venv-test
 	$(PY) bench/ledger.py
 	$(PY) bench/risk.py
+	$(PY) bench/checkout.py
+	$(PY) bench/eod.py --accounts 100000
 
 clean:
 	rm -rf $(VENV) .fenqi build *.egg-info
