@@ -10,6 +10,7 @@ pages in Debian's Chromium with Playwright:
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import threading
 import time
@@ -65,6 +66,19 @@ def build_marketplace(home: Path, shoppers: int, months: int) -> tuple[Any, dict
     return ctx, demo
 
 
+def load_or_build(home: Path, shoppers: int, months: int) -> tuple[Any, dict[str, Any]]:
+    if (home / "demo.json").is_file():
+        demo = json.loads((home / "demo.json").read_text())
+        settings = Settings(
+            database_url=demo["database_url"],
+            models_dir=home / "models",
+            keys_file=home / "keys.json",
+            demo_file=home / "demo.json",
+        )
+        return build_context(settings, FixedClock.on(TODAY, 9)), demo
+    return build_marketplace(home, shoppers, months)
+
+
 def serve(ctx: Any) -> tuple[uvicorn.Server, str]:
     import socket
 
@@ -104,12 +118,16 @@ def main() -> None:
     parser.add_argument("--shoppers", type=int, default=10_000)
     parser.add_argument("--months", type=int, default=6)
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
+    parser.add_argument(
+        "--home", type=Path, default=None,
+        help="Keep the built marketplace in this folder and reuse it on the next run.",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        ctx, demo = build_marketplace(home, args.shoppers, args.months)
-        ctx.settings = ctx.settings.model_copy(update={"demo_file": home / "demo.json"})
+        home = args.home or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        ctx, demo = load_or_build(home, args.shoppers, args.months)
         with ctx.engine.connect() as conn:
             late = conn.execute(
                 select(credit_accounts.c.customer_ref)

@@ -14,7 +14,7 @@ from fenqi.credit import service as credit
 from fenqi.credit import views
 from fenqi.risk.registry import MANIFEST, VERSION_RE, resolve
 from fenqi.store.schema.batch import batch_runs as runs_t
-from fenqi.store.schema.batch import batch_steps
+from fenqi.store.schema.batch import batch_steps, statements
 from fenqi.store.schema.credit import credit_accounts, repayments
 from fenqi.store.schema.parties import applications
 from fenqi.store.schema.privacy import audit_log
@@ -24,6 +24,7 @@ from fenqi.webhooks.outbox import list_deliveries
 
 PAGE = 50
 LEDGER_LINES_MAX = 200
+STATEMENTS_MAX = 24
 REGISTRY_MODELS_MAX = 200
 BATCH_RUNS_MAX = 30
 DECISION_PREFIX = "rd_"  # applications.decision_id is "rd_<risk_decisions.id>"
@@ -50,12 +51,25 @@ def shopper_accounts(conn: Connection, customer_id: int, today: date) -> list[di
                 "charged_off_on": r[4],
                 "opened_at": utc(r[5]).date().isoformat(),
                 "plans": views.account_plans(conn, account_id),
-                "statements": views.statements(conn, account_id),
+                "due_by_date": views.statements(conn, account_id),
+                "statements": statements_of(conn, account_id),
                 "ledger": ledger,
                 "repayments": repayments_of(conn, account_id),
             }
         )
     return out
+
+
+def statements_of(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Statements cut by the end-of-day run, newest first."""
+    st = statements.c
+    rows = conn.execute(
+        select(statements)
+        .where(st.credit_account_id == account_id)
+        .order_by(st.statement_date.desc())
+        .limit(STATEMENTS_MAX)
+    ).mappings()
+    return [dict(x) for x in rows]
 
 
 def repayments_of(conn: Connection, account_id: int) -> list[dict[str, Any]]:
@@ -224,9 +238,10 @@ def batch_runs(conn: Connection) -> list[dict[str, Any]]:
                 "last_finished_at": utc(row[6]).isoformat(timespec="seconds"),
             }
         )
+    order = _step_order()
     out = []
     for run in runs:
-        mine = steps.get(int(run["id"]), [])
+        mine = sorted(steps.get(int(run["id"]), []), key=lambda x: order.get(x["step"], 99))
         partitions = max(int(run["partitions"]), 1)
         out.append(
             {
@@ -238,10 +253,24 @@ def batch_runs(conn: Connection) -> list[dict[str, Any]]:
                     else None
                 ),
                 "steps": [{**x, "progress": x["partitions_done"] / partitions} for x in mine],
+                "progress": (
+                    sum(x["partitions_done"] for x in mine) / (partitions * len(order))
+                    if order
+                    else None
+                ),
                 "figures": run["figures"] or {},
             }
         )
     return out
+
+
+def _step_order() -> dict[str, int]:
+    """The end-of-day steps in the order they run (the batch area's own list)."""
+    try:
+        from fenqi.batch.steps import STEPS
+    except ImportError:  # pragma: no cover - the batch area is always installed with fenqi
+        return {}
+    return {name: i for i, (name, _) in enumerate(STEPS)}
 
 
 def deliveries(
