@@ -137,6 +137,7 @@ def whatif(
     models_dir: Path = typer.Option(Path(".fenqi/models"), help="Risk model registry."),
     out: Path = typer.Option(Path("whatif.html"), help="HTML file with the charts."),
     workdir: Path | None = typer.Option(None, help="Where each arm's database goes (temp)."),
+    eod: bool = typer.Option(True, help="Run the end-of-day batch each day (when present)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run the same population under two decision flows (or products) and compare."""
@@ -156,7 +157,7 @@ def whatif(
     for f in flows:
         if not f.is_file():
             raise typer.BadParameter(f"no such flow file: {f}")
-    base = SimConfig(shoppers=shoppers, months=months, seed=seed, stress=stress)
+    base = SimConfig(shoppers=shoppers, months=months, seed=seed, stress=stress, eod=eod)
     with tempfile.TemporaryDirectory(prefix="fenqi-whatif-") as tmp:
         where = workdir or Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
