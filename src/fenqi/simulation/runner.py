@@ -39,6 +39,7 @@ class SimResult:
     metrics: dict[str, Any]
     training: pd.DataFrame
     checks: dict[str, Any] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def throughput(self) -> dict[str, float]:
@@ -61,6 +62,7 @@ class SimResult:
             "counts": vars(self.counts),
             "metrics": self.metrics,
             "checks": self.checks,
+            "phase_seconds": {k: round(v, 2) for k, v in self.phase_seconds.items()},
         }
 
 
@@ -94,7 +96,9 @@ def run(
     with ctx.engine.connect() as conn:
         metrics = portfolio_metrics(conn, sim)
         checks = ledger_checks(conn)
-    return SimResult(config, counts, sim.seconds, metrics, training_table(sim), checks)
+    return SimResult(
+        config, counts, sim.seconds, metrics, training_table(sim), checks, sim.phase_seconds
+    )
 
 
 def ledger_checks(conn: Connection) -> dict[str, Any]:
