@@ -46,6 +46,11 @@ def numbers(n: int) -> str:
 def build(engine: Engine, accounts: int) -> None:
     """The portfolio, with SQL that both SQLite and PostgreSQL run."""
     now = "'2026-05-31 12:00:00+00'"
+    dialect = engine.dialect.name
+
+    def d(day: str) -> str:  # a date literal both databases type as a date
+        return f"'{day}'" if dialect == "sqlite" else f"DATE '{day}'"
+
     with engine.begin() as conn:
         conn.execute(text(numbers(accounts) + f"""
             INSERT INTO credit_accounts (id, customer_ref, product, tier, currency, limit_fen,
@@ -76,12 +81,11 @@ def build(engine: Engine, accounts: int) -> None:
             SELECT i, i, 'o' || i,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 'installments' ELSE 'cycle' END,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 12 ELSE 1 END,
-                'equal_principal_equal_fee', '2026-01-05', 120000,
+                'equal_principal_equal_fee', {d('2026-01-05')}, 120000,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 10560 ELSE 0 END, 0,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 1586 ELSE 0 END, 0, 'open', 0, 0, 0, 0, 0,
                 0, {now}
             FROM n"""))
-        dialect = engine.dialect.name
         add_days = ("date('2026-06-10', '-' || ((i % 226) + 15) || ' days')"
                     if dialect == "sqlite" else
                     "DATE '2026-06-10' - ((i % 226) + 15)")
@@ -90,10 +94,10 @@ def build(engine: Engine, accounts: int) -> None:
                 fee_fen, interest_fen, paid_principal_fen, paid_fee_fen, paid_interest_fen,
                 waived_principal_fen, waived_fee_fen, waived_interest_fen, revolving_since)
             SELECT i, 1, i,
-                CASE WHEN i % 10 = 8 THEN {add_days} WHEN i % 10 = 4 THEN '2026-05-10'
-                     ELSE '2026-06-10' END,
+                CASE WHEN i % 10 = 8 THEN {add_days} WHEN i % 10 = 4 THEN {d('2026-05-10')}
+                     ELSE {d('2026-06-10')} END,
                 120000, 0, 0, CASE WHEN i % 10 = 4 THEN 12000 ELSE 0 END, 0, 0, 0, 0, 0,
-                CASE WHEN i % 10 = 4 THEN '2026-05-11' ELSE NULL END
+                CASE WHEN i % 10 = 4 THEN {d('2026-05-11')} ELSE NULL END
             FROM n WHERE i % 10 NOT IN (5, 6, 7, 9)"""))
         for period in range(1, 13):
             month = period + 1  # Feb .. Jan
@@ -106,7 +110,7 @@ def build(engine: Engine, accounts: int) -> None:
                     principal_fen, fee_fen, interest_fen, paid_principal_fen, paid_fee_fen,
                     paid_interest_fen, waived_principal_fen, waived_fee_fen,
                     waived_interest_fen)
-                SELECT i, {period}, i, '{due}', 10000, 880, 0,
+                SELECT i, {period}, i, {d(due)}, 10000, 880, 0,
                     CASE WHEN 1 = 1 {unpaid_tail} THEN {paid} ELSE 0 END,
                     CASE WHEN 1 = 1 {unpaid_tail} THEN {'880' if paid != '0' else '0'} ELSE 0 END,
                     0, 0, 0, 0

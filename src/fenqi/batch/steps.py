@@ -549,7 +549,18 @@ def _cut_statements(
             .where(total > 0),
         )
     )
-    return int(inserted.rowcount or 0)
+    del inserted  # psycopg reports no rowcount for INSERT … SELECT: count what is there
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(statements)
+            .where(
+                statements.c.statement_date == run.business_date,
+                statements.c.credit_account_id.between(part.lo, part.hi),
+                statements.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
+            )
+        ).scalar_one()
+    )
 
 
 # ---------------------------------------------------------------- 5. age
