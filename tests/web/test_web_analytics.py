@@ -149,3 +149,26 @@ def test_psi_by_month_against_training_deciles() -> None:
     assert [(p["month"], p["n"]) for p in points] == [("2026-01", 50), ("2026-02", 50)]
     assert points[0]["psi"] == pytest.approx(0.0, abs=1e-9)
     assert points[1]["psi"] > 0.25
+
+
+def test_rebuilt_days_past_due_agree_with_the_end_of_day_run(
+    db_url: str, db_engine: Engine
+) -> None:
+    """The end-of-day run ages accounts its own way (from the lines as they stand); the
+    dashboard's rebuild from dated repayments must give the same days past due."""
+    from fenqi.batch.eod import run_eod
+    from fenqi.context import build_context
+    from fenqi.settings import Settings
+    from fenqi.store.schema.credit import credit_accounts
+
+    ids = _world(db_engine)
+    ctx = build_context(Settings(database_url=db_url), FixedClock.on(END, 23), db_engine)
+    run_eod(ctx, END)
+    with db_engine.connect() as conn:
+        stored = dict(
+            conn.execute(select(credit_accounts.c.id, credit_accounts.c.days_past_due)).all()
+        )
+        book = load_book(conn, END)
+    rebuilt = {a: book.state(a, END).days_past_due for a in ids.values()}
+    assert rebuilt == {a: stored[a] for a in ids.values()}
+    assert sorted(rebuilt.values())[0] == 0 and sorted(rebuilt.values())[-1] >= 61

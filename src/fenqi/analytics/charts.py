@@ -32,6 +32,7 @@ def balances_figure(series: list[dict[str, Any]]) -> go.Figure:
             go.Scatter(x=x, y=[_yuan(s[key]) for s in series], name=name, mode="lines+markers")
         )
     fig.update_layout(title="Principal outstanding at month end (yuan)", **LAYOUT)
+    fig.update_xaxes(type="category")  # month-end dates as written, not a month-start axis
     return fig
 
 
