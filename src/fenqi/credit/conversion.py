@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import line_from_row
 from fenqi.credit.plans import offer
 from fenqi.credit.posting import leg, post
-from fenqi.credit.service import customer_account, platform_account
+from fenqi.credit.service import customer_account, platform_account, store_plan
 from fenqi.ledger.chart import AccountCode
 from fenqi.pricing.quote import Quote
 from fenqi.products.model import ChargeKind, Product
@@ -89,47 +89,8 @@ def convert(
         )
         conn.execute(update(plans).where(plans.c.id == plan_id).values(status="converted"))
     s = q.schedule
-    new_id = int(
-        conn.execute(
-            insert(plans)
-            .values(
-                credit_account_id=credit_account_id,
-                order_ref=f"conversion:{client_id}",
-                kind="installments",
-                terms=q.terms,
-                method=q.pricing.method.value,
-                purchase_date=s.start_date,
-                principal_fen=s.principal_fen,
-                fee_fen=s.fee_fen,
-                interest_fen=s.interest_fen,
-                nominal_rate_bp=q.rate.nominal_bp,
-                effective_rate_bp=q.rate.effective_bp,
-                status="open",
-                created_at=clock.now(),
-            )
-            .returning(plans.c.id)
-        ).scalar_one()
-    )
-    conn.execute(
-        insert(lines_t),
-        [
-            {
-                "plan_id": new_id,
-                "period": x.period,
-                "credit_account_id": credit_account_id,
-                "due_date": x.due_date,
-                "principal_fen": x.principal_fen,
-                "fee_fen": x.fee_fen,
-                "interest_fen": x.interest_fen,
-                "paid_principal_fen": 0,
-                "paid_fee_fen": 0,
-                "paid_interest_fen": 0,
-                "waived_principal_fen": 0,
-                "waived_fee_fen": 0,
-                "waived_interest_fen": 0,
-            }
-            for x in s.lines
-        ],
+    new_id = store_plan(
+        conn, clock, credit_account_id, f"conversion:{client_id}", "installments", q
     )
     currency = product.currency
     post(

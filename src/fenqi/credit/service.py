@@ -20,6 +20,8 @@ from fenqi.ledger import service as ledger
 from fenqi.ledger.chart import CUSTOMER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec, RejectCode
 from fenqi.money import apply_bp
+from fenqi.pricing.quote import Quote
+from fenqi.pricing.schedule import Schedule
 from fenqi.products.model import ChargeKind, Product
 from fenqi.store.schema.batch import accruals
 from fenqi.store.schema.credit import credit_accounts as ca
@@ -225,48 +227,14 @@ def capture(
             )
         ).scalar_one()
         return int(plan_id)
-    plan_id = int(
-        conn.execute(
-            insert(plans)
-            .values(
-                credit_account_id=credit_account_id,
-                order_ref=order_ref,
-                kind=plan.kind,
-                terms=plan.quote.terms,
-                method=plan.quote.pricing.method.value,
-                purchase_date=schedule.start_date,
-                principal_fen=schedule.principal_fen,
-                fee_fen=schedule.fee_fen,
-                interest_fen=schedule.interest_fen,
-                nominal_rate_bp=plan.quote.rate.nominal_bp,
-                effective_rate_bp=plan.quote.rate.effective_bp,
-                status="open",
-                ledger_entry_id=posted.entry_id,
-                created_at=clock.now(),
-            )
-            .returning(plans.c.id)
-        ).scalar_one()
-    )
-    conn.execute(
-        insert(lines),
-        [
-            {
-                "plan_id": plan_id,
-                "period": x.period,
-                "credit_account_id": credit_account_id,
-                "due_date": x.due_date,
-                "principal_fen": x.principal_fen,
-                "fee_fen": x.fee_fen,
-                "interest_fen": x.interest_fen,
-                "paid_principal_fen": 0,
-                "paid_fee_fen": 0,
-                "paid_interest_fen": 0,
-                "waived_principal_fen": 0,
-                "waived_fee_fen": 0,
-                "waived_interest_fen": 0,
-            }
-            for x in schedule.lines
-        ],
+    plan_id = store_plan(
+        conn,
+        clock,
+        credit_account_id,
+        order_ref,
+        plan.kind,
+        plan.quote,
+        ledger_entry_id=posted.entry_id,
     )
     postings = []
     # fees and scheduled interest are owed from today but earned period by period
@@ -326,6 +294,74 @@ def capture(
     return plan_id
 
 
+def store_plan(
+    conn: Connection,
+    clock: Clock,
+    credit_account_id: int,
+    order_ref: str,
+    kind: str,
+    quote: Quote,
+    *,
+    ledger_entry_id: int | None = None,
+    schedule: Schedule | None = None,
+    earned: tuple[int, int] = (0, 0),
+) -> int:
+    """Write a plan and its lines (from the quote's schedule, or another schedule)."""
+    s = schedule or quote.schedule
+    plan_id = int(
+        conn.execute(
+            insert(plans)
+            .values(
+                credit_account_id=credit_account_id,
+                order_ref=order_ref,
+                kind=kind,
+                terms=len(s.lines),
+                method=quote.pricing.method.value,
+                purchase_date=s.start_date,
+                principal_fen=s.principal_fen,
+                fee_fen=s.fee_fen,
+                interest_fen=s.interest_fen,
+                nominal_rate_bp=quote.rate.nominal_bp,
+                effective_rate_bp=quote.rate.effective_bp,
+                status="open",
+                ledger_entry_id=ledger_entry_id,
+                fee_earned_fen=earned[0],
+                interest_earned_fen=earned[1],
+                created_at=clock.now(),
+            )
+            .returning(plans.c.id)
+        ).scalar_one()
+    )
+    zero = dict.fromkeys(
+        (
+            "paid_principal_fen",
+            "paid_fee_fen",
+            "paid_interest_fen",
+            "waived_principal_fen",
+            "waived_fee_fen",
+            "waived_interest_fen",
+        ),
+        0,
+    )
+    conn.execute(
+        insert(lines),
+        [
+            {
+                "plan_id": plan_id,
+                "period": x.period,
+                "credit_account_id": credit_account_id,
+                "due_date": x.due_date,
+                "principal_fen": x.principal_fen,
+                "fee_fen": x.fee_fen,
+                "interest_fen": x.interest_fen,
+                **zero,
+            }
+            for x in s.lines
+        ],
+    )
+    return plan_id
+
+
 # ---------------------------------------------------------------- repayments
 
 _RECEIVABLE = {
@@ -361,9 +397,11 @@ def outstanding_lines(conn: Connection, credit_account_id: int) -> list[Owed]:
             out.append(Owed((r["plan_id"], r["period"]), r["due_date"], owed))
     # charges accrued by the end-of-day run are due at once, so they come first
     for kind, unpaid in conn.execute(
-        select(accruals.c.kind,
-               accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen)
-        .where(accruals.c.credit_account_id == credit_account_id).order_by(accruals.c.kind)
+        select(
+            accruals.c.kind, accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen
+        )
+        .where(accruals.c.credit_account_id == credit_account_id)
+        .order_by(accruals.c.kind)
     ).all():
         if unpaid > 0:
             out.append(Owed(("accrual", kind), date.min, {ChargeKind(kind): int(unpaid)}))
@@ -418,9 +456,14 @@ def repay(
     for key, kind, amount in allocation.parts:
         line_key: tuple[Any, Any] = key  # type: ignore[assignment]
         if line_key[0] == "accrual":
-            conn.execute(update(accruals).where(
-                accruals.c.credit_account_id == credit_account_id,
-                accruals.c.kind == line_key[1]).values(paid_fen=accruals.c.paid_fen + amount))
+            conn.execute(
+                update(accruals)
+                .where(
+                    accruals.c.credit_account_id == credit_account_id,
+                    accruals.c.kind == line_key[1],
+                )
+                .values(paid_fen=accruals.c.paid_fen + amount)
+            )
             continue
         col = lines.c[column[kind]]
         conn.execute(
@@ -441,8 +484,9 @@ def repay(
             if amount
         ]
     else:
-        postings = _recovery(conn, clock, credit_account_id, currency, cash,
-                             allocation.allocated_fen)
+        postings = _recovery(
+            conn, clock, credit_account_id, currency, cash, allocation.allocated_fen
+        )
     if allocation.overpayment_fen:
         postings.append(
             PostingSpec(
@@ -496,19 +540,29 @@ def repay(
     return _repayment_result(row)
 
 
-def _recovery(conn: Connection, clock: Clock, credit_account_id: int, currency: str, cash: int,
-              amount_fen: int) -> list[PostingSpec]:
+def _recovery(
+    conn: Connection,
+    clock: Clock,
+    credit_account_id: int,
+    currency: str,
+    cash: int,
+    amount_fen: int,
+) -> list[PostingSpec]:
     """A payment on a charged-off account recovers written-off receivables: the loss
     recognized at charge-off is taken back as recovery income."""
     if amount_fen == 0:
         return []
-    written_off = customer_account(conn, clock, credit_account_id,
-                                   AccountCode.WRITTEN_OFF_RECEIVABLE, currency)
+    written_off = customer_account(
+        conn, clock, credit_account_id, AccountCode.WRITTEN_OFF_RECEIVABLE, currency
+    )
     return [
         PostingSpec(cash, written_off, amount_fen, "recovery"),
-        PostingSpec(platform_account(conn, clock, AccountCode.LOSS_ALLOWANCE, currency),
-                    platform_account(conn, clock, AccountCode.RECOVERY_INCOME, currency),
-                    amount_fen, "recovery"),
+        PostingSpec(
+            platform_account(conn, clock, AccountCode.LOSS_ALLOWANCE, currency),
+            platform_account(conn, clock, AccountCode.RECOVERY_INCOME, currency),
+            amount_fen,
+            "recovery",
+        ),
     ]
 
 
