@@ -38,8 +38,11 @@ class DemoSpec:
     shoppers: int = 20_000
     months: int = 6
     seed: int = 2026
-    take_up: float = 0.1  # share of the market's shoppers who apply for fenqi credit
+    # share of the market's shoppers who apply for fenqi credit: what the build time allows,
+    # since each applicant costs about five service calls (docs/simulation.md, throughput)
+    take_up: float = 0.06
     product: str = "huabei"
+    apply_window_share: float = 0.35  # early applications leave time to observe arrears
 
 
 Step = Callable[[str], None]
@@ -57,6 +60,7 @@ def build(ctx: Context, spec: DemoSpec, today: date, say: Step, tick: Tick) -> d
         seed=spec.seed,
         product=spec.product,
         take_up=spec.take_up,
+        apply_window_share=spec.apply_window_share,
         start=today - timedelta(days=round(spec.months * 30.4)),
     )
     say("risk model: the bootstrap model decides the first applications")
