@@ -186,5 +186,9 @@ def test_webhook_replay_is_audited(world: tuple[Api, dict[str, int]]) -> None:
             select(audit_log.c.target_id).where(audit_log.c.action == "webhooks.replay")
         ).scalars().all()
     assert audited == [event_id]
+    after = admin.get("/console/webhooks")
+    card = r'<div class="label">(\w+)</div><div class="value">(\d+)</div>'
+    counts = dict(re.findall(card, after.text))  # two events died, one is queued again
+    assert counts == {"pending": "1", "delivering": "0", "delivered": "0", "dead": "2"}
     audit_page = admin.get("/console/audit?target_kind=webhook_event")
     assert audit_page.status_code == 200 and event_id in audit_page.text

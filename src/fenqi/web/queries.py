@@ -19,6 +19,7 @@ from fenqi.store.schema.credit import credit_accounts, repayments
 from fenqi.store.schema.parties import applications
 from fenqi.store.schema.privacy import audit_log
 from fenqi.store.schema.risk import risk_decisions
+from fenqi.store.schema.webhooks import webhook_deliveries
 from fenqi.store.times import utc
 from fenqi.webhooks.outbox import list_deliveries
 
@@ -262,6 +263,15 @@ def batch_runs(conn: Connection) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def delivery_counts(conn: Connection) -> dict[str, int]:
+    """How many deliveries are in each status (dead ones are the failures to look at)."""
+    d = webhook_deliveries.c
+    return {
+        str(status): int(n)
+        for status, n in conn.execute(select(d.status, func.count()).group_by(d.status))
+    }
 
 
 def _step_order() -> dict[str, int]:

@@ -374,6 +374,7 @@ def webhooks(
 ) -> Response:
     with ctx_of(request).engine.connect() as conn:
         rows = queries.deliveries(conn, status=status, after_id=after)
+        counts = queries.delivery_counts(conn)
     return _page(
         request,
         console,
@@ -381,6 +382,7 @@ def webhooks(
         rows=rows,
         status=status,
         message=None,
+        counts=counts,
         next_after=rows[-1]["id"] if len(rows) == queries.PAGE else None,
     )
 
