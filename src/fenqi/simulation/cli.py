@@ -114,7 +114,8 @@ def _print_result(data: dict[str, Any]) -> None:
     console.print(table)
     t = data["throughput"]
     console.print(
-        f"{data['shoppers']:,} shoppers × {data['months']} months in {data['seconds']:.1f} s: "
+        f"{data['shoppers']:,} shoppers × {data['months']} months in {data['seconds']:.1f} s "
+        f"({data['cpu_seconds']:.1f} s CPU): "
         f"{t['shoppers_per_s']:,} shoppers/s, {t['purchases_per_s']:,} purchases/s, "
         f"{t['service_calls_per_s']:,} service calls/s"
     )

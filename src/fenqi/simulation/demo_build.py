@@ -40,7 +40,7 @@ class DemoSpec:
     seed: int = 2026
     # share of the market's shoppers who apply for fenqi credit: what the build time allows,
     # since each applicant costs about five service calls (docs/simulation.md, throughput)
-    take_up: float = 0.06
+    take_up: float = 0.05
     product: str = "huabei"
     apply_window_share: float = 0.35  # early applications leave time to observe arrears
 
@@ -97,6 +97,7 @@ def build(ctx: Context, spec: DemoSpec, today: date, say: Step, tick: Tick) -> d
             "take_up": spec.take_up,
             "through": (today - timedelta(days=1)).isoformat(),
             "seconds": round(sim.seconds, 1),
+            "cpu_seconds": round(sim.cpu_seconds, 1),
             "counts": vars(counts),
             "model": model_note,
             "ledger": checks,

@@ -40,6 +40,7 @@ class SimResult:
     training: pd.DataFrame
     checks: dict[str, Any] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
 
     @property
     def throughput(self) -> dict[str, float]:
@@ -58,6 +59,7 @@ class SimResult:
             "stress": self.config.stress,
             "product": self.config.product,
             "seconds": round(self.seconds, 2),
+            "cpu_seconds": round(self.cpu_seconds, 2),
             "throughput": self.throughput,
             "counts": vars(self.counts),
             "metrics": self.metrics,
@@ -97,7 +99,8 @@ def run(
         metrics = portfolio_metrics(conn, sim)
         checks = ledger_checks(conn)
     return SimResult(
-        config, counts, sim.seconds, metrics, training_table(sim), checks, sim.phase_seconds
+        config, counts, sim.seconds, metrics, training_table(sim), checks, sim.phase_seconds,
+        sim.cpu_seconds,
     )
 
 
