@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event, select, update
+from sqlalchemy import Connection, Engine, event, func, select, update
 
 from fenqi.clock import Clock
 from fenqi.ledger.chart import (
@@ -15,6 +16,7 @@ from fenqi.ledger.chart import (
     OwnerKind,
 )
 from fenqi.ledger.entry import LedgerError
+from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.upsert import insert_ignore
 
@@ -123,15 +125,54 @@ def get_balance(conn: Connection, account_id: int) -> AccountBalance:
     row = conn.execute(select(acc).where(acc.c.id == account_id)).mappings().first()
     if row is None:
         raise LedgerError(f"account {account_id} not found", code="account_not_found")
+    slots = conn.execute(
+        select(*[func.coalesce(func.sum(slot_t.c[c]), 0) for c in BALANCE_COLUMNS]).where(
+            slot_t.c.account_id == account_id
+        )
+    ).one()
+    total = {c: int(row[c]) + int(v) for c, v in zip(BALANCE_COLUMNS, slots, strict=True)}
     return AccountBalance(
         account_id=row["id"],
         code=row["code"],
         owner_kind=row["owner_kind"],
         owner_id=row["owner_id"],
         currency=row["currency"],
-        debits_pending=row["debits_pending"],
-        debits_posted=row["debits_posted"],
-        credits_pending=row["credits_pending"],
-        credits_posted=row["credits_posted"],
         debit_cap_fen=row["debit_cap_fen"],
+        **total,
     )
+
+
+# id -> (code, currency): immutable once an account exists; cached like ids (after commit).
+_META: WeakKeyDictionary[Engine, dict[int, tuple[str, str]]] = WeakKeyDictionary()
+_PENDING_META = "fenqi.ledger.account_meta"
+BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+
+
+@event.listens_for(Engine, "commit")
+def _keep_meta(conn: Connection) -> None:
+    pending = conn.info.pop(_PENDING_META, None)
+    if pending:
+        cache = _META.setdefault(conn.engine, {})
+        if len(cache) + len(pending) <= _IDS_MAX:
+            cache.update(pending)
+
+
+@event.listens_for(Engine, "rollback")
+def _drop_meta(conn: Connection) -> None:
+    conn.info.pop(_PENDING_META, None)
+
+
+def account_meta(conn: Connection, account_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """(code, currency) of each existing account among `account_ids`."""
+    cache = _META.setdefault(conn.engine, {})
+    wanted = set(account_ids)
+    out = {i: cache[i] for i in wanted if i in cache}
+    missing = wanted - set(out)
+    if missing:
+        rows = conn.execute(
+            select(acc.c.id, acc.c.code, acc.c.currency).where(acc.c.id.in_(sorted(missing)))
+        ).all()
+        found = {int(r.id): (str(r.code), str(r.currency)) for r in rows}
+        conn.info.setdefault(_PENDING_META, {}).update(found)
+        out.update(found)
+    return out

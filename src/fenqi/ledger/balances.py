@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -27,8 +28,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
+from fenqi.ledger.accounts import account_meta
+from fenqi.ledger.chart import HOT_CODES
 from fenqi.ledger.entry import PostingSpec, RejectCode
+from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
 
 COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
@@ -137,13 +142,62 @@ def _move(
     return set(conn.execute(_statement(len(deltas)), params).scalars())
 
 
+SLOTS = 16
+
+
+@lru_cache(maxsize=4)
+def _slot_upsert(dialect_name: str) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(slot_t).values(
+        {c: bindparam(f"v_{c}") for c in ("account_id", "slot", *COLUMNS)}
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["account_id", "slot"],
+        set_={c: slot_t.c[c] + stmt.excluded[c] for c in COLUMNS},
+    )
+
+
 def apply_deltas(
-    conn: Connection, currency: str, deltas: dict[int, Delta], enforce_cap: bool = True
+    conn: Connection,
+    currency: str,
+    deltas: dict[int, Delta],
+    enforce_cap: bool = True,
+    slot: int = 0,
 ) -> RejectCode | None:
-    """Move every balance or none; returns why not (None when all moved)."""
+    """Move every balance or none; returns why not (None when all moved).
+
+    Accounts with rules move in the checked UPDATE; hot accounts (no rules) move in slot
+    `slot % SLOTS` of their own, after the checked ones succeeded.
+    """
     deltas = {i: d for i, d in deltas.items() if any(d.values())}
     if not deltas:
         return None
+    meta = account_meta(conn, deltas)
+    if len(meta) != len(deltas):
+        return RejectCode.ACCOUNT_NOT_FOUND
+    if any(cur != currency for _code, cur in meta.values()):
+        return RejectCode.CURRENCY_MISMATCH
+    hot = {i: d for i, d in deltas.items() if meta[i][0] in HOT_CODES}
+    deltas = {i: d for i, d in deltas.items() if i not in hot}
+    refused = _move_checked(conn, currency, deltas, enforce_cap) if deltas else None
+    if refused is None and hot:
+        conn.execute(
+            _slot_upsert(conn.dialect.name),
+            [
+                {
+                    "v_account_id": i,
+                    "v_slot": slot % SLOTS,
+                    **{f"v_{c}": hot[i].get(c, 0) for c in COLUMNS},
+                }
+                for i in sorted(hot)
+            ],
+        )
+    return refused
+
+
+def _move_checked(
+    conn: Connection, currency: str, deltas: dict[int, Delta], enforce_cap: bool
+) -> RejectCode | None:
     moved = _move(conn, deltas, currency, True, enforce_cap)
     if len(moved) == len(deltas):
         return None

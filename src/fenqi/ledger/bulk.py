@@ -48,8 +48,15 @@ staging = Table(
 COLUMNS = ["client_id", "debit_account_id", "credit_account_id", "amount_fen", "code", "ref_id"]
 
 
-def post_rows(conn: Connection, rows: Select[Any] | Any, *, business_date: date,
-              now: datetime, description: str, ref_kind: str) -> tuple[int, int]:
+def post_rows(
+    conn: Connection,
+    rows: Select[Any] | Any,
+    *,
+    business_date: date,
+    now: datetime,
+    description: str,
+    ref_kind: str,
+) -> tuple[int, int]:
     """Post one entry per row of `rows` (columns as COLUMNS; amounts > 0).
 
     Returns (entries, total fen). Runs in the caller's transaction.
@@ -58,25 +65,72 @@ def post_rows(conn: Connection, rows: Select[Any] | Any, *, business_date: date,
     conn.execute(delete(staging))
     conn.execute(insert(staging).from_select(COLUMNS, rows))
     count, total = conn.execute(
-        select(func.count(), func.coalesce(func.sum(staging.c.amount_fen), 0))).one()
+        select(func.count(), func.coalesce(func.sum(staging.c.amount_fen), 0))
+    ).one()
     if not count:
         return 0, 0
-    conn.execute(insert(ent).from_select(
-        ["client_id", "content_hash", "kind", "status", "business_date", "created_at",
-         "description", "ref_kind", "ref_id"],
-        select(staging.c.client_id, literal("batch"), literal("single"), literal("posted"),
-               literal(business_date), literal(now), literal(description), literal(ref_kind),
-               staging.c.ref_id)))
-    conn.execute(insert(pst).from_select(
-        ["entry_id", "seq", "debit_account_id", "credit_account_id", "amount_fen", "phase",
-         "pending_remaining_fen", "code"],
-        select(ent.c.id, literal(0), staging.c.debit_account_id, staging.c.credit_account_id,
-               staging.c.amount_fen, literal("posted"), literal(0), staging.c.code)
-        .join(ent, ent.c.client_id == staging.c.client_id)))
-    for column, side in (("debits_posted", staging.c.debit_account_id),
-                         ("credits_posted", staging.c.credit_account_id)):
-        sums = select(side.label("account_id"), func.sum(staging.c.amount_fen).label("amount")
-                      ).group_by(side).subquery()
-        conn.execute(update(acc).where(acc.c.id == sums.c.account_id)
-                     .values({column: acc.c[column] + sums.c.amount}))
+    conn.execute(
+        insert(ent).from_select(
+            [
+                "client_id",
+                "content_hash",
+                "kind",
+                "status",
+                "business_date",
+                "created_at",
+                "description",
+                "ref_kind",
+                "ref_id",
+            ],
+            select(
+                staging.c.client_id,
+                literal("batch"),
+                literal("single"),
+                literal("posted"),
+                literal(business_date),
+                literal(now),
+                literal(description),
+                literal(ref_kind),
+                staging.c.ref_id,
+            ),
+        )
+    )
+    conn.execute(
+        insert(pst).from_select(
+            [
+                "entry_id",
+                "seq",
+                "debit_account_id",
+                "credit_account_id",
+                "amount_fen",
+                "phase",
+                "pending_remaining_fen",
+                "code",
+            ],
+            select(
+                ent.c.id,
+                literal(0),
+                staging.c.debit_account_id,
+                staging.c.credit_account_id,
+                staging.c.amount_fen,
+                literal("posted"),
+                literal(0),
+                staging.c.code,
+            ).join(ent, ent.c.client_id == staging.c.client_id),
+        )
+    )
+    for column, side in (
+        ("debits_posted", staging.c.debit_account_id),
+        ("credits_posted", staging.c.credit_account_id),
+    ):
+        sums = (
+            select(side.label("account_id"), func.sum(staging.c.amount_fen).label("amount"))
+            .group_by(side)
+            .subquery()
+        )
+        conn.execute(
+            update(acc)
+            .where(acc.c.id == sums.c.account_id)
+            .values({column: acc.c[column] + sums.c.amount})
+        )
     return int(count), int(total)

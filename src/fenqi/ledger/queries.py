@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, Subquery, and_, case, func, or_, select
 
 from fenqi.clock import Clock
+from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
@@ -68,16 +69,36 @@ class TrialBalance:
         )
 
 
+BALANCES = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+
+
+def balances() -> Subquery:
+    """Every account's balances: its row plus the sum of its slots (hot accounts)."""
+    sums = (
+        select(slot_t.c.account_id, *[func.sum(slot_t.c[c]).label(c) for c in BALANCES])
+        .group_by(slot_t.c.account_id)
+        .subquery("slot_sums")
+    )
+    return (
+        select(
+            acc.c.id,
+            acc.c.code,
+            acc.c.currency,
+            *[(acc.c[c] + func.coalesce(sums.c[c], 0)).label(c) for c in BALANCES],
+        )
+        .select_from(acc.outerjoin(sums, sums.c.account_id == acc.c.id))
+        .subquery("balances")
+    )
+
+
 def trial_balance(conn: Connection) -> TrialBalance:
-    cols = [
-        func.coalesce(func.sum(getattr(acc.c, name)), 0).label(name)
-        for name in ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
-    ]
+    b = balances()
+    cols = [func.coalesce(func.sum(b.c[name]), 0).label(name) for name in BALANCES]
     rows = (
         conn.execute(
-            select(acc.c.currency, acc.c.code, func.count().label("accounts"), *cols)
-            .group_by(acc.c.currency, acc.c.code)
-            .order_by(acc.c.currency, acc.c.code)
+            select(b.c.currency, b.c.code, func.count().label("accounts"), *cols)
+            .group_by(b.c.currency, b.c.code)
+            .order_by(b.c.currency, b.c.code)
         )
         .mappings()
         .all()
@@ -113,6 +134,7 @@ def reconcile(conn: Connection, limit: int = 100) -> list[dict[str, int]]:
             .subquery(f"{side}_sum")
         )
     d, c = sides
+    acc = balances()
     stmt = (
         select(
             acc.c.id,
@@ -166,11 +188,15 @@ def timeout_after(clock: Clock, seconds: int) -> datetime:
 
 def net_credit_by_code(conn: Connection, account_id: int) -> dict[str, int]:
     """Posted credits less posted debits of one account, per posting code (set-based)."""
-    signed = case((pst.c.credit_account_id == account_id, pst.c.amount_fen),
-                  else_=-pst.c.amount_fen)
+    signed = case(
+        (pst.c.credit_account_id == account_id, pst.c.amount_fen), else_=-pst.c.amount_fen
+    )
     rows = conn.execute(
-        select(pst.c.code, func.sum(signed)).where(
+        select(pst.c.code, func.sum(signed))
+        .where(
             or_(pst.c.debit_account_id == account_id, pst.c.credit_account_id == account_id),
-            pst.c.phase == "posted").group_by(pst.c.code)
+            pst.c.phase == "posted",
+        )
+        .group_by(pst.c.code)
     ).all()
     return {str(code): int(total) for code, total in rows}

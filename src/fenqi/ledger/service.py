@@ -194,7 +194,7 @@ def post_entry(conn: Connection, clock: Clock, req: EntryRequest) -> EntryResult
     if entry_id is None:
         return _replay(conn, req.client_id, digest)
     phase = "pending" if req.pending else "posted"
-    refused = apply_deltas(conn, req.currency, deltas_for(req.postings, phase))
+    refused = apply_deltas(conn, req.currency, deltas_for(req.postings, phase), slot=entry_id)
     if refused is not None:
         return _reject(conn, entry_id, req.client_id, kind, refused)
     _insert_postings(conn, entry_id, req.postings, phase)
@@ -302,7 +302,8 @@ def resolve_pending(
         releases.append({"pid": p["id"], "left": remaining - release})
     if kind is EntryKind.POST and not posted:
         raise LedgerError("nothing to post: every amount is zero", code="invalid_amounts")
-    refused = apply_deltas(conn, currency, deltas)  # posting a hold never adds exposure
+    # posting a hold never adds exposure
+    refused = apply_deltas(conn, currency, deltas, slot=entry_id)
     assert refused is None, refused
     conn.execute(
         update(pst)
@@ -412,7 +413,7 @@ def reverse_entry(
     ]
     # a correction is not new credit: the credit limit does not block it
     refused = apply_deltas(
-        conn, rows[0]["currency"], deltas_for(mirror, "posted"), enforce_cap=False
+        conn, rows[0]["currency"], deltas_for(mirror, "posted"), enforce_cap=False, slot=new_id
     )
     if refused is not None:
         conn.execute(update(ent).where(ent.c.id == new_id).values(reverses_entry_id=None))

@@ -96,3 +96,20 @@ ledger_postings = Table(
 Index("ix_ledger_postings_entry", ledger_postings.c.entry_id)
 Index("ix_ledger_postings_debit", ledger_postings.c.debit_account_id)
 Index("ix_ledger_postings_credit", ledger_postings.c.credit_account_id)
+
+# Hot accounts (a shop's payable, the platform's income and clearing accounts) are touched by
+# almost every entry; one balance row would make every checkout wait for the one before it.
+# Their balance changes go to one of SLOTS sub-rows instead, chosen by entry id, and their
+# balance is the account row plus the sum of its slots. Hot accounts carry no balance rules,
+# so no check ever needs the whole sum at once. A slot's pending columns may go negative (a
+# hold placed in one slot is released from another); only the sums are balances.
+ledger_account_slots = Table(
+    "ledger_account_slots",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("debits_pending", BigInteger, nullable=False, default=0),
+    Column("debits_posted", BigInteger, nullable=False, default=0),
+    Column("credits_pending", BigInteger, nullable=False, default=0),
+    Column("credits_posted", BigInteger, nullable=False, default=0),
+)

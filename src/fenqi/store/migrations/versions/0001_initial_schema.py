@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 12:49:30.877823
+Create Date: 2026-11-26 13:11:40.169314
 """
 
 from __future__ import annotations
@@ -282,6 +282,16 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_customer_links_merchant_id_merchants')),
     sa.PrimaryKeyConstraint('customer_id', 'merchant_id', name=op.f('pk_customer_links'))
     )
+    op.create_table('ledger_account_slots',
+    sa.Column('account_id', sa.BigInteger(), nullable=False),
+    sa.Column('slot', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('debits_pending', sa.BigInteger(), nullable=False),
+    sa.Column('debits_posted', sa.BigInteger(), nullable=False),
+    sa.Column('credits_pending', sa.BigInteger(), nullable=False),
+    sa.Column('credits_posted', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['ledger_accounts.id'], name=op.f('fk_ledger_account_slots_account_id_ledger_accounts')),
+    sa.PrimaryKeyConstraint('account_id', 'slot', name=op.f('pk_ledger_account_slots'))
+    )
     op.create_table('ledger_postings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('entry_id', sa.BigInteger(), nullable=False),
@@ -545,6 +555,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_ledger_postings_credit')
 
     op.drop_table('ledger_postings')
+    op.drop_table('ledger_account_slots')
     op.drop_table('customer_links')
     op.drop_table('credit_accounts')
     op.drop_table('batch_steps')
