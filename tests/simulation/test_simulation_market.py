@@ -37,7 +37,7 @@ def test_same_seed_same_figures(make_ctx: MakeCtx, tmp_path: Path) -> None:
     assert r1.metrics == r2.metrics
     assert vars(r1.counts) == vars(r2.counts)
     assert r1.training.equals(r2.training)
-    other = _run(make_ctx, f"sqlite:///{tmp_path / 'c.sqlite'}", SimConfig(120, 2, seed=6))
+    other = _run(make_ctx, f"sqlite:///{tmp_path / 'c.sqlite'}", SimConfig(120, 1, seed=6))
     assert other.metrics != r1.metrics
 
 

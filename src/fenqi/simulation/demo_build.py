@@ -22,6 +22,7 @@ from fenqi.context import Context
 from fenqi.credit.applications import apply
 from fenqi.credit.merchants import create_merchant
 from fenqi.credit.underwriting import MODEL_FEATURES
+from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Role, create_staff
 from fenqi.simulation.market import SimConfig, Simulation
 from fenqi.simulation.runner import TARGET, ledger_checks, training_table
@@ -29,7 +30,7 @@ from fenqi.store.schema.credit import credit_accounts
 
 DEMO_SHOP_ID = "demo-shop"
 DEMO_SHOPPERS = 5
-BADS_TO_TRAIN_MIN = 20  # fewer bad accounts than this cannot teach a model anything
+BADS_TO_TRAIN_MIN = 10  # fewer bad accounts than this cannot teach a model anything
 DEMO_PASSWORDS = {role: f"fenqi-demo-{role.value.replace('_', '-')}" for role in Role}
 
 
@@ -114,10 +115,14 @@ def _train(ctx: Context, sim: Simulation, say: Step) -> str:
         say(f"risk model: only {bads} accounts went 90+ days past due; keeping the bootstrap")
         return f"bootstrap (only {bads} bad accounts observed)"
     say(f"risk model: training on {len(frame):,} accounts of this platform ({bads} bad)")
-    model = train_model(
-        frame[[*MODEL_FEATURES, TARGET]], TARGET, "gbm", ctx.settings.models_dir, ctx.clock,
-        seed=sim.config.seed,
-    )
+    try:
+        model = train_model(
+            frame[[*MODEL_FEATURES, TARGET]], TARGET, "gbm", ctx.settings.models_dir, ctx.clock,
+            seed=sim.config.seed,
+        )
+    except (FenqiError, ValueError) as exc:
+        say(f"risk model: training failed ({exc}); keeping the bootstrap")
+        return f"bootstrap (training on {len(frame):,} accounts failed: {exc})"
     return f"{model.model_id} trained on {len(frame):,} platform accounts ({bads} bad)"
 
 
