@@ -495,7 +495,7 @@ class Simulation:
         self._batched(payers, one)
 
     def _owed(self, accounts: Sequence[int], today: date) -> dict[int, tuple[int, date]]:
-        """What each account owes up to today (plan lines and posted penalties), and the oldest
+        """What each account owes up to today (plan lines and accrued charges), and the oldest
         unpaid due date: read through the account index, a few hundred accounts at a time."""
         out: dict[int, tuple[int, date]] = {}
         lines_q = text(
@@ -503,19 +503,20 @@ class Simulation:
             "FROM plan_lines WHERE credit_account_id IN :ids AND due_date <= :today AND "
             + _unpaid_sql() + " > 0 GROUP BY credit_account_id"
         ).bindparams(bindparam("ids", expanding=True))
-        penalty_q = text(
-            "SELECT owner_id, debits_posted - credits_posted FROM ledger_accounts "
-            "WHERE code = 'penalty_receivable' AND owner_kind = 'customer' AND owner_id IN :ids"
+        # charges the end-of-day run accrued (late-payment penalty, revolving interest) are due
+        # at once and come first in the allocation, so a payer pays them too
+        accrued_q = text(
+            "SELECT credit_account_id, SUM(accrued_fen - paid_fen - waived_fen) FROM accruals "
+            "WHERE credit_account_id IN :ids GROUP BY credit_account_id"
         ).bindparams(bindparam("ids", expanding=True))
         with self.ctx.engine.connect() as conn:
             for chunk in _chunks(list(accounts), CHUNK_IDS):
                 for acct, amount, oldest in conn.execute(lines_q, {"ids": chunk, "today": today}):
                     out[int(acct)] = (int(amount), _as_date(oldest))
-                strs = [str(a) for a in chunk]
-                for owner, penalty in conn.execute(penalty_q, {"ids": strs}):
-                    if penalty and int(owner) in out:
-                        amount, oldest = out[int(owner)]
-                        out[int(owner)] = (amount + int(penalty), oldest)
+                for acct, accrued in conn.execute(accrued_q, {"ids": list(chunk)}):
+                    if accrued and int(acct) in out:
+                        amount, oldest = out[int(acct)]
+                        out[int(acct)] = (amount + int(accrued), oldest)
         return out
 
     # ------------------------------------------------------------------ arrears

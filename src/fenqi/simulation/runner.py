@@ -21,6 +21,7 @@ from sqlalchemy import Connection, text
 from fenqi.clock import FixedClock
 from fenqi.context import Context, build_context
 from fenqi.credit.underwriting import MODEL_FEATURES
+from fenqi.ledger.chart import AccountCode
 from fenqi.ledger.service import reconcile, trial_balance
 from fenqi.settings import Settings
 from fenqi.simulation import distributions as dist
@@ -131,10 +132,11 @@ def portfolio_metrics(conn: Connection, sim: Simulation) -> dict[str, Any]:
     charges_cash = _scalar(
         conn, "SELECT SUM(to_fee_fen + to_interest_fen + to_penalty_fen) FROM repayments"
     )
-    discount = _scalar(
-        conn,
-        "SELECT SUM(credits_posted - debits_posted) FROM ledger_accounts "
-        "WHERE code = 'merchant_discount_income'",
+    # from the trial balance: it adds the hot accounts' slot rows to their balances
+    discount = -sum(
+        int(row["net_debit_posted"])
+        for row in trial_balance(conn).rows
+        if str(row["code"]) == AccountCode.MERCHANT_DISCOUNT_INCOME.value
     )
     # accounts 90+ days past due at the end: their principal is the expected loss (charged off
     # at 180 days by the end-of-day run; counted here whether or not it has been yet)
