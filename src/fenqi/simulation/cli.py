@@ -66,6 +66,8 @@ def simulate(
     ),
     batch_ops: int = typer.Option(500, min=1, max=5_000, help="Service calls per transaction."),
     eod: bool = typer.Option(True, help="Run the end-of-day batch each day (when present)."),
+    workers: int = typer.Option(1, min=1, max=64, help="Processes (PostgreSQL only)."),
+    take_up: float = typer.Option(1.0, min=0.001, max=1.0, help="Share who apply for credit."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Simulate a marketplace through fenqi's services; print figures and throughput."""
@@ -75,7 +77,7 @@ def simulate(
     first = parse_date(start) or date(2026, 1, 1)
     config = SimConfig(
         shoppers=shoppers, months=months, seed=seed, stress=stress, product=product,
-        start=first, batch_ops=batch_ops, eod=eod,
+        start=first, batch_ops=batch_ops, eod=eod, take_up=take_up,
     )
     if fresh:
         _fresh_sqlite(database)
@@ -86,7 +88,12 @@ def simulate(
     )
     try:
         with _bar("simulating", not as_json) as tick:
-            result = run(ctx, config, tick)
+            if workers > 1:
+                from fenqi.simulation.parallel import run_parallel
+
+                result = run_parallel(ctx, config, workers, tick)
+            else:
+                result = run(ctx, config, tick)
     finally:
         ctx.engine.dispose()
     data = result.to_dict()

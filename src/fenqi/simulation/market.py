@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy.exc import DBAPIError
 
 from fenqi.api.schemas import ApplicationIn, Behaviour, ConsentIn
 from fenqi.clock import FixedClock
@@ -46,6 +47,7 @@ MONTHS_MAX = 36
 DAYS_PER_MONTH = 30.4
 OBSERVE_EVERY_DAYS = 7  # days past due are read weekly for the accounts that missed a due date
 CHUNK_IDS = 500  # bound on an IN list
+DEADLOCK_RETRIES = 5
 @dataclass(frozen=True)
 class SimConfig:
     shoppers: int = 1_000
@@ -141,9 +143,19 @@ class Simulation:
         ctx: Context,
         config: SimConfig,
         progress: Callable[[int, int], None] | None = None,
+        *,
+        partition: tuple[int, int] = (0, 1),
+        day_done: Callable[[int], None] | None = None,
     ) -> None:
+        """`partition` (k, n): this process simulates the shoppers i with i mod n = k (the draws
+        are made for everyone, so n partitions together are the one-process run); `day_done` is
+        called after each simulated day (a barrier, in parallel runs)."""
         if not isinstance(ctx.clock, FixedClock):
             raise TypeError("the simulation moves time: give the context a FixedClock")
+        if not 0 <= partition[0] < partition[1]:
+            raise ValueError("partition must be (k, n) with 0 <= k < n")
+        self.part, self.parts = partition
+        self.day_done = day_done
         self.ctx = ctx
         self.clock: FixedClock = ctx.clock
         self.config = config
@@ -235,6 +247,8 @@ class Simulation:
             if d % OBSERVE_EVERY_DAYS == OBSERVE_EVERY_DAYS - 1:
                 timed("observe", self.observe, d)
             timed("end_of_day", self._end_of_day, d)
+            if self.day_done:
+                self.day_done(d)
             if self.progress:
                 self.progress(d + 1, self.config.days)
         self.observe(self.config.days - 1)
@@ -251,15 +265,30 @@ class Simulation:
 
     def _batched(self, items: Sequence[T], work: Callable[[Connection, T], None]) -> None:
         for chunk in _chunks(items, self.config.batch_ops):
-            with self.ctx.engine.begin() as conn:
-                for item in chunk:
-                    try:
-                        with conn.begin_nested():
-                            work(conn, item)
-                    except FenqiError as exc:  # a refusal: undone, as the API would
-                        code = str(getattr(exc, "code", type(exc).__name__))
-                        self.counts.refusals[code] = self.counts.refusals.get(code, 0) + 1
-                    self.counts.service_calls += 1
+            for attempt in range(DEADLOCK_RETRIES + 1):
+                try:
+                    self._transaction(chunk, work)
+                    break
+                except DBAPIError as exc:
+                    # parallel workers on PostgreSQL can deadlock on shared ledger rows; the
+                    # database undid the transaction, so one call per transaction is retried
+                    deadlock = getattr(exc.orig, "sqlstate", None) == "40P01"
+                    if not deadlock or len(chunk) > 1 or attempt == DEADLOCK_RETRIES:
+                        raise
+                    self.counts.refusals["deadlock_retried"] = (
+                        self.counts.refusals.get("deadlock_retried", 0) + 1
+                    )
+
+    def _transaction(self, chunk: Sequence[T], work: Callable[[Connection, T], None]) -> None:
+        with self.ctx.engine.begin() as conn:
+            for item in chunk:
+                try:
+                    with conn.begin_nested():
+                        work(conn, item)
+                except FenqiError as exc:  # a refusal: undone, as the API would
+                    code = str(getattr(exc, "code", type(exc).__name__))
+                    self.counts.refusals[code] = self.counts.refusals.get(code, 0) + 1
+                self.counts.service_calls += 1
 
     # ------------------------------------------------------------------ applications
     def application_body(self, i: int) -> ApplicationIn:
@@ -292,8 +321,8 @@ class Simulation:
         def one(conn: Connection, i: int) -> None:
             body = self.application_body(i)
             shop = self._shop_for(i, _unit(self.config.seed, i, 7))
-            self.counts.applications += 1
             out = apply(conn, self.ctx, shop.id, body)
+            self.counts.applications += 1
             st.customer_of[i] = out["customer_id"]
             if out["outcome"] == "approved" and out["credit_account_id"]:
                 self.counts.approved += 1
@@ -313,7 +342,10 @@ class Simulation:
                     "other_lenders": b.other_lenders,
                 }
 
-        self._batched([int(i) for i in who if self.applies[i]], one)
+        self._batched([int(i) for i in who if self.applies[i] and self._mine(int(i))], one)
+
+    def _mine(self, i: int) -> bool:
+        return i % self.parts == self.part
 
     def _shop_for(self, i: int, u: float) -> Shop:
         """The favourite category 60% of the time, else a category by its share."""
@@ -348,7 +380,8 @@ class Simulation:
         u_step = rng.random(buyers.size)
         refund_after = rng.integers(*dist.REFUND_DAYS, size=buyers.size)
         orders = []
-        for k, i in enumerate(buyers):
+        for k in (int(x) for x in np.flatnonzero(buyers % self.parts == self.part)):
+            i = buyers[k]
             if self.state.account_of[i] == 0 or d < self.state.opened_day[i]:
                 continue
             if self.defaults[i] and d >= self.default_day[i]:
