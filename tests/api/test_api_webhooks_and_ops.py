@@ -129,25 +129,25 @@ def test_conversion_and_reversal(db_url: str, models_dir: Path, tmp_path: Path) 
 
         pay = api.post(f"/v1/me/accounts/{account}/repayments", shopper, {"amount_fen": 10_000})
         assert pay.status_code == 201
+        owed_before = api.get(f"/v1/me/accounts/{account}", shopper).json()["owed_fen"]
         ledger = api.get(f"/v1/me/accounts/{account}/ledger", shopper, limit=200).json()["items"]
         repayment_entry = ledger[-1]["entry_id"]
         finance = api.staff_token("fiona", "finance")
         support = api.staff_token("sam", "support")
-        assert (
-            api.post(
-                f"/v1/ops/ledger/entries/{repayment_entry}/reverse", support, {"reason": "bounced"}
-            ).status_code
-            == 403
+        # a bare ledger reversal of a repayment is refused: plans would no longer match
+        bare = api.post(
+            f"/v1/ops/ledger/entries/{repayment_entry}/reverse", finance, {"reason": "bounced"}
         )
-        rev = api.post(
-            f"/v1/ops/ledger/entries/{repayment_entry}/reverse",
-            finance,
-            {"reason": "payment bounced"},
-        )
+        assert bare.status_code == 409 and bare.json()["code"] == "use_business_operation"
+        [paid] = api.get(f"/v1/ops/accounts/{account}/repayments", finance).json()["items"]
+        path = f"/v1/ops/accounts/{account}/repayments/{paid['id']}/reverse"
+        assert api.post(path, support, {"reason": "bounced"}).status_code == 403
+        rev = api.post(path, finance, {"reason": "payment bounced"})
         assert rev.status_code == 201, rev.text
-        twice = api.post(
-            f"/v1/ops/ledger/entries/{repayment_entry}/reverse", finance, {"reason": "again"}
-        )
-        assert twice.status_code == 400 and twice.json()["code"] == "already_reversed"
+        assert api.get(f"/v1/me/accounts/{account}", shopper).json()["owed_fen"] == (
+            owed_before + 10_000
+        )  # owed again, exactly where it had been paid
+        twice = api.post(path, finance, {"reason": "again"})
+        assert twice.status_code == 409 and twice.json()["code"] == "already_reversed"
         with api.ctx.engine.connect() as conn:
             assert trial_balance(conn).balanced and reconcile(conn) == []

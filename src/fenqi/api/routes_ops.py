@@ -168,18 +168,38 @@ def change_limit(
 
 
 @router.post("/accounts/{account_id}/hardship", status_code=201)
-def hardship(account_id: Id, body: s.HardshipIn,
-             user: StaffUser = Depends(allowed(P.HARDSHIP_APPROVE)),
-             key: str = Depends(idempotency_key), ctx: Context = Depends(get_ctx)
-             ) -> JSONResponse:
+def hardship(
+    account_id: Id,
+    body: s.HardshipIn,
+    user: StaffUser = Depends(allowed(P.HARDSHIP_APPROVE)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
     """Restructure a delinquent balance into a new plan (re-aged), approved by this user."""
 
     def work(conn: Connection) -> tuple[int, Any]:
         product = ctx.product(credit.get_account(conn, account_id)["product"])
-        plan_id = restructure(conn, ctx.clock, product, account_id, body.terms,
-                              waive_charges=body.waive_charges, client_id=f"staff:{key}")
-        _audit(conn, ctx, user, "account.hardship_plan", "credit_account", account_id,
-               body.reason, plan_id=plan_id, terms=body.terms, waive_charges=body.waive_charges)
+        plan_id = restructure(
+            conn,
+            ctx.clock,
+            product,
+            account_id,
+            body.terms,
+            waive_charges=body.waive_charges,
+            client_id=f"staff:{key}",
+        )
+        _audit(
+            conn,
+            ctx,
+            user,
+            "account.hardship_plan",
+            "credit_account",
+            account_id,
+            body.reason,
+            plan_id=plan_id,
+            terms=body.terms,
+            waive_charges=body.waive_charges,
+        )
         return 201, {"plan_id": plan_id, "credit_account_id": account_id, "terms": body.terms}
 
     return idempotent(ctx, f"staff:{user.id}", key, f"POST hardship {account_id}", body, work)
@@ -196,6 +216,7 @@ def reverse(
     """Post the mirror image of a posted entry, with a reason (audited)."""
 
     def work(conn: Connection) -> tuple[int, Any]:
+        _refuse_business_entries(conn, entry_id)
         result = reverse_entry(conn, ctx.clock, f"staff:{user.id}:{key}", entry_id, body.reason)
         if not result.ok:
             raise ApiError(
@@ -216,6 +237,107 @@ def reverse(
         return 201, {"entry_id": result.entry_id, "reverses_entry_id": entry_id}
 
     return idempotent(ctx, f"staff:{user.id}", key, f"POST reverse {entry_id}", body, work)
+
+
+def _refuse_business_entries(conn: Connection, entry_id: int) -> None:
+    """Entries that a purchase, a plan or a repayment rests on are corrected by their own
+    operation (which keeps plans and ledger in step), never by a bare ledger reversal."""
+    from sqlalchemy import select
+
+    from fenqi.store.schema.credit import repayments
+    from fenqi.store.schema.ledger import ledger_entries
+
+    repayment = conn.execute(
+        select(repayments.c.id, repayments.c.credit_account_id).where(
+            repayments.c.ledger_entry_id == entry_id
+        )
+    ).first()
+    if repayment is not None:
+        raise ApiError(
+            f"entry {entry_id} is repayment {repayment.id}: reverse it with POST /v1/ops/"
+            f"accounts/{repayment.credit_account_id}/repayments/{repayment.id}/reverse",
+            code="use_business_operation",
+            http_status=409,
+        )
+    ref = conn.execute(
+        select(ledger_entries.c.ref_kind, ledger_entries.c.kind).where(
+            ledger_entries.c.id == entry_id
+        )
+    ).first()
+    if ref is not None and (ref.ref_kind == "plan" or ref.kind in ("pending", "post")):
+        raise ApiError(
+            f"entry {entry_id} belongs to a purchase or plan: use a refund, void or payoff",
+            code="use_business_operation",
+            http_status=409,
+        )
+
+
+@router.get("/accounts/{account_id}/repayments")
+def list_repayments(
+    account_id: Id,
+    user: StaffUser = Depends(allowed(P.CUSTOMER_READ_MASKED)),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from fenqi.store.schema.credit import repayments
+
+    with ctx.engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(repayments)
+                .where(repayments.c.credit_account_id == account_id)
+                .order_by(repayments.c.id)
+                .limit(500)
+            )
+            .mappings()
+            .all()
+        )
+    return {
+        "items": [
+            {
+                k: (
+                    str(v)
+                    if k in ("business_date", "created_at", "reversed_at") and v is not None
+                    else v
+                )
+                for k, v in r.items()
+            }
+            for r in rows
+        ]
+    }
+
+
+@router.post("/accounts/{account_id}/repayments/{repayment_id}/reverse", status_code=201)
+def reverse_a_repayment(
+    account_id: Id,
+    repayment_id: Id,
+    body: s.ReasonIn,
+    user: StaffUser = Depends(allowed(P.LEDGER_REVERSE)),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """A repayment that bounced: what it paid is owed again where it was paid (audited)."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        entry = credit.reverse_repayment(
+            conn, ctx.clock, account_id, repayment_id, body.reason, f"staff:{user.id}:{key}"
+        )
+        _audit(
+            conn,
+            ctx,
+            user,
+            "repayment.reverse",
+            "repayment",
+            repayment_id,
+            body.reason,
+            reversal_entry_id=entry,
+        )
+        return 201, {"repayment_id": repayment_id, "reversal_entry_id": entry}
+
+    return idempotent(
+        ctx, f"staff:{user.id}", key, f"POST reverse repayment {repayment_id}", body, work
+    )
 
 
 @router.post("/merchants", status_code=201, response_model=s.MerchantOut)

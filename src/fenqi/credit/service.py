@@ -27,7 +27,7 @@ from fenqi.store.schema.batch import accruals
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
-from fenqi.store.schema.credit import repayments
+from fenqi.store.schema.credit import repayment_parts, repayments
 
 PLATFORM = "platform"
 HOLD_SECONDS_DEFAULT = 7 * 24 * 3600
@@ -537,7 +537,93 @@ def repay(
         .mappings()
         .one()
     )
+    parts = []
+    for seq, (key, kind, amount) in enumerate(allocation.parts):
+        pair: tuple[Any, Any] = key  # type: ignore[assignment]
+        first, second = pair
+        accrual = first == "accrual"
+        parts.append(
+            {
+                "repayment_id": row["id"],
+                "seq": seq,
+                "plan_id": None if accrual else first,
+                "period": None if accrual else second,
+                "accrual_kind": second if accrual else None,
+                "kind": kind.value,
+                "amount_fen": amount,
+            }
+        )
+    if parts:
+        conn.execute(insert(repayment_parts), parts)
     return _repayment_result(row)
+
+
+def reverse_repayment(
+    conn: Connection,
+    clock: Clock,
+    credit_account_id: int,
+    repayment_id: int,
+    reason: str,
+    client_id: str,
+) -> int:
+    """Take back a repayment that bounced: what it paid is owed again, exactly where it was
+    paid, and its ledger entry is reversed. Returns the reversal entry id."""
+    row = (
+        conn.execute(select(repayments).where(repayments.c.id == repayment_id).with_for_update())
+        .mappings()
+        .first()
+    )
+    if row is None or row["credit_account_id"] != credit_account_id:
+        raise NotFound(f"repayment {repayment_id} not found")
+    if row["reversed_at"] is not None:
+        raise CreditError(
+            f"repayment {repayment_id} was already reversed",
+            code="already_reversed",
+            http_status=409,
+        )
+    column = {
+        "principal": "paid_principal_fen",
+        "fee": "paid_fee_fen",
+        "interest": "paid_interest_fen",
+    }
+    for part in conn.execute(
+        select(repayment_parts).where(repayment_parts.c.repayment_id == repayment_id)
+    ).mappings():
+        if part["accrual_kind"] is not None:
+            conn.execute(
+                update(accruals)
+                .where(
+                    accruals.c.credit_account_id == credit_account_id,
+                    accruals.c.kind == part["accrual_kind"],
+                )
+                .values(paid_fen=accruals.c.paid_fen - part["amount_fen"])
+            )
+            continue
+        col = lines.c[column[part["kind"]]]
+        conn.execute(
+            update(lines)
+            .where(lines.c.plan_id == part["plan_id"], lines.c.period == part["period"])
+            .values({col: col - part["amount_fen"]})
+        )
+        conn.execute(
+            update(plans)
+            .where(plans.c.id == part["plan_id"], plans.c.status == "paid_off")
+            .values(status="open")
+        )
+    result = ledger.reverse_entry(
+        conn, clock, f"reverse-repayment:{client_id}", row["ledger_entry_id"], reason
+    )
+    if not result.ok:
+        raise CreditError(
+            f"the ledger refused the reversal ({result.reject_code}); the credit "
+            "balance it paid may already be spent",
+            code="reversal_refused",
+            http_status=409,
+        )
+    conn.execute(
+        update(repayments).where(repayments.c.id == repayment_id).values(reversed_at=clock.now())
+    )
+    return result.entry_id
 
 
 def _recovery(

@@ -119,6 +119,21 @@ repayments = Table(
     Column("business_date", Date, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("note", Text, nullable=False, default=""),
+    Column("reversed_at", DateTime(timezone=True), nullable=True),  # a bounced payment
     CheckConstraint("amount_fen > 0", name="positive"),
 )
 Index("ix_repayments_account", repayments.c.credit_account_id)
+
+# Where each fen of a repayment went (plan line or accrued charge, and kind), so a payment that
+# bounces can be taken back exactly.
+repayment_parts = Table(
+    "repayment_parts",
+    metadata,
+    Column("repayment_id", BigInteger, ForeignKey("repayments.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("plan_id", BigInteger, nullable=True),
+    Column("period", Integer, nullable=True),
+    Column("accrual_kind", String(12), nullable=True),
+    Column("kind", String(12), nullable=False),  # principal | fee | interest | penalty
+    Column("amount_fen", BigInteger, nullable=False),
+)
