@@ -157,3 +157,11 @@ def test_no_plaintext_identity_in_database_or_logs(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert idn not in logged and phone not in logged
     assert "137****5678" in logged
+
+
+def test_longest_shop_id_can_take_applications(db_url: str, models_dir: Path,
+                                               tmp_path: Path) -> None:
+    with running_api(db_url, models_dir, tmp_path) as api:
+        shop = api.merchant("m_" + "x" * 29)  # the longest id a shop may have (31 characters)
+        r = api.apply(shop, id_number(seq="333"), "13800000033")
+        assert r.status_code == 201, r.text

@@ -22,7 +22,7 @@ from fenqi.store.schema.privacy import consents
 
 TEXT_VERSION_CHARS_MAX = 32
 SCOPE_CHARS_MAX = 255
-CHANNEL_CHARS_MAX = 24
+CHANNEL_CHARS_MAX = 48  # room for "merchant:" and the longest shop id (32)
 CONSENT_LIST_MAX = 1000
 
 

@@ -43,7 +43,7 @@ consents = Table(
     Column("scope", String(255), nullable=False, default=""),
     Column("granted_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
-    Column("channel", String(24), nullable=False),  # app | web | merchant_api | ops ...
+    Column("channel", String(48), nullable=False),  # app | web | merchant:<shop id> | ops
     CheckConstraint("revoked_at IS NULL OR revoked_at >= granted_at", name="revoked_after"),
 )
 Index("ix_consents_customer_kind", consents.c.customer_id, consents.c.kind)

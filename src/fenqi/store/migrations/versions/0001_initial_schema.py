@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 13:27:33.517877
+Create Date: 2026-11-26 13:34:03.034512
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('scope', sa.String(length=255), nullable=False),
     sa.Column('granted_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('channel', sa.String(length=24), nullable=False),
+    sa.Column('channel', sa.String(length=48), nullable=False),
     sa.CheckConstraint('revoked_at IS NULL OR revoked_at >= granted_at', name=op.f('ck_consents_revoked_after')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consents'))
     )
