@@ -27,7 +27,7 @@ demo: venv
 	$(FENQI) demo
 
 lint: venv-test
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/mypy
 
 test: venv-test lint
