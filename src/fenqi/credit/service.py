@@ -17,6 +17,7 @@ from fenqi.credit.allocation import Owed, allocate_payment
 from fenqi.credit.errors import CreditError, Declined, NotFound
 from fenqi.credit.plans import PlanOffer
 from fenqi.ledger import service as ledger
+from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import CUSTOMER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec, RejectCode
 from fenqi.money import apply_bp
@@ -709,15 +710,15 @@ def account_summary(conn: Connection, credit_account_id: int, as_of: date) -> di
     owed_total = sum(sum(o.outstanding_fen.values()) for o in owed)
     upcoming = [o for o in owed if o.due_date >= as_of]
     next_due = min((o.due_date for o in upcoming), default=None)
-    credit_balance = ledger.get_balance(
+    balance_id = find_account(
         conn,
-        customer_account(
-            conn,
-            _NoClock(),
-            credit_account_id,
-            AccountCode.CUSTOMER_CREDIT_BALANCE,
-            account["currency"],
-        ),
+        AccountCode.CUSTOMER_CREDIT_BALANCE,
+        OwnerKind.CUSTOMER,
+        str(credit_account_id),
+        account["currency"],
+    )
+    credit_balance_fen = (
+        0 if balance_id is None else -ledger.get_balance(conn, balance_id).net_debit_posted
     )
     return {
         "credit_account_id": credit_account_id,
@@ -730,19 +731,9 @@ def account_summary(conn: Connection, credit_account_id: int, as_of: date) -> di
         "principal_owed_fen": principal.net_debit_posted,
         "owed_fen": owed_total,
         "overdue_fen": sum(sum(o.outstanding_fen.values()) for o in owed if o.due_date < as_of),
-        "credit_balance_fen": -credit_balance.net_debit_posted,
+        "credit_balance_fen": credit_balance_fen,
         "next_due_date": next_due.isoformat() if next_due else None,
         "next_due_fen": sum(
             sum(o.outstanding_fen.values()) for o in upcoming if o.due_date == next_due
         ),
     }
-
-
-class _NoClock:
-    """Looking up an account that already exists needs no time; creating one would."""
-
-    def now(self):  # type: ignore[no-untyped-def]
-        raise AssertionError("account should exist")
-
-    def today(self):  # type: ignore[no-untyped-def]
-        raise AssertionError("account should exist")

@@ -85,6 +85,18 @@ def open_account(
     return int(conn.execute(select(acc.c.id).filter_by(**key)).scalar_one())
 
 
+def find_account(
+    conn: Connection, code: AccountCode, owner_kind: OwnerKind, owner_id: str, currency: str
+) -> int | None:
+    """The id of an existing account, or None (never creates one)."""
+    found = conn.execute(
+        select(acc.c.id).filter_by(
+            code=code.value, owner_kind=owner_kind.value, owner_id=owner_id, currency=currency
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
 def set_debit_cap(conn: Connection, account_id: int, debit_cap_fen: int | None) -> None:
     """Change an account's cap (a credit limit). Lowering it below use blocks new debits only."""
     if debit_cap_fen is not None and debit_cap_fen < 0:
