@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import DBAPIError
 
 from fenqi.api.problems import ApiError, error_response
 from fenqi.context import Context
@@ -153,13 +154,20 @@ def idempotent(
     """
     digest = _hash(route, body)
     try:
-        with ctx.engine.begin() as conn:
-            if not _claim(conn, ctx, scope, key, digest, None, None):
-                return _stored(conn, ctx, scope, key, digest)
-            status, result = work(conn)
-            text = json.dumps(result, default=str)
-            _store(conn, scope, key, status, _seal(ctx, text) if sensitive else text)
-        return JSONResponse(json.loads(text), status_code=status)
+        for attempt in range(RETRIES_MAX + 1):
+            try:
+                with ctx.engine.begin() as conn:
+                    if not _claim(conn, ctx, scope, key, digest, None, None):
+                        return _stored(conn, ctx, scope, key, digest)
+                    status, result = work(conn)
+                    text = json.dumps(result, default=str)
+                    _store(conn, scope, key, status, _seal(ctx, text) if sensitive else text)
+                return JSONResponse(json.loads(text), status_code=status)
+            except DBAPIError as exc:
+                # a deadlock or serialization failure rolled everything back: run it again
+                if attempt == RETRIES_MAX or _sqlstate(exc) not in RETRYABLE:
+                    raise
+        raise AssertionError("unreachable")
     except FenqiError as exc:
         response = error_response(exc)
         if exc.http_status < 500 and exc.code not in NOT_STORED:
@@ -169,6 +177,14 @@ def idempotent(
                 ):
                     return _stored(conn, ctx, scope, key, digest)
         return response
+
+
+RETRIES_MAX = 3
+RETRYABLE = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock detected, serialization
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
 
 
 # Refusals about the key itself are not the request's answer and are never stored.

@@ -20,10 +20,12 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     Connection,
+    Engine,
     Update,
     and_,
     bindparam,
     case,
+    event,
     or_,
     select,
     update,
@@ -157,6 +159,22 @@ def _slot_upsert(dialect_name: str) -> Any:
     )
 
 
+def _transaction_slot(conn: Connection, seed: int) -> int:
+    """One slot for every hot-account change of a transaction: entries of one transaction
+    then lock one row per hot account, in one order, as without slots, so they cannot
+    deadlock with each other; different transactions spread over the slots."""
+    return int(conn.info.setdefault(_SLOT_KEY, seed % SLOTS))
+
+
+_SLOT_KEY = "fenqi.ledger.slot"
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _forget_slot(conn: Connection) -> None:
+    conn.info.pop(_SLOT_KEY, None)
+
+
 def apply_deltas(
     conn: Connection,
     currency: str,
@@ -186,7 +204,7 @@ def apply_deltas(
             [
                 {
                     "v_account_id": i,
-                    "v_slot": slot % SLOTS,
+                    "v_slot": _transaction_slot(conn, slot),
                     **{f"v_{c}": hot[i].get(c, 0) for c in COLUMNS},
                 }
                 for i in sorted(hot)
