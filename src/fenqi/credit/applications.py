@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert
 
 from fenqi.credit import customers
 from fenqi.credit import service as credit
 from fenqi.credit.errors import CreditError
 from fenqi.credit.underwriting import application_record
 from fenqi.privacy.consent import record_consent
-from fenqi.store.schema.credit import credit_accounts
 from fenqi.store.schema.parties import applications
 from fenqi.webhooks.outbox import EventType, enqueue
 
@@ -27,6 +26,9 @@ if TYPE_CHECKING:
     from fenqi.context import Context
 
 OUTCOMES = {"approve": "approved", "decline": "declined", "refer": "review"}
+
+
+_INSERT = insert(applications).returning(applications.c.id)  # built once, reused
 
 
 def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn) -> dict[str, Any]:
@@ -48,12 +50,7 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
             scope=c.scope,
             channel=f"merchant:{merchant_id}",
         )
-    existing = conn.execute(
-        select(credit_accounts.c.id).where(
-            credit_accounts.c.customer_ref == str(customer_id),
-            credit_accounts.c.product == product.name,
-        )
-    ).scalar()
+    existing = credit.account_of(conn, str(customer_id), product.name)
     record = application_record(
         customer_id,
         ident,
@@ -75,20 +72,19 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
         account_id = credit.open_credit_account(conn, clock, product, str(customer_id), limit, tier)
     application_id = int(
         conn.execute(
-            insert(applications)
-            .values(
-                customer_id=customer_id,
-                merchant_id=merchant_id,
-                product=product.name,
-                outcome=outcome,
-                tier=tier,
-                limit_fen=limit if outcome == "approved" else None,
-                reasons=json.dumps(list(decision.reason_codes)),
-                decision_id=decision.decision_id,
-                credit_account_id=account_id if outcome == "approved" else None,
-                created_at=clock.now(),
-            )
-            .returning(applications.c.id)
+            _INSERT,
+            {
+                "customer_id": customer_id,
+                "merchant_id": merchant_id,
+                "product": product.name,
+                "outcome": outcome,
+                "tier": tier,
+                "limit_fen": limit if outcome == "approved" else None,
+                "reasons": json.dumps(list(decision.reason_codes)),
+                "decision_id": decision.decision_id,
+                "credit_account_id": account_id if outcome == "approved" else None,
+                "created_at": clock.now(),
+            },
         ).scalar_one()
     )
     out = {

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from fenqi.clock import Clock
 from fenqi.credit import service as credit
@@ -59,9 +59,20 @@ def order_view(row: Any) -> dict[str, Any]:
     }
 
 
+# the hot statements are built once and reused with new parameters (see ledger.balances)
+_ORDER = select(orders).where(orders.c.id == bindparam("k_id"))
+_ORDER_LOCKED = _ORDER.with_for_update()
+_ORDER_BY_REF = select(orders.c.id).where(
+    orders.c.merchant_id == bindparam("k_merchant"),
+    orders.c.merchant_order_ref == bindparam("k_ref"),
+)
+_INSERT_ORDER = insert(orders).returning(*orders.c)
+_UPDATE_ORDER = update(orders).where(orders.c.id == bindparam("k_id"))
+
+
 def _order(conn: Connection, merchant_id: str, order_id: int, lock: bool = True) -> Any:
-    stmt = select(orders).where(orders.c.id == order_id)
-    row = conn.execute(stmt.with_for_update() if lock else stmt).mappings().first()
+    stmt = _ORDER_LOCKED if lock else _ORDER
+    row = conn.execute(stmt, {"k_id": order_id}).mappings().first()
     # another shop's order does not exist, as far as this shop can tell
     if row is None or row["merchant_id"] != merchant_id:
         raise NotFound(f"order {order_id} not found")
@@ -89,9 +100,7 @@ def authorize_order(
     risk_facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     taken = conn.execute(
-        select(orders.c.id).where(
-            orders.c.merchant_id == merchant_id, orders.c.merchant_order_ref == merchant_order_ref
-        )
+        _ORDER_BY_REF, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
     ).scalar()
     if taken is not None:
         raise CreditError(
@@ -124,24 +133,23 @@ def authorize_order(
     )
     row = (
         conn.execute(
-            insert(orders)
-            .values(
-                merchant_id=merchant_id,
-                merchant_order_ref=merchant_order_ref,
-                credit_account_id=credit_account_id,
-                currency=product.currency,
-                amount_fen=amount_fen,
-                terms=terms,
-                status="authorized",
-                hold_entry_id=hold.hold_entry_id,
-                captured_fen=0,
-                refunded_fen=0,
-                captures=0,
-                risk_decision=verdict.decision,
-                created_at=clock.now(),
-                expires_at=clock.now() + timedelta(seconds=hold_seconds),
-            )
-            .returning(*orders.c)
+            _INSERT_ORDER,
+            {
+                "merchant_id": merchant_id,
+                "merchant_order_ref": merchant_order_ref,
+                "credit_account_id": credit_account_id,
+                "currency": product.currency,
+                "amount_fen": amount_fen,
+                "terms": terms,
+                "status": "authorized",
+                "hold_entry_id": hold.hold_entry_id,
+                "captured_fen": 0,
+                "refunded_fen": 0,
+                "captures": 0,
+                "risk_decision": verdict.decision,
+                "created_at": clock.now(),
+                "expires_at": clock.now() + timedelta(seconds=hold_seconds),
+            },
         )
         .mappings()
         .one()
@@ -195,9 +203,8 @@ def capture_order(
     captured = row["captured_fen"] + amount
     status = "captured" if is_final else "partially_captured"
     conn.execute(
-        update(orders)
-        .where(orders.c.id == order_id)
-        .values(captured_fen=captured, captures=number, status=status)
+        _UPDATE_ORDER,
+        {"k_id": order_id, "captured_fen": captured, "captures": number, "status": status},
     )
     view = {**order_view(row), "captured_fen": captured, "status": status}
     enqueue(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError, NotFound
@@ -44,6 +44,9 @@ def check_identity(name: str, id_number: str, phone: str, today: date) -> Identi
     return Identity(name, rid.normalized, validate_mobile(phone, field="phone"), rid.birth_date)
 
 
+_BY_ID_NUMBER = select(customers.c.id).where(customers.c.id_number_bidx == bindparam("k_bidx"))
+
+
 def register(
     conn: Connection,
     clock: Clock,
@@ -58,9 +61,7 @@ def register(
             f"income_band: one of {', '.join(INCOME_BANDS)}", code="invalid_income_band"
         )
     id_bidx = keys.blind_index(ident.id_number, purpose="customers.id_number")
-    found = conn.execute(
-        select(customers.c.id).where(customers.c.id_number_bidx == id_bidx)
-    ).scalar()
+    found = conn.execute(_BY_ID_NUMBER, {"k_bidx": id_bidx}).scalar()
     created = found is None
     if created:
         key_id = keys.active_key_id
@@ -89,9 +90,7 @@ def register(
             ["id_number_bidx"],
         )
         created = inserted == 1
-        found = conn.execute(
-            select(customers.c.id).where(customers.c.id_number_bidx == id_bidx)
-        ).scalar_one()
+        found = conn.execute(_BY_ID_NUMBER, {"k_bidx": id_bidx}).scalar_one()
     assert found is not None
     insert_ignore(
         conn,

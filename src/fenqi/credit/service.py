@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from fenqi.clock import Clock
 from fenqi.credit.allocation import Owed, allocate_payment
 from fenqi.credit.errors import CreditError, Declined, NotFound
 from fenqi.credit.plans import PlanOffer
 from fenqi.ledger import service as ledger
-from fenqi.ledger.accounts import find_account
+from fenqi.ledger.accounts import find_account, open_accounts
 from fenqi.ledger.chart import CUSTOMER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec, RejectCode
 from fenqi.money import apply_bp
@@ -59,6 +59,17 @@ def customer_account(
     return _acct(conn, clock, code, OwnerKind.CUSTOMER, str(credit_account_id), currency)
 
 
+_ACCOUNT_OF = select(ca.c.id).where(
+    ca.c.customer_ref == bindparam("k_customer"), ca.c.product == bindparam("k_product")
+)
+
+
+def account_of(conn: Connection, customer_ref: str, product: str) -> int | None:
+    """The customer's account on the product, if any."""
+    found = conn.execute(_ACCOUNT_OF, {"k_customer": customer_ref, "k_product": product}).scalar()
+    return None if found is None else int(found)
+
+
 def open_credit_account(
     conn: Connection,
     clock: Clock,
@@ -82,9 +93,7 @@ def open_credit_account(
                 f"limit_fen: {limit_fen} is above tier {tier}'s maximum {found.limit_max_fen}",
                 code="limit_out_of_range",
             )
-    existing = conn.execute(
-        select(ca.c.id).where(ca.c.customer_ref == customer_ref, ca.c.product == product.name)
-    ).scalar()
+    existing = account_of(conn, customer_ref, product.name)
     if existing is not None:
         raise CreditError(
             f"customer {customer_ref} already has a {product.name} account ({existing})",
@@ -107,23 +116,29 @@ def open_credit_account(
             .returning(ca.c.id)
         ).scalar_one()
     )
-    ids = {
-        code: customer_account(conn, clock, account_id, code, product.currency)
-        for code in CUSTOMER_CODES
-    }
+    ids = open_accounts(
+        conn,
+        clock,
+        CUSTOMER_CODES,
+        OwnerKind.CUSTOMER,
+        str(account_id),
+        product.currency,
+        {AccountCode.PRINCIPAL_RECEIVABLE: limit_fen},  # the limit lives in the ledger
+    )
     principal = ids[AccountCode.PRINCIPAL_RECEIVABLE]
-    ledger.set_debit_cap(conn, principal, limit_fen)  # the limit lives in the ledger
     conn.execute(update(ca).where(ca.c.id == account_id).values(principal_account_id=principal))
     return account_id
+
+
+_ACCOUNT = select(ca).where(ca.c.id == bindparam("k_id"))  # built once, reused per call
+_ACCOUNT_LOCKED = _ACCOUNT.with_for_update()
 
 
 def get_account(
     conn: Connection, credit_account_id: int, *, for_update: bool = False
 ) -> dict[str, Any]:
-    stmt = select(ca).where(ca.c.id == credit_account_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).mappings().first()
+    stmt = _ACCOUNT_LOCKED if for_update else _ACCOUNT
+    row = conn.execute(stmt, {"k_id": credit_account_id}).mappings().first()
     if row is None:
         raise NotFound(f"credit account {credit_account_id} not found")
     return dict(row)

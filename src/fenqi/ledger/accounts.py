@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from fenqi.clock import Clock
 from fenqi.ledger.chart import (
@@ -42,6 +45,36 @@ def _drop_ids(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
 
 
+# built once: the statement object (and its cache key) is reused, only the parameters change
+_ID_BY_KEY = select(acc.c.id).where(
+    acc.c.code == bindparam("k_code"),
+    acc.c.owner_kind == bindparam("k_owner_kind"),
+    acc.c.owner_id == bindparam("k_owner_id"),
+    acc.c.currency == bindparam("k_currency"),
+)
+
+
+_IDS_OF_OWNER = select(acc.c.code, acc.c.id).where(
+    acc.c.owner_kind == bindparam("k_owner_kind"),
+    acc.c.owner_id == bindparam("k_owner_id"),
+    acc.c.currency == bindparam("k_currency"),
+    acc.c.code.in_(bindparam("k_codes", expanding=True)),
+)
+
+
+@lru_cache(maxsize=4)
+def _insert_if_absent(dialect_name: str) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(acc).on_conflict_do_nothing(
+        index_elements=["code", "owner_kind", "owner_id", "currency"]
+    )
+
+
+def _key_params(code: str, owner_kind: str, owner_id: str, currency: str) -> dict[str, str]:
+    return {"k_code": code, "k_owner_kind": owner_kind, "k_owner_id": owner_id,
+            "k_currency": currency}
+
+
 def open_account(
     conn: Connection,
     clock: Clock,
@@ -62,7 +95,8 @@ def open_account(
     cache_key = (code.value, owner_kind.value, owner_id, currency)
     if cache_key in cache:
         return cache[cache_key]
-    found = conn.execute(select(acc.c.id).filter_by(**key)).scalar()
+    params = _key_params(*cache_key)
+    found = conn.execute(_ID_BY_KEY, params).scalar()
     if found is not None:
         conn.info.setdefault(_PENDING, {})[cache_key] = int(found)
         return int(found)
@@ -82,7 +116,59 @@ def open_account(
         },
         ["code", "owner_kind", "owner_id", "currency"],
     )
-    return int(conn.execute(select(acc.c.id).filter_by(**key)).scalar_one())
+    return int(conn.execute(_ID_BY_KEY, params).scalar_one())
+
+
+def open_accounts(
+    conn: Connection,
+    clock: Clock,
+    codes: Iterable[AccountCode],
+    owner_kind: OwnerKind,
+    owner_id: str,
+    currency: str,
+    debit_caps: dict[AccountCode, int | None] | None = None,
+) -> dict[AccountCode, int]:
+    """One owner's accounts (say a new credit account's receivables) in two statements: the
+    missing ones inserted together (if absent, so safe under concurrency), then all read back."""
+    wanted = list(dict.fromkeys(codes))
+    caps = debit_caps or {}
+    cache = _IDS.setdefault(conn.engine, {})
+    out = {
+        code: cache[k]
+        for code in wanted
+        if (k := (code.value, owner_kind.value, owner_id, currency)) in cache
+    }
+    missing = [code for code in wanted if code not in out]
+    if not missing:
+        return out
+    now = clock.now()
+    rows = [
+        {
+            "code": code.value,
+            "owner_kind": owner_kind.value,
+            "owner_id": owner_id,
+            "currency": currency,
+            "debit_cap_fen": caps.get(code),
+            "credits_must_not_exceed_debits": code in CREDITS_MUST_NOT_EXCEED_DEBITS,
+            "debits_must_not_exceed_credits": code in DEBITS_MUST_NOT_EXCEED_CREDITS,
+            "debits_pending": 0,
+            "debits_posted": 0,
+            "credits_pending": 0,
+            "credits_posted": 0,
+            "created_at": now,
+        }
+        for code in missing
+    ]
+    conn.execute(_insert_if_absent(conn.dialect.name), rows)
+    found = conn.execute(
+        _IDS_OF_OWNER,
+        {"k_owner_kind": owner_kind.value, "k_owner_id": owner_id, "k_currency": currency,
+         "k_codes": [code.value for code in missing]},
+    ).all()
+    # not cached: rows this transaction inserted could still be undone by a savepoint
+    by_code = {str(code): int(id_) for code, id_ in found}
+    out.update({code: by_code[code.value] for code in missing})
+    return {code: out[code] for code in wanted}
 
 
 def find_account(
@@ -90,9 +176,7 @@ def find_account(
 ) -> int | None:
     """The id of an existing account, or None (never creates one)."""
     found = conn.execute(
-        select(acc.c.id).filter_by(
-            code=code.value, owner_kind=owner_kind.value, owner_id=owner_id, currency=currency
-        )
+        _ID_BY_KEY, _key_params(code.value, owner_kind.value, owner_id, currency)
     ).scalar()
     return None if found is None else int(found)
 

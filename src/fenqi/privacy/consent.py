@@ -70,6 +70,9 @@ def _bounded(field: str, value: str, chars_max: int, *, required: bool) -> str:
     return value
 
 
+_INSERT = consents.insert().returning(consents.c.id)  # built once, reused per consent
+
+
 def record_consent(
     conn: Connection,
     clock: Clock,
@@ -87,17 +90,16 @@ def record_consent(
     channel_name = _bounded("channel", channel, CHANNEL_CHARS_MAX, required=True)
     granted_at = to_utc(clock.now())
     new_id = conn.execute(
-        consents.insert()
-        .values(
-            customer_id=customer_id,
-            kind=consent_kind.value,
-            text_version=version,
-            scope=scope_text,
-            granted_at=granted_at,
-            revoked_at=None,
-            channel=channel_name,
-        )
-        .returning(consents.c.id)
+        _INSERT,
+        {
+            "customer_id": customer_id,
+            "kind": consent_kind.value,
+            "text_version": version,
+            "scope": scope_text,
+            "granted_at": granted_at,
+            "revoked_at": None,
+            "channel": channel_name,
+        },
     ).scalar_one()
     return Consent(
         int(new_id), customer_id, consent_kind, version, scope_text, granted_at, None, channel_name

@@ -16,6 +16,8 @@ from fenqi.clock import Clock
 from fenqi.risk.decision import ChampionChallenger, Decider, Decision
 from fenqi.store.schema.risk import risk_decisions
 
+_INSERT = risk_decisions.insert().returning(risk_decisions.c.id)  # built once, reused
+
 
 def record_decision(
     conn: Connection, clock: Clock, decision: Decision, *, application_ref: str,
@@ -24,7 +26,8 @@ def record_decision(
     assert decision.limit_fen >= 0 and 0.0 <= decision.pd <= 1.0
     assert decision.outcome == "approve" or decision.limit_fen == 0
     row_id = conn.execute(
-        risk_decisions.insert().values(
+        _INSERT,
+        dict(
             application_ref=application_ref, applicant_id=decision.applicant_id,
             variant=str(decision.variant), is_live=is_live, experiment_id=experiment_id,
             outcome=decision.outcome, limit_fen=decision.limit_fen,
@@ -33,7 +36,7 @@ def record_decision(
             model_reasons=[r.to_dict() for r in decision.model_reasons],
             model_id=decision.model_id, flow_version=decision.flow_version,
             inputs_fingerprint=decision.inputs_fingerprint, decided_at=clock.now(),
-        ).returning(risk_decisions.c.id)
+        ),
     ).scalar_one()
     return int(row_id)
 

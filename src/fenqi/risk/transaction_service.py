@@ -18,9 +18,10 @@ Back of the envelope: 4-6 single-row upserts and 2 reads per checkout, all by pr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import BigInteger, Connection, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fenqi.clock import Clock
@@ -44,48 +45,76 @@ DEFAULT_POLICY = TransactionRiskPolicy()
 PENDING = "pending"
 
 
-def _insert(conn: Connection, table: Table) -> Any:
+def _dialect(conn: Connection) -> Any:
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
+        return postgresql
     if conn.dialect.name == "sqlite":
-        return sqlite.insert(table)
+        return sqlite
     raise NotImplementedError(f"unsupported database {conn.dialect.name}")
+
+
+# Statements are built once per dialect and shape from bind parameters, then reused: building a
+# statement object costs more than the database running it, and a checkout runs a dozen.
+@lru_cache(maxsize=32)
+def _upsert_add_statement(
+    dialect: Any, table: Table, keys: tuple[str, ...], adds: tuple[str, ...]
+) -> Any:
+    stmt = dialect.insert(table).values({name: bindparam(name) for name in (*keys, *adds)})
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + stmt.excluded[name] for name in adds},
+    ).returning(*[table.c[name] for name in adds])
 
 
 def _upsert_add(
     conn: Connection, table: Table, keys: Mapping[str, Any], adds: Mapping[str, int]
 ) -> tuple[int, ...]:
     """Insert the row or add to it; return the columns' values after the addition."""
-    stmt = _insert(conn, table).values(**keys, **adds)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + stmt.excluded[name] for name in adds},
-    ).returning(*[table.c[name] for name in adds])
-    row = conn.execute(stmt).one()
+    stmt = _upsert_add_statement(_dialect(conn), table, tuple(keys), tuple(adds))
+    row = conn.execute(stmt, {**keys, **adds}).one()
     return tuple(int(v) for v in row)
+
+
+@lru_cache(maxsize=4)
+def _link_statements(dialect: Any) -> tuple[Any, Any]:
+    links = risk_identity_links.c
+    upsert = dialect.insert(risk_identity_links).values(
+        {name: bindparam(name)
+         for name in ("link_kind", "link_key", "account_id", "first_seen_s", "last_seen_s")}
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["link_kind", "link_key", "account_id"],
+        set_={"last_seen_s": upsert.excluded.last_seen_s},
+    )
+    count = select(func.count()).select_from(risk_identity_links).where(
+        links.link_kind == bindparam("link_kind"), links.link_key == bindparam("link_key"),
+        links.last_seen_s >= bindparam("since_s"),
+    )
+    return upsert, count
 
 
 def _link_count(
     conn: Connection, kind: str, key: str, account_id: str, now_s: int, window_seconds: int
 ) -> int:
     """Note this account on the device/phone; count the accounts seen on it within the window."""
-    links = risk_identity_links.c
-    stmt = _insert(conn, risk_identity_links).values(
-        link_kind=kind, link_key=key, account_id=account_id, first_seen_s=now_s,
-        last_seen_s=now_s,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["link_kind", "link_key", "account_id"],
-        set_={"last_seen_s": stmt.excluded.last_seen_s},
-    )
-    conn.execute(stmt)
-    count = conn.execute(
-        select(func.count()).select_from(risk_identity_links).where(
-            links.link_kind == kind, links.link_key == key,
-            links.last_seen_s >= now_s - window_seconds,
-        )
+    upsert, count = _link_statements(_dialect(conn))
+    conn.execute(upsert, {"link_kind": kind, "link_key": key, "account_id": account_id,
+                          "first_seen_s": now_s, "last_seen_s": now_s})
+    found = conn.execute(
+        count, {"link_kind": kind, "link_key": key, "since_s": now_s - window_seconds}
     ).scalar_one()
-    return int(count)
+    return int(found)
+
+
+_c = risk_velocity_counters.c
+_COUNTER_KEY = and_(
+    _c.subject_kind == bindparam("k_kind"), _c.subject_key == bindparam("k_key"),
+    _c.window_seconds == bindparam("k_width"), _c.window_start == bindparam("k_start"),
+)
+_PREVIOUS = select(_c.txn_count, _c.amount_fen).where(_COUNTER_KEY)
+_TAKE_BACK = update(risk_velocity_counters).where(_COUNTER_KEY).values(
+    amount_fen=_c.amount_fen - bindparam("k_amount", type_=BigInteger())
+)
 
 
 def _velocity(
@@ -93,7 +122,6 @@ def _velocity(
 ) -> dict[tuple[Subject, int], tuple[float, float]]:
     """Sliding-window estimate: this window's counter plus the previous one weighted by overlap."""
     out: dict[tuple[Subject, int], tuple[float, float]] = {}
-    c = risk_velocity_counters.c
     for limit in policy.velocity:
         key = txn.account_id if limit.subject is Subject.ACCOUNT else txn.device_id
         if key is None:
@@ -107,10 +135,9 @@ def _velocity(
             {"txn_count": 1, "amount_fen": txn.amount_fen},
         )
         previous = conn.execute(
-            select(c.txn_count, c.amount_fen).where(
-                c.subject_kind == limit.subject.value, c.subject_key == key,
-                c.window_seconds == width, c.window_start == start - width,
-            )
+            _PREVIOUS,
+            {"k_kind": limit.subject.value, "k_key": key, "k_width": width,
+             "k_start": start - width},
         ).one_or_none()
         weight = 1.0 - (now_s - start) / width
         if previous is not None:
@@ -139,13 +166,11 @@ def assess_transaction(
     """Decide approve / step_up / decline for one checkout and update the risk state."""
     now = clock.now()
     claimed = conn.execute(
-        _insert(conn, risk_transaction_assessments).values(
-            transaction_ref=txn.transaction_ref, account_id=txn.account_id,
-            device_id=txn.device_id, amount_fen=txn.amount_fen,
-            merchant_category=txn.merchant_category, outcome=PENDING, reason_code="",
-            reason_codes=[], assessed_at=now,
-        ).on_conflict_do_nothing(index_elements=["transaction_ref"])
-        .returning(risk_transaction_assessments.c.id)
+        _claim_statement(_dialect(conn)),
+        {"transaction_ref": txn.transaction_ref, "account_id": txn.account_id,
+         "device_id": txn.device_id, "amount_fen": txn.amount_fen,
+         "merchant_category": txn.merchant_category, "outcome": PENDING, "reason_code": "",
+         "reason_codes": [], "assessed_at": now},
     ).scalar_one_or_none()
     if claimed is None:
         return _stored(conn, txn.transaction_ref)
@@ -172,29 +197,42 @@ def assess_transaction(
     if decision.outcome is not TxnOutcome.APPROVE:
         _take_back(conn, txn, policy, now_s)
     conn.execute(
-        update(risk_transaction_assessments)
-        .where(risk_transaction_assessments.c.id == claimed)
-        .values(outcome=decision.outcome.value, reason_code=decision.reason_code,
-                reason_codes=list(decision.reason_codes))
+        _RECORD,
+        {"k_id": claimed, "outcome": decision.outcome.value, "reason_code": decision.reason_code,
+         "reason_codes": list(decision.reason_codes)},
     )
     return decision
+
+
+_CLAIM_COLUMNS = ("transaction_ref", "account_id", "device_id", "amount_fen", "merchant_category",
+                  "outcome", "reason_code", "reason_codes", "assessed_at")
+_RECORD = update(risk_transaction_assessments).where(
+    risk_transaction_assessments.c.id == bindparam("k_id")
+)
+
+
+@lru_cache(maxsize=4)
+def _claim_statement(dialect: Any) -> Any:
+    return (
+        dialect.insert(risk_transaction_assessments)
+        .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["transaction_ref"])
+        .returning(risk_transaction_assessments.c.id)
+    )
 
 
 def _take_back(
     conn: Connection, txn: TransactionRiskInput, policy: TransactionRiskPolicy, now_s: int
 ) -> None:
     """A declined attempt does not use up amount limits or first-purchase exposure."""
-    c = risk_velocity_counters.c
     for limit in policy.velocity:
         key = txn.account_id if limit.subject is Subject.ACCOUNT else txn.device_id
         if key is None:
             continue
         conn.execute(
-            update(risk_velocity_counters).where(
-                c.subject_kind == limit.subject.value, c.subject_key == key,
-                c.window_seconds == limit.window_seconds,
-                c.window_start == now_s - now_s % limit.window_seconds,
-            ).values(amount_fen=c.amount_fen - txn.amount_fen)
+            _TAKE_BACK,
+            {"k_kind": limit.subject.value, "k_key": key, "k_width": limit.window_seconds,
+             "k_start": now_s - now_s % limit.window_seconds, "k_amount": txn.amount_fen},
         )
     e = risk_account_exposure.c
     conn.execute(

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+
+
+@lru_cache(maxsize=256)
+def _statement(dialect_name: str, table: Table, columns: tuple[str, ...],
+               index_elements: tuple[str, ...]) -> Any:
+    """Built once per shape, from bind parameters only, so each call reuses it."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    # RETURNING tells reliably whether a row went in (psycopg reports no rowcount here)
+    return (
+        dialect.insert(table)
+        .values({c: bindparam(f"v_{c}") for c in columns})
+        .on_conflict_do_nothing(index_elements=list(index_elements))
+        .returning(table.c[index_elements[0]])
+    )
 
 
 def insert_ignore(
     conn: Connection, table: Table, values: dict[str, Any], index_elements: list[str]
 ) -> int:
     """Insert a row unless one with the same key exists; returns rows inserted (0 or 1)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    # RETURNING tells reliably whether a row went in (psycopg reports no rowcount here)
-    stmt = (
-        dialect.insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=index_elements)
-        .returning(table.c[index_elements[0]])
-    )
-    return 0 if conn.execute(stmt).first() is None else 1
+    stmt = _statement(conn.dialect.name, table, tuple(values), tuple(index_elements))
+    params = {f"v_{c}": v for c, v in values.items()}
+    return 0 if conn.execute(stmt, params).first() is None else 1

@@ -163,32 +163,35 @@ def enqueue(
     event_id = new_event_id()
     body = build_body(event_id, event_type, now, data)
     event_row_id = conn.execute(
-        insert(webhook_events)
-        .values(
-            event_id=event_id,
-            merchant_id=merchant_id,
-            type=event_type,
-            payload=body,
-            created_at=now,
-        )
-        .returning(webhook_events.c.id)
+        _INSERT_EVENT,
+        {
+            "event_id": event_id,
+            "merchant_id": merchant_id,
+            "type": event_type,
+            "payload": body,
+            "created_at": now,
+        },
     ).scalar_one()
     _insert_delivery(conn, event_row_id, merchant_id, now)
     return event_id
 
 
+# built once and reused (the values come as parameters): enqueue runs on every business event
+_INSERT_EVENT = insert(webhook_events).returning(webhook_events.c.id)
+_INSERT_DELIVERY = insert(webhook_deliveries).returning(webhook_deliveries.c.id)
+
+
 def _insert_delivery(conn: Connection, event_row_id: int, merchant_id: str, now: datetime) -> int:
     delivery_id: int = conn.execute(
-        insert(webhook_deliveries)
-        .values(
-            event_row_id=event_row_id,
-            merchant_id=merchant_id,
-            status=DeliveryStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .returning(webhook_deliveries.c.id)
+        _INSERT_DELIVERY,
+        {
+            "event_row_id": event_row_id,
+            "merchant_id": merchant_id,
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
     ).scalar_one()
     return delivery_id
 
