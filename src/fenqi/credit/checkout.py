@@ -129,7 +129,8 @@ def authorize_order(
             reason=verdict.reason,
         )
     hold = credit.authorize(
-        conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds
+        conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds,
+        account=account,
     )
     row = (
         conn.execute(
@@ -199,6 +200,7 @@ def capture_order(
         plan,
         f"capture:{client_id}",
         final=is_final,
+        account=account,
     )
     captured = row["captured_fen"] + amount
     status = "captured" if is_final else "partially_captured"

@@ -162,9 +162,11 @@ def authorize(
     amount_fen: int,
     client_id: str,
     hold_seconds: int = HOLD_SECONDS_DEFAULT,
+    account: dict[str, Any] | None = None,
 ) -> Authorization:
-    """Hold `amount_fen` of the account's available credit for a merchant (two-phase)."""
-    account = get_account(conn, credit_account_id)
+    """Hold `amount_fen` of the account's available credit for a merchant (two-phase);
+    `account` is the account's row when the caller has just read it."""
+    account = account or get_account(conn, credit_account_id)
     if account["status"] != "active":
         raise Declined(
             f"account {credit_account_id} is {account['status']}", code="account_not_active"
@@ -222,9 +224,10 @@ def capture(
     plan: PlanOffer,
     client_id: str,
     final: bool = True,
+    account: dict[str, Any] | None = None,
 ) -> int:
     """Post (part of) a hold and book the purchase's plan: principal, fee and interest."""
-    account = get_account(conn, credit_account_id)
+    account = account or get_account(conn, credit_account_id)
     schedule = plan.quote.schedule
     currency = account["currency"]
     posted = ledger.resolve_pending(

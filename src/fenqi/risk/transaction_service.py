@@ -4,7 +4,7 @@
 places the authorization hold). Concurrency is made safe by the database, not by Python locks:
 
 1. claim the `transaction_ref` (insert, on conflict do nothing): a retry returns the first answer;
-2. add this attempt to every counter with one upsert each (`ON CONFLICT DO UPDATE ... RETURNING`):
+2. add this attempt to every counter with one upsert (`ON CONFLICT DO UPDATE ... RETURNING`):
    the row lock taken by the upsert serializes two checkouts on the same account or device until
    commit, and each sees the other's increment: two concurrent attempts cannot both slip under
    a limit;
@@ -12,7 +12,7 @@ places the authorization hold). Concurrency is made safe by the database, not by
 4. if declined, take the amount back out (the attempt still counts: card testing shows up as a
    run of declined attempts), and record the outcome on the claimed row.
 
-Back of the envelope: 4-6 single-row upserts and 2 reads per checkout, all by primary key.
+Back of the envelope: 4 upserts (one of them multi-row) and 2-3 reads per checkout, all by key.
 """
 
 from __future__ import annotations
@@ -21,7 +21,17 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Table, and_, bindparam, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fenqi.clock import Clock
@@ -111,40 +121,71 @@ _COUNTER_KEY = and_(
     _c.subject_kind == bindparam("k_kind"), _c.subject_key == bindparam("k_key"),
     _c.window_seconds == bindparam("k_width"), _c.window_start == bindparam("k_start"),
 )
-_PREVIOUS = select(_c.txn_count, _c.amount_fen).where(_COUNTER_KEY)
 _TAKE_BACK = update(risk_velocity_counters).where(_COUNTER_KEY).values(
     amount_fen=_c.amount_fen - bindparam("k_amount", type_=BigInteger())
 )
+_KEY_COLUMNS = ("subject_kind", "subject_key", "window_seconds", "window_start")
+
+
+@lru_cache(maxsize=16)
+def _velocity_statements(dialect: Any, windows: int) -> tuple[Any, Any]:
+    """Add to every window's counter in one upsert; read the previous windows in one select."""
+    columns = (*_KEY_COLUMNS, "txn_count", "amount_fen")
+    upsert = dialect.insert(risk_velocity_counters).values(
+        [{name: bindparam(f"{name}_{i}") for name in columns} for i in range(windows)]
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=list(_KEY_COLUMNS),
+        set_={name: _c[name] + upsert.excluded[name] for name in ("txn_count", "amount_fen")},
+    ).returning(*(_c[name] for name in columns))
+    previous = select(*(_c[name] for name in columns)).where(
+        or_(*(and_(*(_c[name] == bindparam(f"p_{name}_{i}") for name in _KEY_COLUMNS))
+              for i in range(windows)))
+    )
+    return upsert, previous
+
+
+def _windows(
+    txn: TransactionRiskInput, policy: TransactionRiskPolicy, now_s: int
+) -> list[tuple[Subject, str, int, int]]:
+    """The counters this attempt adds to: (subject, key, width, window start), each once."""
+    out: dict[tuple[Subject, int], tuple[Subject, str, int, int]] = {}
+    for limit in policy.velocity:
+        key = txn.account_id if limit.subject is Subject.ACCOUNT else txn.device_id
+        width = limit.window_seconds
+        if key is not None:
+            start = now_s - now_s % width
+            out.setdefault((limit.subject, width), (limit.subject, key, width, start))
+    return list(out.values())
 
 
 def _velocity(
     conn: Connection, txn: TransactionRiskInput, policy: TransactionRiskPolicy, now_s: int
 ) -> dict[tuple[Subject, int], tuple[float, float]]:
     """Sliding-window estimate: this window's counter plus the previous one weighted by overlap."""
+    windows = _windows(txn, policy, now_s)
+    if not windows:
+        return {}
+    upsert, previous = _velocity_statements(_dialect(conn), len(windows))
+    add: dict[str, Any] = {}
+    before: dict[str, Any] = {}
+    for i, (subject, key, width, start) in enumerate(windows):
+        add.update({f"subject_kind_{i}": subject.value, f"subject_key_{i}": key,
+                    f"window_seconds_{i}": width, f"window_start_{i}": start,
+                    f"txn_count_{i}": 1, f"amount_fen_{i}": txn.amount_fen})
+        before.update({f"p_subject_kind_{i}": subject.value, f"p_subject_key_{i}": key,
+                       f"p_window_seconds_{i}": width, f"p_window_start_{i}": start - width})
+    now = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in conn.execute(upsert, add)}
+    then = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in conn.execute(previous, before)}
     out: dict[tuple[Subject, int], tuple[float, float]] = {}
-    for limit in policy.velocity:
-        key = txn.account_id if limit.subject is Subject.ACCOUNT else txn.device_id
-        if key is None:
-            continue
-        width = limit.window_seconds
-        start = now_s - now_s % width
-        count, amount = _upsert_add(
-            conn, risk_velocity_counters,
-            {"subject_kind": limit.subject.value, "subject_key": key, "window_seconds": width,
-             "window_start": start},
-            {"txn_count": 1, "amount_fen": txn.amount_fen},
-        )
-        previous = conn.execute(
-            _PREVIOUS,
-            {"k_kind": limit.subject.value, "k_key": key, "k_width": width,
-             "k_start": start - width},
-        ).one_or_none()
+    for subject, key, width, start in windows:
+        count, amount = now[(subject.value, key, width, start)]
         weight = 1.0 - (now_s - start) / width
-        if previous is not None:
-            out[(limit.subject, width)] = (count + weight * previous[0],
-                                           amount + weight * previous[1])
+        prior = then.get((subject.value, key, width, start - width))
+        if prior is not None:
+            out[(subject, width)] = (count + weight * prior[0], amount + weight * prior[1])
         else:
-            out[(limit.subject, width)] = (float(count), float(amount))
+            out[(subject, width)] = (float(count), float(amount))
     return out
 
 
@@ -225,14 +266,11 @@ def _take_back(
     conn: Connection, txn: TransactionRiskInput, policy: TransactionRiskPolicy, now_s: int
 ) -> None:
     """A declined attempt does not use up amount limits or first-purchase exposure."""
-    for limit in policy.velocity:
-        key = txn.account_id if limit.subject is Subject.ACCOUNT else txn.device_id
-        if key is None:
-            continue
+    for subject, key, width, start in _windows(txn, policy, now_s):
         conn.execute(
             _TAKE_BACK,
-            {"k_kind": limit.subject.value, "k_key": key, "k_width": limit.window_seconds,
-             "k_start": now_s - now_s % limit.window_seconds, "k_amount": txn.amount_fen},
+            {"k_kind": subject.value, "k_key": key, "k_width": width, "k_start": start,
+             "k_amount": txn.amount_fen},
         )
     e = risk_account_exposure.c
     conn.execute(
