@@ -152,7 +152,7 @@ def test_killed_run_resumes_to_the_same_result(db_url: str, tmp_path: Path) -> N
         "FENQI_DATABASE_URL": db_url,
         "FENQI_EOD_PARTITION_SIZE": "1",
         "FENQI_EOD_KILL_AFTER_STEPS": "100",
-    }  # of 40 partitions × 6 steps = 240
+    }  # of 40 partitions × 6 steps = 240: killed inside partition 17 (steps 97 to 102)
     proc = subprocess.run(
         [sys.executable, "-m", "fenqi.cli", "eod", "--date", "2026-03-01", "--json"],
         env=env,
@@ -167,7 +167,7 @@ def test_killed_run_resumes_to_the_same_result(db_url: str, tmp_path: Path) -> N
             .join(batch_runs, batch_runs.c.id == batch_steps.c.run_id)
             .where(batch_runs.c.business_date == date(2026, 3, 1))
         ).scalar_one()
-    assert recorded == 100
+    assert recorded == 96  # a partition is one transaction: the 16 done, not the 17th
     with world.ctx.engine.connect() as conn:
         status = conn.execute(
             select(batch_runs.c.status).where(batch_runs.c.business_date == date(2026, 3, 1))

@@ -1,10 +1,10 @@
 """The end-of-day run for one business date, and the catch-up of missed dates.
 
 Control plane here, data plane in steps.py: the run is split into account-id partitions; each
-partition runs every step in order, one transaction per (step, partition), and the transaction
-that does a step's work also records it in `batch_steps`. A killed run resumes at the first
-unrecorded (step, partition); a repeated date finds its run done and changes nothing. Missed
-dates are run one by one in order before the date asked for.
+partition runs every step in order in one transaction, which also records each step in
+`batch_steps`. A killed run resumes at the first partition not recorded (a partition is all or
+nothing); a repeated date finds its run done and changes nothing. Missed dates are run one by
+one in order before the date asked for.
 """
 
 from __future__ import annotations
@@ -70,12 +70,13 @@ def _facts(ctx: Context, conn: Connection, business_date: date, part: Partition)
         ).scalars()
     )
     products = {n: p for n, p in ctx.catalog.items() if n in names}
-    platform = {}
-    for product in products.values():
-        for code in PLATFORM_CODES:
-            platform[(code, product.currency)] = open_account(
-                conn, ctx.clock, code, OwnerKind.PLATFORM, "platform", product.currency
-            )
+    platform = {
+        (code, currency): open_account(
+            conn, ctx.clock, code, OwnerKind.PLATFORM, "platform", currency
+        )
+        for currency in sorted({p.currency for p in products.values()})
+        for code in PLATFORM_CODES
+    }
     return RunFacts(
         business_date=business_date,
         now=ctx.clock.now(),
@@ -124,8 +125,10 @@ def start_run(ctx: Context, business_date: date, executor: str) -> RunPlan | Non
 def run_partition(
     ctx: Context, plan: RunPlan, part: Partition, on_step: Callable[[str], None] | None = None
 ) -> None:
-    """Every step for one partition, skipping steps already recorded (restart)."""
-    with ctx.engine.connect() as conn:
+    """Every step for one partition in one transaction that also records each step, skipping
+    steps already recorded (a partition that an older run left half done resumes at its first
+    unrecorded step)."""
+    with ctx.engine.connect() as conn, conn.begin():
         done = set(
             conn.execute(
                 select(batch_steps.c.step).where(
@@ -133,12 +136,10 @@ def run_partition(
                 )
             ).scalars()
         )
-    if len(done) < len(STEPS):
-        with ctx.engine.begin() as conn:
-            facts = _facts(ctx, conn, plan.business_date, part)
-    for name, step in STEPS:
-        if name not in done:
-            with ctx.engine.begin() as conn:
+        facts = _facts(ctx, conn, plan.business_date, part) if len(done) < len(STEPS) else None
+        for name, step in STEPS:
+            if name not in done:
+                assert facts is not None
                 rows, fen = step(conn, facts, part)
                 conn.execute(
                     insert(batch_steps).values(
@@ -150,18 +151,18 @@ def run_partition(
                         finished_at=ctx.clock.now(),
                     )
                 )
-            _maybe_die(ctx)
-        if on_step:
-            on_step(name)
+                _maybe_die(ctx)
+            if on_step:
+                on_step(name)
 
 
-_COMMITTED = [0]
+_STEPS_DONE = [0]
 
 
 def _maybe_die(ctx: Context) -> None:
     limit = ctx.settings.eod_kill_after_steps
-    _COMMITTED[0] += 1
-    if limit is not None and _COMMITTED[0] >= limit:
+    _STEPS_DONE[0] += 1
+    if limit is not None and _STEPS_DONE[0] >= limit:
         import os
         import signal
 

@@ -4,11 +4,22 @@ Order (fixed): expire holds, decide revolving on today's due dates, accrue today
 penalties, bill (earn fees and cut statements), age arrears, charge off. Each step is a
 function of (connection, run facts, partition) that returns (rows, amount_fen) for the run's
 figures. Rules that vary by product are read from the product files, never branched on names.
+
+Accrue, bill and age read the partition's plan lines through one snapshot: a single pass over
+the lines that matter today (due by today, or by the statement's due date on a statement day,
+and not fully paid) that leaves one row per account in a temporary table, with everything the
+three steps aggregate (revolving principal, penalty base, statement sums, oldest overdue due
+date). The snapshot is taken after revolve, once per partition and connection, and is rebuilt
+whenever a step finds none for its partition (a resumed run), so every step reads the same
+figures as if it had scanned the lines itself: the steps that run after it change no column it
+holds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,20 +28,27 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Date,
+    FromClause,
+    Integer,
     MetaData,
     String,
     Table,
     and_,
+    case,
     cast,
     delete,
     exists,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
+    true,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
 from fenqi.batch.sql import (
@@ -51,6 +69,7 @@ from fenqi.ledger.chart import AccountCode
 from fenqi.money import BP_PER_UNIT
 from fenqi.pricing.due_dates import roll, statement_due_date
 from fenqi.products.model import Product, ProductKind
+from fenqi.store.schema import BigId
 from fenqi.store.schema.batch import accruals, statements
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
@@ -69,41 +88,167 @@ class RunFacts:
     cap_bp: int
     charge_off_days: int
     platform: dict[tuple[AccountCode, str], int]  # (code, currency) -> platform account id
+    # names the snapshot of one partition in one run_partition call (see take_snapshot)
+    snapshot_key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def platform_id(self, code: AccountCode, currency: str) -> int:
         return self.platform[(code, currency)]
 
+    def statement_due(self, product: Product) -> date | None:
+        """The due date of the statement cut today, if today is the product's statement day."""
+        if product.kind is not ProductKind.REVOLVING:
+            return None
+        assert product.billing.statement_day is not None
+        if self.business_date.day != product.billing.statement_day:
+            return None
+        return roll(product, statement_due_date(product, self.business_date))
+
+    def bill_due(self, product: Product) -> date | None:
+        """Lines due on this date are billed today (None: nothing is billed today)."""
+        if product.kind is ProductKind.REVOLVING:
+            return self.statement_due(product)
+        return self.business_date
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted({p.currency for p in self.products.values()})
+
 
 _TEMP = MetaData()
-amounts = Table(
-    "fenqi_eod_amounts",
-    _TEMP,
-    Column("credit_account_id", BigInteger, nullable=False),
-    Column("kind", String(12), nullable=False),  # several rows per account and kind add up
-    Column("amount_fen", BigInteger, nullable=False),
-    prefixes=["TEMPORARY"],
+
+
+def _temp(name: str, *columns: Column[Any]) -> Table:
+    return Table(name, _TEMP, *columns, prefixes=["TEMPORARY"])
+
+
+def _fresh(conn: Connection, table: Table) -> None:
+    conn.execute(CreateTable(table, if_not_exists=True))
+    conn.execute(delete(table))
+
+
+def _per_product(
+    run: RunFacts, value: Callable[[Product], Any], product: ColumnElement[str]
+) -> ColumnElement[Any]:
+    """A value that depends on the account's product: a literal when the partition holds one
+    product, else a CASE on the product column (NULL for None)."""
+
+    def as_sql(v: Any) -> ColumnElement[Any]:
+        return null() if v is None else literal(v)
+
+    items = list(run.products.values())
+    if len(items) == 1:
+        return as_sql(value(items[0]))
+    return case(*[(product == p.name, as_sql(value(p))) for p in items], else_=null())
+
+
+# ---------------------------------------------------------------- the snapshot
+
+snapshot = _temp(
+    "fenqi_eod_snapshot",
+    Column("account_id", BigId, primary_key=True, autoincrement=False),
+    Column("revolving_principal", BigInteger, nullable=False),  # revolving since today or before
+    Column("penalty_ppm", BigInteger, nullable=False),  # Σ overdue × the line's daily ppm
+    Column("oldest_due", Date, nullable=True),  # the oldest due date still unpaid, not revolving
+    # the lines on the statement cut today (zero on other days)
+    Column("stmt_owed", BigInteger, nullable=False),
+    Column("stmt_principal", BigInteger, nullable=False),
+    Column("stmt_fee", BigInteger, nullable=False),
+    Column("stmt_revolvable", BigInteger, nullable=False),
+    Column("product", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("active", Integer, nullable=False),  # 1 unless charged off
 )
+snapshot_key = _temp("fenqi_eod_snapshot_key", Column("key", String(120), primary_key=True))
 
 
-def _reset_amounts(conn: Connection) -> None:
-    conn.execute(CreateTable(amounts, if_not_exists=True))
-    conn.execute(delete(amounts))
+def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
+    """The partition's per-account line facts, unless this connection holds them already.
 
+    One pass over the lines due by the horizon (today, or the latest statement due date cut
+    today) that are not fully paid, grouped by account. SQLite evaluates every aggregate for
+    every line, so there are as few as the steps need, and the statement sums are taken
+    unconditionally when every statement cut today is due on the horizon (the usual case)."""
+    conn.execute(CreateTable(snapshot_key, if_not_exists=True))
+    conn.execute(CreateTable(snapshot, if_not_exists=True))
+    if conn.execute(select(snapshot_key.c.key)).scalar() == run.snapshot_key:
+        return
+    conn.execute(delete(snapshot_key))
+    conn.execute(delete(snapshot))
+    day = run.business_date
+    product = ca.c.product  # joined per line only when the partition holds several products
+    stmt_dues = [d for d in (run.statement_due(p) for p in run.products.values()) if d]
+    horizon = max([day, *stmt_dues])
 
-def _accounts(part: Partition, product: Product) -> ColumnElement[bool]:
-    return and_(
-        ca.c.id.between(part.lo, part.hi),
-        ca.c.product == product.name,
-        ca.c.charged_off_on.is_(None),
+    def total(value: ColumnElement[int], when: ColumnElement[bool] | None = None) -> Any:
+        if when is not None:
+            value = case((when, value), else_=0)
+        return func.coalesce(isum(value), 0)
+
+    not_revolving = lines.c.revolving_since.is_(None)
+    penalty_ppm = _per_product(run, lambda p: daily_ppm(p.late_fee.daily_rate_bp), product)
+    room = (literal(run.cap_bp) - plans.c.nominal_rate_bp) * PPM_PER_BP // 365
+    rate = smaller(penalty_ppm, non_negative(room))
+    overdue_before = _per_product(
+        run, lambda p: day - timedelta(days=p.billing.grace_days), product
     )
-
-
-def _line_in(part: Partition, product: Product) -> ColumnElement[bool]:
-    # the range lets the index on (credit_account_id, due_date) do the work
-    return and_(
-        lines.c.credit_account_id.between(part.lo, part.hi),
-        lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
+    stmt: list[Any] = [literal(0)] * 4
+    if stmt_dues:
+        stmt_due = _per_product(run, run.statement_due, product)
+        on_stmt = None if all(d == horizon for d in stmt_dues) else lines.c.due_date <= stmt_due
+        revolvable = and_(
+            plans.c.kind == "cycle",
+            or_(lines.c.due_date == stmt_due, lines.c.revolving_since.is_not(None)),
+        )
+        stmt = [
+            total(UNPAID, on_stmt),
+            total(UNPAID_PRINCIPAL, on_stmt),
+            total(lines.c.fee_fen - lines.c.paid_fee_fen - lines.c.waived_fee_fen, on_stmt),
+            total(UNPAID_PRINCIPAL, revolvable if on_stmt is None else and_(on_stmt, revolvable)),
+        ]
+    per_account = (
+        select(
+            lines.c.credit_account_id.label("account_id"),
+            total(
+                UNPAID_PRINCIPAL, and_(lines.c.revolving_since <= day, UNPAID_PRINCIPAL > 0)
+            ).label("revolving_principal"),
+            total(UNPAID * rate, and_(lines.c.due_date < overdue_before, not_revolving)).label(
+                "penalty_ppm"
+            ),
+            func.min(case((and_(lines.c.due_date < day, not_revolving), lines.c.due_date))).label(
+                "oldest_due"
+            ),
+            *[value.label(f"s{i}") for i, value in enumerate(stmt)],
+        )
+        .select_from(lines)
+        .join(plans, plans.c.id == lines.c.plan_id)
+        .where(
+            lines.c.credit_account_id.between(part.lo, part.hi),
+            lines.c.due_date <= horizon,
+            UNPAID > 0,
+        )
+        .group_by(lines.c.credit_account_id)
     )
+    if len(run.products) > 1:
+        per_account = per_account.join(ca, ca.c.id == lines.c.credit_account_id)
+    facts = per_account.subquery("per_account")
+    conn.execute(
+        insert(snapshot).from_select(
+            [c.name for c in snapshot.c],
+            select(
+                *facts.c,
+                ca.c.product,
+                ca.c.currency,
+                case((ca.c.charged_off_on.is_(None), 1), else_=0),
+            ).join(ca, ca.c.id == facts.c.account_id),
+        )
+    )
+    conn.execute(insert(snapshot_key).values(key=run.snapshot_key))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {snapshot.name}")
+
+
+def _in_product(product: Product) -> ColumnElement[bool]:
+    return and_(snapshot.c.product == product.name, snapshot.c.active == 1)
 
 
 # ---------------------------------------------------------------- 1. holds
@@ -121,13 +266,33 @@ def expire_holds(conn: Connection, run: RunFacts, part: Partition) -> Result:
 # ---------------------------------------------------------------- 2. revolve
 
 
+def _accounts(part: Partition, product: Product) -> ColumnElement[bool]:
+    return and_(
+        ca.c.id.between(part.lo, part.hi),
+        ca.c.product == product.name,
+        ca.c.charged_off_on.is_(None),
+    )
+
+
 def revolve(conn: Connection, run: RunFacts, part: Partition) -> Result:
     """On a statement's due date, if at least the minimum was paid, the cycle principal still
     unpaid revolves from tomorrow (daily interest) instead of falling overdue."""
     day, rows = run.business_date, 0
-    for product in run.products.values():
-        if product.kind is not ProductKind.REVOLVING or not product.revolving.allowed:
-            continue
+    revolving = [
+        p
+        for p in run.products.values()
+        if p.kind is ProductKind.REVOLVING and p.revolving.allowed
+    ]
+    if not revolving or not conn.execute(
+        select(statements.c.id)
+        .where(
+            statements.c.due_date == day,
+            statements.c.credit_account_id.between(part.lo, part.hi),
+        )
+        .limit(1)
+    ).first():
+        return 0, 0  # no statement of this partition falls due today
+    for product in revolving:
         unpaid_now = (
             select(func.coalesce(isum(UNPAID), 0))
             .where(
@@ -169,114 +334,95 @@ def revolve(conn: Connection, run: RunFacts, part: Partition) -> Result:
 
 # ---------------------------------------------------------------- 3. accrue
 
+charges = _temp(
+    "fenqi_eod_charges",
+    Column("credit_account_id", BigInteger, primary_key=True),
+    Column("kind", String(12), primary_key=True),  # interest | penalty
+    Column("currency", String(3), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+)
+late_fees = _temp(
+    "fenqi_eod_late_fees",
+    Column("credit_account_id", BigInteger, nullable=False),  # one row per plan charged
+    Column("currency", String(3), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+)
+
 
 def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
     """Today's revolving interest and penalty charges, once per account and day."""
     day = run.business_date
-    _reset_amounts(conn)
+    take_snapshot(conn, run, part)
+    _fresh(conn, charges)
+    s = snapshot.c
+    interest_ppm = _per_product(
+        run,
+        lambda p: daily_ppm(p.revolving.daily_rate_bp) if p.revolving.allowed else 0,
+        s.product,
+    )
+    interest = (s.revolving_principal * interest_ppm + 500_000) // 1_000_000
+    penalty = (s.penalty_ppm + 500_000) // 1_000_000
+    for kind, day_charge, base in (
+        ("interest", interest, s.revolving_principal),
+        ("penalty", penalty, s.penalty_ppm),
+    ):
+        conn.execute(
+            insert(charges).from_select(
+                ["credit_account_id", "kind", "currency", "amount_fen"],
+                select(s.account_id, literal(kind), s.currency, day_charge).where(
+                    s.active == 1, base > 0, day_charge > 0
+                ),
+            )
+        )
     late_rows = 0
     for product in run.products.values():
-        grace = timedelta(days=product.billing.grace_days)
-        in_part = _line_in(part, product)
-        interest_ppm = daily_ppm(product.revolving.daily_rate_bp)
-        if product.revolving.allowed and interest_ppm:
-            conn.execute(
-                insert(amounts).from_select(
-                    ["credit_account_id", "kind", "amount_fen"],
-                    select(
-                        lines.c.credit_account_id,
-                        literal("interest"),
-                        (isum(UNPAID_PRINCIPAL) * interest_ppm + 500_000) // 1_000_000,
-                    )
-                    .where(in_part, lines.c.revolving_since <= day, UNPAID_PRINCIPAL > 0)
-                    .group_by(lines.c.credit_account_id),
-                )
-            )
-        penalty_ppm = daily_ppm(product.late_fee.daily_rate_bp)
-        if penalty_ppm:
-            # penalty plus the plan's own annualized rate stays within the cap
-            room = (literal(run.cap_bp) - plans.c.nominal_rate_bp) * PPM_PER_BP // 365
-            rate = smaller(literal(penalty_ppm), non_negative(room))
-            conn.execute(
-                insert(amounts).from_select(
-                    ["credit_account_id", "kind", "amount_fen"],
-                    select(
-                        lines.c.credit_account_id,
-                        literal("penalty"),
-                        (isum(UNPAID * rate) + 500_000) // 1_000_000,
-                    )
-                    .join(plans, plans.c.id == lines.c.plan_id)
-                    .where(
-                        in_part,
-                        lines.c.due_date < day - grace,
-                        lines.c.revolving_since.is_(None),
-                        UNPAID > 0,
-                    )
-                    .group_by(lines.c.credit_account_id),
-                )
-            )
         if product.late_fee.fixed_fen:
             late_rows += _fixed_late_fees(conn, run, part, product)
-    conn.execute(delete(amounts).where(amounts.c.amount_fen <= 0))
     # a day already accrued (accrued_through >= today) is never charged again
     conn.execute(
-        delete(amounts).where(
+        delete(charges).where(
             exists().where(
-                accruals.c.credit_account_id == amounts.c.credit_account_id,
-                accruals.c.kind == amounts.c.kind,
+                accruals.c.credit_account_id == charges.c.credit_account_id,
+                accruals.c.kind == charges.c.kind,
                 accruals.c.accrued_through >= day,
             )
         )
     )
-    total = (
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(accruals).from_select(
+        [
+            "credit_account_id",
+            "kind",
+            "accrued_fen",
+            "paid_fen",
+            "waived_fen",
+            "accrued_through",
+        ],
         select(
-            amounts.c.credit_account_id,
-            amounts.c.kind,
-            isum(amounts.c.amount_fen).label("amount_fen"),
-        )
-        .group_by(amounts.c.credit_account_id, amounts.c.kind)
-        .subquery("day_total")
+            charges.c.credit_account_id,
+            charges.c.kind,
+            charges.c.amount_fen,
+            literal(0),
+            literal(0),
+            literal(day),
+        ).where(true()),  # SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
     )
     conn.execute(
-        insert(accruals).from_select(
-            [
-                "credit_account_id",
-                "kind",
-                "accrued_fen",
-                "paid_fen",
-                "waived_fen",
-                "accrued_through",
-            ],
-            select(
-                total.c.credit_account_id,
-                total.c.kind,
-                literal(0),
-                literal(0),
-                literal(0),
-                literal(day - timedelta(days=1)),
-            ).where(
-                ~exists().where(
-                    accruals.c.credit_account_id == total.c.credit_account_id,
-                    accruals.c.kind == total.c.kind,
-                )
-            ),
+        upsert.on_conflict_do_update(
+            index_elements=["credit_account_id", "kind"],
+            set_={
+                "accrued_fen": accruals.c.accrued_fen + upsert.excluded.accrued_fen,
+                "accrued_through": upsert.excluded.accrued_through,
+            },
         )
-    )
-    conn.execute(
-        update(accruals)
-        .where(
-            accruals.c.credit_account_id == total.c.credit_account_id,
-            accruals.c.kind == total.c.kind,
-        )
-        .values(accrued_fen=accruals.c.accrued_fen + total.c.amount_fen, accrued_through=day)
     )
     entries, fen = late_rows, 0
     for kind, receivable, income in (
         ("interest", AccountCode.INTEREST_RECEIVABLE, AccountCode.INTEREST_INCOME),
         ("penalty", AccountCode.PENALTY_RECEIVABLE, AccountCode.PENALTY_INCOME),
     ):
-        for currency in sorted({p.currency for p in run.products.values()}):
-            n, amount = _post_charges(conn, run, total, kind, receivable, income, currency)
+        for currency in run.currencies:
+            n, amount = _post_charges(conn, run, kind, receivable, income, currency)
             entries, fen = entries + n, fen + amount
     return entries, fen
 
@@ -284,7 +430,6 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
 def _post_charges(
     conn: Connection,
     run: RunFacts,
-    total: Any,
     kind: str,
     receivable: AccountCode,
     income: AccountCode,
@@ -294,18 +439,17 @@ def _post_charges(
     day = run.business_date.isoformat()
     rows = (
         select(
-            (literal(f"eod:{day}:{kind}:") + cast(total.c.credit_account_id, String)).label(
-                "client_id"
-            ),
+            (literal(f"eod:{day}:{kind}:") + cast(ca.c.id, String)).label("client_id"),
             recv.c.id,
             literal(run.platform_id(income, currency)),
-            total.c.amount_fen,
+            charges.c.amount_fen,
             literal(kind),
-            cast(total.c.credit_account_id, String),
+            cast(ca.c.id, String),
         )
-        .join(ca, ca.c.id == total.c.credit_account_id)
+        .select_from(charges)
+        .join(ca, ca.c.id == charges.c.credit_account_id)
         .join(recv, customer_join(recv, receivable.value, ca.c.id))
-        .where(total.c.kind == kind, ca.c.currency == currency)
+        .where(charges.c.kind == kind, charges.c.currency == currency)
     )
     return post_rows(
         conn,
@@ -327,7 +471,8 @@ def _fixed_late_fees(conn: Connection, run: RunFacts, part: Partition, product: 
     missed = (
         select(lines.c.plan_id, func.count().label("n"))
         .where(
-            _line_in(part, product),
+            lines.c.credit_account_id.between(part.lo, part.hi),
+            lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
             lines.c.due_date == missed_on,
             UNPAID > 0,
             lines.c.revolving_since.is_(None),
@@ -340,29 +485,64 @@ def _fixed_late_fees(conn: Connection, run: RunFacts, part: Partition, product: 
         plans.c.principal_fen * cap_bp // BP_PER_UNIT if cap_bp is not None else literal(10**15)
     )
     charge = smaller(missed.c.n * fee, non_negative(plan_cap - plans.c.late_fees_fen))
+    _fresh(conn, late_fees)
+    conn.execute(
+        insert(late_fees).from_select(
+            ["credit_account_id", "currency", "amount_fen"],
+            select(plans.c.credit_account_id, literal(product.currency), charge)
+            .join(missed, missed.c.plan_id == plans.c.id)
+            .where(charge > 0),
+        )
+    )
     per_plan = (
-        select(plans.c.id, plans.c.credit_account_id, charge.label("fee"))
+        select(plans.c.id, charge.label("fee"))
         .join(missed, missed.c.plan_id == plans.c.id)
         .subquery()
     )
-    conn.execute(
-        update(plans)
-        .where(plans.c.id == per_plan.c.id, per_plan.c.fee > 0)
-        .values(late_fees_fen=plans.c.late_fees_fen + per_plan.c.fee)
+    charged = (
+        conn.execute(
+            update(plans)
+            .where(plans.c.id == per_plan.c.id, per_plan.c.fee > 0)
+            .values(late_fees_fen=plans.c.late_fees_fen + per_plan.c.fee)
+        ).rowcount
+        or 0
+    )
+    if not charged:
+        return 0
+    per_account = (
+        select(
+            late_fees.c.credit_account_id,
+            late_fees.c.currency,
+            isum(late_fees.c.amount_fen).label("amount_fen"),
+        )
+        .group_by(late_fees.c.credit_account_id, late_fees.c.currency)
+        .subquery()
     )
     conn.execute(
-        insert(amounts).from_select(
-            ["credit_account_id", "kind", "amount_fen"],
-            select(per_plan.c.credit_account_id, literal("penalty"), per_plan.c.fee).where(
-                per_plan.c.fee > 0
+        update(charges)
+        .where(
+            charges.c.kind == "penalty",
+            charges.c.credit_account_id == per_account.c.credit_account_id,
+        )
+        .values(amount_fen=charges.c.amount_fen + per_account.c.amount_fen)
+    )
+    conn.execute(
+        insert(charges).from_select(
+            ["credit_account_id", "kind", "currency", "amount_fen"],
+            select(
+                per_account.c.credit_account_id,
+                literal("penalty"),
+                per_account.c.currency,
+                per_account.c.amount_fen,
+            ).where(
+                ~exists().where(
+                    charges.c.kind == "penalty",
+                    charges.c.credit_account_id == per_account.c.credit_account_id,
+                )
             ),
         )
     )
-    return int(
-        conn.execute(
-            select(func.count()).select_from(per_plan).where(per_plan.c.fee > 0)
-        ).scalar_one()
-    )
+    return int(charged)
 
 
 # ---------------------------------------------------------------- 4. bill
@@ -373,42 +553,43 @@ def bill(conn: Connection, run: RunFacts, part: Partition) -> Result:
     due on its due date, overdue and revolving amounts, charges; the minimum payment); on other
     products bill each line on its due date. Fees and scheduled interest of billed lines are
     earned (moved from unearned to income)."""
-    day, rows, fen = run.business_date, 0, 0
+    rows, fen = 0, 0
     for product in run.products.values():
+        due = run.bill_due(product)
+        if due is None:
+            continue
         if product.kind is ProductKind.REVOLVING:
-            assert product.billing.statement_day is not None
-            if day.day != product.billing.statement_day:
-                continue
-            due = roll(product, statement_due_date(product, day))
-            rows += _cut_statements(conn, run, part, product, due)
-        else:
-            due = day
+            take_snapshot(conn, run, part)
+            rows += _cut_statements(conn, run, product, due)
         n, amount = _earn(conn, run, part, product, due)
         rows, fen = rows + n, fen + amount
     return rows, fen
 
 
-earned = Table(
+earned = _temp(
     "fenqi_eod_earned",
-    _TEMP,
     Column("plan_id", BigInteger, nullable=False),
     Column("fee_fen", BigInteger, nullable=False),
     Column("interest_fen", BigInteger, nullable=False),
-    prefixes=["TEMPORARY"],
 )
 
 
 def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, due: date) -> Result:
     """Fees and scheduled interest of the lines billed now move from unearned to income; a
     plan never earns more than it has left (refunds and payoffs may have removed some)."""
-    billed = and_(_line_in(part, product), lines.c.due_date == due, lines.c.billed_on.is_(None))
+    billed = and_(
+        lines.c.credit_account_id.between(part.lo, part.hi),
+        lines.c.due_date == due,
+        lines.c.billed_on.is_(None),
+        lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
+    )
     per_plan = (
         select(
             lines.c.plan_id.label("plan_id"),
             isum(lines.c.fee_fen - lines.c.waived_fee_fen).label("fee"),
             isum(lines.c.interest_fen - lines.c.waived_interest_fen).label("interest"),
         )
-        .where(billed)
+        .where(billed, lines.c.fee_fen + lines.c.interest_fen > 0)
         .group_by(lines.c.plan_id)
         .subquery("billed")
     )
@@ -418,16 +599,15 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
             plans.c[f"{kind}_fen"] - plans.c[f"{kind}_earned_fen"] - plans.c[f"{kind}_removed_fen"]
         )
 
-    conn.execute(CreateTable(earned, if_not_exists=True))
-    conn.execute(delete(earned))
+    fee_now = smaller(per_plan.c.fee, left("fee"))
+    interest_now = smaller(per_plan.c.interest, left("interest"))
+    _fresh(conn, earned)
     conn.execute(
         insert(earned).from_select(
             ["plan_id", "fee_fen", "interest_fen"],
-            select(
-                per_plan.c.plan_id,
-                smaller(per_plan.c.fee, left("fee")),
-                smaller(per_plan.c.interest, left("interest")),
-            ).join(plans, plans.c.id == per_plan.c.plan_id),
+            select(per_plan.c.plan_id, fee_now, interest_now)
+            .join(plans, plans.c.id == per_plan.c.plan_id)
+            .where(fee_now + interest_now > 0),
         )
     )
     fee, interest = (
@@ -473,50 +653,29 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
     return int(rows or 0), fee + interest
 
 
-def _cut_statements(
-    conn: Connection, run: RunFacts, part: Partition, product: Product, due: date
-) -> int:
-    from sqlalchemy import case
+def _cut_statements(conn: Connection, run: RunFacts, product: Product, due: date) -> int:
+    """One statement per account with lines on it, from the snapshot and the charges owed."""
+    s = snapshot.c
+    owed = {
+        kind: accruals.alias(f"owed_{kind}") for kind in ("interest", "penalty")
+    }  # one row per account and kind
 
-    cycle = plans.c.kind == "cycle"
-    revolvable = case(
-        (
-            and_(cycle, or_(lines.c.due_date == due, lines.c.revolving_since.is_not(None))),
-            UNPAID_PRINCIPAL,
-        ),
-        else_=0,
-    )
-    line_sums = (
-        select(
-            lines.c.credit_account_id.label("account_id"),
-            isum(UNPAID_PRINCIPAL).label("principal"),
-            isum(UNPAID - UNPAID_PRINCIPAL).label("fee_interest"),
-            isum(revolvable).label("revolvable"),
-            isum(lines.c.fee_fen - lines.c.paid_fee_fen - lines.c.waived_fee_fen).label("fee"),
-        )
-        .join(plans, plans.c.id == lines.c.plan_id)
-        .where(_line_in(part, product), lines.c.due_date <= due, UNPAID > 0)
-        .group_by(lines.c.credit_account_id)
-        .subquery("line_sums")
-    )
-    owed_charge = accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen
-    charge_sums = (
-        select(
-            accruals.c.credit_account_id.label("account_id"),
-            isum(case((accruals.c.kind == "interest", owed_charge), else_=0)).label("interest"),
-            isum(case((accruals.c.kind == "penalty", owed_charge), else_=0)).label("penalty"),
-        )
-        .where(accruals.c.credit_account_id.between(part.lo, part.hi))
-        .group_by(accruals.c.credit_account_id)
-        .subquery("charge_sums")
-    )
-    interest = func.coalesce(charge_sums.c.interest, 0)
-    penalty = func.coalesce(charge_sums.c.penalty, 0)
-    total = line_sums.c.principal + line_sums.c.fee_interest + interest + penalty
+    def charge(kind: str) -> ColumnElement[int]:
+        a = owed[kind]
+        return func.coalesce(a.c.accrued_fen - a.c.paid_fen - a.c.waived_fen, 0)
+
+    interest, penalty = charge("interest"), charge("penalty")
+    total = s.stmt_owed + interest + penalty
     keep_bp = BP_PER_UNIT - product.minimum_payment.principal_bp
-    minimum = total - line_sums.c.revolvable * keep_bp // BP_PER_UNIT
-    floor = product.minimum_payment.floor_fen
-    minimum = case((minimum < floor, smaller(literal(floor), total)), else_=minimum)
+    minimum = total - s.stmt_revolvable * keep_bp // BP_PER_UNIT
+    floor_fen = product.minimum_payment.floor_fen
+    minimum = case((minimum < floor_fen, smaller(literal(floor_fen), total)), else_=minimum)
+    source: FromClause = snapshot
+    for kind, a in owed.items():
+        source = source.outerjoin(
+            a, and_(a.c.credit_account_id == s.account_id, a.c.kind == kind)
+        )
+    cut = _in_product(product), s.stmt_owed > 0, total > 0
     inserted = conn.execute(
         insert(statements).from_select(
             [
@@ -532,75 +691,59 @@ def _cut_statements(
                 "created_at",
             ],
             select(
-                line_sums.c.account_id,
+                s.account_id,
                 literal(run.business_date),
                 literal(due),
-                line_sums.c.principal,
-                line_sums.c.fee,
-                line_sums.c.fee_interest - line_sums.c.fee + interest,
+                s.stmt_principal,
+                s.stmt_fee,
+                s.stmt_owed - s.stmt_principal - s.stmt_fee + interest,
                 penalty,
                 total,
                 minimum,
                 literal(run.now),
             )
-            .select_from(
-                line_sums.outerjoin(charge_sums, charge_sums.c.account_id == line_sums.c.account_id)
-            )
-            .where(total > 0),
+            .select_from(source)
+            .where(*cut),
         )
     )
-    del inserted  # psycopg reports no rowcount for INSERT … SELECT: count what is there
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(statements)
-            .where(
-                statements.c.statement_date == run.business_date,
-                statements.c.credit_account_id.between(part.lo, part.hi),
-                statements.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
-            )
-        ).scalar_one()
-    )
+    if inserted.rowcount >= 0:
+        return int(inserted.rowcount)
+    # no rowcount for INSERT … SELECT through psycopg: count the same rows
+    return int(conn.execute(select(func.count()).select_from(source).where(*cut)).scalar_one())
 
 
 # ---------------------------------------------------------------- 5. age
 
 
 def age(conn: Connection, run: RunFacts, part: Partition) -> Result:
-    """Days past due of the oldest unpaid amount that is due and not revolving, and its bucket."""
-    from sqlalchemy import case
-
-    day = run.business_date
-    oldest = (
-        select(func.min(lines.c.due_date))
+    """Days past due of the oldest unpaid amount that is due and not revolving, and its bucket.
+    Only accounts whose figures change are written."""
+    take_snapshot(conn, run, part)
+    s = snapshot.c
+    dpd = days_between(conn, run.business_date, s.oldest_due)
+    bucket = case(*[(dpd <= hi, name) for name, _lo, hi in bucket_bounds()], else_="M7+")
+    conn.execute(
+        update(ca)
         .where(
-            lines.c.credit_account_id == ca.c.id,
-            lines.c.due_date < day,
-            lines.c.revolving_since.is_(None),
-            UNPAID > 0,
+            ca.c.id == s.account_id,
+            s.oldest_due.is_not(None),
+            or_(ca.c.days_past_due != dpd, ca.c.arrears_bucket != bucket),
         )
-        .scalar_subquery()
-    )
-    in_part = ca.c.id.between(part.lo, part.hi)
-    conn.execute(
-        update(ca)
-        .where(in_part)
-        .values(days_past_due=func.coalesce(days_between(conn, day, oldest), 0))
-    )
-    bucket = case(
-        *[(ca.c.days_past_due <= hi, name) for name, _lo, hi in bucket_bounds()], else_="M7+"
+        .values(days_past_due=dpd, arrears_bucket=bucket)
     )
     conn.execute(
         update(ca)
-        .where(in_part)
-        .values(arrears_bucket=case((ca.c.days_past_due == 0, "M0"), else_=bucket))
+        .where(
+            ca.c.id.between(part.lo, part.hi),
+            or_(ca.c.days_past_due != 0, ca.c.arrears_bucket != "M0"),
+            ~exists().where(s.account_id == ca.c.id, s.oldest_due.is_not(None)),
+        )
+        .values(days_past_due=0, arrears_bucket="M0")
     )
     late = conn.execute(
-        select(func.count(), func.coalesce(isum(ca.c.days_past_due), 0)).where(
-            in_part, ca.c.days_past_due > 0
-        )
-    ).one()
-    return int(late[0]), 0
+        select(func.count()).select_from(snapshot).where(s.oldest_due.is_not(None))
+    ).scalar_one()
+    return int(late), 0
 
 
 # ---------------------------------------------------------------- 6. charge off
@@ -613,23 +756,39 @@ RECEIVABLES = (
     AccountCode.PENALTY_RECEIVABLE,
 )
 
+victims_table = _temp(
+    "fenqi_eod_victims",
+    Column("account_id", BigId, primary_key=True, autoincrement=False),
+    Column("currency", String(3), nullable=False),
+)
+
 
 def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     """Accounts at the charge-off threshold: fees and interest not yet billed are dropped, what
     is still receivable moves to written-off receivables, the loss is recognized against the
     allowance, and the account stops (status charged_off, limit 0 in the ledger)."""
-    victims = select(ca.c.id).where(
-        ca.c.id.between(part.lo, part.hi),
-        ca.c.charged_off_on.is_(None),
-        ca.c.days_past_due >= run.charge_off_days,
+    _fresh(conn, victims_table)
+    found = conn.execute(
+        insert(victims_table).from_select(
+            ["account_id", "currency"],
+            select(ca.c.id, ca.c.currency).where(
+                ca.c.id.between(part.lo, part.hi),
+                ca.c.charged_off_on.is_(None),
+                ca.c.days_past_due >= run.charge_off_days,
+            ),
+        )
     )
-    if conn.execute(select(func.count()).select_from(victims.subquery())).scalar_one() == 0:
+    del found  # no rowcount from INSERT … SELECT on psycopg
+    count = conn.execute(select(func.count()).select_from(victims_table)).scalar_one()
+    if not count:
         return 0, 0
+    victims = select(victims_table.c.account_id)
     day = run.business_date.isoformat()
-    for currency in sorted({p.currency for p in run.products.values()}):
+    for currency in run.currencies:
         _drop_unbilled(conn, run, victims, currency)
     moved = 0
     written_off = ledger_accounts.alias("wo")
+    # driven by credit_accounts (the planner knows its size), not by the temporary table
     for code in RECEIVABLES:
         recv = ledger_accounts.alias("recv")
         net = recv.c.debits_posted - recv.c.credits_posted
@@ -656,7 +815,7 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
         )
         moved += fen
     if moved:
-        for currency in sorted({p.currency for p in run.products.values()}):
+        for currency in run.currencies:
             wo = ledger_accounts.alias("wo2")
             amount = int(
                 conn.execute(
@@ -693,12 +852,12 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
         )
         .values(debit_cap_fen=0)
     )
-    count = conn.execute(
+    stopped = conn.execute(
         update(ca)
         .where(ca.c.id.in_(victims))
         .values(charged_off_on=run.business_date, status="charged_off")
     ).rowcount
-    return int(count or 0), moved
+    return int(stopped or 0), moved
 
 
 def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any, currency: str) -> None:
