@@ -158,7 +158,7 @@ def demo(
     rebuild: bool = typer.Option(False, help="Build the marketplace again from scratch."),
     shoppers: int = typer.Option(20_000, min=100, max=1_000_000, help="Marketplace shoppers."),
     months: int = typer.Option(6, min=1, max=24, help="Months of history to simulate."),
-    take_up: float = typer.Option(0.05, min=0.01, max=1.0, help="Share who apply for credit."),
+    take_up: float = typer.Option(0.15, min=0.01, max=1.0, help="Share who apply for credit."),
     serve_it: bool = typer.Option(True, "--serve/--no-serve", help="Serve after building."),
 ) -> None:
     """Build a simulated marketplace (once) and serve the API, console and demo shop."""
