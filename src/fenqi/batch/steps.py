@@ -46,6 +46,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -121,9 +122,32 @@ def _temp(name: str, *columns: Column[Any]) -> Table:
     return Table(name, _TEMP, *columns, prefixes=["TEMPORARY"])
 
 
+_DDL: dict[tuple[str, str], str] = {}
+
+
+def _ensure(conn: Connection, table: Table) -> None:
+    """CREATE TEMPORARY TABLE IF NOT EXISTS, compiled once per dialect (DDL is not cached)."""
+    key = (conn.dialect.name, table.name)
+    ddl = _DDL.get(key)
+    if ddl is None:
+        ddl = _DDL[key] = str(CreateTable(table, if_not_exists=True).compile(dialect=conn.dialect))
+    conn.exec_driver_sql(ddl)
+
+
 def _fresh(conn: Connection, table: Table) -> None:
-    conn.execute(CreateTable(table, if_not_exists=True))
+    _ensure(conn, table)
     conn.execute(delete(table))
+
+
+def _product_lines(run: RunFacts, part: Partition, product: Product) -> ColumnElement[bool]:
+    """Plan lines of the partition's accounts of a product that are not charged off."""
+    if len(run.products) == 1:  # every account of the partition has this product
+        return lines.c.credit_account_id.not_in(
+            select(ca.c.id).where(
+                ca.c.id.between(part.lo, part.hi), ca.c.charged_off_on.is_not(None)
+            )
+        )
+    return lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product)))
 
 
 def _per_product(
@@ -168,8 +192,8 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
     today) that are not fully paid, grouped by account. SQLite evaluates every aggregate for
     every line, so there are as few as the steps need, and the statement sums are taken
     unconditionally when every statement cut today is due on the horizon (the usual case)."""
-    conn.execute(CreateTable(snapshot_key, if_not_exists=True))
-    conn.execute(CreateTable(snapshot, if_not_exists=True))
+    _ensure(conn, snapshot_key)
+    _ensure(conn, snapshot)
     if conn.execute(select(snapshot_key.c.key)).scalar() == run.snapshot_key:
         return
     conn.execute(delete(snapshot_key))
@@ -417,13 +441,16 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
         )
     )
     entries, fen = late_rows, 0
+    kinds = select(charges.c.kind, charges.c.currency).distinct()
+    present = {(kind, currency) for kind, currency in conn.execute(kinds)}
     for kind, receivable, income in (
         ("interest", AccountCode.INTEREST_RECEIVABLE, AccountCode.INTEREST_INCOME),
         ("penalty", AccountCode.PENALTY_RECEIVABLE, AccountCode.PENALTY_INCOME),
     ):
         for currency in run.currencies:
-            n, amount = _post_charges(conn, run, kind, receivable, income, currency)
-            entries, fen = entries + n, fen + amount
+            if (kind, currency) in present:
+                n, amount = _post_charges(conn, run, kind, receivable, income, currency)
+                entries, fen = entries + n, fen + amount
     return entries, fen
 
 
@@ -472,7 +499,7 @@ def _fixed_late_fees(conn: Connection, run: RunFacts, part: Partition, product: 
         select(lines.c.plan_id, func.count().label("n"))
         .where(
             lines.c.credit_account_id.between(part.lo, part.hi),
-            lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
+            _product_lines(run, part, product),
             lines.c.due_date == missed_on,
             UNPAID > 0,
             lines.c.revolving_since.is_(None),
@@ -581,7 +608,7 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
         lines.c.credit_account_id.between(part.lo, part.hi),
         lines.c.due_date == due,
         lines.c.billed_on.is_(None),
-        lines.c.credit_account_id.in_(select(ca.c.id).where(_accounts(part, product))),
+        _product_lines(run, part, product),
     )
     per_plan = (
         select(
@@ -767,33 +794,31 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     """Accounts at the charge-off threshold: fees and interest not yet billed are dropped, what
     is still receivable moves to written-off receivables, the loss is recognized against the
     allowance, and the account stops (status charged_off, limit 0 in the ledger)."""
+    due = (
+        ca.c.id.between(part.lo, part.hi),
+        ca.c.charged_off_on.is_(None),
+        ca.c.days_past_due >= run.charge_off_days,
+    )
+    if conn.execute(select(ca.c.id).where(*due).limit(1)).first() is None:
+        return 0, 0
     _fresh(conn, victims_table)
-    found = conn.execute(
+    conn.execute(
         insert(victims_table).from_select(
-            ["account_id", "currency"],
-            select(ca.c.id, ca.c.currency).where(
-                ca.c.id.between(part.lo, part.hi),
-                ca.c.charged_off_on.is_(None),
-                ca.c.days_past_due >= run.charge_off_days,
-            ),
+            ["account_id", "currency"], select(ca.c.id, ca.c.currency).where(*due)
         )
     )
-    del found  # no rowcount from INSERT … SELECT on psycopg
-    count = conn.execute(select(func.count()).select_from(victims_table)).scalar_one()
-    if not count:
-        return 0, 0
     victims = select(victims_table.c.account_id)
     day = run.business_date.isoformat()
     for currency in run.currencies:
         _drop_unbilled(conn, run, victims, currency)
-    moved = 0
     written_off = ledger_accounts.alias("wo")
-    # driven by credit_accounts (the planner knows its size), not by the temporary table
+    # driven by credit_accounts (the planner knows its size), not by the temporary table;
+    # one posting call for the four receivables
+    moves = []
     for code in RECEIVABLES:
-        recv = ledger_accounts.alias("recv")
+        recv = ledger_accounts.alias(f"recv_{code.value}")
         net = recv.c.debits_posted - recv.c.credits_posted
-        _n, fen = post_rows(
-            conn,
+        moves.append(
             select(
                 (literal(f"eod:{day}:chargeoff:{code.value}:") + cast(ca.c.id, String)),
                 written_off.c.id,
@@ -807,13 +832,16 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
                 written_off,
                 customer_join(written_off, AccountCode.WRITTEN_OFF_RECEIVABLE.value, ca.c.id),
             )
-            .where(ca.c.id.in_(victims), net > 0),
-            business_date=run.business_date,
-            now=run.now,
-            description="charge-off",
-            ref_kind="credit_account",
+            .where(ca.c.id.in_(victims), net > 0)
         )
-        moved += fen
+    _n, moved = post_rows(
+        conn,
+        union_all(*moves),
+        business_date=run.business_date,
+        now=run.now,
+        description="charge-off",
+        ref_kind="credit_account",
+    )
     if moved:
         for currency in run.currencies:
             wo = ledger_accounts.alias("wo2")
