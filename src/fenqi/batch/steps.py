@@ -56,7 +56,6 @@ from fenqi.batch.sql import (
     UNPAID,
     UNPAID_PRINCIPAL,
     Partition,
-    customer_join,
     days_between,
     isum,
     non_negative,
@@ -165,6 +164,28 @@ def _per_product(
     return case(*[(product == p.name, as_sql(value(p))) for p in items], else_=null())
 
 
+def _ledger_id(code: AccountCode, account_id: Any, currency: Any) -> Any:
+    """The id of a customer's ledger account: one lookup in its unique key per row, whatever
+    the planner knows of the tables around it (temporary tables have no statistics)."""
+    la = ledger_accounts
+    return (
+        select(la.c.id)
+        .where(
+            la.c.code == code.value,
+            la.c.owner_kind == "customer",
+            la.c.owner_id == cast(account_id, String),
+            la.c.currency == currency,
+        )
+        .scalar_subquery()
+    )
+
+
+def _analyze(conn: Connection, table: Table) -> None:
+    """Statistics for a freshly filled temporary table (PostgreSQL never analyzes them)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
 # ---------------------------------------------------------------- the snapshot
 
 snapshot = _temp(
@@ -267,8 +288,7 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
         )
     )
     conn.execute(insert(snapshot_key).values(key=run.snapshot_key))
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {snapshot.name}")
+    _analyze(conn, snapshot)
 
 
 def _in_product(product: Product) -> ColumnElement[bool]:
@@ -440,6 +460,7 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
             },
         )
     )
+    _analyze(conn, charges)
     entries, fen = late_rows, 0
     kinds = select(charges.c.kind, charges.c.currency).distinct()
     present = {(kind, currency) for kind, currency in conn.execute(kinds)}
@@ -462,22 +483,16 @@ def _post_charges(
     income: AccountCode,
     currency: str,
 ) -> Result:
-    recv = ledger_accounts.alias("recv")
     day = run.business_date.isoformat()
-    rows = (
-        select(
-            (literal(f"eod:{day}:{kind}:") + cast(ca.c.id, String)).label("client_id"),
-            recv.c.id,
-            literal(run.platform_id(income, currency)),
-            charges.c.amount_fen,
-            literal(kind),
-            cast(ca.c.id, String),
-        )
-        .select_from(charges)
-        .join(ca, ca.c.id == charges.c.credit_account_id)
-        .join(recv, customer_join(recv, receivable.value, ca.c.id))
-        .where(charges.c.kind == kind, charges.c.currency == currency)
-    )
+    account = charges.c.credit_account_id
+    rows = select(
+        (literal(f"eod:{day}:{kind}:") + cast(account, String)).label("client_id"),
+        _ledger_id(receivable, account, charges.c.currency),
+        literal(run.platform_id(income, currency)),
+        charges.c.amount_fen,
+        literal(kind),
+        cast(account, String),
+    ).where(charges.c.kind == kind, charges.c.currency == currency)
     return post_rows(
         conn,
         rows,
@@ -787,6 +802,8 @@ victims_table = _temp(
     "fenqi_eod_victims",
     Column("account_id", BigId, primary_key=True, autoincrement=False),
     Column("currency", String(3), nullable=False),
+    Column("written_off_id", BigInteger, nullable=False),
+    *[Column(f"{code.value}_id", BigInteger, nullable=False) for code in RECEIVABLES],
 )
 
 
@@ -801,38 +818,40 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     )
     if conn.execute(select(ca.c.id).where(*due).limit(1)).first() is None:
         return 0, 0
+    # the victims with their ledger accounts, looked up once (then every join is by id)
     _fresh(conn, victims_table)
+    codes = (AccountCode.WRITTEN_OFF_RECEIVABLE, *RECEIVABLES)
     conn.execute(
         insert(victims_table).from_select(
-            ["account_id", "currency"], select(ca.c.id, ca.c.currency).where(*due)
+            ["account_id", "currency", *[c.name for c in victims_table.c][2:]],
+            select(
+                ca.c.id,
+                ca.c.currency,
+                *[_ledger_id(code, ca.c.id, ca.c.currency) for code in codes],
+            ).where(*due),
         )
     )
-    victims = select(victims_table.c.account_id)
+    _analyze(conn, victims_table)
+    v = victims_table.c
+    victims = select(v.account_id)
     day = run.business_date.isoformat()
-    for currency in run.currencies:
-        _drop_unbilled(conn, run, victims, currency)
-    written_off = ledger_accounts.alias("wo")
-    # driven by credit_accounts (the planner knows its size), not by the temporary table;
-    # one posting call for the four receivables
+    _drop_unbilled(conn, run, victims)
     moves = []
     for code in RECEIVABLES:
         recv = ledger_accounts.alias(f"recv_{code.value}")
         net = recv.c.debits_posted - recv.c.credits_posted
         moves.append(
             select(
-                (literal(f"eod:{day}:chargeoff:{code.value}:") + cast(ca.c.id, String)),
-                written_off.c.id,
+                (literal(f"eod:{day}:chargeoff:{code.value}:") + cast(v.account_id, String)),
+                v.written_off_id,
                 recv.c.id,
                 net,
                 literal("charge_off"),
-                cast(ca.c.id, String),
+                cast(v.account_id, String),
             )
-            .join(recv, customer_join(recv, code.value, ca.c.id))
-            .join(
-                written_off,
-                customer_join(written_off, AccountCode.WRITTEN_OFF_RECEIVABLE.value, ca.c.id),
-            )
-            .where(ca.c.id.in_(victims), net > 0)
+            .select_from(victims_table)
+            .join(recv, recv.c.id == v[f"{code.value}_id"])
+            .where(net > 0)
         )
     _n, moved = post_rows(
         conn,
@@ -844,12 +863,13 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     )
     if moved:
         for currency in run.currencies:
-            wo = ledger_accounts.alias("wo2")
+            wo = ledger_accounts.alias("wo")
             amount = int(
                 conn.execute(
                     select(func.coalesce(isum(wo.c.debits_posted - wo.c.credits_posted), 0))
-                    .join(ca, customer_join(wo, AccountCode.WRITTEN_OFF_RECEIVABLE.value, ca.c.id))
-                    .where(ca.c.id.in_(victims), ca.c.currency == currency)
+                    .select_from(victims_table)
+                    .join(wo, wo.c.id == v.written_off_id)
+                    .where(v.currency == currency)
                 ).scalar_one()
             )
             if amount > 0:
@@ -868,16 +888,9 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
                     description="credit loss on charge-off",
                     ref_kind="partition",
                 )
-    principal = ledger_accounts.alias("p")
     conn.execute(
         update(ledger_accounts)
-        .where(
-            ledger_accounts.c.id.in_(
-                select(principal.c.id)
-                .join(ca, customer_join(principal, AccountCode.PRINCIPAL_RECEIVABLE.value, ca.c.id))
-                .where(ca.c.id.in_(victims))
-            )
-        )
+        .where(ledger_accounts.c.id.in_(select(v[f"{AccountCode.PRINCIPAL_RECEIVABLE.value}_id"])))
         .values(debit_cap_fen=0)
     )
     stopped = conn.execute(
@@ -888,8 +901,9 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     return int(stopped or 0), moved
 
 
-def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any, currency: str) -> None:
+def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any) -> None:
     day = run.business_date.isoformat()
+    v = victims_table.c
     unbilled = and_(lines.c.credit_account_id.in_(victims), lines.c.billed_on.is_(None))
     for kind, unearned, receivable in (
         ("fee", AccountCode.UNEARNED_FEE_INCOME, AccountCode.FEE_RECEIVABLE),
@@ -907,31 +921,30 @@ def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any, currency: str)
             .where(plans.c.id == per_plan.c.plan_id)
             .values({f"{kind}_removed_fen": plans.c[f"{kind}_removed_fen"] + per_plan.c.amount})
         )
-        recv = ledger_accounts.alias("recv")
         per_account = (
             select(lines.c.credit_account_id.label("account_id"), isum(owed).label("amount"))
             .where(unbilled)
             .group_by(lines.c.credit_account_id)
             .subquery()
         )
-        post_rows(
-            conn,
-            select(
-                (literal(f"eod:{day}:drop_{kind}:") + cast(per_account.c.account_id, String)),
-                literal(run.platform_id(unearned, currency)),
-                recv.c.id,
-                per_account.c.amount,
-                literal(f"charge_off_{kind}"),
-                cast(per_account.c.account_id, String),
+        for currency in run.currencies:
+            post_rows(
+                conn,
+                select(
+                    (literal(f"eod:{day}:drop_{kind}:") + cast(per_account.c.account_id, String)),
+                    literal(run.platform_id(unearned, currency)),
+                    v[f"{receivable.value}_id"],
+                    per_account.c.amount,
+                    literal(f"charge_off_{kind}"),
+                    cast(per_account.c.account_id, String),
+                )
+                .join(victims_table, v.account_id == per_account.c.account_id)
+                .where(per_account.c.amount > 0, v.currency == currency),
+                business_date=run.business_date,
+                now=run.now,
+                description=f"unbilled {kind} dropped at charge-off",
+                ref_kind="credit_account",
             )
-            .join(ca, ca.c.id == per_account.c.account_id)
-            .join(recv, customer_join(recv, receivable.value, ca.c.id))
-            .where(per_account.c.amount > 0, ca.c.currency == currency),
-            business_date=run.business_date,
-            now=run.now,
-            description=f"unbilled {kind} dropped at charge-off",
-            ref_kind="credit_account",
-        )
         conn.execute(
             update(lines)
             .where(unbilled)
