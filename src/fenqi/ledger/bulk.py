@@ -64,6 +64,10 @@ def post_rows(
     conn.execute(CreateTable(staging, if_not_exists=True))
     conn.execute(delete(staging))
     conn.execute(insert(staging).from_select(COLUMNS, rows))
+    if conn.dialect.name == "postgresql":
+        # a temporary table has no statistics until analyzed: without them PostgreSQL may plan
+        # the join back to ledger_entries below as a scan of the whole (ever-growing) table
+        conn.exec_driver_sql(f"ANALYZE {staging.name}")
     count, total = conn.execute(
         select(func.count(), func.coalesce(func.sum(staging.c.amount_fen), 0))
     ).one()
