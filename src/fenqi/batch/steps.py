@@ -49,7 +49,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
 from fenqi.batch.sql import (
@@ -75,6 +74,7 @@ from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
 from fenqi.store.schema.ledger import ledger_accounts
+from fenqi.store.upsert import conflict_insert
 
 Result = tuple[int, int]
 
@@ -432,8 +432,7 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
             )
         )
     )
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(accruals).from_select(
+    upsert = conflict_insert(conn.dialect.name, accruals).from_select(
         [
             "credit_account_id",
             "kind",

@@ -30,13 +30,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from fenqi.ledger.accounts import account_meta
 from fenqi.ledger.chart import HOT_CODES
 from fenqi.ledger.entry import PostingSpec, RejectCode
 from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
+from fenqi.store.upsert import conflict_insert
 
 COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 Delta = dict[str, int]  # column -> signed amount
@@ -149,8 +149,7 @@ SLOTS = 16
 
 @lru_cache(maxsize=4)
 def _slot_upsert(dialect_name: str) -> Any:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(slot_t).values(
+    stmt = conflict_insert(dialect_name, slot_t).values(
         {c: bindparam(f"v_{c}") for c in ("account_id", "slot", *COLUMNS)}
     )
     return stmt.on_conflict_do_update(

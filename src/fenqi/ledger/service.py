@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from fenqi.clock import Clock
 from fenqi.ledger.accounts import AccountBalance, get_balance, open_account, set_debit_cap
@@ -43,6 +42,7 @@ from fenqi.ledger.queries import (
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
+from fenqi.store.upsert import conflict_insert
 
 __all__ = [
     "AccountBalance",
@@ -83,9 +83,8 @@ _CLAIM_COLUMNS = (
 @lru_cache(maxsize=4)
 def _claim_statement(dialect_name: str) -> Any:
     """INSERT ... ON CONFLICT (client_id) DO NOTHING RETURNING id, built once per dialect."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
     return (
-        dialect.insert(ent)
+        conflict_insert(dialect_name, ent)
         .values({c: bindparam(f"v_{c}") for c in _CLAIM_COLUMNS})
         .on_conflict_do_nothing(index_elements=["client_id"])
         .returning(ent.c.id)

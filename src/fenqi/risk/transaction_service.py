@@ -32,7 +32,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from fenqi.clock import Clock
 from fenqi.risk.transaction import (
@@ -50,26 +49,20 @@ from fenqi.store.schema.risk import (
     risk_transaction_assessments,
     risk_velocity_counters,
 )
+from fenqi.store.upsert import conflict_insert
 
 DEFAULT_POLICY = TransactionRiskPolicy()
 PENDING = "pending"
-
-
-def _dialect(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql
-    if conn.dialect.name == "sqlite":
-        return sqlite
-    raise NotImplementedError(f"unsupported database {conn.dialect.name}")
 
 
 # Statements are built once per dialect and shape from bind parameters, then reused: building a
 # statement object costs more than the database running it, and a checkout runs a dozen.
 @lru_cache(maxsize=32)
 def _upsert_add_statement(
-    dialect: Any, table: Table, keys: tuple[str, ...], adds: tuple[str, ...]
+    dialect: str, table: Table, keys: tuple[str, ...], adds: tuple[str, ...]
 ) -> Any:
-    stmt = dialect.insert(table).values({name: bindparam(name) for name in (*keys, *adds)})
+    columns = (*keys, *adds)
+    stmt = conflict_insert(dialect, table).values({name: bindparam(name) for name in columns})
     return stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: table.c[name] + stmt.excluded[name] for name in adds},
@@ -80,15 +73,15 @@ def _upsert_add(
     conn: Connection, table: Table, keys: Mapping[str, Any], adds: Mapping[str, int]
 ) -> tuple[int, ...]:
     """Insert the row or add to it; return the columns' values after the addition."""
-    stmt = _upsert_add_statement(_dialect(conn), table, tuple(keys), tuple(adds))
+    stmt = _upsert_add_statement(conn.dialect.name, table, tuple(keys), tuple(adds))
     row = conn.execute(stmt, {**keys, **adds}).one()
     return tuple(int(v) for v in row)
 
 
 @lru_cache(maxsize=4)
-def _link_statements(dialect: Any) -> tuple[Any, Any]:
+def _link_statements(dialect: str) -> tuple[Any, Any]:
     links = risk_identity_links.c
-    upsert = dialect.insert(risk_identity_links).values(
+    upsert = conflict_insert(dialect, risk_identity_links).values(
         {name: bindparam(name)
          for name in ("link_kind", "link_key", "account_id", "first_seen_s", "last_seen_s")}
     )
@@ -107,7 +100,7 @@ def _link_count(
     conn: Connection, kind: str, key: str, account_id: str, now_s: int, window_seconds: int
 ) -> int:
     """Note this account on the device/phone; count the accounts seen on it within the window."""
-    upsert, count = _link_statements(_dialect(conn))
+    upsert, count = _link_statements(conn.dialect.name)
     conn.execute(upsert, {"link_kind": kind, "link_key": key, "account_id": account_id,
                           "first_seen_s": now_s, "last_seen_s": now_s})
     found = conn.execute(
@@ -128,10 +121,10 @@ _KEY_COLUMNS = ("subject_kind", "subject_key", "window_seconds", "window_start")
 
 
 @lru_cache(maxsize=16)
-def _velocity_statements(dialect: Any, windows: int) -> tuple[Any, Any]:
+def _velocity_statements(dialect: str, windows: int) -> tuple[Any, Any]:
     """Add to every window's counter in one upsert; read the previous windows in one select."""
     columns = (*_KEY_COLUMNS, "txn_count", "amount_fen")
-    upsert = dialect.insert(risk_velocity_counters).values(
+    upsert = conflict_insert(dialect, risk_velocity_counters).values(
         [{name: bindparam(f"{name}_{i}") for name in columns} for i in range(windows)]
     )
     upsert = upsert.on_conflict_do_update(
@@ -166,7 +159,7 @@ def _velocity(
     windows = _windows(txn, policy, now_s)
     if not windows:
         return {}
-    upsert, previous = _velocity_statements(_dialect(conn), len(windows))
+    upsert, previous = _velocity_statements(conn.dialect.name, len(windows))
     add: dict[str, Any] = {}
     before: dict[str, Any] = {}
     for i, (subject, key, width, start) in enumerate(windows):
@@ -207,7 +200,7 @@ def assess_transaction(
     """Decide approve / step_up / decline for one checkout and update the risk state."""
     now = clock.now()
     claimed = conn.execute(
-        _claim_statement(_dialect(conn)),
+        _claim_statement(conn.dialect.name),
         {"transaction_ref": txn.transaction_ref, "account_id": txn.account_id,
          "device_id": txn.device_id, "amount_fen": txn.amount_fen,
          "merchant_category": txn.merchant_category, "outcome": PENDING, "reason_code": "",
@@ -253,9 +246,9 @@ _RECORD = update(risk_transaction_assessments).where(
 
 
 @lru_cache(maxsize=4)
-def _claim_statement(dialect: Any) -> Any:
+def _claim_statement(dialect: str) -> Any:
     return (
-        dialect.insert(risk_transaction_assessments)
+        conflict_insert(dialect, risk_transaction_assessments)
         .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
         .on_conflict_do_nothing(index_elements=["transaction_ref"])
         .returning(risk_transaction_assessments.c.id)

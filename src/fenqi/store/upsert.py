@@ -9,14 +9,22 @@ from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 
+def conflict_insert(dialect_name: str, table: Table) -> Any:
+    """An INSERT that takes ON CONFLICT clauses, for the two databases fenqi runs on."""
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    if dialect_name == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"unsupported database {dialect_name!r}: use sqlite or postgresql")
+
+
 @lru_cache(maxsize=256)
 def _statement(dialect_name: str, table: Table, columns: tuple[str, ...],
                index_elements: tuple[str, ...]) -> Any:
     """Built once per shape, from bind parameters only, so each call reuses it."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
     # RETURNING tells reliably whether a row went in (psycopg reports no rowcount here)
     return (
-        dialect.insert(table)
+        conflict_insert(dialect_name, table)
         .values({c: bindparam(f"v_{c}") for c in columns})
         .on_conflict_do_nothing(index_elements=list(index_elements))
         .returning(table.c[index_elements[0]])
