@@ -9,7 +9,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, bindparam, event, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from fenqi.clock import Clock
 from fenqi.ledger.chart import (
@@ -21,7 +20,7 @@ from fenqi.ledger.chart import (
 from fenqi.ledger.entry import LedgerError
 from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
-from fenqi.store.upsert import insert_ignore
+from fenqi.store.upsert import conflict_insert, insert_ignore
 
 # Account ids never change and accounts are never deleted, so an id once read is cached, per
 # engine (one database), saving a query on every posting. Ids are cached only when read from a
@@ -32,17 +31,20 @@ _PENDING = "fenqi.ledger.account_ids"
 
 
 @event.listens_for(Engine, "commit")
-def _keep_ids(conn: Connection) -> None:
-    pending = conn.info.pop(_PENDING, None)
-    if pending:
-        cache = _IDS.setdefault(conn.engine, {})
-        if len(cache) + len(pending) <= _IDS_MAX:
-            cache.update(pending)
+def _keep_read(conn: Connection) -> None:
+    """What this transaction read from committed rows joins the engine's caches."""
+    for key, caches in ((_PENDING, _IDS), (_PENDING_META, _META)):
+        pending = conn.info.pop(key, None)
+        if pending:
+            cache: dict[Any, Any] = caches.setdefault(conn.engine, {})
+            if len(cache) + len(pending) <= _IDS_MAX:
+                cache.update(pending)
 
 
 @event.listens_for(Engine, "rollback")
-def _drop_ids(conn: Connection) -> None:
+def _drop_read(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
+    conn.info.pop(_PENDING_META, None)
 
 
 # built once: the statement object (and its cache key) is reused, only the parameters change
@@ -64,8 +66,7 @@ _IDS_OF_OWNER = select(acc.c.code, acc.c.id).where(
 
 @lru_cache(maxsize=4)
 def _insert_if_absent(dialect_name: str) -> Any:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(acc).on_conflict_do_nothing(
+    return conflict_insert(dialect_name, acc).on_conflict_do_nothing(
         index_elements=["code", "owner_kind", "owner_id", "currency"]
     )
 
@@ -251,20 +252,6 @@ _META: WeakKeyDictionary[Engine, dict[int, tuple[str, str]]] = WeakKeyDictionary
 _PENDING_META = "fenqi.ledger.account_meta"
 BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 _BALANCE = _balance_statement()
-
-
-@event.listens_for(Engine, "commit")
-def _keep_meta(conn: Connection) -> None:
-    pending = conn.info.pop(_PENDING_META, None)
-    if pending:
-        cache = _META.setdefault(conn.engine, {})
-        if len(cache) + len(pending) <= _IDS_MAX:
-            cache.update(pending)
-
-
-@event.listens_for(Engine, "rollback")
-def _drop_meta(conn: Connection) -> None:
-    conn.info.pop(_PENDING_META, None)
 
 
 def account_meta(conn: Connection, account_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
