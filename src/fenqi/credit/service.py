@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, and_, bindparam, func, insert, select, update
 
 from fenqi.clock import Clock
 from fenqi.credit.allocation import Owed, allocate_payment
@@ -18,6 +18,7 @@ from fenqi.credit.errors import CreditError, Declined, NotFound
 from fenqi.credit.plans import PlanOffer
 from fenqi.ledger import service as ledger
 from fenqi.ledger.accounts import find_account, open_accounts
+from fenqi.ledger.balances import AfterBalance
 from fenqi.ledger.chart import CUSTOMER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec, RejectCode
 from fenqi.money import apply_bp
@@ -103,17 +104,16 @@ def open_credit_account(
     # the ledger accounts are keyed by the new id, so they are opened right after the row
     account_id = int(
         conn.execute(
-            insert(ca)
-            .values(
-                customer_ref=customer_ref,
-                product=product.name,
-                tier=tier,
-                currency=product.currency,
-                limit_fen=limit_fen,
-                status="active",
-                opened_at=clock.now(),
-            )
-            .returning(ca.c.id)
+            _INSERT_ACCOUNT,
+            {
+                "customer_ref": customer_ref,
+                "product": product.name,
+                "tier": tier,
+                "currency": product.currency,
+                "limit_fen": limit_fen,
+                "status": "active",
+                "opened_at": clock.now(),
+            },
         ).scalar_one()
     )
     ids = open_accounts(
@@ -126,11 +126,14 @@ def open_credit_account(
         {AccountCode.PRINCIPAL_RECEIVABLE: limit_fen},  # the limit lives in the ledger
     )
     principal = ids[AccountCode.PRINCIPAL_RECEIVABLE]
-    conn.execute(update(ca).where(ca.c.id == account_id).values(principal_account_id=principal))
+    conn.execute(_SET_PRINCIPAL, {"k_id": account_id, "principal_account_id": principal})
     return account_id
 
 
-_ACCOUNT = select(ca).where(ca.c.id == bindparam("k_id"))  # built once, reused per call
+# the hot statements are built once and reused with new parameters (see ledger.balances)
+_INSERT_ACCOUNT = insert(ca).returning(ca.c.id)
+_SET_PRINCIPAL = update(ca).where(ca.c.id == bindparam("k_id"))
+_ACCOUNT = select(ca).where(ca.c.id == bindparam("k_id"))
 _ACCOUNT_LOCKED = _ACCOUNT.with_for_update()
 
 
@@ -179,6 +182,7 @@ def authorize(
         merchant_id,
         account["currency"],
     )
+    after: dict[int, AfterBalance] = {}
     result = ledger.post_entry(
         conn,
         clock,
@@ -199,6 +203,7 @@ def authorize(
             ref_kind="credit_account",
             ref_id=str(credit_account_id),
         ),
+        after=after,
     )
     if not result.ok:
         code = (
@@ -209,7 +214,13 @@ def authorize(
         raise Declined(
             "not enough available credit for this purchase", code=code, amount_fen=amount_fen
         )
-    available = ledger.get_balance(conn, account["principal_account_id"]).available_fen or 0
+    moved = after.get(account["principal_account_id"])
+    if moved is None:  # a replayed hold moved nothing: read the balance
+        available = ledger.get_balance(conn, account["principal_account_id"]).available_fen or 0
+    else:  # a receivable has no slot rows: its row, as the UPDATE left it, is its balance
+        debits_pending, debits_posted, _credits_pending, credits_posted, cap = moved
+        exposure = debits_posted + debits_pending - credits_posted
+        available = 0 if cap is None else max(0, cap - exposure)
     return Authorization(result.entry_id, amount_fen, available)
 
 
@@ -230,6 +241,30 @@ def capture(
     account = account or get_account(conn, credit_account_id)
     schedule = plan.quote.schedule
     currency = account["currency"]
+    booked: list[int] = []
+
+    def book_plan(entry_id: int) -> EntryRequest | None:
+        """Store the plan (it names the capture's entry) and say what its entry posts."""
+        plan_id = store_plan(
+            conn, clock, credit_account_id, order_ref, plan.kind, plan.quote,
+            ledger_entry_id=entry_id,
+        )
+        booked.append(plan_id)
+        postings = _plan_postings(
+            conn, clock, product, credit_account_id, merchant_id, currency, schedule
+        )
+        if not postings:
+            return None
+        return EntryRequest(
+            client_id=f"{client_id}:plan",
+            currency=currency,
+            postings=tuple(postings),
+            description=f"plan {plan_id} for order {order_ref}",
+            ref_kind="plan",
+            ref_id=str(plan_id),
+        )
+
+    # the capture and the plan's entry are two entries whose balances move together
     posted = ledger.resolve_pending(
         conn,
         clock,
@@ -238,25 +273,35 @@ def capture(
         [schedule.principal_fen],
         final=final,
         description=f"capture of order {order_ref}",
+        then=book_plan,
     )
     if posted.replayed:
         plan_id = conn.execute(
-            select(plans.c.id).where(
-                plans.c.credit_account_id == credit_account_id, plans.c.order_ref == order_ref
-            )
+            _PLAN_OF_ORDER, {"k_account": credit_account_id, "k_order": order_ref}
         ).scalar_one()
         return int(plan_id)
-    plan_id = store_plan(
-        conn,
-        clock,
-        credit_account_id,
-        order_ref,
-        plan.kind,
-        plan.quote,
-        ledger_entry_id=posted.entry_id,
-    )
+    result = posted.extra["then"]
+    assert result is None or result.ok, result
+    return booked[0]
+
+
+_PLAN_OF_ORDER = select(plans.c.id).where(
+    plans.c.credit_account_id == bindparam("k_account"), plans.c.order_ref == bindparam("k_order")
+)
+
+
+def _plan_postings(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    credit_account_id: int,
+    merchant_id: str,
+    currency: str,
+    schedule: Schedule,
+) -> list[PostingSpec]:
+    """A new plan's entry: fees and scheduled interest are owed from today but earned period
+    by period; the merchant discount is earned at once."""
     postings = []
-    # fees and scheduled interest are owed from today but earned period by period
     if schedule.fee_fen:
         postings.append(
             PostingSpec(
@@ -296,21 +341,7 @@ def capture(
                 "merchant_discount",
             )
         )
-    if postings:
-        result = ledger.post_entry(
-            conn,
-            clock,
-            EntryRequest(
-                client_id=f"{client_id}:plan",
-                currency=currency,
-                postings=tuple(postings),
-                description=f"plan {plan_id} for order {order_ref}",
-                ref_kind="plan",
-                ref_id=str(plan_id),
-            ),
-        )
-        assert result.ok, result
-    return plan_id
+    return postings
 
 
 def store_plan(
@@ -329,26 +360,25 @@ def store_plan(
     s = schedule or quote.schedule
     plan_id = int(
         conn.execute(
-            insert(plans)
-            .values(
-                credit_account_id=credit_account_id,
-                order_ref=order_ref,
-                kind=kind,
-                terms=len(s.lines),
-                method=quote.pricing.method.value,
-                purchase_date=s.start_date,
-                principal_fen=s.principal_fen,
-                fee_fen=s.fee_fen,
-                interest_fen=s.interest_fen,
-                nominal_rate_bp=quote.rate.nominal_bp,
-                effective_rate_bp=quote.rate.effective_bp,
-                status="open",
-                ledger_entry_id=ledger_entry_id,
-                fee_earned_fen=earned[0],
-                interest_earned_fen=earned[1],
-                created_at=clock.now(),
-            )
-            .returning(plans.c.id)
+            _INSERT_PLAN,
+            {
+                "credit_account_id": credit_account_id,
+                "order_ref": order_ref,
+                "kind": kind,
+                "terms": len(s.lines),
+                "method": quote.pricing.method.value,
+                "purchase_date": s.start_date,
+                "principal_fen": s.principal_fen,
+                "fee_fen": s.fee_fen,
+                "interest_fen": s.interest_fen,
+                "nominal_rate_bp": quote.rate.nominal_bp,
+                "effective_rate_bp": quote.rate.effective_bp,
+                "status": "open",
+                "ledger_entry_id": ledger_entry_id,
+                "fee_earned_fen": earned[0],
+                "interest_earned_fen": earned[1],
+                "created_at": clock.now(),
+            },
         ).scalar_one()
     )
     zero = dict.fromkeys(
@@ -363,7 +393,7 @@ def store_plan(
         0,
     )
     conn.execute(
-        insert(lines),
+        _INSERT_LINES,
         [
             {
                 "plan_id": plan_id,
@@ -381,6 +411,10 @@ def store_plan(
     return plan_id
 
 
+_INSERT_PLAN = insert(plans).returning(plans.c.id)
+_INSERT_LINES = insert(lines)
+
+
 # ---------------------------------------------------------------- repayments
 
 _RECEIVABLE = {
@@ -391,16 +425,20 @@ _RECEIVABLE = {
 }
 
 
+_LINES_OF_ACCOUNT = (
+    select(lines)
+    .where(lines.c.credit_account_id == bindparam("k_account"))
+    .order_by(lines.c.due_date, lines.c.plan_id, lines.c.period)
+)
+_ACCRUED_OF_ACCOUNT = (
+    select(accruals.c.kind, accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen)
+    .where(accruals.c.credit_account_id == bindparam("k_account"))
+    .order_by(accruals.c.kind)
+)
+
+
 def outstanding_lines(conn: Connection, credit_account_id: int) -> list[Owed]:
-    rows = (
-        conn.execute(
-            select(lines)
-            .where(lines.c.credit_account_id == credit_account_id)
-            .order_by(lines.c.due_date, lines.c.plan_id, lines.c.period)
-        )
-        .mappings()
-        .all()
-    )
+    rows = conn.execute(_LINES_OF_ACCOUNT, {"k_account": credit_account_id}).mappings().all()
     out = []
     for r in rows:
         owed = {
@@ -416,11 +454,7 @@ def outstanding_lines(conn: Connection, credit_account_id: int) -> list[Owed]:
             out.append(Owed((r["plan_id"], r["period"]), r["due_date"], owed))
     # charges accrued by the end-of-day run are due at once, so they come first
     for kind, unpaid in conn.execute(
-        select(
-            accruals.c.kind, accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen
-        )
-        .where(accruals.c.credit_account_id == credit_account_id)
-        .order_by(accruals.c.kind)
+        _ACCRUED_OF_ACCOUNT, {"k_account": credit_account_id}
     ).all():
         if unpaid > 0:
             out.append(Owed(("accrual", kind), date.min, {ChargeKind(kind): int(unpaid)}))
@@ -447,11 +481,7 @@ def repay(
     """Apply a payment by the product's allocation order; any excess becomes a credit balance."""
     if amount_fen <= 0:
         raise CreditError(f"amount_fen: must be positive, got {amount_fen}", code="invalid_amount")
-    done = (
-        conn.execute(select(repayments).where(repayments.c.client_id == client_id))
-        .mappings()
-        .first()
-    )
+    done = conn.execute(_REPAYMENT_BY_CLIENT_ID, {"k_client_id": client_id}).mappings().first()
     if done is not None:
         if done["amount_fen"] != amount_fen or done["credit_account_id"] != credit_account_id:
             raise CreditError(
@@ -467,29 +497,28 @@ def repay(
         product.allocation_order,
         clock.today(),
     )
-    column = {
-        ChargeKind.PRINCIPAL: "paid_principal_fen",
-        ChargeKind.FEE: "paid_fee_fen",
-        ChargeKind.INTEREST: "paid_interest_fen",
-    }
+    # what each line (and accrued charge) is paid, summed by kind: one UPDATE per line, all
+    # lines in one executemany
+    paid_lines: dict[tuple[Any, Any], dict[str, Any]] = {}
+    paid_accruals: dict[Any, dict[str, Any]] = {}
     for key, kind, amount in allocation.parts:
         line_key: tuple[Any, Any] = key  # type: ignore[assignment]
         if line_key[0] == "accrual":
-            conn.execute(
-                update(accruals)
-                .where(
-                    accruals.c.credit_account_id == credit_account_id,
-                    accruals.c.kind == line_key[1],
-                )
-                .values(paid_fen=accruals.c.paid_fen + amount)
+            row = paid_accruals.setdefault(
+                line_key[1],
+                {"k_account": credit_account_id, "k_kind": line_key[1], "a_paid": 0},
             )
+            row["a_paid"] += amount
             continue
-        col = lines.c[column[kind]]
-        conn.execute(
-            update(lines)
-            .where(lines.c.plan_id == line_key[0], lines.c.period == line_key[1])
-            .values({col: col + amount})
+        row = paid_lines.setdefault(
+            line_key,
+            {"k_plan": line_key[0], "k_period": line_key[1], **dict.fromkeys(_PAID_PARAMS, 0)},
         )
+        row[_PAID_PARAM[kind]] += amount
+    if paid_accruals:
+        conn.execute(_PAY_ACCRUAL, list(paid_accruals.values()))
+    if paid_lines:
+        conn.execute(_PAY_LINE, list(paid_lines.values()))
     cash = platform_account(conn, clock, AccountCode.CASH_CLEARING, currency)
     if account["charged_off_on"] is None:
         postings = [
@@ -535,23 +564,22 @@ def repay(
         )
     _close_paid_plans(conn, credit_account_id)
     by_kind = allocation.by_kind_fen
-    row = (
+    stored = (
         conn.execute(
-            insert(repayments)
-            .values(
-                credit_account_id=credit_account_id,
-                client_id=client_id,
-                amount_fen=amount_fen,
-                to_principal_fen=by_kind[ChargeKind.PRINCIPAL],
-                to_fee_fen=by_kind[ChargeKind.FEE],
-                to_interest_fen=by_kind[ChargeKind.INTEREST],
-                to_penalty_fen=by_kind[ChargeKind.PENALTY],
-                to_credit_balance_fen=allocation.overpayment_fen,
-                ledger_entry_id=result.entry_id,
-                business_date=clock.today(),
-                created_at=clock.now(),
-            )
-            .returning(*repayments.c)
+            _INSERT_REPAYMENT,
+            {
+                "credit_account_id": credit_account_id,
+                "client_id": client_id,
+                "amount_fen": amount_fen,
+                "to_principal_fen": by_kind[ChargeKind.PRINCIPAL],
+                "to_fee_fen": by_kind[ChargeKind.FEE],
+                "to_interest_fen": by_kind[ChargeKind.INTEREST],
+                "to_penalty_fen": by_kind[ChargeKind.PENALTY],
+                "to_credit_balance_fen": allocation.overpayment_fen,
+                "ledger_entry_id": result.entry_id,
+                "business_date": clock.today(),
+                "created_at": clock.now(),
+            },
         )
         .mappings()
         .one()
@@ -563,7 +591,7 @@ def repay(
         accrual = first == "accrual"
         parts.append(
             {
-                "repayment_id": row["id"],
+                "repayment_id": stored["id"],
                 "seq": seq,
                 "plan_id": None if accrual else first,
                 "period": None if accrual else second,
@@ -573,8 +601,44 @@ def repay(
             }
         )
     if parts:
-        conn.execute(insert(repayment_parts), parts)
-    return _repayment_result(row)
+        conn.execute(_INSERT_PARTS, parts)
+    return _repayment_result(stored)
+
+
+_REPAYMENT_BY_CLIENT_ID = select(repayments).where(
+    repayments.c.client_id == bindparam("k_client_id")
+)
+_INSERT_REPAYMENT = insert(repayments).returning(*repayments.c)
+_INSERT_PARTS = insert(repayment_parts)
+_PAID_PARAM = {
+    ChargeKind.PRINCIPAL: "a_principal",
+    ChargeKind.FEE: "a_fee",
+    ChargeKind.INTEREST: "a_interest",
+}
+_PAID_PARAMS = tuple(_PAID_PARAM.values())
+
+
+def _add(column: Any, param: str) -> Any:
+    return column + bindparam(param, type_=BigInteger())
+
+
+_PAY_LINE = (
+    update(lines)
+    .where(lines.c.plan_id == bindparam("k_plan"), lines.c.period == bindparam("k_period"))
+    .values(
+        paid_principal_fen=_add(lines.c.paid_principal_fen, "a_principal"),
+        paid_fee_fen=_add(lines.c.paid_fee_fen, "a_fee"),
+        paid_interest_fen=_add(lines.c.paid_interest_fen, "a_interest"),
+    )
+)
+_PAY_ACCRUAL = (
+    update(accruals)
+    .where(
+        accruals.c.credit_account_id == bindparam("k_account"),
+        accruals.c.kind == bindparam("k_kind"),
+    )
+    .values(paid_fen=_add(accruals.c.paid_fen, "a_paid"))
+)
 
 
 def reverse_repayment(
@@ -687,6 +751,10 @@ def _repayment_result(row: Any, replayed: bool = False) -> RepaymentResult:
 
 
 def _close_paid_plans(conn: Connection, credit_account_id: int) -> None:
+    conn.execute(_CLOSE_PAID_PLANS, {"k_account": credit_account_id})
+
+
+def _close_paid_plans_statement() -> Any:
     unpaid = (
         select(func.count())
         .select_from(lines)
@@ -705,17 +773,20 @@ def _close_paid_plans(conn: Connection, credit_account_id: int) -> None:
         )
         .scalar_subquery()
     )
-    conn.execute(
+    return (
         update(plans)
         .where(
             and_(
-                plans.c.credit_account_id == credit_account_id,
+                plans.c.credit_account_id == bindparam("k_account"),
                 plans.c.status == "open",
                 unpaid == 0,
             )
         )
         .values(status="paid_off")
     )
+
+
+_CLOSE_PAID_PLANS = _close_paid_plans_statement()
 
 
 # ---------------------------------------------------------------- queries

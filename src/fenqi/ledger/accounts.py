@@ -23,8 +23,10 @@ from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.upsert import conflict_insert, insert_ignore
 
 # Account ids never change and accounts are never deleted, so an id once read is cached, per
-# engine (one database), saving a query on every posting. Ids are cached only when read from a
-# committed row, never from this transaction's own insert (which could still roll back).
+# engine (one database), saving a query on every posting. What a transaction reads or inserts
+# is kept aside for that transaction (it may still be undone) and joins the engine's cache when
+# it commits; a rollback, or a rollback to any savepoint, forgets all of it (an id inserted
+# under a savepoint that is rolled back can be handed out again, on SQLite, to another account).
 _IDS: WeakKeyDictionary[Engine, dict[tuple[str, str, str, str], int]] = WeakKeyDictionary()
 _IDS_MAX = 100_000
 _PENDING = "fenqi.ledger.account_ids"
@@ -32,7 +34,7 @@ _PENDING = "fenqi.ledger.account_ids"
 
 @event.listens_for(Engine, "commit")
 def _keep_read(conn: Connection) -> None:
-    """What this transaction read from committed rows joins the engine's caches."""
+    """What this transaction read or inserted joins the engine's caches."""
     for key, caches in ((_PENDING, _IDS), (_PENDING_META, _META)):
         pending = conn.info.pop(key, None)
         if pending:
@@ -45,6 +47,35 @@ def _keep_read(conn: Connection) -> None:
 def _drop_read(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
     conn.info.pop(_PENDING_META, None)
+
+
+@event.listens_for(Engine, "rollback_savepoint")
+def _drop_read_savepoint(conn: Connection, _name: str | None, _context: Any) -> None:
+    _drop_read(conn)
+
+
+def _pending_ids(conn: Connection) -> dict[tuple[str, str, str, str], int]:
+    found: dict[tuple[str, str, str, str], int] = conn.info.setdefault(_PENDING, {})
+    return found
+
+
+def _pending_meta(conn: Connection) -> dict[int, tuple[str, str]]:
+    found: dict[int, tuple[str, str]] = conn.info.setdefault(_PENDING_META, {})
+    return found
+
+
+def _known_id(conn: Connection, key: tuple[str, str, str, str]) -> int | None:
+    """An id this engine has committed, or this transaction has read or inserted."""
+    cache = _IDS.get(conn.engine)
+    if cache is not None and key in cache:
+        return cache[key]
+    pending = conn.info.get(_PENDING)
+    return None if pending is None else pending.get(key)
+
+
+def _remember(conn: Connection, key: tuple[str, str, str, str], account_id: int) -> None:
+    _pending_ids(conn)[key] = account_id
+    _pending_meta(conn)[account_id] = (key[0], key[3])
 
 
 # built once: the statement object (and its cache key) is reused, only the parameters change
@@ -65,9 +96,11 @@ _IDS_OF_OWNER = select(acc.c.code, acc.c.id).where(
 
 
 @lru_cache(maxsize=4)
-def _insert_if_absent(dialect_name: str) -> Any:
-    return conflict_insert(dialect_name, acc).on_conflict_do_nothing(
-        index_elements=["code", "owner_kind", "owner_id", "currency"]
+def _insert_if_absent_returning(dialect_name: str) -> Any:
+    return (
+        conflict_insert(dialect_name, acc)
+        .on_conflict_do_nothing(index_elements=["code", "owner_kind", "owner_id", "currency"])
+        .returning(acc.c.code, acc.c.id)
     )
 
 
@@ -92,14 +125,14 @@ def open_account(
         "owner_id": owner_id,
         "currency": currency,
     }
-    cache = _IDS.setdefault(conn.engine, {})
     cache_key = (code.value, owner_kind.value, owner_id, currency)
-    if cache_key in cache:
-        return cache[cache_key]
+    known = _known_id(conn, cache_key)
+    if known is not None:
+        return known
     params = _key_params(*cache_key)
     found = conn.execute(_ID_BY_KEY, params).scalar()
     if found is not None:
-        conn.info.setdefault(_PENDING, {})[cache_key] = int(found)
+        _remember(conn, cache_key, int(found))
         return int(found)
     insert_ignore(
         conn,
@@ -117,7 +150,9 @@ def open_account(
         },
         ["code", "owner_kind", "owner_id", "currency"],
     )
-    return int(conn.execute(_ID_BY_KEY, params).scalar_one())
+    account_id = int(conn.execute(_ID_BY_KEY, params).scalar_one())
+    _remember(conn, cache_key, account_id)
+    return account_id
 
 
 def open_accounts(
@@ -133,11 +168,11 @@ def open_accounts(
     missing ones inserted together (if absent, so safe under concurrency), then all read back."""
     wanted = list(dict.fromkeys(codes))
     caps = debit_caps or {}
-    cache = _IDS.setdefault(conn.engine, {})
     out = {
-        code: cache[k]
+        code: known
         for code in wanted
-        if (k := (code.value, owner_kind.value, owner_id, currency)) in cache
+        if (known := _known_id(conn, (code.value, owner_kind.value, owner_id, currency)))
+        is not None
     }
     missing = [code for code in wanted if code not in out]
     if not missing:
@@ -160,15 +195,20 @@ def open_accounts(
         }
         for code in missing
     ]
-    conn.execute(_insert_if_absent(conn.dialect.name), rows)
-    found = conn.execute(
-        _IDS_OF_OWNER,
-        {"k_owner_kind": owner_kind.value, "k_owner_id": owner_id, "k_currency": currency,
-         "k_codes": [code.value for code in missing]},
-    ).all()
-    # not cached: rows this transaction inserted could still be undone by a savepoint
-    by_code = {str(code): int(id_) for code, id_ in found}
-    out.update({code: by_code[code.value] for code in missing})
+    # the rows inserted come back with their ids; only rows that already existed (a concurrent
+    # opener's) are read back
+    inserted = conn.execute(_insert_if_absent_returning(conn.dialect.name), rows).all()
+    by_code = {str(code): int(id_) for code, id_ in inserted}
+    if len(by_code) < len(missing):
+        found = conn.execute(
+            _IDS_OF_OWNER,
+            {"k_owner_kind": owner_kind.value, "k_owner_id": owner_id, "k_currency": currency,
+             "k_codes": [code.value for code in missing if code.value not in by_code]},
+        ).all()
+        by_code.update({str(code): int(id_) for code, id_ in found})
+    for code in missing:
+        out[code] = by_code[code.value]
+        _remember(conn, (code.value, owner_kind.value, owner_id, currency), out[code])
     return {code: out[code] for code in wanted}
 
 
@@ -256,15 +296,24 @@ _BALANCE = _balance_statement()
 
 def account_meta(conn: Connection, account_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """(code, currency) of each existing account among `account_ids`."""
-    cache = _META.setdefault(conn.engine, {})
-    wanted = set(account_ids)
-    out = {i: cache[i] for i in wanted if i in cache}
-    missing = wanted - set(out)
+    cache = _META.get(conn.engine) or {}
+    pending = conn.info.get(_PENDING_META) or {}
+    out: dict[int, tuple[str, str]] = {}
+    missing = []
+    for i in account_ids:
+        found = cache.get(i) or pending.get(i)
+        if found is None:
+            missing.append(i)
+        else:
+            out[i] = found
     if missing:
-        rows = conn.execute(
-            select(acc.c.id, acc.c.code, acc.c.currency).where(acc.c.id.in_(sorted(missing)))
-        ).all()
-        found = {int(r.id): (str(r.code), str(r.currency)) for r in rows}
-        conn.info.setdefault(_PENDING_META, {}).update(found)
-        out.update(found)
+        rows = conn.execute(_META_OF, {"k_ids": sorted(missing)}).all()
+        read = {int(r.id): (str(r.code), str(r.currency)) for r in rows}
+        _pending_meta(conn).update(read)
+        out.update(read)
     return out
+
+
+_META_OF = select(acc.c.id, acc.c.code, acc.c.currency).where(
+    acc.c.id.in_(bindparam("k_ids", expanding=True))
+)

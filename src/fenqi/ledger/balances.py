@@ -107,8 +107,12 @@ def _statement(accounts: int) -> Update:
             or_(*rules),
         )
         .values(values)
-        .returning(acc.c.id)
+        .returning(acc.c.id, *[acc.c[c] for c in COLUMNS], acc.c.debit_cap_fen)
     )
+
+
+# what the checked UPDATE hands back per account moved: its balance columns and its debit cap
+AfterBalance = tuple[int, int, int, int, int | None]
 
 
 def _params(deltas: dict[int, Delta], currency: str, enforce: bool) -> dict[str, object]:
@@ -137,11 +141,14 @@ def _move(
     currency: str,
     enforce: bool,
     enforce_cap: bool = True,
-) -> set[int]:
+) -> dict[int, AfterBalance]:
     params = _params(deltas, currency, enforce)
     if not enforce_cap:
         params.update({f"cap{i}": 0 for i in range(len(deltas))})
-    return set(conn.execute(_statement(len(deltas)), params).scalars())
+    return {
+        int(row[0]): (int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5])
+        for row in conn.execute(_statement(len(deltas)), params)
+    }
 
 
 SLOTS = 16
@@ -180,11 +187,14 @@ def apply_deltas(
     deltas: dict[int, Delta],
     enforce_cap: bool = True,
     slot: int = 0,
+    after: dict[int, AfterBalance] | None = None,
 ) -> RejectCode | None:
     """Move every balance or none; returns why not (None when all moved).
 
     Accounts with rules move in the checked UPDATE; hot accounts (no rules) move in slot
-    `slot % SLOTS` of their own, after the checked ones succeeded.
+    `slot % SLOTS` of their own, after the checked ones succeeded. `after`, when given, gets
+    the balance columns and debit cap of each account the checked UPDATE moved (hot accounts'
+    balances are spread over their slot rows, so they are not reported).
     """
     deltas = {i: d for i, d in deltas.items() if any(d.values())}
     if not deltas:
@@ -196,7 +206,7 @@ def apply_deltas(
         return RejectCode.CURRENCY_MISMATCH
     hot = {i: d for i, d in deltas.items() if meta[i][0] in HOT_CODES}
     deltas = {i: d for i, d in deltas.items() if i not in hot}
-    refused = _move_checked(conn, currency, deltas, enforce_cap) if deltas else None
+    refused = _move_checked(conn, currency, deltas, enforce_cap, after) if deltas else None
     if refused is None and hot:
         conn.execute(
             _slot_upsert(conn.dialect.name),
@@ -213,14 +223,20 @@ def apply_deltas(
 
 
 def _move_checked(
-    conn: Connection, currency: str, deltas: dict[int, Delta], enforce_cap: bool
+    conn: Connection,
+    currency: str,
+    deltas: dict[int, Delta],
+    enforce_cap: bool,
+    after: dict[int, AfterBalance] | None = None,
 ) -> RejectCode | None:
     moved = _move(conn, deltas, currency, True, enforce_cap)
     if len(moved) == len(deltas):
+        if after is not None:
+            after.update(moved)
         return None
     if moved:  # undo what moved; these rows are locked by this transaction
         _move(conn, {i: {k: -v for k, v in deltas[i].items()} for i in moved}, currency, False)
-    refused = min(set(deltas) - moved)
+    refused = min(set(deltas) - set(moved))
     d = deltas[refused]
     return _diagnose(
         conn,

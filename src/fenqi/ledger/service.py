@@ -9,7 +9,7 @@ rejected, so retrying the same id keeps giving the same answer (TigerBeetle's ru
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from fenqi.clock import Clock
 from fenqi.ledger.accounts import AccountBalance, get_balance, open_account, set_debit_cap
-from fenqi.ledger.balances import Delta, apply_deltas, deltas_for
+from fenqi.ledger.balances import AfterBalance, Delta, apply_deltas, deltas_for
 from fenqi.ledger.entry import (
     EntryKind,
     EntryRequest,
@@ -118,12 +118,13 @@ def _claim(
     return None if found is None else int(found)
 
 
+_BY_CLIENT_ID = select(
+    ent.c.id, ent.c.kind, ent.c.status, ent.c.reject_code, ent.c.content_hash
+).where(ent.c.client_id == bindparam("k_client_id"))
+
+
 def _replay(conn: Connection, client_id: str, digest: str) -> EntryResult:
-    row = conn.execute(
-        select(ent.c.id, ent.c.kind, ent.c.status, ent.c.reject_code, ent.c.content_hash).where(
-            ent.c.client_id == client_id
-        )
-    ).one()
+    row = conn.execute(_BY_CLIENT_ID, {"k_client_id": client_id}).one()
     if row.content_hash != digest:
         raise IdempotencyConflict(
             f"client_id {client_id!r} was already used for a different entry", client_id=client_id
@@ -142,39 +143,55 @@ def _reject(
     conn: Connection, entry_id: int, client_id: str, kind: EntryKind, code: RejectCode
 ) -> EntryResult:
     conn.execute(
-        update(ent)
-        .where(ent.c.id == entry_id)
-        .values(status=EntryStatus.REJECTED.value, reject_code=code.value)
+        _UPDATE_ENTRY,
+        {"k_id": entry_id, "status": EntryStatus.REJECTED.value, "reject_code": code.value},
     )
     return EntryResult(entry_id, client_id, kind, EntryStatus.REJECTED, code)
 
 
+# built once and reused with new parameters (building a statement costs more than running it)
+_UPDATE_ENTRY = update(ent).where(ent.c.id == bindparam("k_id"))
 _INSERT_POSTINGS = insert(pst)
+_RELEASE_POSTING = (
+    update(pst).where(pst.c.id == bindparam("pid")).values(pending_remaining_fen=bindparam("left"))
+)
+
+
+def _posting_rows(
+    entry_id: int, postings: Sequence[PostingSpec], phase: str
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "entry_id": entry_id,
+            "seq": i,
+            "debit_account_id": p.debit_account_id,
+            "credit_account_id": p.credit_account_id,
+            "amount_fen": p.amount_fen,
+            "phase": phase,
+            "code": p.code,
+            "pending_remaining_fen": p.amount_fen if phase == "pending" else 0,
+        }
+        for i, p in enumerate(postings)
+    ]
 
 
 def _insert_postings(
     conn: Connection, entry_id: int, postings: Sequence[PostingSpec], phase: str
 ) -> None:
-    conn.execute(
-        insert(pst),
-        [
-            {
-                "entry_id": entry_id,
-                "seq": i,
-                "debit_account_id": p.debit_account_id,
-                "credit_account_id": p.credit_account_id,
-                "amount_fen": p.amount_fen,
-                "phase": phase,
-                "code": p.code,
-                "pending_remaining_fen": p.amount_fen if phase == "pending" else 0,
-            }
-            for i, p in enumerate(postings)
-        ],
-    )
+    conn.execute(_INSERT_POSTINGS, _posting_rows(entry_id, postings, phase))
 
 
-def post_entry(conn: Connection, clock: Clock, req: EntryRequest) -> EntryResult:
-    """Post a balanced entry at once, or (pending=True) place a hold to post or void later."""
+def post_entry(
+    conn: Connection,
+    clock: Clock,
+    req: EntryRequest,
+    *,
+    after: dict[int, AfterBalance] | None = None,
+) -> EntryResult:
+    """Post a balanced entry at once, or (pending=True) place a hold to post or void later.
+
+    `after`, when given, gets the balances of the accounts with rules the entry moved (see
+    `apply_deltas`), so a caller need not read them back."""
     kind = EntryKind.PENDING if req.pending else EntryKind.SINGLE
     status = EntryStatus.PENDING if req.pending else EntryStatus.POSTED
     digest = content_hash(kind, request_payload(req))
@@ -193,42 +210,54 @@ def post_entry(conn: Connection, clock: Clock, req: EntryRequest) -> EntryResult
     if entry_id is None:
         return _replay(conn, req.client_id, digest)
     phase = "pending" if req.pending else "posted"
-    refused = apply_deltas(conn, req.currency, deltas_for(req.postings, phase), slot=entry_id)
+    refused = apply_deltas(
+        conn, req.currency, deltas_for(req.postings, phase), slot=entry_id, after=after
+    )
     if refused is not None:
         return _reject(conn, entry_id, req.client_id, kind, refused)
     _insert_postings(conn, entry_id, req.postings, phase)
     return EntryResult(entry_id, req.client_id, kind, status)
 
 
+# a hold's status and its postings (with their currency) in one statement; the entry's row is
+# locked, so two resolutions of one hold queue (PostgreSQL) or are serialized (SQLite)
+_PENDING_POSTINGS = (
+    select(
+        ent.c.status,
+        ent.c.kind,
+        pst.c.id,
+        pst.c.debit_account_id,
+        pst.c.credit_account_id,
+        pst.c.pending_remaining_fen,
+        pst.c.code,
+        acc.c.currency,
+    )
+    .select_from(ent)
+    .join(pst, pst.c.entry_id == ent.c.id)
+    .join(acc, acc.c.id == pst.c.debit_account_id)
+    .where(ent.c.id == bindparam("k_id"))
+    .order_by(pst.c.seq)
+    .with_for_update(of=ent)
+)
+_ENTRY_STATUS = select(ent.c.status, ent.c.kind).where(ent.c.id == bindparam("k_id"))
+
+
 def _open_pending(conn: Connection, pending_entry_id: int) -> tuple[str, list[dict[str, Any]]]:
-    row = conn.execute(
-        select(ent.c.status, ent.c.kind).where(ent.c.id == pending_entry_id).with_for_update()
-    ).first()
-    if row is None or row.kind != EntryKind.PENDING.value:
+    rows = conn.execute(_PENDING_POSTINGS, {"k_id": pending_entry_id}).mappings().all()
+    if rows:
+        kind, status = rows[0]["kind"], rows[0]["status"]
+    else:  # no postings (no such entry, or a rejected hold): told apart by the entry's own row
+        head = conn.execute(_ENTRY_STATUS, {"k_id": pending_entry_id}).first()
+        kind, status = (None, None) if head is None else (head.kind, head.status)
+    if kind != EntryKind.PENDING.value:
         raise LedgerError(f"pending entry {pending_entry_id} not found", code="pending_not_found")
-    if row.status != EntryStatus.PENDING.value:
+    if status != EntryStatus.PENDING.value or not rows:
         raise LedgerError(
-            f"pending entry {pending_entry_id} is already {row.status}",
+            f"pending entry {pending_entry_id} is already {status}",
             code="pending_already_resolved",
         )
-    postings = (
-        conn.execute(
-            select(
-                pst.c.id,
-                pst.c.debit_account_id,
-                pst.c.credit_account_id,
-                pst.c.pending_remaining_fen,
-                pst.c.code,
-                acc.c.currency,
-            )
-            .join(acc, acc.c.id == pst.c.debit_account_id)
-            .where(pst.c.entry_id == pending_entry_id)
-            .order_by(pst.c.seq)
-        )
-        .mappings()
-        .all()
-    )
-    return postings[0]["currency"], [dict(p) for p in postings]
+    keys = ("id", "debit_account_id", "credit_account_id", "pending_remaining_fen", "code")
+    return str(rows[0]["currency"]), [{k: r[k] for k in keys} for r in rows]
 
 
 def resolve_pending(
@@ -241,12 +270,19 @@ def resolve_pending(
     final: bool = True,
     kind: EntryKind = EntryKind.POST,
     description: str = "",
+    then: Callable[[int], EntryRequest | None] | None = None,
 ) -> EntryResult:
     """Post part or all of a hold (kind POST), or release it (VOID / EXPIRE).
 
     `amounts_fen` gives, per pending posting, how much to post (default: all that remains).
     With final=True whatever is not posted is released and the hold is resolved; with
     final=False the rest stays held for a later capture.
+
+    `then`, when given, is called with the new entry's id once the hold is checked and returns
+    a second entry to post with it (say, the fees of the plan a capture books) or None. That
+    entry is its own entry, with its own client id, replayed and refused exactly as
+    `post_entry` would, but its balances move in the same statements as the capture's. Its
+    result is in `extra["then"]`. Not called when the capture itself is a replay.
     """
     if kind is not EntryKind.POST:
         amounts_fen = None
@@ -301,26 +337,74 @@ def resolve_pending(
         releases.append({"pid": p["id"], "left": remaining - release})
     if kind is EntryKind.POST and not posted:
         raise LedgerError("nothing to post: every amount is zero", code="invalid_amounts")
-    # posting a hold never adds exposure
-    refused = apply_deltas(conn, currency, deltas, slot=entry_id)
-    assert refused is None, refused
-    conn.execute(
-        update(pst)
-        .where(pst.c.id == bindparam("pid"))
-        .values(pending_remaining_fen=bindparam("left")),
-        releases,
-    )
+    follow = then(entry_id) if then is not None else None
+    followed: EntryResult | None = None
+    rows = _posting_rows(entry_id, posted, "posted")
+    if follow is not None and follow.currency == currency and not follow.pending:
+        followed, follow_id = _claim_entry(conn, clock, follow)
+        if follow_id is not None:
+            merged: dict[int, Delta] = defaultdict(dict, {i: dict(d) for i, d in deltas.items()})
+            for account_id, d in deltas_for(follow.postings, "posted").items():
+                m = merged[account_id]
+                for column, amount in d.items():
+                    m[column] = m.get(column, 0) + amount
+            if apply_deltas(conn, currency, merged, slot=entry_id) is None:
+                rows += _posting_rows(follow_id, follow.postings, "posted")
+                follow = None
+            else:  # as if posted one after the other: the capture, then the refused entry
+                _apply_capture(conn, currency, deltas, entry_id)
+                refused = apply_deltas(
+                    conn, currency, deltas_for(follow.postings, "posted"), slot=follow_id
+                )
+                assert refused is not None
+                followed = _reject(conn, follow_id, follow.client_id, EntryKind.SINGLE, refused)
+                follow = None
+            deltas = {}
+        else:
+            follow = None
+    if deltas:
+        _apply_capture(conn, currency, deltas, entry_id)
+    conn.execute(_RELEASE_POSTING, releases)
     if all(r["left"] == 0 for r in releases):
         conn.execute(
-            update(ent)
-            .where(ent.c.id == pending_entry_id)
-            .values(status=EntryStatus.RESOLVED.value)
+            _UPDATE_ENTRY, {"k_id": pending_entry_id, "status": EntryStatus.RESOLVED.value}
         )
-    if posted:
-        _insert_postings(conn, entry_id, posted, "posted")
-    return EntryResult(
-        entry_id, client_id, kind, EntryStatus.POSTED, extra={"posted_fen": sum(amounts)}
+    if rows:
+        conn.execute(_INSERT_POSTINGS, rows)
+    if follow is not None:  # another currency, or a hold: posted on its own
+        followed = post_entry(conn, clock, follow)
+    extra: dict[str, Any] = {"posted_fen": sum(amounts)}
+    if then is not None:
+        extra["then"] = followed
+    return EntryResult(entry_id, client_id, kind, EntryStatus.POSTED, extra=extra)
+
+
+def _apply_capture(conn: Connection, currency: str, deltas: dict[int, Delta], slot: int) -> None:
+    # posting a hold never adds exposure
+    refused = apply_deltas(conn, currency, deltas, slot=slot)
+    assert refused is None, refused
+
+
+def _claim_entry(
+    conn: Connection, clock: Clock, req: EntryRequest
+) -> tuple[EntryResult, int | None]:
+    """Claim a single (not pending) entry's client id: (result, new id) or (replay, None)."""
+    digest = content_hash(EntryKind.SINGLE, request_payload(req))
+    entry_id = _claim(
+        conn,
+        clock,
+        req.client_id,
+        digest,
+        EntryKind.SINGLE,
+        EntryStatus.POSTED,
+        timeout_at=req.timeout_at,
+        description=req.description,
+        ref_kind=req.ref_kind,
+        ref_id=req.ref_id,
     )
+    if entry_id is None:
+        return _replay(conn, req.client_id, digest), None
+    return EntryResult(entry_id, req.client_id, EntryKind.SINGLE, EntryStatus.POSTED), entry_id
 
 
 def void_pending(
