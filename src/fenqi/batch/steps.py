@@ -70,6 +70,7 @@ from fenqi.pricing.due_dates import roll, statement_due_date
 from fenqi.products.model import Product, ProductKind
 from fenqi.store.schema import BigId
 from fenqi.store.schema.batch import accruals, statements
+from fenqi.store.schema.credit import UNBILLED_WITH_CHARGES
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
@@ -619,9 +620,11 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
     """Fees and scheduled interest of the lines billed now move from unearned to income; a
     plan never earns more than it has left (refunds and payoffs may have removed some)."""
     billed = and_(
-        lines.c.credit_account_id.between(part.lo, part.hi),
         lines.c.due_date == due,
-        lines.c.billed_on.is_(None),
+        lines.c.credit_account_id.between(part.lo, part.hi),
+        # the terms of ix_plan_lines_unbilled, verbatim, so that SQLite uses that index: a line
+        # without fee or interest has nothing to earn and is never marked
+        UNBILLED_WITH_CHARGES,
         _product_lines(run, part, product),
     )
     per_plan = (
@@ -630,7 +633,7 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
             isum(lines.c.fee_fen - lines.c.waived_fee_fen).label("fee"),
             isum(lines.c.interest_fen - lines.c.waived_interest_fen).label("interest"),
         )
-        .where(billed, lines.c.fee_fen + lines.c.interest_fen > 0)
+        .where(billed)
         .group_by(lines.c.plan_id)
         .subquery("billed")
     )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from fenqi.store.schema import BigId, metadata
@@ -86,7 +87,8 @@ plan_lines = Table(
     Column("paid_principal_fen", BigInteger, nullable=False, default=0),
     Column("paid_fee_fen", BigInteger, nullable=False, default=0),
     Column("paid_interest_fen", BigInteger, nullable=False, default=0),
-    # the day the line was billed (its fee and interest earned): statement day or due date
+    # the day the line's fee and interest were earned on billing (statement day or due date);
+    # stays NULL on a line without fee or interest, where billing has nothing to earn
     Column("billed_on", Date, nullable=True),
     # after a minimum payment, unpaid cycle principal revolves (daily interest, not overdue)
     Column("revolving_since", Date, nullable=True),
@@ -102,6 +104,16 @@ plan_lines = Table(
     ),
 )
 Index("ix_plan_lines_account_due", plan_lines.c.credit_account_id, plan_lines.c.due_date)
+# the lines whose fee or interest is still to be earned, by due date: billing seeks straight to
+# the lines falling due instead of reading every line of a partition's accounts
+UNBILLED_WITH_CHARGES = text("billed_on IS NULL AND fee_fen + interest_fen > 0")
+Index(
+    "ix_plan_lines_unbilled",
+    plan_lines.c.due_date,
+    plan_lines.c.credit_account_id,
+    sqlite_where=UNBILLED_WITH_CHARGES,
+    postgresql_where=UNBILLED_WITH_CHARGES,
+)
 
 repayments = Table(
     "repayments",
