@@ -1,8 +1,9 @@
 """Set-based posting for batch work: one balanced single-posting entry per row of a query.
 
 The end-of-day run posts millions of small entries; doing them one call at a time would be
-a round trip per account. Here a query's rows are staged in a temporary table, then entries,
-postings and the balance columns of every touched account are written with three statements.
+a round trip per account. Here a query's rows are staged in a temporary table and given their
+entry ids there, then entries, postings and the balance columns of every touched account are
+written with a statement each, none of them joining back to the entries just written.
 Balance rules are not re-checked row by row: batch steps post only amounts computed from what
 is owed, which cannot break them (and reconciliation proves the balances afterwards).
 """
@@ -24,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -43,6 +45,7 @@ staging = Table(
     Column("amount_fen", BigInteger, nullable=False),
     Column("code", String(40), nullable=False),
     Column("ref_id", String(64), nullable=False),
+    Column("entry_id", BigInteger, nullable=True),  # assigned once the rows are staged
     prefixes=["TEMPORARY"],
 )
 COLUMNS = ["client_id", "debit_account_id", "credit_account_id", "amount_fen", "code", "ref_id"]
@@ -66,16 +69,18 @@ def post_rows(
     conn.execute(insert(staging).from_select(COLUMNS, rows))
     if conn.dialect.name == "postgresql":
         # a temporary table has no statistics until analyzed: without them PostgreSQL may plan
-        # the join back to ledger_entries below as a scan of the whole (ever-growing) table
+        # the balance updates below as a scan of every ledger account
         conn.exec_driver_sql(f"ANALYZE {staging.name}")
     count, total = conn.execute(
         select(func.count(), func.coalesce(func.sum(staging.c.amount_fen), 0))
     ).one()
     if not count:
         return 0, 0
+    conn.execute(update(staging).values(entry_id=_next_entry_ids(conn.dialect.name)))
     conn.execute(
         insert(ent).from_select(
             [
+                "id",
                 "client_id",
                 "content_hash",
                 "kind",
@@ -87,6 +92,7 @@ def post_rows(
                 "ref_id",
             ],
             select(
+                staging.c.entry_id,
                 staging.c.client_id,
                 literal("batch"),
                 literal("single"),
@@ -112,7 +118,7 @@ def post_rows(
                 "code",
             ],
             select(
-                ent.c.id,
+                staging.c.entry_id,
                 literal(0),
                 staging.c.debit_account_id,
                 staging.c.credit_account_id,
@@ -120,7 +126,7 @@ def post_rows(
                 literal("posted"),
                 literal(0),
                 staging.c.code,
-            ).join(ent, ent.c.client_id == staging.c.client_id),
+            ),
         )
     )
     for column, side in (
@@ -138,3 +144,13 @@ def post_rows(
             .values({column: acc.c[column] + sums.c.amount})
         )
     return int(count), int(total)
+
+
+def _next_entry_ids(dialect_name: str) -> Any:
+    """A fresh entry id per staged row: the entries' own sequence on PostgreSQL; on SQLite, past
+    the largest id (the transaction holds the database's write lock, so nobody else can take
+    one meanwhile; entries are never deleted, so ids are never reused)."""
+    if dialect_name == "postgresql":
+        return func.nextval(func.pg_get_serial_sequence(ent.name, "id"))
+    largest = select(func.coalesce(func.max(ent.c.id), 0)).scalar_subquery()
+    return literal_column("rowid") + largest
