@@ -83,8 +83,9 @@ def build(engine: Engine, accounts: int) -> None:
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 12 ELSE 1 END,
                 'equal_principal_equal_fee', {d('2026-01-05')}, 120000,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 10560 ELSE 0 END, 0,
-                CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 1586 ELSE 0 END, 0, 'open', 0, 0, 0, 0, 0,
-                0, {now}
+                CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 1586 ELSE 0 END, 0, 'open',
+                CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 4 * 880 ELSE 0 END,  -- Feb..May billed
+                0, 0, 0, 0, 0, {now}
             FROM n"""))
         add_days = ("date('2026-06-10', '-' || ((i % 226) + 15) || ' days')"
                     if dialect == "sqlite" else
@@ -105,15 +106,17 @@ def build(engine: Engine, accounts: int) -> None:
             paid = "10000" if due < "2026-06-10" else "0"
             unpaid_tail = f"AND NOT (i % 10 = 9 AND {period} > 6 - (i % 6))" if due < "2026-06-10" \
                 else ""
+            # a line falling due before this statement was billed on its own statement day
+            billed = d(due[:8] + "01") if due < "2026-06-10" else "NULL"
             conn.execute(text(numbers(accounts) + f"""
                 INSERT INTO plan_lines (plan_id, period, credit_account_id, due_date,
                     principal_fen, fee_fen, interest_fen, paid_principal_fen, paid_fee_fen,
                     paid_interest_fen, waived_principal_fen, waived_fee_fen,
-                    waived_interest_fen)
+                    waived_interest_fen, billed_on)
                 SELECT i, {period}, i, {d(due)}, 10000, 880, 0,
                     CASE WHEN 1 = 1 {unpaid_tail} THEN {paid} ELSE 0 END,
                     CASE WHEN 1 = 1 {unpaid_tail} THEN {'880' if paid != '0' else '0'} ELSE 0 END,
-                    0, 0, 0, 0
+                    0, 0, 0, 0, {billed}
                 FROM n WHERE i % 10 IN (5, 6, 7, 9)"""))
         if dialect == "postgresql":
             for table in ("credit_accounts", "ledger_accounts", "installment_plans"):
