@@ -18,6 +18,7 @@ from fenqi.credit import service as credit
 from fenqi.credit.errors import CreditError
 from fenqi.credit.underwriting import application_record
 from fenqi.privacy.consent import record_consent
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import applications
 from fenqi.webhooks.outbox import EventType, enqueue
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 OUTCOMES = {"approve": "approved", "decline": "declined", "refer": "review"}
 
 
-_INSERT = insert(applications).returning(applications.c.id)  # built once, reused
+_INSERT = Prepared(insert(applications).returning(applications.c.id))  # built once, reused
 
 
 def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn) -> dict[str, Any]:
@@ -71,8 +72,8 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
     if outcome == "approved" and existing is None:
         account_id = credit.open_credit_account(conn, clock, product, str(customer_id), limit, tier)
     application_id = int(
-        conn.execute(
-            _INSERT,
+        _INSERT.run(
+            conn,
             {
                 "customer_id": customer_id,
                 "merchant_id": merchant_id,

@@ -20,6 +20,7 @@ from fenqi.ledger import service as ledger
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.queries import net_credit_by_code
 from fenqi.products.model import Product
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.parties import orders
 from fenqi.store.times import iso
@@ -60,19 +61,29 @@ def order_view(row: Any) -> dict[str, Any]:
 
 
 # the hot statements are built once and reused with new parameters (see ledger.balances)
-_ORDER = select(orders).where(orders.c.id == bindparam("k_id"))
-_ORDER_LOCKED = _ORDER.with_for_update()
-_ORDER_BY_REF = select(orders.c.id).where(
-    orders.c.merchant_id == bindparam("k_merchant"),
-    orders.c.merchant_order_ref == bindparam("k_ref"),
+_ORDER = Prepared(select(orders).where(orders.c.id == bindparam("k_id")))
+_ORDER_LOCKED = Prepared(select(orders).where(orders.c.id == bindparam("k_id")).with_for_update())
+_ORDER_BY_REF = Prepared(
+    select(orders.c.id).where(
+        orders.c.merchant_id == bindparam("k_merchant"),
+        orders.c.merchant_order_ref == bindparam("k_ref"),
+    )
 )
-_INSERT_ORDER = insert(orders).returning(*orders.c)
-_UPDATE_ORDER = update(orders).where(orders.c.id == bindparam("k_id"))
+_INSERT_ORDER = Prepared(insert(orders).returning(*orders.c))
+_UPDATE_ORDER = Prepared(update(orders).where(orders.c.id == bindparam("k_id")))
+_PLANS_OF_ORDER = Prepared(
+    select(plans.c.id, plans.c.principal_fen, plans.c.refunded_fen)
+    .where(
+        plans.c.credit_account_id == bindparam("k_account"),
+        plans.c.order_ref.like(bindparam("k_like")),
+    )
+    .order_by(plans.c.id)
+)
 
 
 def _order(conn: Connection, merchant_id: str, order_id: int, lock: bool = True) -> Any:
     stmt = _ORDER_LOCKED if lock else _ORDER
-    row = conn.execute(stmt, {"k_id": order_id}).mappings().first()
+    row = stmt.run(conn, {"k_id": order_id}).mapping()
     # another shop's order does not exist, as far as this shop can tell
     if row is None or row["merchant_id"] != merchant_id:
         raise NotFound(f"order {order_id} not found")
@@ -99,8 +110,8 @@ def authorize_order(
     risk: RiskCheck = approve_all,
     risk_facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    taken = conn.execute(
-        _ORDER_BY_REF, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
+    taken = _ORDER_BY_REF.run(
+        conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
     ).scalar()
     if taken is not None:
         raise CreditError(
@@ -132,29 +143,25 @@ def authorize_order(
         conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds,
         account=account,
     )
-    row = (
-        conn.execute(
-            _INSERT_ORDER,
-            {
-                "merchant_id": merchant_id,
-                "merchant_order_ref": merchant_order_ref,
-                "credit_account_id": credit_account_id,
-                "currency": product.currency,
-                "amount_fen": amount_fen,
-                "terms": terms,
-                "status": "authorized",
-                "hold_entry_id": hold.hold_entry_id,
-                "captured_fen": 0,
-                "refunded_fen": 0,
-                "captures": 0,
-                "risk_decision": verdict.decision,
-                "created_at": clock.now(),
-                "expires_at": clock.now() + timedelta(seconds=hold_seconds),
-            },
-        )
-        .mappings()
-        .one()
-    )
+    row = _INSERT_ORDER.run(
+        conn,
+        {
+            "merchant_id": merchant_id,
+            "merchant_order_ref": merchant_order_ref,
+            "credit_account_id": credit_account_id,
+            "currency": product.currency,
+            "amount_fen": amount_fen,
+            "terms": terms,
+            "status": "authorized",
+            "hold_entry_id": hold.hold_entry_id,
+            "captured_fen": 0,
+            "refunded_fen": 0,
+            "captures": 0,
+            "risk_decision": verdict.decision,
+            "created_at": clock.now(),
+            "expires_at": clock.now() + timedelta(seconds=hold_seconds),
+        },
+    ).mapping()
     view = order_view(row)
     enqueue(conn, clock, merchant_id, EventType.ORDER_AUTHORIZED, {"order": view})
     return view
@@ -204,9 +211,8 @@ def capture_order(
     )
     captured = row["captured_fen"] + amount
     status = "captured" if is_final else "partially_captured"
-    conn.execute(
-        _UPDATE_ORDER,
-        {"k_id": order_id, "captured_fen": captured, "captures": number, "status": status},
+    _UPDATE_ORDER.run(
+        conn, {"k_id": order_id, "captured_fen": captured, "captures": number, "status": status}
     )
     view = {**order_view(row), "captured_fen": captured, "status": status}
     enqueue(
@@ -270,14 +276,9 @@ def refund_order(
             code="refund_exceeds_purchase",
             refundable_fen=refundable,
         )
-    order_plans = conn.execute(
-        select(plans.c.id, plans.c.principal_fen, plans.c.refunded_fen)
-        .where(
-            plans.c.credit_account_id == row["credit_account_id"],
-            plans.c.order_ref.like(f"order:{order_id}:%"),
-        )
-        .order_by(plans.c.id)
-    ).all()
+    order_plans = _PLANS_OF_ORDER.run(
+        conn, {"k_account": row["credit_account_id"], "k_like": f"order:{order_id}:%"}
+    ).rows
     left = amount_fen
     cash_back = 0
     for number, (plan_id, principal, refunded) in enumerate(order_plans):
@@ -296,9 +297,7 @@ def refund_order(
         if refunded == row["captured_fen"] and row["status"] not in OPEN
         else (row["status"])
     )
-    conn.execute(
-        update(orders).where(orders.c.id == order_id).values(refunded_fen=refunded, status=status)
-    )
+    _UPDATE_ORDER.run(conn, {"k_id": order_id, "refunded_fen": refunded, "status": status})
     view = {**order_view(row), "refunded_fen": refunded, "status": status}
     enqueue(
         conn,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
@@ -19,9 +20,10 @@ from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.identity import validate_id_number, validate_mobile
 from fenqi.privacy.masking import mask_id_number, mask_name, mask_phone
 from fenqi.privacy.tokens import hash_token, new_token
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import customer_links, customers, sessions
 from fenqi.store.times import iso
-from fenqi.store.upsert import insert_ignore
+from fenqi.store.upsert import conflict_insert
 
 INCOME_BANDS = ("none", "lt3k", "3k_6k", "6k_10k", "10k_20k", "gt20k")  # monthly, CNY
 SESSION_HOURS = 12
@@ -44,7 +46,34 @@ def check_identity(name: str, id_number: str, phone: str, today: date) -> Identi
     return Identity(name, rid.normalized, validate_mobile(phone, field="phone"), rid.birth_date)
 
 
-_BY_ID_NUMBER = select(customers.c.id).where(customers.c.id_number_bidx == bindparam("k_bidx"))
+_BY_ID_NUMBER = Prepared(
+    select(customers.c.id).where(customers.c.id_number_bidx == bindparam("k_bidx"))
+)
+_CUSTOMER_COLUMNS = (
+    "key_id", "name_enc", "id_number_enc", "phone_enc", "id_number_bidx", "phone_bidx",
+    "income_band", "created_at",
+)
+
+
+@lru_cache(maxsize=4)
+def _insert_customer(dialect_name: str) -> Prepared:
+    """Insert the customer unless its ID number is known; the new id comes back (none when a
+    concurrent registration won), so the row is not read back."""
+    return Prepared(
+        conflict_insert(dialect_name, customers)
+        .values({c: bindparam(c) for c in _CUSTOMER_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["id_number_bidx"])
+        .returning(customers.c.id)
+    )
+
+
+@lru_cache(maxsize=4)
+def _link_customer(dialect_name: str) -> Prepared:
+    return Prepared(
+        conflict_insert(dialect_name, customer_links)
+        .values({c: bindparam(c) for c in ("customer_id", "merchant_id", "created_at")})
+        .on_conflict_do_nothing(index_elements=["customer_id", "merchant_id"])
+    )
 
 
 def register(
@@ -61,7 +90,7 @@ def register(
             f"income_band: one of {', '.join(INCOME_BANDS)}", code="invalid_income_band"
         )
     id_bidx = keys.blind_index(ident.id_number, purpose="customers.id_number")
-    found = conn.execute(_BY_ID_NUMBER, {"k_bidx": id_bidx}).scalar()
+    found = _BY_ID_NUMBER.run(conn, {"k_bidx": id_bidx}).scalar()
     created = found is None
     if created:
         key_id = keys.active_key_id
@@ -74,9 +103,8 @@ def register(
             )
         }
         assert all(s.key_id == key_id for s in seal.values())
-        inserted = insert_ignore(
+        found = _insert_customer(conn.dialect.name).run(
             conn,
-            customers,
             {
                 "key_id": key_id,
                 "name_enc": seal["name"].ciphertext,
@@ -87,16 +115,13 @@ def register(
                 "income_band": income_band,
                 "created_at": clock.now(),
             },
-            ["id_number_bidx"],
-        )
-        created = inserted == 1
-        found = conn.execute(_BY_ID_NUMBER, {"k_bidx": id_bidx}).scalar_one()
+        ).scalar()
+        created = found is not None
+        if found is None:
+            found = _BY_ID_NUMBER.run(conn, {"k_bidx": id_bidx}).scalar_one()
     assert found is not None
-    insert_ignore(
-        conn,
-        customer_links,
-        {"customer_id": found, "merchant_id": merchant_id, "created_at": clock.now()},
-        ["customer_id", "merchant_id"],
+    _link_customer(conn.dialect.name).run(
+        conn, {"customer_id": found, "merchant_id": merchant_id, "created_at": clock.now()}
     )
     return int(found), created
 

@@ -25,6 +25,7 @@ from fenqi.money import apply_bp
 from fenqi.pricing.quote import Quote
 from fenqi.pricing.schedule import Schedule
 from fenqi.products.model import ChargeKind, Product
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.batch import accruals
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
@@ -60,14 +61,16 @@ def customer_account(
     return _acct(conn, clock, code, OwnerKind.CUSTOMER, str(credit_account_id), currency)
 
 
-_ACCOUNT_OF = select(ca.c.id).where(
-    ca.c.customer_ref == bindparam("k_customer"), ca.c.product == bindparam("k_product")
+_ACCOUNT_OF = Prepared(
+    select(ca.c.id).where(
+        ca.c.customer_ref == bindparam("k_customer"), ca.c.product == bindparam("k_product")
+    )
 )
 
 
 def account_of(conn: Connection, customer_ref: str, product: str) -> int | None:
     """The customer's account on the product, if any."""
-    found = conn.execute(_ACCOUNT_OF, {"k_customer": customer_ref, "k_product": product}).scalar()
+    found = _ACCOUNT_OF.run(conn, {"k_customer": customer_ref, "k_product": product}).scalar()
     return None if found is None else int(found)
 
 
@@ -103,8 +106,8 @@ def open_credit_account(
         )
     # the ledger accounts are keyed by the new id, so they are opened right after the row
     account_id = int(
-        conn.execute(
-            _INSERT_ACCOUNT,
+        _INSERT_ACCOUNT.run(
+            conn,
             {
                 "customer_ref": customer_ref,
                 "product": product.name,
@@ -126,25 +129,25 @@ def open_credit_account(
         {AccountCode.PRINCIPAL_RECEIVABLE: limit_fen},  # the limit lives in the ledger
     )
     principal = ids[AccountCode.PRINCIPAL_RECEIVABLE]
-    conn.execute(_SET_PRINCIPAL, {"k_id": account_id, "principal_account_id": principal})
+    _SET_PRINCIPAL.run(conn, {"k_id": account_id, "principal_account_id": principal})
     return account_id
 
 
 # the hot statements are built once and reused with new parameters (see ledger.balances)
-_INSERT_ACCOUNT = insert(ca).returning(ca.c.id)
-_SET_PRINCIPAL = update(ca).where(ca.c.id == bindparam("k_id"))
-_ACCOUNT = select(ca).where(ca.c.id == bindparam("k_id"))
-_ACCOUNT_LOCKED = _ACCOUNT.with_for_update()
+_INSERT_ACCOUNT = Prepared(insert(ca).returning(ca.c.id))
+_SET_PRINCIPAL = Prepared(update(ca).where(ca.c.id == bindparam("k_id")))
+_ACCOUNT = Prepared(select(ca).where(ca.c.id == bindparam("k_id")))
+_ACCOUNT_LOCKED = Prepared(select(ca).where(ca.c.id == bindparam("k_id")).with_for_update())
 
 
 def get_account(
     conn: Connection, credit_account_id: int, *, for_update: bool = False
 ) -> dict[str, Any]:
     stmt = _ACCOUNT_LOCKED if for_update else _ACCOUNT
-    row = conn.execute(stmt, {"k_id": credit_account_id}).mappings().first()
+    row = stmt.run(conn, {"k_id": credit_account_id}).mapping()
     if row is None:
         raise NotFound(f"credit account {credit_account_id} not found")
-    return dict(row)
+    return row
 
 
 # ---------------------------------------------------------------- purchases
@@ -276,8 +279,8 @@ def capture(
         then=book_plan,
     )
     if posted.replayed:
-        plan_id = conn.execute(
-            _PLAN_OF_ORDER, {"k_account": credit_account_id, "k_order": order_ref}
+        plan_id = _PLAN_OF_ORDER.run(
+            conn, {"k_account": credit_account_id, "k_order": order_ref}
         ).scalar_one()
         return int(plan_id)
     result = posted.extra["then"]
@@ -285,8 +288,11 @@ def capture(
     return booked[0]
 
 
-_PLAN_OF_ORDER = select(plans.c.id).where(
-    plans.c.credit_account_id == bindparam("k_account"), plans.c.order_ref == bindparam("k_order")
+_PLAN_OF_ORDER = Prepared(
+    select(plans.c.id).where(
+        plans.c.credit_account_id == bindparam("k_account"),
+        plans.c.order_ref == bindparam("k_order"),
+    )
 )
 
 
@@ -359,8 +365,8 @@ def store_plan(
     """Write a plan and its lines (from the quote's schedule, or another schedule)."""
     s = schedule or quote.schedule
     plan_id = int(
-        conn.execute(
-            _INSERT_PLAN,
+        _INSERT_PLAN.run(
+            conn,
             {
                 "credit_account_id": credit_account_id,
                 "order_ref": order_ref,
@@ -392,8 +398,8 @@ def store_plan(
         ),
         0,
     )
-    conn.execute(
-        _INSERT_LINES,
+    _INSERT_LINES.many(
+        conn,
         [
             {
                 "plan_id": plan_id,
@@ -411,8 +417,8 @@ def store_plan(
     return plan_id
 
 
-_INSERT_PLAN = insert(plans).returning(plans.c.id)
-_INSERT_LINES = insert(lines)
+_INSERT_PLAN = Prepared(insert(plans).returning(plans.c.id))
+_INSERT_LINES = Prepared(insert(lines))
 
 
 # ---------------------------------------------------------------- repayments
@@ -425,12 +431,12 @@ _RECEIVABLE = {
 }
 
 
-_LINES_OF_ACCOUNT = (
+_LINES_OF_ACCOUNT = Prepared(
     select(lines)
     .where(lines.c.credit_account_id == bindparam("k_account"))
     .order_by(lines.c.due_date, lines.c.plan_id, lines.c.period)
 )
-_ACCRUED_OF_ACCOUNT = (
+_ACCRUED_OF_ACCOUNT = Prepared(
     select(accruals.c.kind, accruals.c.accrued_fen - accruals.c.paid_fen - accruals.c.waived_fen)
     .where(accruals.c.credit_account_id == bindparam("k_account"))
     .order_by(accruals.c.kind)
@@ -438,7 +444,7 @@ _ACCRUED_OF_ACCOUNT = (
 
 
 def outstanding_lines(conn: Connection, credit_account_id: int) -> list[Owed]:
-    rows = conn.execute(_LINES_OF_ACCOUNT, {"k_account": credit_account_id}).mappings().all()
+    rows = _LINES_OF_ACCOUNT.run(conn, {"k_account": credit_account_id}).mappings()
     out = []
     for r in rows:
         owed = {
@@ -453,9 +459,7 @@ def outstanding_lines(conn: Connection, credit_account_id: int) -> list[Owed]:
         if any(owed.values()):
             out.append(Owed((r["plan_id"], r["period"]), r["due_date"], owed))
     # charges accrued by the end-of-day run are due at once, so they come first
-    for kind, unpaid in conn.execute(
-        _ACCRUED_OF_ACCOUNT, {"k_account": credit_account_id}
-    ).all():
+    for kind, unpaid in _ACCRUED_OF_ACCOUNT.run(conn, {"k_account": credit_account_id}).rows:
         if unpaid > 0:
             out.append(Owed(("accrual", kind), date.min, {ChargeKind(kind): int(unpaid)}))
     return out
@@ -481,7 +485,7 @@ def repay(
     """Apply a payment by the product's allocation order; any excess becomes a credit balance."""
     if amount_fen <= 0:
         raise CreditError(f"amount_fen: must be positive, got {amount_fen}", code="invalid_amount")
-    done = conn.execute(_REPAYMENT_BY_CLIENT_ID, {"k_client_id": client_id}).mappings().first()
+    done = _REPAYMENT_BY_CLIENT_ID.run(conn, {"k_client_id": client_id}).mapping()
     if done is not None:
         if done["amount_fen"] != amount_fen or done["credit_account_id"] != credit_account_id:
             raise CreditError(
@@ -516,9 +520,9 @@ def repay(
         )
         row[_PAID_PARAM[kind]] += amount
     if paid_accruals:
-        conn.execute(_PAY_ACCRUAL, list(paid_accruals.values()))
+        _PAY_ACCRUAL.many(conn, list(paid_accruals.values()))
     if paid_lines:
-        conn.execute(_PAY_LINE, list(paid_lines.values()))
+        _PAY_LINE.many(conn, list(paid_lines.values()))
     cash = platform_account(conn, clock, AccountCode.CASH_CLEARING, currency)
     if account["charged_off_on"] is None:
         postings = [
@@ -565,8 +569,8 @@ def repay(
     _close_paid_plans(conn, credit_account_id)
     by_kind = allocation.by_kind_fen
     stored = (
-        conn.execute(
-            _INSERT_REPAYMENT,
+        _INSERT_REPAYMENT.run(
+            conn,
             {
                 "credit_account_id": credit_account_id,
                 "client_id": client_id,
@@ -580,10 +584,9 @@ def repay(
                 "business_date": clock.today(),
                 "created_at": clock.now(),
             },
-        )
-        .mappings()
-        .one()
+        ).mapping()
     )
+    assert stored is not None
     parts = []
     for seq, (key, kind, amount) in enumerate(allocation.parts):
         pair: tuple[Any, Any] = key  # type: ignore[assignment]
@@ -601,15 +604,15 @@ def repay(
             }
         )
     if parts:
-        conn.execute(_INSERT_PARTS, parts)
+        _INSERT_PARTS.many(conn, parts)
     return _repayment_result(stored)
 
 
-_REPAYMENT_BY_CLIENT_ID = select(repayments).where(
-    repayments.c.client_id == bindparam("k_client_id")
+_REPAYMENT_BY_CLIENT_ID = Prepared(
+    select(repayments).where(repayments.c.client_id == bindparam("k_client_id"))
 )
-_INSERT_REPAYMENT = insert(repayments).returning(*repayments.c)
-_INSERT_PARTS = insert(repayment_parts)
+_INSERT_REPAYMENT = Prepared(insert(repayments).returning(*repayments.c))
+_INSERT_PARTS = Prepared(insert(repayment_parts))
 _PAID_PARAM = {
     ChargeKind.PRINCIPAL: "a_principal",
     ChargeKind.FEE: "a_fee",
@@ -622,7 +625,7 @@ def _add(column: Any, param: str) -> Any:
     return column + bindparam(param, type_=BigInteger())
 
 
-_PAY_LINE = (
+_PAY_LINE = Prepared(
     update(lines)
     .where(lines.c.plan_id == bindparam("k_plan"), lines.c.period == bindparam("k_period"))
     .values(
@@ -631,7 +634,7 @@ _PAY_LINE = (
         paid_interest_fen=_add(lines.c.paid_interest_fen, "a_interest"),
     )
 )
-_PAY_ACCRUAL = (
+_PAY_ACCRUAL = Prepared(
     update(accruals)
     .where(
         accruals.c.credit_account_id == bindparam("k_account"),
@@ -751,7 +754,7 @@ def _repayment_result(row: Any, replayed: bool = False) -> RepaymentResult:
 
 
 def _close_paid_plans(conn: Connection, credit_account_id: int) -> None:
-    conn.execute(_CLOSE_PAID_PLANS, {"k_account": credit_account_id})
+    _CLOSE_PAID_PLANS.run(conn, {"k_account": credit_account_id})
 
 
 def _close_paid_plans_statement() -> Any:
@@ -786,7 +789,7 @@ def _close_paid_plans_statement() -> Any:
     )
 
 
-_CLOSE_PAID_PLANS = _close_paid_plans_statement()
+_CLOSE_PAID_PLANS = Prepared(_close_paid_plans_statement())
 
 
 # ---------------------------------------------------------------- queries

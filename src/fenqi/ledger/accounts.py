@@ -18,6 +18,7 @@ from fenqi.ledger.chart import (
     OwnerKind,
 )
 from fenqi.ledger.entry import LedgerError
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.upsert import conflict_insert, insert_ignore
@@ -79,11 +80,13 @@ def _remember(conn: Connection, key: tuple[str, str, str, str], account_id: int)
 
 
 # built once: the statement object (and its cache key) is reused, only the parameters change
-_ID_BY_KEY = select(acc.c.id).where(
-    acc.c.code == bindparam("k_code"),
-    acc.c.owner_kind == bindparam("k_owner_kind"),
-    acc.c.owner_id == bindparam("k_owner_id"),
-    acc.c.currency == bindparam("k_currency"),
+_ID_BY_KEY = Prepared(
+    select(acc.c.id).where(
+        acc.c.code == bindparam("k_code"),
+        acc.c.owner_kind == bindparam("k_owner_kind"),
+        acc.c.owner_id == bindparam("k_owner_id"),
+        acc.c.currency == bindparam("k_currency"),
+    )
 )
 
 
@@ -130,7 +133,7 @@ def open_account(
     if known is not None:
         return known
     params = _key_params(*cache_key)
-    found = conn.execute(_ID_BY_KEY, params).scalar()
+    found = _ID_BY_KEY.run(conn, params).scalar()
     if found is not None:
         _remember(conn, cache_key, int(found))
         return int(found)
@@ -150,7 +153,7 @@ def open_account(
         },
         ["code", "owner_kind", "owner_id", "currency"],
     )
-    account_id = int(conn.execute(_ID_BY_KEY, params).scalar_one())
+    account_id = int(_ID_BY_KEY.run(conn, params).scalar_one())
     _remember(conn, cache_key, account_id)
     return account_id
 
@@ -216,8 +219,8 @@ def find_account(
     conn: Connection, code: AccountCode, owner_kind: OwnerKind, owner_id: str, currency: str
 ) -> int | None:
     """The id of an existing account, or None (never creates one)."""
-    found = conn.execute(
-        _ID_BY_KEY, _key_params(code.value, owner_kind.value, owner_id, currency)
+    found = _ID_BY_KEY.run(
+        conn, _key_params(code.value, owner_kind.value, owner_id, currency)
     ).scalar()
     return None if found is None else int(found)
 
@@ -272,7 +275,7 @@ def _balance_statement() -> Any:
 
 
 def get_balance(conn: Connection, account_id: int) -> AccountBalance:
-    row = conn.execute(_BALANCE, {"k_id": account_id}).mappings().first()
+    row = _BALANCE.run(conn, {"k_id": account_id}).mapping()
     if row is None:
         raise LedgerError(f"account {account_id} not found", code="account_not_found")
     total = {c: int(row[c]) + int(row[f"slots_{c}"]) for c in BALANCE_COLUMNS}
@@ -291,7 +294,7 @@ def get_balance(conn: Connection, account_id: int) -> AccountBalance:
 _META: WeakKeyDictionary[Engine, dict[int, tuple[str, str]]] = WeakKeyDictionary()
 _PENDING_META = "fenqi.ledger.account_meta"
 BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
-_BALANCE = _balance_statement()
+_BALANCE = Prepared(_balance_statement())
 
 
 def account_meta(conn: Connection, account_ids: Iterable[int]) -> dict[int, tuple[str, str]]:

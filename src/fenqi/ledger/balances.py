@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     BindParameter,
     Connection,
     Engine,
-    Update,
     and_,
     bindparam,
     case,
@@ -34,6 +32,7 @@ from sqlalchemy import (
 from fenqi.ledger.accounts import account_meta
 from fenqi.ledger.chart import HOT_CODES
 from fenqi.ledger.entry import PostingSpec, RejectCode
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.upsert import conflict_insert
@@ -57,7 +56,7 @@ def _p(name: str) -> BindParameter[int]:
 
 
 @lru_cache(maxsize=64)
-def _statement(accounts: int) -> Update:
+def _statement(accounts: int) -> Prepared:
     """The checked UPDATE for an entry touching `accounts` accounts, built once per shape.
 
     Built from bind parameters only, so SQLAlchemy compiles it once and every entry reuses it.
@@ -99,7 +98,7 @@ def _statement(accounts: int) -> Update:
                 ),
             )
         )
-    return (
+    return Prepared(
         update(acc)
         .where(
             acc.c.id.in_([_p(f"id{i}") for i in range(accounts)]),
@@ -147,7 +146,7 @@ def _move(
         params.update({f"cap{i}": 0 for i in range(len(deltas))})
     return {
         int(row[0]): (int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5])
-        for row in conn.execute(_statement(len(deltas)), params)
+        for row in _statement(len(deltas)).run(conn, params).rows
     }
 
 
@@ -155,13 +154,15 @@ SLOTS = 16
 
 
 @lru_cache(maxsize=4)
-def _slot_upsert(dialect_name: str) -> Any:
+def _slot_upsert(dialect_name: str) -> Prepared:
     stmt = conflict_insert(dialect_name, slot_t).values(
         {c: bindparam(f"v_{c}") for c in ("account_id", "slot", *COLUMNS)}
     )
-    return stmt.on_conflict_do_update(
-        index_elements=["account_id", "slot"],
-        set_={c: slot_t.c[c] + stmt.excluded[c] for c in COLUMNS},
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "slot"],
+            set_={c: slot_t.c[c] + stmt.excluded[c] for c in COLUMNS},
+        )
     )
 
 
@@ -208,8 +209,8 @@ def apply_deltas(
     deltas = {i: d for i, d in deltas.items() if i not in hot}
     refused = _move_checked(conn, currency, deltas, enforce_cap, after) if deltas else None
     if refused is None and hot:
-        conn.execute(
-            _slot_upsert(conn.dialect.name),
+        _slot_upsert(conn.dialect.name).many(
+            conn,
             [
                 {
                     "v_account_id": i,

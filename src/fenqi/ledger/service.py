@@ -39,6 +39,7 @@ from fenqi.ledger.queries import (
     timeout_after,
     trial_balance,
 )
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
@@ -81,9 +82,9 @@ _CLAIM_COLUMNS = (
 
 
 @lru_cache(maxsize=4)
-def _claim_statement(dialect_name: str) -> Any:
+def _claim_statement(dialect_name: str) -> Prepared:
     """INSERT ... ON CONFLICT (client_id) DO NOTHING RETURNING id, built once per dialect."""
-    return (
+    return Prepared(
         conflict_insert(dialect_name, ent)
         .values({c: bindparam(f"v_{c}") for c in _CLAIM_COLUMNS})
         .on_conflict_do_nothing(index_elements=["client_id"])
@@ -114,27 +115,31 @@ def _claim(
         }
     )
     params.update({f"v_{k}": v for k, v in values.items()})
-    found = conn.execute(_claim_statement(conn.dialect.name), params).scalar()
+    found = _claim_statement(conn.dialect.name).run(conn, params).scalar()
     return None if found is None else int(found)
 
 
-_BY_CLIENT_ID = select(
-    ent.c.id, ent.c.kind, ent.c.status, ent.c.reject_code, ent.c.content_hash
-).where(ent.c.client_id == bindparam("k_client_id"))
+_BY_CLIENT_ID = Prepared(
+    select(ent.c.id, ent.c.kind, ent.c.status, ent.c.reject_code, ent.c.content_hash).where(
+        ent.c.client_id == bindparam("k_client_id")
+    )
+)
 
 
 def _replay(conn: Connection, client_id: str, digest: str) -> EntryResult:
-    row = conn.execute(_BY_CLIENT_ID, {"k_client_id": client_id}).one()
-    if row.content_hash != digest:
+    entry_id, kind, status, reject_code, content_hash = _BY_CLIENT_ID.run(
+        conn, {"k_client_id": client_id}
+    ).one()
+    if content_hash != digest:
         raise IdempotencyConflict(
             f"client_id {client_id!r} was already used for a different entry", client_id=client_id
         )
     return EntryResult(
-        entry_id=row.id,
+        entry_id=entry_id,
         client_id=client_id,
-        kind=EntryKind(row.kind),
-        status=EntryStatus(row.status),
-        reject_code=RejectCode(row.reject_code) if row.reject_code else None,
+        kind=EntryKind(kind),
+        status=EntryStatus(status),
+        reject_code=RejectCode(reject_code) if reject_code else None,
         replayed=True,
     )
 
@@ -142,17 +147,16 @@ def _replay(conn: Connection, client_id: str, digest: str) -> EntryResult:
 def _reject(
     conn: Connection, entry_id: int, client_id: str, kind: EntryKind, code: RejectCode
 ) -> EntryResult:
-    conn.execute(
-        _UPDATE_ENTRY,
-        {"k_id": entry_id, "status": EntryStatus.REJECTED.value, "reject_code": code.value},
+    _UPDATE_ENTRY.run(
+        conn, {"k_id": entry_id, "status": EntryStatus.REJECTED.value, "reject_code": code.value}
     )
     return EntryResult(entry_id, client_id, kind, EntryStatus.REJECTED, code)
 
 
 # built once and reused with new parameters (building a statement costs more than running it)
-_UPDATE_ENTRY = update(ent).where(ent.c.id == bindparam("k_id"))
-_INSERT_POSTINGS = insert(pst)
-_RELEASE_POSTING = (
+_UPDATE_ENTRY = Prepared(update(ent).where(ent.c.id == bindparam("k_id")))
+_INSERT_POSTINGS = Prepared(insert(pst))
+_RELEASE_POSTING = Prepared(
     update(pst).where(pst.c.id == bindparam("pid")).values(pending_remaining_fen=bindparam("left"))
 )
 
@@ -178,7 +182,7 @@ def _posting_rows(
 def _insert_postings(
     conn: Connection, entry_id: int, postings: Sequence[PostingSpec], phase: str
 ) -> None:
-    conn.execute(_INSERT_POSTINGS, _posting_rows(entry_id, postings, phase))
+    _INSERT_POSTINGS.many(conn, _posting_rows(entry_id, postings, phase))
 
 
 def post_entry(
@@ -221,7 +225,7 @@ def post_entry(
 
 # a hold's status and its postings (with their currency) in one statement; the entry's row is
 # locked, so two resolutions of one hold queue (PostgreSQL) or are serialized (SQLite)
-_PENDING_POSTINGS = (
+_PENDING_POSTINGS = Prepared(
     select(
         ent.c.status,
         ent.c.kind,
@@ -239,16 +243,16 @@ _PENDING_POSTINGS = (
     .order_by(pst.c.seq)
     .with_for_update(of=ent)
 )
-_ENTRY_STATUS = select(ent.c.status, ent.c.kind).where(ent.c.id == bindparam("k_id"))
+_ENTRY_STATUS = Prepared(select(ent.c.status, ent.c.kind).where(ent.c.id == bindparam("k_id")))
 
 
 def _open_pending(conn: Connection, pending_entry_id: int) -> tuple[str, list[dict[str, Any]]]:
-    rows = conn.execute(_PENDING_POSTINGS, {"k_id": pending_entry_id}).mappings().all()
+    rows = _PENDING_POSTINGS.run(conn, {"k_id": pending_entry_id}).mappings()
     if rows:
         kind, status = rows[0]["kind"], rows[0]["status"]
     else:  # no postings (no such entry, or a rejected hold): told apart by the entry's own row
-        head = conn.execute(_ENTRY_STATUS, {"k_id": pending_entry_id}).first()
-        kind, status = (None, None) if head is None else (head.kind, head.status)
+        head = _ENTRY_STATUS.run(conn, {"k_id": pending_entry_id}).first()
+        status, kind = (None, None) if head is None else head
     if kind != EntryKind.PENDING.value:
         raise LedgerError(f"pending entry {pending_entry_id} not found", code="pending_not_found")
     if status != EntryStatus.PENDING.value or not rows:
@@ -364,13 +368,11 @@ def resolve_pending(
             follow = None
     if deltas:
         _apply_capture(conn, currency, deltas, entry_id)
-    conn.execute(_RELEASE_POSTING, releases)
+    _RELEASE_POSTING.many(conn, releases)
     if all(r["left"] == 0 for r in releases):
-        conn.execute(
-            _UPDATE_ENTRY, {"k_id": pending_entry_id, "status": EntryStatus.RESOLVED.value}
-        )
+        _UPDATE_ENTRY.run(conn, {"k_id": pending_entry_id, "status": EntryStatus.RESOLVED.value})
     if rows:
-        conn.execute(_INSERT_POSTINGS, rows)
+        _INSERT_POSTINGS.many(conn, rows)
     if follow is not None:  # another currency, or a hold: posted on its own
         followed = post_entry(conn, clock, follow)
     extra: dict[str, Any] = {"posted_fen": sum(amounts)}

@@ -14,9 +14,10 @@ from sqlalchemy import Connection, select
 
 from fenqi.clock import Clock
 from fenqi.risk.decision import ChampionChallenger, Decider, Decision
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.risk import risk_decisions
 
-_INSERT = risk_decisions.insert().returning(risk_decisions.c.id)  # built once, reused
+_INSERT = Prepared(risk_decisions.insert().returning(risk_decisions.c.id))  # built once, reused
 
 
 def record_decision(
@@ -25,8 +26,8 @@ def record_decision(
 ) -> int:
     assert decision.limit_fen >= 0 and 0.0 <= decision.pd <= 1.0
     assert decision.outcome == "approve" or decision.limit_fen == 0
-    row_id = conn.execute(
-        _INSERT,
+    row_id = _INSERT.run(
+        conn,
         dict(
             application_ref=application_ref, applicant_id=decision.applicant_id,
             variant=str(decision.variant), is_live=is_live, experiment_id=experiment_id,

@@ -43,6 +43,7 @@ from fenqi.risk.transaction import (
     TxnOutcome,
     evaluate_transaction,
 )
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.risk import (
     risk_account_exposure,
     risk_identity_links,
@@ -63,10 +64,12 @@ def _upsert_add_statement(
 ) -> Any:
     columns = (*keys, *adds)
     stmt = conflict_insert(dialect, table).values({name: bindparam(name) for name in columns})
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + stmt.excluded[name] for name in adds},
-    ).returning(*[table.c[name] for name in adds])
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + stmt.excluded[name] for name in adds},
+        ).returning(*[table.c[name] for name in adds])
+    )
 
 
 def _upsert_add(
@@ -74,7 +77,7 @@ def _upsert_add(
 ) -> tuple[int, ...]:
     """Insert the row or add to it; return the columns' values after the addition."""
     stmt = _upsert_add_statement(conn.dialect.name, table, tuple(keys), tuple(adds))
-    row = conn.execute(stmt, {**keys, **adds}).one()
+    row = stmt.run(conn, {**keys, **adds}).one()
     return tuple(int(v) for v in row)
 
 
@@ -93,7 +96,7 @@ def _link_statements(dialect: str) -> tuple[Any, Any]:
         links.link_kind == bindparam("link_kind"), links.link_key == bindparam("link_key"),
         links.last_seen_s >= bindparam("since_s"),
     )
-    return upsert, count
+    return Prepared(upsert), Prepared(count)
 
 
 def _link_count(
@@ -101,10 +104,10 @@ def _link_count(
 ) -> int:
     """Note this account on the device/phone; count the accounts seen on it within the window."""
     upsert, count = _link_statements(conn.dialect.name)
-    conn.execute(upsert, {"link_kind": kind, "link_key": key, "account_id": account_id,
-                          "first_seen_s": now_s, "last_seen_s": now_s})
-    found = conn.execute(
-        count, {"link_kind": kind, "link_key": key, "since_s": now_s - window_seconds}
+    upsert.run(conn, {"link_kind": kind, "link_key": key, "account_id": account_id,
+                      "first_seen_s": now_s, "last_seen_s": now_s})
+    found = count.run(
+        conn, {"link_kind": kind, "link_key": key, "since_s": now_s - window_seconds}
     ).scalar_one()
     return int(found)
 
@@ -135,7 +138,7 @@ def _velocity_statements(dialect: str, windows: int) -> tuple[Any, Any]:
         or_(*(and_(*(_c[name] == bindparam(f"p_{name}_{i}") for name in _KEY_COLUMNS))
               for i in range(windows)))
     )
-    return upsert, previous
+    return Prepared(upsert), Prepared(previous)
 
 
 def _windows(
@@ -168,8 +171,8 @@ def _velocity(
                     f"txn_count_{i}": 1, f"amount_fen_{i}": txn.amount_fen})
         before.update({f"p_subject_kind_{i}": subject.value, f"p_subject_key_{i}": key,
                        f"p_window_seconds_{i}": width, f"p_window_start_{i}": start - width})
-    now = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in conn.execute(upsert, add)}
-    then = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in conn.execute(previous, before)}
+    now = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in upsert.run(conn, add).rows}
+    then = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in previous.run(conn, before).rows}
     out: dict[tuple[Subject, int], tuple[float, float]] = {}
     for subject, key, width, start in windows:
         count, amount = now[(subject.value, key, width, start)]
@@ -199,13 +202,13 @@ def assess_transaction(
 ) -> TransactionRiskDecision:
     """Decide approve / step_up / decline for one checkout and update the risk state."""
     now = clock.now()
-    claimed = conn.execute(
-        _claim_statement(conn.dialect.name),
+    claimed = _claim_statement(conn.dialect.name).run(
+        conn,
         {"transaction_ref": txn.transaction_ref, "account_id": txn.account_id,
          "device_id": txn.device_id, "amount_fen": txn.amount_fen,
          "merchant_category": txn.merchant_category, "outcome": PENDING, "reason_code": "",
          "reason_codes": [], "assessed_at": now},
-    ).scalar_one_or_none()
+    ).scalar()
     if claimed is None:
         return _stored(conn, txn.transaction_ref)
     now_s = int(now.timestamp())
@@ -230,8 +233,8 @@ def assess_transaction(
     # after the shopper passed the check (that retry is assessed, and counted, on its own)
     if decision.outcome is not TxnOutcome.APPROVE:
         _take_back(conn, txn, policy, now_s)
-    conn.execute(
-        _RECORD,
+    _RECORD.run(
+        conn,
         {"k_id": claimed, "outcome": decision.outcome.value, "reason_code": decision.reason_code,
          "reason_codes": list(decision.reason_codes)},
     )
@@ -240,14 +243,16 @@ def assess_transaction(
 
 _CLAIM_COLUMNS = ("transaction_ref", "account_id", "device_id", "amount_fen", "merchant_category",
                   "outcome", "reason_code", "reason_codes", "assessed_at")
-_RECORD = update(risk_transaction_assessments).where(
-    risk_transaction_assessments.c.id == bindparam("k_id")
+_RECORD = Prepared(
+    update(risk_transaction_assessments).where(
+        risk_transaction_assessments.c.id == bindparam("k_id")
+    )
 )
 
 
 @lru_cache(maxsize=4)
-def _claim_statement(dialect: str) -> Any:
-    return (
+def _claim_statement(dialect: str) -> Prepared:
+    return Prepared(
         conflict_insert(dialect, risk_transaction_assessments)
         .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
         .on_conflict_do_nothing(index_elements=["transaction_ref"])

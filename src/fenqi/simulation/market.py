@@ -36,6 +36,7 @@ from fenqi.credit.underwriting import age_on
 from fenqi.errors import FenqiError
 from fenqi.products.model import ProductKind
 from fenqi.simulation import distributions as dist
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import plan_lines
 from fenqi.store.schema.parties import merchants
 
@@ -471,10 +472,7 @@ class Simulation:
             cap_bp=settings.apr_cap_bp,
         )
         self.counts.purchases += 1
-        dues = conn.execute(
-            select(plan_lines.c.due_date).where(plan_lines.c.plan_id == captured["plan_id"])
-        ).scalars()
-        for due in dues:
+        for due in _DUES.run(conn, {"k_plan": captured["plan_id"]}).scalars():
             day = (due - self.config.start).days
             if day < self.config.days:
                 self.repay_agenda[day].add(account_id)
@@ -577,6 +575,9 @@ class Simulation:
         self._at(d, 23)
         self.run_eod(self.ctx, self._day(d))
         self.counts.eod_runs += 1
+
+
+_DUES = Prepared(select(plan_lines.c.due_date).where(plan_lines.c.plan_id == bindparam("k_plan")))
 
 
 def _unpaid_sql() -> str:

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, exists, insert, select
+from sqlalchemy import Connection, Row, bindparam, delete, exists, insert, literal, select
 
 from fenqi.clock import Clock
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.webhooks import webhook_deliveries, webhook_events
 from fenqi.webhooks.errors import EventNotFound, InvalidEvent, ReplayConflict
 
@@ -162,22 +163,70 @@ def enqueue(
     now = as_utc(clock.now())
     event_id = new_event_id()
     body = build_body(event_id, event_type, now, data)
-    event_row_id = conn.execute(
-        _INSERT_EVENT,
-        {
-            "event_id": event_id,
-            "merchant_id": merchant_id,
-            "type": event_type,
-            "payload": body,
-            "created_at": now,
-        },
-    ).scalar_one()
-    _insert_delivery(conn, event_row_id, merchant_id, now)
+    params = {
+        "event_id": event_id,
+        "merchant_id": merchant_id,
+        "type": event_type,
+        "payload": body,
+        "created_at": now,
+    }
+    if conn.dialect.name == "postgresql":  # the event and its delivery in one statement
+        _INSERT_EVENT_AND_DELIVERY.run(conn, params)
+        return event_id
+    event_row_id = _INSERT_EVENT.run(conn, params).scalar_one()
+    _DELIVER.run(conn, {"event_row_id": event_row_id, "merchant_id": merchant_id, "now": now})
     return event_id
 
 
+def _event_and_delivery() -> Any:
+    """INSERT the event, and its first pending delivery from the event's new id (PostgreSQL:
+    a data-modifying WITH; SQLite has none, so there it is two statements)."""
+    e, d = webhook_events.c, webhook_deliveries.c
+    event = (
+        insert(webhook_events)
+        .values(
+            event_id=bindparam("event_id", type_=e.event_id.type),
+            merchant_id=bindparam("merchant_id", type_=e.merchant_id.type),
+            type=bindparam("type", type_=e.type.type),
+            payload=bindparam("payload", type_=e.payload.type),
+            created_at=bindparam("created_at", type_=e.created_at.type),
+        )
+        .returning(e.id, e.merchant_id, e.created_at)
+        .cte("new_event")
+    )
+    pending = literal(DeliveryStatus.PENDING.value, type_=d.status.type)
+    return insert(webhook_deliveries).from_select(
+        ["event_row_id", "merchant_id", "status", "attempts", "next_attempt_at", "created_at"],
+        select(
+            event.c.id,
+            event.c.merchant_id,
+            pending,
+            literal(0, type_=d.attempts.type),
+            event.c.created_at,
+            event.c.created_at,
+        ),
+    )
+
+
 # built once and reused (the values come as parameters): enqueue runs on every business event
-_INSERT_EVENT = insert(webhook_events).returning(webhook_events.c.id)
+_INSERT_EVENT_AND_DELIVERY = Prepared(_event_and_delivery())
+_INSERT_EVENT = Prepared(
+    insert(webhook_events)
+    .values(
+        {c: bindparam(c) for c in ("event_id", "merchant_id", "type", "payload", "created_at")}
+    )
+    .returning(webhook_events.c.id)
+)
+_DELIVER = Prepared(
+    insert(webhook_deliveries).values(
+        event_row_id=bindparam("event_row_id"),
+        merchant_id=bindparam("merchant_id"),
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=bindparam("now", type_=webhook_deliveries.c.next_attempt_at.type),
+        created_at=bindparam("now", type_=webhook_deliveries.c.created_at.type),
+    )
+)
 _INSERT_DELIVERY = insert(webhook_deliveries).returning(webhook_deliveries.c.id)
 
 

@@ -1,0 +1,225 @@
+"""Hot statements compiled once and run on the driver's cursor, for the per-call service paths.
+
+Running a statement through `Connection.execute` costs ≈ 60–100 µs of SQLAlchemy work on top
+of the driver's few µs (cache key lookup, execution context, parameter and result set-up, event
+dispatch), which on the checkout path is more than the database's own work. A `Prepared`
+statement is compiled once per dialect and parameter shape by SQLAlchemy itself, and then run
+with the same SQL text and the same parameter and result conversions SQLAlchemy would apply
+(`Compiled._bind_processors`, each result column's type processor), on the connection's own
+DBAPI connection, inside its transaction.
+
+It falls back to `Connection.execute` (same SQL, same answer) whenever that path is observable
+or needed: no transaction begun yet (SQLAlchemy's autobegin issues the BEGIN), cursor-execute
+listeners or echo on the connection (statement counters, logging), or a statement SQLAlchemy
+must rewrite per call (expanding IN lists, Python-side column defaults, schema translation).
+Driver errors are raised as SQLAlchemy's `DBAPIError` subclasses, as `execute` raises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What a statement returned: its rows as tuples, the column keys and the row count."""
+
+    rows: list[tuple[Any, ...]]
+    keys: tuple[str, ...]
+    rowcount: int
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> tuple[Any, ...]:
+        if len(self.rows) != 1:
+            raise exc.NoResultFound("no row") if not self.rows else exc.MultipleResultsFound(
+                "more than one row"
+            )
+        return self.rows[0]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.rows]
+
+    def mapping(self) -> dict[str, Any] | None:
+        """The first row as a dict by column key, or None."""
+        return dict(zip(self.keys, self.rows[0], strict=True)) if self.rows else None
+
+    def mappings(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.keys, row, strict=True)) for row in self.rows]
+
+
+@dataclass(slots=True)
+class _Shape:
+    """One compilation: SQL text, how to lay out parameters, how to convert results."""
+
+    sql: str
+    positional: tuple[str, ...] | None  # bind names in order (qmark/numeric), else None
+    escaped: Mapping[str, str]  # bind name -> name in the SQL (pyformat)
+    processors: Mapping[str, Callable[[Any], Any]]
+    defaults: dict[str, Any]  # literal values bound in the statement itself
+    required: frozenset[str]
+    names: tuple[str, ...]  # every bind parameter of the statement
+    keys: tuple[str, ...]
+    result_types: tuple[Any, ...]
+    result_processors: list[Callable[[Any], Any] | None] | None = None
+    lean: bool = True
+
+
+class Prepared:
+    """A Core statement built once; `run` and `many` execute it on a connection."""
+
+    __slots__ = ("_shapes", "statement")
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._shapes: dict[tuple[Dialect, tuple[str, ...], bool], _Shape] = {}
+
+    def _shape(self, dialect: Dialect, names: tuple[str, ...], many: bool) -> _Shape:
+        key = (dialect, names, many)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = self._compile(dialect, names, many)
+        return shape
+
+    def _compile(self, dialect: Dialect, names: tuple[str, ...], many: bool) -> _Shape:
+        compiled: Any = self.statement.compile(  # type: ignore[attr-defined]
+            dialect=dialect, column_keys=list(names), for_executemany=many
+        )
+        lean = not (
+            compiled.literal_execute_params
+            or compiled.post_compile_params
+            or compiled.schema_translate_map
+            or getattr(compiled, "insert_prefetch", None)
+            or getattr(compiled, "update_prefetch", None)
+            or (many and compiled.effective_returning)
+        )
+        binds = compiled.binds
+        defaults = {
+            name: bind.effective_value
+            for name, bind in binds.items()
+            if not bind.required and bind.callable is None
+        }
+        required = frozenset(name for name, bind in binds.items() if bind.required)
+        columns = compiled._result_columns or []
+        return _Shape(
+            sql=compiled.string,
+            positional=tuple(compiled.positiontup) if compiled.positional else None,
+            escaped=compiled.escaped_bind_names,
+            processors=compiled._bind_processors,
+            defaults=defaults,
+            required=required,
+            names=tuple(binds),
+            keys=tuple(c.keyname for c in columns),
+            result_types=tuple(c.type for c in columns),
+            lean=lean and all(not bind.callable for bind in binds.values()),
+        )
+
+    def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Ran:
+        params = params or {}
+        names = tuple(sorted(params))
+        shape = self._shape(conn.dialect, names, False)
+        if not (shape.lean and _lean_ok(conn)):
+            return _ran(conn.execute(self.statement, dict(params)), shape)
+        bound = _bind(shape, params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            try:
+                cursor.execute(shape.sql, bound)
+            except conn.dialect.loaded_dbapi.Error as error:
+                raise _wrapped(conn, shape.sql, bound, error) from error
+            description = cursor.description
+            rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if description else []
+            if rows:
+                processors = shape.result_processors
+                if processors is None:
+                    processors = shape.result_processors = [
+                        type_._cached_result_processor(conn.dialect, column[1])
+                        for type_, column in zip(shape.result_types, description, strict=True)
+                    ]
+                if any(processors):
+                    rows = [
+                        tuple(
+                            value if p is None or value is None else p(value)
+                            for p, value in zip(processors, row, strict=True)
+                        )
+                        for row in rows
+                    ]
+                else:
+                    rows = [tuple(row) for row in rows]
+            return Ran(rows, shape.keys, cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once per parameter set (a DBAPI executemany); no rows come back."""
+        if not rows:
+            return
+        names = tuple(sorted(rows[0]))
+        shape = self._shape(conn.dialect, names, len(rows) > 1)
+        if not (shape.lean and _lean_ok(conn)) or len(rows) == 1:
+            conn.execute(self.statement, [dict(r) for r in rows])
+            return
+        bound = [_bind(shape, r) for r in rows]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            try:
+                cursor.executemany(shape.sql, bound)
+            except conn.dialect.loaded_dbapi.Error as error:
+                raise _wrapped(conn, shape.sql, bound, error) from error
+        finally:
+            cursor.close()
+
+
+def _lean_ok(conn: Connection) -> bool:
+    """Inside a begun transaction, with nobody listening to or echoing cursor executions."""
+    if not conn.in_transaction() or conn._echo:
+        return False
+    dispatch = conn.dispatch
+    return not (dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+
+def _bind(shape: _Shape, params: Mapping[str, Any]) -> Any:
+    values = {**shape.defaults, **params} if shape.defaults else params
+    missing = shape.required - values.keys()
+    if missing:
+        raise exc.ArgumentError(f"a value is required for bind parameter {min(missing)!r}")
+    processors = shape.processors
+    if shape.positional is not None:
+        return tuple(
+            processors[name](values[name]) if name in processors else values[name]
+            for name in shape.positional
+        )
+    escaped = shape.escaped
+    return {
+        escaped.get(name, name): (
+            processors[name](values[name]) if name in processors else values[name]
+        )
+        for name in shape.names
+    }
+
+
+def _ran(result: Any, shape: _Shape) -> Ran:
+    rows = [tuple(r) for r in result] if result.returns_rows else []
+    keys = tuple(result.keys()) if result.returns_rows else shape.keys
+    return Ran(rows, keys, result.rowcount)
+
+
+def _wrapped(conn: Connection, sql: str, params: Any, error: Exception) -> Exception:
+    dialect = conn.dialect
+    wrapped: Exception = exc.DBAPIError.instance(
+        sql, params, error, dialect.loaded_dbapi.Error, dialect=dialect
+    )
+    return wrapped
