@@ -1,0 +1,93 @@
+"""Prepared statements give what Connection.execute gives, on both databases, and the ledger's
+in-transaction account caches forget what a rolled-back savepoint undid."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, bindparam, event, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fenqi.clock import FixedClock
+from fenqi.ledger.accounts import account_meta, open_account
+from fenqi.ledger.chart import AccountCode, OwnerKind
+from fenqi.store.prepared import Prepared
+from fenqi.store.schema.credit import credit_accounts as ca
+
+ROW = {
+    "customer_ref": "c1",
+    "product": "huabei",
+    "tier": None,
+    "currency": "CNY",
+    "limit_fen": 500_000,
+    "status": "active",
+    "opened_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+}
+INSERT = Prepared(insert(ca).returning(ca.c.id))
+BY_ID = Prepared(select(ca).where(ca.c.id == bindparam("k_id"), ca.c.status == "active"))
+SET = Prepared(update(ca).where(ca.c.id == bindparam("k_id")))
+
+
+def test_rows_and_types_match_execute(db_engine: Engine) -> None:
+    with db_engine.begin() as conn:
+        new_id = INSERT.run(conn, ROW).scalar_one()
+        lean = BY_ID.run(conn, {"k_id": new_id}).mapping()
+        core = dict(conn.execute(BY_ID.statement, {"k_id": new_id}).mappings().one())
+        assert lean == core
+        assert lean is not None and lean["limit_fen"] == 500_000
+        assert isinstance(lean["opened_at"], datetime)
+        assert BY_ID.run(conn, {"k_id": new_id + 1}).mapping() is None
+        assert SET.run(conn, {"k_id": new_id, "limit_fen": 7}).rowcount == 1
+        SET.many(conn, [{"k_id": new_id, "limit_fen": 8}, {"k_id": -1, "limit_fen": 9}])
+        assert BY_ID.run(conn, {"k_id": new_id}).rows[0][5] == 8
+
+
+def test_driver_errors_are_sqlalchemy_errors(db_engine: Engine) -> None:
+    with db_engine.begin() as conn:
+        INSERT.run(conn, ROW)
+        # one account per customer and product
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            INSERT.run(conn, ROW)
+        assert conn.execute(select(ca.c.id)).scalars().all() != []
+
+
+def test_listeners_and_autobegin_see_every_statement(db_engine: Engine) -> None:
+    seen: list[str] = []
+
+    def listen(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db_engine, "before_cursor_execute", listen)
+    try:
+        with db_engine.begin() as conn:
+            new_id = INSERT.run(conn, ROW).scalar_one()
+            BY_ID.run(conn, {"k_id": new_id})
+    finally:
+        event.remove(db_engine, "before_cursor_execute", listen)
+    assert sum("credit_accounts" in s for s in seen) == 2
+    with db_engine.connect() as conn:  # no transaction yet: SQLAlchemy begins it
+        assert BY_ID.run(conn, {"k_id": new_id}).mapping() is not None
+        assert conn.in_transaction()
+
+
+def test_a_rolled_back_savepoint_forgets_the_accounts_it_opened(db_engine: Engine) -> None:
+    clock = FixedClock.on(date(2026, 1, 1))
+    with db_engine.begin() as conn:
+        with pytest.raises(RuntimeError), conn.begin_nested():
+            undone = open_account(
+                conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, "m1", "CNY"
+            )
+            assert account_meta(conn, [undone]) == {undone: ("merchant_payable", "CNY")}
+            raise RuntimeError("refused")
+        # the id may be handed out again; what is known about it must come from the database
+        other = open_account(
+            conn, clock, AccountCode.PRINCIPAL_RECEIVABLE, OwnerKind.CUSTOMER, "7", "CNY"
+        )
+        assert account_meta(conn, [other]) == {other: ("principal_receivable", "CNY")}
+        again = open_account(
+            conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, "m1", "CNY"
+        )
+        assert again != other
+        assert account_meta(conn, [again]) == {again: ("merchant_payable", "CNY")}
