@@ -201,7 +201,7 @@ def test_random_lives_keep_the_books_exact(tmp_path_factory: Any, actions: list[
     acct = world.open()
     plans: list[int] = []
     day = START
-    for kind, *args in actions:
+    for step, (kind, *args) in enumerate(actions):
         if kind == "buy" and world.summary(acct)["available_fen"] >= args[0] * 100:
             plans.append(world.buy(acct, args[0] * 100, args[1]))
         elif kind == "pay":
@@ -224,7 +224,7 @@ def test_random_lives_keep_the_books_exact(tmp_path_factory: Any, actions: list[
                         plan,
                         "m1",
                         max(1, left * args[0] // 100),
-                        f"r{len(actions)}-{args[0]}",
+                        f"refund-{step}",  # one id per refund: the same id is a replay
                     )
         elif kind == "days":
             day += timedelta(days=args[0])
