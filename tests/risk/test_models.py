@@ -169,3 +169,39 @@ def test_scorecard_report_includes_the_table(
     html = (tmp_path / "r.html").read_text()
     assert "<h2>Scorecard</h2>" in html and "months_on_book" in html
     assert json.loads(json_path.read_text())["model_id"] == "scorecard-v0001"
+
+
+def test_gbm_single_row_path_matches_booster_predict(
+    gbm: LoadedModel, credit_frame: pd.DataFrame
+) -> None:
+    """One application is explained through LightGBM's C library directly; the contributions
+    must be exactly what `Booster.predict(pred_contrib=True)` gives, for the model as trained
+    (in memory) and as loaded from its files, missing values and categories included."""
+    from fenqi.risk.gbm import GbmModel, _native_lib
+
+    if _native_lib() is None:
+        pytest.skip("LightGBM's shared library is not where the package keeps it")
+    matrix = gbm.matrix(credit_frame.iloc[:300])
+    loaded = load_model(gbm.path).model
+    for model in (gbm.model, loaded):
+        assert isinstance(model, GbmModel)
+        expected = np.asarray(model.booster.predict(matrix, pred_contrib=True, num_threads=1))
+        got = np.array([model._row_contributions(row) for row in matrix])
+        assert model._row_predictor is not None
+        np.testing.assert_array_equal(got, expected)
+    assert np.isnan(matrix).any()  # the sample covers missing values
+    a, b = gbm.explain(features_of(credit_frame, 5)), load_model(gbm.path).explain(
+        features_of(credit_frame, 5))
+    assert a == b
+
+
+def test_gbm_without_the_native_library_uses_the_package(
+    gbm: LoadedModel, credit_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fenqi.risk import gbm as gbm_module
+
+    expected = load_model(gbm.path).explain(features_of(credit_frame, 7))
+    monkeypatch.setattr(gbm_module, "_native_lib", lambda: None)
+    fallback = load_model(gbm.path)
+    assert fallback.explain(features_of(credit_frame, 7)) == expected
+    assert fallback.model._row_predictor is None  # type: ignore[attr-defined]
