@@ -11,10 +11,12 @@ from sqlalchemy import Engine, select
 from fenqi.clock import FixedClock
 from fenqi.privacy import audit
 from fenqi.privacy.consent import (
+    ConsentGiven,
     ConsentKind,
     has_consent,
     list_consents,
     record_consent,
+    record_consents,
     revoke_consent,
 )
 from fenqi.privacy.errors import PrivacyError
@@ -165,3 +167,31 @@ def test_audit_refusals(db_engine: Engine) -> None:
 def test_audit_module_offers_no_update_or_delete() -> None:
     public = {name for name in dir(audit) if not name.startswith("_")}
     assert not {n for n in public if any(w in n for w in ("update", "delete", "remove", "edit"))}
+
+
+def test_several_consents_in_one_statement_read_back_as_one_by_one(db_engine: Engine) -> None:
+    clock = FixedClock(T0)
+    given = [
+        ConsentGiven("bureau_inquiry", " v1 ", "credit decision"),
+        ConsentGiven(ConsentKind.SHOPPING_DATA, "v1", "credit decision"),
+    ]
+    with db_engine.begin() as conn:
+        for g in given:
+            record_consent(conn, clock, 1, g.kind, text_version=g.text_version, scope=g.scope,
+                           channel="merchant:s1")
+        assert record_consents(conn, clock, 2, given, channel="merchant:s1") == 2
+        assert record_consents(conn, clock, 3, [], channel="merchant:s1") == 0
+    with db_engine.connect() as conn:
+        one_by_one, together = list_consents(conn, 1), list_consents(conn, 2)
+    assert [c.id for c in together] == sorted(c.id for c in together)
+    assert [(c.kind, c.text_version, c.scope, c.granted_at, c.revoked_at, c.channel)
+            for c in together] == [
+        (c.kind, c.text_version, c.scope, c.granted_at, c.revoked_at, c.channel)
+        for c in one_by_one
+    ]
+    assert together[0].text_version == "v1"
+    bad = [*given, ConsentGiven("telepathy", "v1")]
+    with db_engine.begin() as conn, pytest.raises(PrivacyError, match="no such consent kind"):
+        record_consents(conn, clock, 4, bad, channel="merchant:s1")
+    with db_engine.connect() as conn:
+        assert list_consents(conn, 4) == []  # checked before anything is written

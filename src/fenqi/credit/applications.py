@@ -17,7 +17,7 @@ from fenqi.credit import customers
 from fenqi.credit import service as credit
 from fenqi.credit.errors import CreditError
 from fenqi.credit.underwriting import application_record
-from fenqi.privacy.consent import record_consent
+from fenqi.privacy.consent import ConsentGiven, record_consents
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import applications
 from fenqi.webhooks.outbox import EventType, enqueue
@@ -41,16 +41,13 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
         )
     ident = customers.check_identity(body.name, body.id_number, body.phone, clock.today())
     customer_id, _ = customers.register(conn, clock, ctx.keys, ident, body.income_band, merchant_id)
-    for c in body.consents:
-        record_consent(
-            conn,
-            clock,
-            customer_id,
-            c.kind,
-            text_version=c.text_version,
-            scope=c.scope,
-            channel=f"merchant:{merchant_id}",
-        )
+    record_consents(
+        conn,
+        clock,
+        customer_id,
+        [ConsentGiven(c.kind, c.text_version, c.scope) for c in body.consents],
+        channel=f"merchant:{merchant_id}",
+    )
     existing = credit.account_of(conn, str(customer_id), product.name)
     record = application_record(
         customer_id,

@@ -8,6 +8,7 @@ never deleted: revoking sets revoked_at, so `has_consent` can answer for any pas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 from fenqi.clock import Clock
 from fenqi.privacy._rows import as_utc, to_utc
 from fenqi.privacy.errors import PrivacyError
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.privacy import consents
 
 TEXT_VERSION_CHARS_MAX = 32
@@ -70,7 +72,36 @@ def _bounded(field: str, value: str, chars_max: int, *, required: bool) -> str:
     return value
 
 
-_INSERT = consents.insert().returning(consents.c.id)  # built once, reused per consent
+# built once, reused per consent
+_INSERT = Prepared(consents.insert().returning(consents.c.id))
+_INSERT_MANY = Prepared(consents.insert())
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentGiven:
+    """One consent as the customer gave it (what `record_consents` takes)."""
+
+    kind: ConsentKind | str
+    text_version: str
+    scope: str = ""
+
+
+def _row(
+    clock: Clock, customer_id: int, kind: ConsentKind | str, text_version: str, scope: str,
+    channel: str,
+) -> dict[str, Any]:
+    consent_kind = _kind(kind)
+    return {
+        "customer_id": customer_id,
+        "kind": consent_kind.value,
+        "text_version": _bounded(
+            "text_version", text_version, TEXT_VERSION_CHARS_MAX, required=True
+        ),
+        "scope": _bounded("scope", scope, SCOPE_CHARS_MAX, required=False),
+        "granted_at": to_utc(clock.now()),
+        "revoked_at": None,
+        "channel": _bounded("channel", channel, CHANNEL_CHARS_MAX, required=True),
+    }
 
 
 def record_consent(
@@ -84,26 +115,26 @@ def record_consent(
     channel: str,
 ) -> Consent:
     """Record a consent given now, under `text_version` of the wording, through `channel`."""
-    consent_kind = _kind(kind)
-    version = _bounded("text_version", text_version, TEXT_VERSION_CHARS_MAX, required=True)
-    scope_text = _bounded("scope", scope, SCOPE_CHARS_MAX, required=False)
-    channel_name = _bounded("channel", channel, CHANNEL_CHARS_MAX, required=True)
-    granted_at = to_utc(clock.now())
-    new_id = conn.execute(
-        _INSERT,
-        {
-            "customer_id": customer_id,
-            "kind": consent_kind.value,
-            "text_version": version,
-            "scope": scope_text,
-            "granted_at": granted_at,
-            "revoked_at": None,
-            "channel": channel_name,
-        },
-    ).scalar_one()
+    row = _row(clock, customer_id, kind, text_version, scope, channel)
+    new_id = _INSERT.run(conn, row).scalar_one()
     return Consent(
-        int(new_id), customer_id, consent_kind, version, scope_text, granted_at, None, channel_name
+        int(new_id), customer_id, ConsentKind(row["kind"]), row["text_version"], row["scope"],
+        row["granted_at"], None, row["channel"],
     )
+
+
+def record_consents(
+    conn: Connection, clock: Clock, customer_id: int, given: Iterable[ConsentGiven], *,
+    channel: str,
+) -> int:
+    """Record several consents given now through `channel`, in order, in one statement
+    (as many `record_consent` calls would, without reading the new ids back); every consent
+    is checked before any is written. Returns how many were recorded."""
+    rows = [
+        _row(clock, customer_id, c.kind, c.text_version, c.scope, channel) for c in given
+    ]
+    _INSERT_MANY.many(conn, rows)
+    return len(rows)
 
 
 def revoke_consent(
