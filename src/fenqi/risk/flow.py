@@ -5,13 +5,6 @@ set `decision.outcome` (approve / decline / refer), `decision.reason_code`, `dec
 (integer fen) and `decision.pricing_tier`. Operators edit the JSON (by hand or in GoRules' editor);
 nothing in code changes.
 
-zen-engine's blocking `evaluate` builds a multi-threaded Tokio runtime for every call and runs
-the graph on the calling thread, so the runtime's worker threads (one per core by default) are
-started and joined for nothing each time: ≈ 0.1 ms of CPU per decision on two cores, more on a
-bigger machine. Loading a flow therefore sets `TOKIO_WORKER_THREADS=1` (the variable Tokio reads
-for a runtime's default number of workers) unless the environment sets it already; the results
-are the same.
-
 A flow is checked when loaded, and refused with a message naming the node and rule if it is not
 JSON, lacks an input or output node, has an edge to a missing node, holds an expression that does
 not compile, or does not produce the four outputs on probe applications. zen-engine would
@@ -22,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -134,7 +126,6 @@ class DecisionFlow:
     def __init__(self, content: bytes, source: str) -> None:
         import zen
 
-        os.environ.setdefault("TOKIO_WORKER_THREADS", "1")  # see the module's docstring
         if len(content) > FLOW_BYTES_MAX:
             raise FlowError(f"flow {source} is larger than {FLOW_BYTES_MAX} bytes")
         try:
