@@ -133,13 +133,8 @@ class Prepared:
         shape = self._shape(conn.dialect, names, False)
         if not (shape.lean and _lean_ok(conn)):
             return _ran(conn.execute(self.statement, dict(params)), shape)
-        bound = _bind(shape, params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = _executed(conn, shape.sql, _bind(shape, params), many=False)
         try:
-            try:
-                cursor.execute(shape.sql, bound)
-            except conn.dialect.loaded_dbapi.Error as error:
-                raise _wrapped(conn, shape.sql, bound, error) from error
             description = cursor.description
             rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if description else []
             if rows:
@@ -172,15 +167,25 @@ class Prepared:
         if not (shape.lean and _lean_ok(conn)) or len(rows) == 1:
             conn.execute(self.statement, [dict(r) for r in rows])
             return
-        bound = [_bind(shape, r) for r in rows]
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            try:
-                cursor.executemany(shape.sql, bound)
-            except conn.dialect.loaded_dbapi.Error as error:
-                raise _wrapped(conn, shape.sql, bound, error) from error
-        finally:
-            cursor.close()
+        _executed(conn, shape.sql, [_bind(shape, r) for r in rows], many=True).close()
+
+
+def _executed(conn: Connection, sql: str, bound: Any, *, many: bool) -> Any:
+    """The driver's cursor with the statement run on it; the caller closes it. Driver errors
+    come out as SQLAlchemy's, as from `Connection.execute`."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(sql, bound)
+        else:
+            cursor.execute(sql, bound)
+    except conn.dialect.loaded_dbapi.Error as error:
+        cursor.close()
+        raise _wrapped(conn, sql, bound, error) from error
+    except BaseException:
+        cursor.close()
+        raise
+    return cursor
 
 
 def _lean_ok(conn: Connection) -> bool:
