@@ -40,8 +40,12 @@ def new_secret() -> str:
 
 
 def validate_url(url: str) -> str:
-    parts = urlsplit(url)
-    if len(url) > URL_LENGTH_MAX or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced "[" or "]": "Invalid IPv6 URL"
+        host = None
+    if len(url) > URL_LENGTH_MAX or not host or parts.scheme not in ("http", "https"):
         raise InvalidEndpoint(
             f"url: {url[:100]!r} is not an http(s) URL with a host "
             f"(at most {URL_LENGTH_MAX} characters)",
