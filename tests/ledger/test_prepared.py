@@ -42,6 +42,8 @@ def test_rows_and_types_match_execute(db_engine: Engine) -> None:
         assert SET.run(conn, {"k_id": new_id, "limit_fen": 7}).rowcount == 1
         SET.many(conn, [{"k_id": new_id, "limit_fen": 8}, {"k_id": -1, "limit_fen": 9}])
         assert BY_ID.run(conn, {"k_id": new_id}).rows[0][5] == 8
+        SET.many(conn, [{"k_id": new_id, "limit_fen": 10}])  # one set: a plain execution
+        assert BY_ID.run(conn, {"k_id": new_id}).rows[0][5] == 10
 
 
 def test_driver_errors_are_sqlalchemy_errors(db_engine: Engine) -> None:

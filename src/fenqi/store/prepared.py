@@ -162,9 +162,12 @@ class Prepared:
         """Execute once per parameter set (a DBAPI executemany); no rows come back."""
         if not rows:
             return
+        if len(rows) == 1:  # one parameter set is a plain execution
+            self.run(conn, rows[0])
+            return
         names = tuple(sorted(rows[0]))
-        shape = self._shape(conn.dialect, names, len(rows) > 1)
-        if not (shape.lean and _lean_ok(conn)) or len(rows) == 1:
+        shape = self._shape(conn.dialect, names, True)
+        if not (shape.lean and _lean_ok(conn)):
             conn.execute(self.statement, [dict(r) for r in rows])
             return
         _executed(conn, shape.sql, [_bind(shape, r) for r in rows], many=True).close()
