@@ -174,7 +174,7 @@ def enqueue(
         _INSERT_EVENT_AND_DELIVERY.run(conn, params)
         return event_id
     event_row_id = _INSERT_EVENT.run(conn, params).scalar_one()
-    _DELIVER.run(conn, {"event_row_id": event_row_id, "merchant_id": merchant_id, "now": now})
+    _insert_delivery(conn, event_row_id, merchant_id, now)
     return event_id
 
 
@@ -218,7 +218,8 @@ _INSERT_EVENT = Prepared(
     .returning(webhook_events.c.id)
 )
 _DELIVER = Prepared(
-    insert(webhook_deliveries).values(
+    insert(webhook_deliveries)
+    .values(
         event_row_id=bindparam("event_row_id"),
         merchant_id=bindparam("merchant_id"),
         status=DeliveryStatus.PENDING.value,
@@ -226,23 +227,14 @@ _DELIVER = Prepared(
         next_attempt_at=bindparam("now", type_=webhook_deliveries.c.next_attempt_at.type),
         created_at=bindparam("now", type_=webhook_deliveries.c.created_at.type),
     )
+    .returning(webhook_deliveries.c.id)
 )
-_INSERT_DELIVERY = insert(webhook_deliveries).returning(webhook_deliveries.c.id)
 
 
 def _insert_delivery(conn: Connection, event_row_id: int, merchant_id: str, now: datetime) -> int:
-    delivery_id: int = conn.execute(
-        _INSERT_DELIVERY,
-        {
-            "event_row_id": event_row_id,
-            "merchant_id": merchant_id,
-            "status": DeliveryStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        },
-    ).scalar_one()
-    return delivery_id
+    """A pending delivery of an event, due now."""
+    params = {"event_row_id": event_row_id, "merchant_id": merchant_id, "now": now}
+    return int(_DELIVER.run(conn, params).scalar_one())
 
 
 def _event_from_row(row: Row[Any]) -> Event:
