@@ -196,31 +196,17 @@ def post_entry(
 
     `after`, when given, gets the balances of the accounts with rules the entry moved (see
     `apply_deltas`), so a caller need not read them back."""
-    kind = EntryKind.PENDING if req.pending else EntryKind.SINGLE
-    status = EntryStatus.PENDING if req.pending else EntryStatus.POSTED
-    digest = content_hash(kind, request_payload(req))
-    entry_id = _claim(
-        conn,
-        clock,
-        req.client_id,
-        digest,
-        kind,
-        status,
-        timeout_at=req.timeout_at,
-        description=req.description,
-        ref_kind=req.ref_kind,
-        ref_id=req.ref_id,
-    )
+    claimed, entry_id = _claim_entry(conn, clock, req)
     if entry_id is None:
-        return _replay(conn, req.client_id, digest)
+        return claimed  # a replay
     phase = "pending" if req.pending else "posted"
     refused = apply_deltas(
         conn, req.currency, deltas_for(req.postings, phase), slot=entry_id, after=after
     )
     if refused is not None:
-        return _reject(conn, entry_id, req.client_id, kind, refused)
+        return _reject(conn, entry_id, req.client_id, claimed.kind, refused)
     _insert_postings(conn, entry_id, req.postings, phase)
-    return EntryResult(entry_id, req.client_id, kind, status)
+    return claimed
 
 
 # a hold's status and its postings (with their currency) in one statement; the entry's row is
@@ -390,15 +376,18 @@ def _apply_capture(conn: Connection, currency: str, deltas: dict[int, Delta], sl
 def _claim_entry(
     conn: Connection, clock: Clock, req: EntryRequest
 ) -> tuple[EntryResult, int | None]:
-    """Claim a single (not pending) entry's client id: (result, new id) or (replay, None)."""
-    digest = content_hash(EntryKind.SINGLE, request_payload(req))
+    """Claim an entry's client id: (its result if nothing refuses it, new id), or (the
+    replayed result, None) when the id was used before."""
+    kind = EntryKind.PENDING if req.pending else EntryKind.SINGLE
+    status = EntryStatus.PENDING if req.pending else EntryStatus.POSTED
+    digest = content_hash(kind, request_payload(req))
     entry_id = _claim(
         conn,
         clock,
         req.client_id,
         digest,
-        EntryKind.SINGLE,
-        EntryStatus.POSTED,
+        kind,
+        status,
         timeout_at=req.timeout_at,
         description=req.description,
         ref_kind=req.ref_kind,
@@ -406,7 +395,7 @@ def _claim_entry(
     )
     if entry_id is None:
         return _replay(conn, req.client_id, digest), None
-    return EntryResult(entry_id, req.client_id, EntryKind.SINGLE, EntryStatus.POSTED), entry_id
+    return EntryResult(entry_id, req.client_id, kind, status), entry_id
 
 
 def void_pending(
