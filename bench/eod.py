@@ -71,7 +71,8 @@ def build(engine: Engine, accounts: int) -> None:
         #   i % 10 in 0..3: a cycle purchase billed on this statement (current)
         #   4: a cycle purchase revolving since 11 May after a minimum payment
         #   5..7: a 12-installment plan bought in January, paid to date
-        #   8: a cycle purchase unpaid since a due date 15..240 days ago (M1..M7+)
+        #   8: a cycle purchase unpaid since a due date 15..240 days ago (M1..M7+; those past the
+        #      charge-off threshold were charged off when they reached it, below)
         #   9: a 12-installment plan with its last 1..6 lines unpaid (arrears)
         conn.execute(text(numbers(accounts) + f"""
             INSERT INTO installment_plans (id, credit_account_id, order_ref, kind, terms, method,
@@ -118,6 +119,21 @@ def build(engine: Engine, accounts: int) -> None:
                     CASE WHEN 1 = 1 {unpaid_tail} THEN {'880' if paid != '0' else '0'} ELSE 0 END,
                     0, 0, 0, 0, {billed}
                 FROM n WHERE i % 10 IN (5, 6, 7, 9)"""))
+        # A cycle purchase unpaid since 06-10 minus ((id % 226) + 15) days is (id % 226) + 5 days
+        # past due on 05-31. One that reached the charge-off threshold (180 days) before today
+        # was charged off on that day, as the end of day leaves it (stopped, its limit at zero in
+        # the ledger); this run charges off only those reaching it today (1 in 226 of them).
+        crossed = ("date('2026-06-10', (165 - id % 226) || ' days')" if dialect == "sqlite"
+                   else "DATE '2026-06-10' + (165 - id % 226)")
+        conn.execute(text(f"""
+            UPDATE credit_accounts SET status = 'charged_off', days_past_due = id % 226 + 5,
+                arrears_bucket = 'M7+', charged_off_on = {crossed}
+            WHERE id % 10 = 8 AND id % 226 + 5 >= 180"""))
+        conn.execute(text("""
+            UPDATE ledger_accounts SET debit_cap_fen = 0
+            WHERE code = 'principal_receivable' AND owner_id IN (
+                SELECT CAST(id AS VARCHAR(64)) FROM credit_accounts
+                WHERE charged_off_on IS NOT NULL)"""))
         if dialect == "postgresql":
             for table in ("credit_accounts", "ledger_accounts", "installment_plans"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
