@@ -40,6 +40,7 @@ from fenqi.ledger.queries import (
     trial_balance,
 )
 from fenqi.store.prepared import Prepared
+from fenqi.store.schema.ledger import OPEN_PENDING
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
@@ -412,7 +413,7 @@ def expire_pending(conn: Connection, clock: Clock, limit: int = 10_000) -> int:
         conn.execute(
             select(ent.c.id)
             .where(
-                ent.c.status == EntryStatus.PENDING.value,
+                OPEN_PENDING,  # verbatim, so that SQLite uses the partial index
                 ent.c.timeout_at.is_not(None),
                 ent.c.timeout_at <= clock.now(),
             )
