@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    literal_column,
     select,
     update,
 )
@@ -39,13 +38,13 @@ _TEMP = MetaData()
 staging = Table(
     "fenqi_ledger_staging",
     _TEMP,
-    Column("client_id", String(128), primary_key=True),
+    Column("client_id", String(128), nullable=False),
     Column("debit_account_id", BigInteger, nullable=False),
     Column("credit_account_id", BigInteger, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
     Column("code", String(40), nullable=False),
     Column("ref_id", String(64), nullable=False),
-    Column("entry_id", BigInteger, nullable=True),  # assigned once the rows are staged
+    Column("entry_id", BigInteger, nullable=False),  # a fresh id, given as the row is staged
     prefixes=["TEMPORARY"],
 )
 COLUMNS = ["client_id", "debit_account_id", "credit_account_id", "amount_fen", "code", "ref_id"]
@@ -66,7 +65,12 @@ def post_rows(
     """
     conn.execute(CreateTable(staging, if_not_exists=True))
     conn.execute(delete(staging))
-    conn.execute(insert(staging).from_select(COLUMNS, rows))
+    source = rows.subquery("rows")
+    conn.execute(
+        insert(staging).from_select(
+            [*COLUMNS, "entry_id"], select(*source.c, _next_entry_ids(conn.dialect.name))
+        )
+    )
     if conn.dialect.name == "postgresql":
         # a temporary table has no statistics until analyzed: without them PostgreSQL may plan
         # the balance updates below as a scan of every ledger account
@@ -76,7 +80,6 @@ def post_rows(
     ).one()
     if not count:
         return 0, 0
-    conn.execute(update(staging).values(entry_id=_next_entry_ids(conn.dialect.name)))
     conn.execute(
         insert(ent).from_select(
             [
@@ -147,10 +150,10 @@ def post_rows(
 
 
 def _next_entry_ids(dialect_name: str) -> Any:
-    """A fresh entry id per staged row: the entries' own sequence on PostgreSQL; on SQLite, past
-    the largest id (the transaction holds the database's write lock, so nobody else can take
-    one meanwhile; entries are never deleted, so ids are never reused)."""
+    """A fresh entry id per row being staged: the entries' own sequence on PostgreSQL; on SQLite,
+    counting on past the largest id (the transaction holds the database's write lock, so nobody
+    else can take one meanwhile; entries are never deleted, so ids are never reused)."""
     if dialect_name == "postgresql":
         return func.nextval(func.pg_get_serial_sequence(ent.name, "id"))
     largest = select(func.coalesce(func.max(ent.c.id), 0)).scalar_subquery()
-    return literal_column("rowid") + largest
+    return largest + func.row_number().over()
