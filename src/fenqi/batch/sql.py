@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -13,12 +14,14 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
-    case,
     cast,
     func,
     literal,
+    or_,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import plan_lines as lines
@@ -44,6 +47,15 @@ UNPAID_INTEREST = unpaid("interest")
 UNPAID = UNPAID_PRINCIPAL + UNPAID_FEE + UNPAID_INTEREST
 
 
+def _open(kind: str) -> ColumnElement[bool]:
+    return lines.c[f"paid_{kind}_fen"] + lines.c[f"waived_{kind}_fen"] < lines.c[f"{kind}_fen"]
+
+
+# UNPAID > 0 as the lines' check constraint (no part paid or waived past its amount) lets it be
+# written: stops at the first part still owed instead of summing all nine columns every time
+OPEN_LINE = or_(_open("principal"), _open("fee"), _open("interest"))
+
+
 def days_between(
     conn: Connection, later: date, earlier: KeyedColumnElement[date] | ColumnElement[date]
 ) -> ColumnElement[int]:
@@ -52,8 +64,35 @@ def days_between(
     return cast(literal(later) - earlier, Integer)
 
 
+class _Least(FunctionElement[int]):
+    """The smaller of two whole numbers, each evaluated once (a CASE would evaluate the one it
+    returns twice, and neither database eliminates the repetition). Both arguments are never
+    NULL here, where SQLite's min() and PostgreSQL's LEAST() differ."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "least"
+
+
+class _Greatest(FunctionElement[int]):
+    """The larger of two whole numbers (as _Least)."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "greatest"
+
+
+@compiles(_Least)
+@compiles(_Greatest)
+def _extreme(element: FunctionElement[int], compiler: Any, **kw: Any) -> str:
+    name = element.name
+    if compiler.dialect.name == "sqlite":
+        name = "min" if name == "least" else "max"
+    return f"{name}({compiler.process(element.clauses, **kw)})"
+
+
 def smaller(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int]:
-    return case((a < b, a), else_=b)
+    return _Least(a, b)
 
 
 def isum(value: ColumnElement[int]) -> ColumnElement[int]:
@@ -63,7 +102,7 @@ def isum(value: ColumnElement[int]) -> ColumnElement[int]:
 
 
 def non_negative(value: ColumnElement[int]) -> ColumnElement[int]:
-    return case((value < 0, 0), else_=value)
+    return _Greatest(value, literal(0))
 
 
 def customer_ledger(code: str, name: str) -> FromClause:

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    Date,
     FromClause,
     Integer,
     MetaData,
@@ -52,7 +51,9 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateTable
 
 from fenqi.batch.sql import (
+    OPEN_LINE,
     UNPAID,
+    UNPAID_INTEREST,
     UNPAID_PRINCIPAL,
     Partition,
     days_between,
@@ -194,7 +195,9 @@ snapshot = _temp(
     Column("account_id", BigId, primary_key=True, autoincrement=False),
     Column("revolving_principal", BigInteger, nullable=False),  # revolving since today or before
     Column("penalty_ppm", BigInteger, nullable=False),  # Σ overdue × the line's daily ppm
-    Column("oldest_due", Date, nullable=True),  # the oldest due date still unpaid, not revolving
+    # days past due of the oldest amount due, unpaid and not revolving (NULL if none), worked out
+    # once per account here rather than per comparison in the age step
+    Column("days_past_due", Integer, nullable=True),
     # the lines on the statement cut today (zero on other days)
     Column("stmt_owed", BigInteger, nullable=False),
     Column("stmt_principal", BigInteger, nullable=False),
@@ -245,8 +248,9 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
             plans.c.kind == "cycle",
             or_(lines.c.due_date == stmt_due, lines.c.revolving_since.is_not(None)),
         )
+        # the statement's interest here; what it owes in all is worked out once per account below
         stmt = [
-            total(UNPAID, on_stmt),
+            total(UNPAID_INTEREST, on_stmt),
             total(UNPAID_PRINCIPAL, on_stmt),
             total(lines.c.fee_fen - lines.c.paid_fee_fen - lines.c.waived_fee_fen, on_stmt),
             total(UNPAID_PRINCIPAL, revolvable if on_stmt is None else and_(on_stmt, revolvable)),
@@ -254,15 +258,16 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
     per_account = (
         select(
             lines.c.credit_account_id.label("account_id"),
-            total(
-                UNPAID_PRINCIPAL, and_(lines.c.revolving_since <= day, UNPAID_PRINCIPAL > 0)
-            ).label("revolving_principal"),
+            # (unpaid amounts are never negative: the lines' check constraint)
+            total(UNPAID_PRINCIPAL, lines.c.revolving_since <= day).label("revolving_principal"),
             total(UNPAID * rate, and_(lines.c.due_date < overdue_before, not_revolving)).label(
                 "penalty_ppm"
             ),
-            func.min(case((and_(lines.c.due_date < day, not_revolving), lines.c.due_date))).label(
-                "oldest_due"
-            ),
+            days_between(
+                conn,
+                day,
+                func.min(case((and_(lines.c.due_date < day, not_revolving), lines.c.due_date))),
+            ).label("days_past_due"),
             *[value.label(f"s{i}") for i, value in enumerate(stmt)],
         )
         .select_from(lines)
@@ -270,7 +275,7 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
         .where(
             lines.c.credit_account_id.between(part.lo, part.hi),
             lines.c.due_date <= horizon,
-            UNPAID > 0,
+            OPEN_LINE,
         )
         .group_by(lines.c.credit_account_id)
     )
@@ -281,7 +286,14 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
         insert(snapshot).from_select(
             [c.name for c in snapshot.c],
             select(
-                *facts.c,
+                facts.c.account_id,
+                facts.c.revolving_principal,
+                facts.c.penalty_ppm,
+                facts.c.days_past_due,
+                facts.c.s0 + facts.c.s1 + facts.c.s2,
+                facts.c.s1,
+                facts.c.s2,
+                facts.c.s3,
                 ca.c.product,
                 ca.c.currency,
                 case((ca.c.charged_off_on.is_(None), 1), else_=0),
@@ -516,7 +528,7 @@ def _fixed_late_fees(conn: Connection, run: RunFacts, part: Partition, product: 
             lines.c.credit_account_id.between(part.lo, part.hi),
             _product_lines(run, part, product),
             lines.c.due_date == missed_on,
-            UNPAID > 0,
+            OPEN_LINE,
             lines.c.revolving_since.is_(None),
         )
         .group_by(lines.c.plan_id)
@@ -698,7 +710,11 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
 
 
 def _cut_statements(conn: Connection, run: RunFacts, product: Product, due: date) -> int:
-    """One statement per account with lines on it, from the snapshot and the charges owed."""
+    """One statement per account with lines on it, from the snapshot and the charges owed.
+
+    Each account's figures are worked out once, in a materialized CTE, and the minimum payment
+    from them: neither database eliminates the common subexpressions of one SELECT, and the
+    total appears five times in the minimum's rule."""
     s = snapshot.c
     owed = {
         kind: accruals.alias(f"owed_{kind}") for kind in ("interest", "penalty")
@@ -709,17 +725,29 @@ def _cut_statements(conn: Connection, run: RunFacts, product: Product, due: date
         return func.coalesce(a.c.accrued_fen - a.c.paid_fen - a.c.waived_fen, 0)
 
     interest, penalty = charge("interest"), charge("penalty")
-    total = s.stmt_owed + interest + penalty
-    keep_bp = BP_PER_UNIT - product.minimum_payment.principal_bp
-    minimum = total - s.stmt_revolvable * keep_bp // BP_PER_UNIT
-    floor_fen = product.minimum_payment.floor_fen
-    minimum = case((minimum < floor_fen, smaller(literal(floor_fen), total)), else_=minimum)
     source: FromClause = snapshot
     for kind, a in owed.items():
-        source = source.outerjoin(
-            a, and_(a.c.credit_account_id == s.account_id, a.c.kind == kind)
+        source = source.outerjoin(a, and_(a.c.credit_account_id == s.account_id, a.c.kind == kind))
+    figures = (
+        select(
+            s.account_id.label("account_id"),
+            s.stmt_principal.label("principal"),
+            s.stmt_fee.label("fee"),
+            (s.stmt_owed - s.stmt_principal - s.stmt_fee + interest).label("interest"),
+            penalty.label("penalty"),
+            (s.stmt_owed + interest + penalty).label("total"),
+            s.stmt_revolvable.label("revolvable"),
         )
-    cut = _in_product(product), s.stmt_owed > 0, total > 0
+        .select_from(source)
+        .where(_in_product(product), s.stmt_owed > 0)
+        .cte("figures")
+        .prefix_with("MATERIALIZED")
+    )
+    f = figures.c
+    keep_bp = BP_PER_UNIT - product.minimum_payment.principal_bp
+    minimum = f.total - f.revolvable * keep_bp // BP_PER_UNIT
+    floor_fen = product.minimum_payment.floor_fen
+    minimum = case((minimum < floor_fen, smaller(literal(floor_fen), f.total)), else_=minimum)
     inserted = conn.execute(
         insert(statements).from_select(
             [
@@ -735,25 +763,34 @@ def _cut_statements(conn: Connection, run: RunFacts, product: Product, due: date
                 "created_at",
             ],
             select(
-                s.account_id,
+                f.account_id,
                 literal(run.business_date),
                 literal(due),
-                s.stmt_principal,
-                s.stmt_fee,
-                s.stmt_owed - s.stmt_principal - s.stmt_fee + interest,
-                penalty,
-                total,
+                f.principal,
+                f.fee,
+                f.interest,
+                f.penalty,
+                f.total,
                 minimum,
                 literal(run.now),
-            )
-            .select_from(source)
-            .where(*cut),
+            ).where(f.total > 0),
         )
     )
     if inserted.rowcount >= 0:
         return int(inserted.rowcount)
-    # no rowcount for INSERT … SELECT through psycopg: count the same rows
-    return int(conn.execute(select(func.count()).select_from(source).where(*cut)).scalar_one())
+    if conn.dialect.name == "sqlite":  # Python's sqlite3 gives no rowcount after a WITH
+        return int(conn.execute(select(func.changes())).scalar_one())
+    # nor psycopg for INSERT … SELECT: count the statements just cut
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                statements.c.statement_date == run.business_date,
+                statements.c.credit_account_id.in_(
+                    select(s.account_id).where(_in_product(product))
+                ),
+            )
+        ).scalar_one()
+    )
 
 
 # ---------------------------------------------------------------- 5. age
@@ -764,13 +801,13 @@ def age(conn: Connection, run: RunFacts, part: Partition) -> Result:
     Only accounts whose figures change are written."""
     take_snapshot(conn, run, part)
     s = snapshot.c
-    dpd = days_between(conn, run.business_date, s.oldest_due)
+    dpd = s.days_past_due
     bucket = case(*[(dpd <= hi, name) for name, _lo, hi in bucket_bounds()], else_="M7+")
     conn.execute(
         update(ca)
         .where(
             ca.c.id == s.account_id,
-            s.oldest_due.is_not(None),
+            dpd.is_not(None),
             or_(ca.c.days_past_due != dpd, ca.c.arrears_bucket != bucket),
         )
         .values(days_past_due=dpd, arrears_bucket=bucket)
@@ -780,12 +817,12 @@ def age(conn: Connection, run: RunFacts, part: Partition) -> Result:
         .where(
             ca.c.id.between(part.lo, part.hi),
             or_(ca.c.days_past_due != 0, ca.c.arrears_bucket != "M0"),
-            ~exists().where(s.account_id == ca.c.id, s.oldest_due.is_not(None)),
+            ~exists().where(s.account_id == ca.c.id, s.days_past_due.is_not(None)),
         )
         .values(days_past_due=0, arrears_bucket="M0")
     )
     late = conn.execute(
-        select(func.count()).select_from(snapshot).where(s.oldest_due.is_not(None))
+        select(func.count()).select_from(snapshot).where(s.days_past_due.is_not(None))
     ).scalar_one()
     return int(late), 0
 
