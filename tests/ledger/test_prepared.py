@@ -93,3 +93,57 @@ def test_a_rolled_back_savepoint_forgets_the_accounts_it_opened(db_engine: Engin
         )
         assert again != other
         assert account_meta(conn, [again]) == {again: ("merchant_payable", "CNY")}
+
+
+def _boom(*_args: Any) -> None:
+    raise AssertionError("savepoint went through Connection.execute")
+
+
+def test_savepoints_run_on_the_cursor_and_keep_their_meaning(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SAVEPOINT, RELEASE and ROLLBACK TO skip SQLAlchemy's execute path (the dialect's own
+    methods are never called), and still undo or keep exactly what they should, nested too,
+    with the savepoint events fired."""
+    kind = type(db_engine.dialect)
+    for name in ("do_savepoint", "do_release_savepoint", "do_rollback_to_savepoint"):
+        monkeypatch.setattr(kind, name, _boom)
+    rolled_back: list[str] = []
+
+    def heard(_conn: Any, name: str, _context: Any) -> None:
+        rolled_back.append(name)
+
+    event.listen(db_engine, "rollback_savepoint", heard)
+    try:
+        with db_engine.begin() as conn:
+            kept = INSERT.run(conn, ROW).scalar_one()
+            with pytest.raises(RuntimeError), conn.begin_nested():
+                INSERT.run(conn, {**ROW, "customer_ref": "undone"})
+                raise RuntimeError("refused")
+            with conn.begin_nested():
+                inner = INSERT.run(conn, {**ROW, "customer_ref": "inner"}).scalar_one()
+                with pytest.raises(RuntimeError), conn.begin_nested():
+                    SET.run(conn, {"k_id": inner, "limit_fen": 1})
+                    raise RuntimeError("refused")
+        with db_engine.connect() as conn:
+            rows = dict(conn.execute(select(ca.c.customer_ref, ca.c.limit_fen)).all())
+        assert rows == {"c1": 500_000, "inner": 500_000}
+        assert kept and len(rolled_back) == 2
+    finally:
+        event.remove(db_engine, "rollback_savepoint", heard)
+
+
+def test_savepoints_go_through_execute_while_someone_listens(db_engine: Engine) -> None:
+    """With a cursor listener on, SAVEPOINT and RELEASE are executed where listeners see them."""
+    seen: list[str] = []
+
+    def listen(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement.split()[0])
+
+    event.listen(db_engine, "before_cursor_execute", listen)
+    try:
+        with db_engine.begin() as conn, conn.begin_nested():
+            INSERT.run(conn, ROW)
+    finally:
+        event.remove(db_engine, "before_cursor_execute", listen)
+    assert "SAVEPOINT" in seen and "RELEASE" in seen
