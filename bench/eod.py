@@ -124,7 +124,7 @@ def build(engine: Engine, accounts: int) -> None:
         # was charged off on that day, as the end of day leaves it (stopped, its limit at zero in
         # the ledger); this run charges off only those reaching it today (1 in 226 of them).
         crossed = ("date('2026-06-10', (165 - id % 226) || ' days')" if dialect == "sqlite"
-                   else "DATE '2026-06-10' + (165 - id % 226)")
+                   else "DATE '2026-06-10' + CAST(165 - id % 226 AS INTEGER)")
         conn.execute(text(f"""
             UPDATE credit_accounts SET status = 'charged_off', days_past_due = id % 226 + 5,
                 arrears_bucket = 'M7+', charged_off_on = {crossed}
