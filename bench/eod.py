@@ -174,7 +174,9 @@ def bench(url: str, accounts: int, label: str) -> dict[str, float]:
           f"ratio {eod_s / floor_s:.2f}; billed rows {steps['bill']['rows']:,}, "
           f"late accounts {steps['age']['rows']:,}, charged off {steps['charge_off']['rows']:,}")
     return {"accounts": accounts, "build_s": built, "eod_s": eod_s, "floor_s": floor_s,
-            "accounts_per_s": accounts / eod_s, "ratio_to_floor": eod_s / floor_s}
+            "accounts_per_s": accounts / eod_s, "ratio_to_floor": eod_s / floor_s,
+            "billed_rows": steps["bill"]["rows"], "late_accounts": steps["age"]["rows"],
+            "charged_off": steps["charge_off"]["rows"]}
 
 
 def main() -> None:
