@@ -8,11 +8,11 @@ figures. Rules that vary by product are read from the product files, never branc
 Accrue, bill and age read the partition's plan lines through one snapshot: a single pass over
 the lines that matter today (due by today, or by the statement's due date on a statement day,
 and not fully paid) that leaves one row per account in a temporary table, with everything the
-three steps aggregate (revolving principal, penalty base, statement sums, oldest overdue due
-date). The snapshot is taken after revolve, once per partition and connection, and is rebuilt
-whenever a step finds none for its partition (a resumed run), so every step reads the same
-figures as if it had scanned the lines itself: the steps that run after it change no column it
-holds.
+three steps aggregate (revolving principal, penalty base, statement sums, days past due of the
+oldest amount overdue). The snapshot is taken after revolve, once per partition and
+connection, and is rebuilt whenever a step finds none for its partition (a resumed run), so
+every step reads the same figures as if it had scanned the lines itself: the steps that run
+after it change no column it holds.
 """
 
 from __future__ import annotations
