@@ -147,3 +147,21 @@ def test_savepoints_go_through_execute_while_someone_listens(db_engine: Engine) 
     finally:
         event.remove(db_engine, "before_cursor_execute", listen)
     assert "SAVEPOINT" in seen and "RELEASE" in seen
+
+
+def test_constant_column_defaults_are_bound_on_the_lean_path(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An insert leaving out columns with constant defaults (days past due 0, bucket M0) runs
+    on the cursor, not through Connection.execute, and stores those defaults."""
+    from sqlalchemy import Connection
+
+    with db_engine.begin() as conn:
+        conn.execute(select(1))  # begun
+        monkeypatch.setattr(Connection, "execute", _boom)
+        new_id = INSERT.run(conn, ROW).scalar_one()
+        monkeypatch.undo()
+        row = conn.execute(
+            select(ca.c.days_past_due, ca.c.arrears_bucket).where(ca.c.id == new_id)
+        ).one()
+    assert tuple(row) == (0, "M0")

@@ -11,7 +11,8 @@ DBAPI connection, inside its transaction.
 It falls back to `Connection.execute` (same SQL, same answer) whenever that path is observable
 or needed: no transaction begun yet (SQLAlchemy's autobegin issues the BEGIN), cursor-execute
 listeners or echo on the connection (statement counters, logging), or a statement SQLAlchemy
-must rewrite per call (expanding IN lists, Python-side column defaults, schema translation).
+must rewrite per call (expanding IN lists, Python-side defaults computed per call, schema
+translation). A constant Python-side default of a column left out is bound like a parameter.
 Driver errors are raised as SQLAlchemy's `DBAPIError` subclasses, as `execute` raises them.
 """
 
@@ -98,20 +99,29 @@ class Prepared:
         compiled: Any = self.statement.compile(  # type: ignore[attr-defined]
             dialect=dialect, column_keys=list(names), for_executemany=many
         )
+        binds = compiled.binds
+        # columns with a constant Python-side default that the statement leaves out: SQLAlchemy
+        # "prefetches" them per execution; their value never changes, so it is bound here
+        prefetch = list(getattr(compiled, "insert_prefetch", None) or ())
+        constant = {
+            column.key: column.default.arg
+            for column in prefetch
+            if column.default is not None and column.default.is_scalar and column.key in binds
+        }
         lean = not (
             compiled.literal_execute_params
             or compiled.post_compile_params
             or compiled.schema_translate_map
-            or getattr(compiled, "insert_prefetch", None)
+            or len(constant) != len(prefetch)
             or getattr(compiled, "update_prefetch", None)
             or (many and compiled.effective_returning)
         )
-        binds = compiled.binds
         defaults = {
             name: bind.effective_value
             for name, bind in binds.items()
             if not bind.required and bind.callable is None
         }
+        defaults.update(constant)
         required = frozenset(name for name, bind in binds.items() if bind.required)
         columns = compiled._result_columns or []
         return _Shape(
