@@ -252,29 +252,19 @@ def lean_savepoints(dialect: Dialect) -> None:
     nested transactions and fires its savepoint events (the ledger's caches listen to them);
     only the statement is sent directly, by the same rule as `Prepared` (`_lean_ok`), else as
     before. The names are SQLAlchemy's own (`sa_savepoint_N`)."""
-    kind = type(dialect)
+    for method, verb in (
+        ("do_savepoint", "SAVEPOINT"),
+        ("do_release_savepoint", "RELEASE SAVEPOINT"),
+        ("do_rollback_to_savepoint", "ROLLBACK TO SAVEPOINT"),
+    ):
+        setattr(dialect, method, _lean_savepoint(dialect, method, verb))
 
-    def run(conn: Connection, sql: str) -> None:
-        _executed(conn, sql, (), many=False).close()
 
-    def savepoint(conn: Connection, name: str) -> None:
+def _lean_savepoint(dialect: Dialect, method: str, verb: str) -> Callable[[Connection, str], None]:
+    def emit(conn: Connection, name: str) -> None:
         if _lean_ok(conn):
-            run(conn, f"SAVEPOINT {name}")
-        else:
-            kind.do_savepoint(dialect, conn, name)
+            _executed(conn, f"{verb} {name}", (), many=False).close()
+        else:  # the dialect class's own method, as SQLAlchemy would call it
+            getattr(type(dialect), method)(dialect, conn, name)
 
-    def release(conn: Connection, name: str) -> None:
-        if _lean_ok(conn):
-            run(conn, f"RELEASE SAVEPOINT {name}")
-        else:
-            kind.do_release_savepoint(dialect, conn, name)
-
-    def rollback_to(conn: Connection, name: str) -> None:
-        if _lean_ok(conn):
-            run(conn, f"ROLLBACK TO SAVEPOINT {name}")
-        else:
-            kind.do_rollback_to_savepoint(dialect, conn, name)
-
-    dialect.do_savepoint = savepoint  # type: ignore[method-assign,assignment]
-    dialect.do_release_savepoint = release  # type: ignore[method-assign,assignment]
-    dialect.do_rollback_to_savepoint = rollback_to  # type: ignore[method-assign,assignment]
+    return emit
