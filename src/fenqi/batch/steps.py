@@ -64,14 +64,14 @@ from fenqi.batch.sql import (
 from fenqi.clock import Clock
 from fenqi.credit.arrears import bucket_bounds
 from fenqi.credit.billing import PPM_PER_BP, daily_ppm
-from fenqi.ledger.bulk import post_rows
+from fenqi.ledger.bulk import post_journal, post_rows
 from fenqi.ledger.chart import AccountCode
 from fenqi.money import BP_PER_UNIT
 from fenqi.pricing.due_dates import roll, statement_due_date
 from fenqi.products.model import Product, ProductKind
 from fenqi.store.schema import BigId
 from fenqi.store.schema.batch import accruals, statements
-from fenqi.store.schema.credit import UNBILLED_WITH_CHARGES
+from fenqi.store.schema.credit import UNBILLED_WITH_CHARGES, plan_income
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
@@ -482,7 +482,7 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
     ):
         for currency in run.currencies:
             if (kind, currency) in present:
-                n, amount = _post_charges(conn, run, kind, receivable, income, currency)
+                n, amount = _post_charges(conn, run, part, kind, receivable, income, currency)
                 entries, fen = entries + n, fen + amount
     return entries, fen
 
@@ -490,28 +490,31 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
 def _post_charges(
     conn: Connection,
     run: RunFacts,
+    part: Partition,
     kind: str,
     receivable: AccountCode,
     income: AccountCode,
     currency: str,
 ) -> Result:
+    """The day's charges of one kind as one journal entry of the partition: a posting per
+    account, from its own receivable to the platform's income."""
     day = run.business_date.isoformat()
     account = charges.c.credit_account_id
     rows = select(
-        (literal(f"eod:{day}:{kind}:") + cast(account, String)).label("client_id"),
         _ledger_id(receivable, account, charges.c.currency),
         literal(run.platform_id(income, currency)),
         charges.c.amount_fen,
         literal(kind),
-        cast(account, String),
     ).where(charges.c.kind == kind, charges.c.currency == currency)
-    return post_rows(
+    return post_journal(
         conn,
         rows,
+        client_id=f"eod:{day}:{kind}:{currency}:{part.number}",
         business_date=run.business_date,
         now=run.now,
         description=f"daily {kind}",
-        ref_kind="credit_account",
+        ref_kind="partition",
+        ref_id=str(part.number),
     )
 
 
@@ -651,9 +654,8 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
     )
 
     def left(kind: str) -> ColumnElement[int]:
-        return non_negative(
-            plans.c[f"{kind}_fen"] - plans.c[f"{kind}_earned_fen"] - plans.c[f"{kind}_removed_fen"]
-        )
+        so_far = func.coalesce(plan_income.c[f"{kind}_earned_fen"], 0)
+        return non_negative(plans.c[f"{kind}_fen"] - so_far - plans.c[f"{kind}_removed_fen"])
 
     fee_now = smaller(per_plan.c.fee, left("fee"))
     interest_now = smaller(per_plan.c.interest, left("interest"))
@@ -663,6 +665,7 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
             ["plan_id", "fee_fen", "interest_fen"],
             select(per_plan.c.plan_id, fee_now, interest_now)
             .join(plans, plans.c.id == per_plan.c.plan_id)
+            .outerjoin(plan_income, plan_income.c.plan_id == per_plan.c.plan_id)
             .where(fee_now + interest_now > 0),
         )
     )
@@ -676,12 +679,20 @@ def _earn(conn: Connection, run: RunFacts, part: Partition, product: Product, du
         ).one()
     )
     if fee or interest:
+        upsert = conflict_insert(conn.dialect.name, plan_income).from_select(
+            ["plan_id", "fee_earned_fen", "interest_earned_fen"],
+            # SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
+            select(earned.c.plan_id, earned.c.fee_fen, earned.c.interest_fen).where(true()),
+        )
         conn.execute(
-            update(plans)
-            .where(plans.c.id == earned.c.plan_id)
-            .values(
-                fee_earned_fen=plans.c.fee_earned_fen + earned.c.fee_fen,
-                interest_earned_fen=plans.c.interest_earned_fen + earned.c.interest_fen,
+            upsert.on_conflict_do_update(
+                index_elements=["plan_id"],
+                set_={
+                    "fee_earned_fen": plan_income.c.fee_earned_fen
+                    + upsert.excluded.fee_earned_fen,
+                    "interest_earned_fen": plan_income.c.interest_earned_fen
+                    + upsert.excluded.interest_earned_fen,
+                },
             )
         )
     for kind, amount, unearned, income in (

@@ -25,6 +25,7 @@ from fenqi.pricing.due_dates import add_months
 from fenqi.products.model import ChargeKind, Product
 from fenqi.store.schema.batch import accruals
 from fenqi.store.schema.credit import installment_plans as plans
+from fenqi.store.schema.credit import plan_income
 from fenqi.store.schema.credit import plan_lines as lines_t
 
 HARDSHIP_TERMS_MAX = 36
@@ -104,8 +105,6 @@ def restructure(
                 nominal_rate_bp=0,
                 effective_rate_bp=0,
                 status="open",
-                fee_earned_fen=earned[ChargeKind.FEE],
-                interest_earned_fen=earned[ChargeKind.INTEREST],
                 created_at=clock.now(),
             )
             .returning(plans.c.id)
@@ -132,6 +131,15 @@ def restructure(
             for i, d in enumerate(dates)
         ],
     )
+    if earned[ChargeKind.FEE] or earned[ChargeKind.INTEREST]:
+        # what the old plans had earned and the new one owes stays earned
+        conn.execute(
+            insert(plan_income).values(
+                plan_id=new_id,
+                fee_earned_fen=earned[ChargeKind.FEE],
+                interest_earned_fen=earned[ChargeKind.INTEREST],
+            )
+        )
     if waive_charges:
         _waive_charges(conn, clock, product, credit_account_id, client_id)
     return new_id

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError
@@ -25,6 +25,7 @@ from fenqi.ledger.entry import PostingSpec
 from fenqi.ledger.service import open_account
 from fenqi.products.model import ChargeKind, Product
 from fenqi.store.schema.credit import installment_plans as plans
+from fenqi.store.schema.credit import plan_income
 from fenqi.store.schema.credit import plan_lines as lines_t
 
 
@@ -106,7 +107,20 @@ def refund_plan(
 ) -> RefundSplit:
     """Apply a refund to one plan: plan rows and one balanced ledger entry."""
     plan = (
-        conn.execute(select(plans).where(plans.c.id == plan_id).with_for_update()).mappings().one()
+        conn.execute(
+            select(
+                plans,
+                *[
+                    func.coalesce(plan_income.c[name], 0).label(name)
+                    for name in ("fee_earned_fen", "interest_earned_fen")
+                ],
+            )
+            .select_from(plans.outerjoin(plan_income))
+            .where(plans.c.id == plan_id)
+            .with_for_update(of=plans)
+        )
+        .mappings()
+        .one()
     )
     rows = conn.execute(select(lines_t).where(lines_t.c.plan_id == plan_id)).mappings().all()
     split = split_refund(

@@ -360,7 +360,6 @@ def store_plan(
     *,
     ledger_entry_id: int | None = None,
     schedule: Schedule | None = None,
-    earned: tuple[int, int] = (0, 0),
 ) -> int:
     """Write a plan and its lines (from the quote's schedule, or another schedule)."""
     s = schedule or quote.schedule
@@ -381,8 +380,6 @@ def store_plan(
                 "effective_rate_bp": quote.rate.effective_bp,
                 "status": "open",
                 "ledger_entry_id": ledger_entry_id,
-                "fee_earned_fen": earned[0],
-                "interest_earned_fen": earned[1],
                 "created_at": clock.now(),
             },
         ).scalar_one()

@@ -1,9 +1,14 @@
-"""Set-based posting for batch work: one balanced single-posting entry per row of a query.
+"""Set-based posting for batch work: the postings of a query's rows, in one statement each.
 
-The end-of-day run posts millions of small entries; doing them one call at a time would be
+The end-of-day run posts hundreds of thousands of amounts; doing them one call at a time would be
 a round trip per account. Here a query's rows are staged in a temporary table and given their
 entry ids there, then entries, postings and the balance columns of every touched account are
-written with a statement each, none of them joining back to the entries just written.
+written with a statement each, none of them joining back to the entries just written. Two shapes:
+- `post_rows`: one balanced single-posting entry per row, for events of an account that are
+  looked up by it (a charge-off);
+- `post_journal`: one entry whose postings are the rows, for routine amounts such as a day's
+  accrued interest, as a bank books a daily accrual journal: each posting still names the
+  customer's own ledger account, but the day writes one entry row instead of one per account.
 Balance rules are not re-checked row by row: batch steps post only amounts computed from what
 is owed, which cannot break them (and reconciliation proves the balances afterwards).
 """
@@ -63,14 +68,66 @@ def post_rows(
 
     Returns (entries, total fen). Runs in the caller's transaction.
     """
+    source = rows.subquery("rows")
+    count, total = _stage(conn, select(*source.c, _next_entry_ids(conn.dialect.name)))
+    if not count:
+        return 0, 0
+    _insert_entries(
+        conn,
+        select(staging.c.entry_id, staging.c.client_id, staging.c.ref_id),
+        business_date=business_date,
+        now=now,
+        description=description,
+        ref_kind=ref_kind,
+    )
+    _post_staged(conn, literal(0))
+    return count, total
+
+
+JOURNAL_COLUMNS = ["debit_account_id", "credit_account_id", "amount_fen", "code"]
+
+
+def post_journal(
+    conn: Connection,
+    rows: Select[Any] | Any,
+    *,
+    client_id: str,
+    business_date: date,
+    now: datetime,
+    description: str,
+    ref_kind: str,
+    ref_id: str,
+) -> tuple[int, int]:
+    """Post one entry, `client_id`, whose postings are the rows of `rows` (columns as
+    JOURNAL_COLUMNS; amounts > 0); nothing if there are no rows.
+
+    Returns (postings, total fen). Runs in the caller's transaction.
+    """
+    source = rows.subquery("rows")
+    entry_id = _one_entry_id(conn)
+    count, total = _stage(
+        conn,
+        select(literal(client_id), *source.c, literal(ref_id), literal(entry_id)),
+    )
+    if not count:
+        return 0, 0
+    _insert_entries(
+        conn,
+        select(literal(entry_id), literal(client_id), literal(ref_id)),
+        business_date=business_date,
+        now=now,
+        description=description,
+        ref_kind=ref_kind,
+    )
+    _post_staged(conn, func.row_number().over() - 1)
+    return count, total
+
+
+def _stage(conn: Connection, rows: Select[Any]) -> tuple[int, int]:
+    """Fill the staging table with `rows` (columns as COLUMNS, then entry_id): (rows, fen)."""
     conn.execute(CreateTable(staging, if_not_exists=True))
     conn.execute(delete(staging))
-    source = rows.subquery("rows")
-    conn.execute(
-        insert(staging).from_select(
-            [*COLUMNS, "entry_id"], select(*source.c, _next_entry_ids(conn.dialect.name))
-        )
-    )
+    conn.execute(insert(staging).from_select([*COLUMNS, "entry_id"], rows))
     if conn.dialect.name == "postgresql":
         # a temporary table has no statistics until analyzed: without them PostgreSQL may plan
         # the balance updates below as a scan of every ledger account
@@ -78,8 +135,21 @@ def post_rows(
     count, total = conn.execute(
         select(func.count(), func.coalesce(func.sum(staging.c.amount_fen), 0))
     ).one()
-    if not count:
-        return 0, 0
+    return int(count), int(total)
+
+
+def _insert_entries(
+    conn: Connection,
+    ids: Select[Any, Any, Any],
+    *,
+    business_date: date,
+    now: datetime,
+    description: str,
+    ref_kind: str,
+) -> None:
+    """Posted entries from `ids` (entry id, client id, ref id per row)."""
+    source = ids.subquery("ids")
+    entry_id, client_id, ref_id = source.c
     conn.execute(
         insert(ent).from_select(
             [
@@ -95,8 +165,8 @@ def post_rows(
                 "ref_id",
             ],
             select(
-                staging.c.entry_id,
-                staging.c.client_id,
+                entry_id,
+                client_id,
                 literal("batch"),
                 literal("single"),
                 literal("posted"),
@@ -104,10 +174,14 @@ def post_rows(
                 literal(now),
                 literal(description),
                 literal(ref_kind),
-                staging.c.ref_id,
+                ref_id,
             ),
         )
     )
+
+
+def _post_staged(conn: Connection, seq: Any) -> None:
+    """The staged rows' postings (numbered by `seq`) and the balances they move."""
     conn.execute(
         insert(pst).from_select(
             [
@@ -122,7 +196,7 @@ def post_rows(
             ],
             select(
                 staging.c.entry_id,
-                literal(0),
+                seq,
                 staging.c.debit_account_id,
                 staging.c.credit_account_id,
                 staging.c.amount_fen,
@@ -146,7 +220,10 @@ def post_rows(
             .where(acc.c.id == sums.c.account_id)
             .values({column: acc.c[column] + sums.c.amount})
         )
-    return int(count), int(total)
+
+
+def _one_entry_id(conn: Connection) -> int:
+    return int(conn.execute(select(_next_entry_ids(conn.dialect.name))).scalar_one())
 
 
 def _next_entry_ids(dialect_name: str) -> Any:
