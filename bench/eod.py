@@ -54,8 +54,8 @@ def build(engine: Engine, accounts: int) -> None:
     with engine.begin() as conn:
         conn.execute(text(numbers(accounts) + f"""
             INSERT INTO credit_accounts (id, customer_ref, product, tier, currency, limit_fen,
-                status, principal_account_id, opened_at, days_past_due, arrears_bucket)
-            SELECT i, 'c' || i, 'huabei', NULL, 'CNY', 2000000, 'active', NULL, {now}, 0, 'M0'
+                status, principal_account_id, opened_at)
+            SELECT i, 'c' || i, 'huabei', NULL, 'CNY', 2000000, 'active', NULL, {now}
             FROM n"""))
         for k, code in enumerate(CODES):
             cap = "2000000" if code == "principal_receivable" else "NULL"
@@ -128,9 +128,17 @@ def build(engine: Engine, accounts: int) -> None:
         crossed = ("date('2026-06-10', (165 - id % 226) || ' days')" if dialect == "sqlite"
                    else "DATE '2026-06-10' + CAST(165 - id % 226 AS INTEGER)")
         conn.execute(text(f"""
-            UPDATE credit_accounts SET status = 'charged_off', days_past_due = id % 226 + 5,
-                arrears_bucket = 'M7+', charged_off_on = {crossed}
+            UPDATE credit_accounts SET status = 'charged_off', charged_off_on = {crossed}
             WHERE id % 10 = 8 AND id % 226 + 5 >= 180"""))
+        # what the end of day of 05-31 left: each account's oldest amount due before that day,
+        # unpaid and not revolving
+        conn.execute(text(f"""
+            UPDATE credit_accounts SET past_due_since = (
+                SELECT min(due_date) FROM plan_lines
+                WHERE credit_account_id = credit_accounts.id AND due_date < {d('2026-05-31')}
+                    AND revolving_since IS NULL
+                    AND paid_principal_fen + waived_principal_fen + paid_fee_fen
+                        + waived_fee_fen < principal_fen + fee_fen)"""))
         conn.execute(text("""
             UPDATE ledger_accounts SET debit_cap_fen = 0
             WHERE code = 'principal_receivable' AND owner_id IN (
@@ -151,7 +159,7 @@ def build(engine: Engine, accounts: int) -> None:
 def floor(engine: Engine) -> float:
     t0 = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(text("UPDATE credit_accounts SET days_past_due = days_past_due + 0"))
+        conn.execute(text("UPDATE credit_accounts SET limit_fen = limit_fen + 0"))
         conn.execute(text("UPDATE plan_lines SET paid_fee_fen = paid_fee_fen + 0"))
     return time.perf_counter() - t0
 

@@ -72,8 +72,7 @@ def state(engine: Engine) -> dict[str, Any]:
                 conn.execute(
                     select(
                         credit_accounts.c.id,
-                        credit_accounts.c.days_past_due,
-                        credit_accounts.c.arrears_bucket,
+                        credit_accounts.c.past_due_since,
                         credit_accounts.c.charged_off_on,
                     )
                 ).all()

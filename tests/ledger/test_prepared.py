@@ -15,6 +15,7 @@ from fenqi.ledger.accounts import account_meta, open_account
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import credit_accounts as ca
+from fenqi.store.schema.credit import installment_plans as plans
 
 ROW = {
     "customer_ref": "c1",
@@ -26,6 +27,21 @@ ROW = {
     "opened_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
 }
 INSERT = Prepared(insert(ca).returning(ca.c.id))
+PLAN = {
+    "order_ref": "o1",
+    "kind": "installments",
+    "terms": 3,
+    "method": "equal_principal_equal_fee",
+    "purchase_date": date(2026, 1, 2),
+    "principal_fen": 30_000,
+    "fee_fen": 900,
+    "interest_fen": 0,
+    "nominal_rate_bp": 1_200,
+    "effective_rate_bp": 1_100,
+    "status": "open",
+    "created_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+}
+INSERT_PLAN = Prepared(insert(plans).returning(plans.c.id))
 BY_ID = Prepared(select(ca).where(ca.c.id == bindparam("k_id"), ca.c.status == "active"))
 SET = Prepared(update(ca).where(ca.c.id == bindparam("k_id")))
 
@@ -152,16 +168,18 @@ def test_savepoints_go_through_execute_while_someone_listens(db_engine: Engine) 
 def test_constant_column_defaults_are_bound_on_the_lean_path(
     db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An insert leaving out columns with constant defaults (days past due 0, bucket M0) runs
-    on the cursor, not through Connection.execute, and stores those defaults."""
+    """An insert leaving out columns with constant defaults (a plan's refunded, removed and
+    late-fee counters, all 0) runs on the cursor, not through Connection.execute, and stores
+    those defaults."""
     from sqlalchemy import Connection
 
+    counters = ("refunded_fen", "fee_removed_fen", "interest_removed_fen", "late_fees_fen")
     with db_engine.begin() as conn:
-        conn.execute(select(1))  # begun
+        account = INSERT.run(conn, ROW).scalar_one()
         monkeypatch.setattr(Connection, "execute", _boom)
-        new_id = INSERT.run(conn, ROW).scalar_one()
+        plan_id = INSERT_PLAN.run(conn, {**PLAN, "credit_account_id": account}).scalar_one()
         monkeypatch.undo()
         row = conn.execute(
-            select(ca.c.days_past_due, ca.c.arrears_bucket).where(ca.c.id == new_id)
+            select(*[plans.c[name] for name in counters]).where(plans.c.id == plan_id)
         ).one()
-    assert tuple(row) == (0, "M0")
+    assert tuple(row) == (0, 0, 0, 0)

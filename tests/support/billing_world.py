@@ -11,6 +11,7 @@ from fenqi.batch.eod import run_eod
 from fenqi.clock import FixedClock
 from fenqi.context import Context, build_context
 from fenqi.credit import service as credit
+from fenqi.credit.arrears import arrears_on
 from fenqi.credit.plans import offer
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.service import get_balance, open_account, reconcile, trial_balance
@@ -80,15 +81,16 @@ class World:
             return credit.account_summary(conn, account, self.clock.today())
 
     def arrears(self, account: int) -> tuple[int, str, Any]:
+        """Days past due and bucket as of the last end of day, and the charge-off date."""
         with self.ctx.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    credit_accounts.c.days_past_due,
-                    credit_accounts.c.arrears_bucket,
-                    credit_accounts.c.charged_off_on,
-                ).where(credit_accounts.c.id == account)
+            since, charged_off_on = conn.execute(
+                select(credit_accounts.c.past_due_since, credit_accounts.c.charged_off_on).where(
+                    credit_accounts.c.id == account
+                )
             ).one()
-        return int(row[0]), str(row[1]), row[2]
+        assert since is None or self.last_eod is not None
+        days, bucket = arrears_on(since, self.last_eod or self.start)
+        return days, bucket, charged_off_on
 
     def accrued(self, account: int) -> dict[str, int]:
         with self.ctx.engine.connect() as conn:

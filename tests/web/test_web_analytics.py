@@ -14,6 +14,7 @@ from fenqi.analytics.arrears import AccountHistory, DueLine, Payment, bucket_of,
 from fenqi.analytics.decisions import psi_by_month
 from fenqi.clock import FixedClock
 from fenqi.credit import service as credit
+from fenqi.credit.arrears import arrears_on
 from fenqi.credit.plans import offer
 from fenqi.products import load_catalog
 from fenqi.store.schema.credit import plan_lines
@@ -165,9 +166,12 @@ def test_rebuilt_days_past_due_agree_with_the_end_of_day_run(
     ctx = build_context(Settings(database_url=db_url), FixedClock.on(END, 23), db_engine)
     run_eod(ctx, END)
     with db_engine.connect() as conn:
-        stored = dict(
-            conn.execute(select(credit_accounts.c.id, credit_accounts.c.days_past_due)).all()
-        )
+        stored = {
+            account: arrears_on(since, END)[0]
+            for account, since in conn.execute(
+                select(credit_accounts.c.id, credit_accounts.c.past_due_since)
+            ).all()
+        }
         book = load_book(conn, END)
     rebuilt = {a: book.state(a, END).days_past_due for a in ids.values()}
     assert rebuilt == {a: stored[a] for a in ids.values()}

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Date,
     FromClause,
     Integer,
     MetaData,
@@ -62,7 +63,6 @@ from fenqi.batch.sql import (
     smaller,
 )
 from fenqi.clock import Clock
-from fenqi.credit.arrears import bucket_bounds
 from fenqi.credit.billing import PPM_PER_BP, daily_ppm
 from fenqi.ledger.bulk import post_journal, post_rows
 from fenqi.ledger.chart import AccountCode
@@ -195,8 +195,9 @@ snapshot = _temp(
     Column("account_id", BigId, primary_key=True, autoincrement=False),
     Column("revolving_principal", BigInteger, nullable=False),  # revolving since today or before
     Column("penalty_ppm", BigInteger, nullable=False),  # Σ overdue × the line's daily ppm
-    # days past due of the oldest amount due, unpaid and not revolving (NULL if none), worked out
-    # once per account here rather than per comparison in the age step
+    # the due date of the oldest amount due, unpaid and not revolving (NULL if none), and the
+    # days past due it makes today, worked out once per account here
+    Column("past_due_since", Date, nullable=True),
     Column("days_past_due", Integer, nullable=True),
     # the lines on the statement cut today (zero on other days)
     Column("stmt_owed", BigInteger, nullable=False),
@@ -263,11 +264,9 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
             total(UNPAID * rate, and_(lines.c.due_date < overdue_before, not_revolving)).label(
                 "penalty_ppm"
             ),
-            days_between(
-                conn,
-                day,
-                func.min(case((and_(lines.c.due_date < day, not_revolving), lines.c.due_date))),
-            ).label("days_past_due"),
+            func.min(case((and_(lines.c.due_date < day, not_revolving), lines.c.due_date))).label(
+                "past_due_since"
+            ),
             *[value.label(f"s{i}") for i, value in enumerate(stmt)],
         )
         .select_from(lines)
@@ -289,7 +288,8 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
                 facts.c.account_id,
                 facts.c.revolving_principal,
                 facts.c.penalty_ppm,
-                facts.c.days_past_due,
+                facts.c.past_due_since,
+                days_between(conn, day, facts.c.past_due_since),
                 facts.c.s0 + facts.c.s1 + facts.c.s2,
                 facts.c.s1,
                 facts.c.s2,
@@ -808,32 +808,31 @@ def _cut_statements(conn: Connection, run: RunFacts, product: Product, due: date
 
 
 def age(conn: Connection, run: RunFacts, part: Partition) -> Result:
-    """Days past due of the oldest unpaid amount that is due and not revolving, and its bucket.
-    Only accounts whose figures change are written."""
+    """The due date of each account's oldest amount due, unpaid and not revolving, from which
+    its days past due and bucket follow. Only accounts where that date moves are written: one
+    that stays late is not rewritten every day."""
     take_snapshot(conn, run, part)
     s = snapshot.c
-    dpd = s.days_past_due
-    bucket = case(*[(dpd <= hi, name) for name, _lo, hi in bucket_bounds()], else_="M7+")
     conn.execute(
         update(ca)
         .where(
             ca.c.id == s.account_id,
-            dpd.is_not(None),
-            or_(ca.c.days_past_due != dpd, ca.c.arrears_bucket != bucket),
+            s.past_due_since.is_not(None),
+            or_(ca.c.past_due_since.is_(None), ca.c.past_due_since != s.past_due_since),
         )
-        .values(days_past_due=dpd, arrears_bucket=bucket)
+        .values(past_due_since=s.past_due_since)
     )
     conn.execute(
         update(ca)
         .where(
             ca.c.id.between(part.lo, part.hi),
-            or_(ca.c.days_past_due != 0, ca.c.arrears_bucket != "M0"),
-            ~exists().where(s.account_id == ca.c.id, s.days_past_due.is_not(None)),
+            ca.c.past_due_since.is_not(None),
+            ~exists().where(s.account_id == ca.c.id, s.past_due_since.is_not(None)),
         )
-        .values(days_past_due=0, arrears_bucket="M0")
+        .values(past_due_since=None)
     )
     late = conn.execute(
-        select(func.count()).select_from(snapshot).where(s.days_past_due.is_not(None))
+        select(func.count()).select_from(snapshot).where(s.past_due_since.is_not(None))
     ).scalar_one()
     return int(late), 0
 
@@ -864,7 +863,7 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     due = (
         ca.c.id.between(part.lo, part.hi),
         ca.c.charged_off_on.is_(None),
-        ca.c.days_past_due >= run.charge_off_days,
+        ca.c.past_due_since <= run.business_date - timedelta(days=run.charge_off_days),
     )
     if conn.execute(select(ca.c.id).where(*due).limit(1)).first() is None:
         return 0, 0

@@ -7,6 +7,8 @@ number of days past due (default 180, when it would enter M7+).
 
 from __future__ import annotations
 
+from datetime import date
+
 BUCKET_DAYS = 30
 LAST_BUCKET = 7
 CHARGE_OFF_DAYS_DEFAULT = 180
@@ -24,3 +26,10 @@ def bucket_for(days_past_due: int) -> str:
 def bucket_bounds() -> list[tuple[str, int, int]]:
     """(bucket, first day, last day) for M1..M6; M0 is 0 and M7+ is everything after."""
     return [(f"M{i}", (i - 1) * BUCKET_DAYS + 1, i * BUCKET_DAYS) for i in range(1, LAST_BUCKET)]
+
+
+def arrears_on(past_due_since: date | None, day: date) -> tuple[int, str]:
+    """(days past due, bucket) on `day` of an account whose oldest unpaid due date is
+    `past_due_since` (None when current): a due date counts from the day after it."""
+    days = 0 if past_due_since is None else max(0, (day - past_due_since).days)
+    return days, bucket_for(days)

@@ -52,7 +52,7 @@ def restructure(
         raise CreditError(
             "a charged-off account cannot be restructured", code="account_charged_off"
         )
-    if account["days_past_due"] <= 0:
+    if account["past_due_since"] is None:
         raise CreditError(
             "hardship plans are for accounts in arrears (days past due > 0)", code="not_delinquent"
         )

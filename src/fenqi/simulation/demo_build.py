@@ -134,7 +134,7 @@ def _good_shoppers(sim: Simulation, conn: Any) -> list[int]:
     active = set(
         conn.execute(
             select(credit_accounts.c.id).where(
-                credit_accounts.c.status == "active", credit_accounts.c.days_past_due == 0
+                credit_accounts.c.status == "active", credit_accounts.c.past_due_since.is_(None)
             )
         ).scalars()
     )

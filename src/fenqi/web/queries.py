@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 from fenqi.analytics.decisions import arm_figures, psi_by_month, recent_scores
 from fenqi.credit import service as credit
 from fenqi.credit import views
+from fenqi.credit.arrears import arrears_on
 from fenqi.risk.registry import MANIFEST, VERSION_RE, resolve
 from fenqi.store.schema.batch import batch_runs as runs_t
 from fenqi.store.schema.batch import batch_steps, statements
@@ -34,7 +35,7 @@ DECISION_PREFIX = "rd_"  # applications.decision_id is "rd_<risk_decisions.id>"
 def shopper_accounts(conn: Connection, customer_id: int, today: date) -> list[dict[str, Any]]:
     ca = credit_accounts.c
     rows = conn.execute(
-        select(ca.id, ca.tier, ca.days_past_due, ca.arrears_bucket, ca.charged_off_on, ca.opened_at)
+        select(ca.id, ca.tier, ca.past_due_since, ca.charged_off_on, ca.opened_at)
         .where(ca.customer_ref == str(customer_id))
         .order_by(ca.id)
     ).all()
@@ -43,14 +44,15 @@ def shopper_accounts(conn: Connection, customer_id: int, today: date) -> list[di
         account_id = int(r[0])
         ledger = views.ledger_lines(conn, account_id, LEDGER_LINES_MAX, 0)
         ledger.reverse()  # newest first
+        days_past_due, bucket = arrears_on(r[2], today)
         out.append(
             {
                 "summary": credit.account_summary(conn, account_id, today),
                 "tier": r[1],
-                "days_past_due": r[2],
-                "arrears_bucket": r[3],
-                "charged_off_on": r[4],
-                "opened_at": utc(r[5]).date().isoformat(),
+                "days_past_due": days_past_due,
+                "arrears_bucket": bucket,
+                "charged_off_on": r[3],
+                "opened_at": utc(r[4]).date().isoformat(),
                 "plans": views.account_plans(conn, account_id),
                 "due_by_date": views.statements(conn, account_id),
                 "statements": statements_of(conn, account_id),

@@ -36,9 +36,11 @@ credit_accounts = Table(
     Column("status", String(12), nullable=False),  # active | frozen | closed
     Column("principal_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=True),
     Column("opened_at", DateTime(timezone=True), nullable=False),
-    # arrears, kept by the end-of-day run: days past due of the oldest unpaid due amount
-    Column("days_past_due", Integer, nullable=False, default=0),
-    Column("arrears_bucket", String(4), nullable=False, default="M0"),
+    # arrears, kept by the end-of-day run: the due date of the oldest amount due, unpaid and not
+    # revolving (NULL when current). Days past due and the bucket follow from it and the date
+    # asked about (credit.arrears.arrears_on), so an account that stays late is written when
+    # this date moves (it falls late, pays its oldest amount, is cured), not every day.
+    Column("past_due_since", Date, nullable=True),
     Column("charged_off_on", Date, nullable=True),
     CheckConstraint("limit_fen >= 0", name="limit_non_negative"),
     UniqueConstraint("customer_ref", "product", name="uq_credit_accounts_customer_product"),
