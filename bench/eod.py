@@ -61,12 +61,14 @@ def build(engine: Engine, accounts: int) -> None:
             cap = "2000000" if code == "principal_receivable" else "NULL"
             flag = "TRUE" if "receivable" in code else "FALSE"
             conn.execute(text(numbers(accounts) + f"""
-                INSERT INTO ledger_accounts (id, code, owner_kind, owner_id, currency,
-                    debit_cap_fen, credits_must_not_exceed_debits,
-                    debits_must_not_exceed_credits, debits_pending, debits_posted,
-                    credits_pending, credits_posted, created_at)
+                INSERT INTO ledger_accounts (id, code, owner_kind, owner_id, currency, created_at)
                 SELECT {k} * {accounts} + i, '{code}', 'customer', CAST(i AS VARCHAR(64)), 'CNY',
-                    {cap}, {flag}, FALSE, 0, 0, 0, 0, {now} FROM n"""))
+                    {now} FROM n"""))
+            conn.execute(text(numbers(accounts) + f"""
+                INSERT INTO ledger_balances (account_id, debit_cap_fen,
+                    credits_must_not_exceed_debits, debits_must_not_exceed_credits,
+                    debits_pending, debits_posted, credits_pending, credits_posted)
+                SELECT {k} * {accounts} + i, {cap}, {flag}, FALSE, 0, 0, 0, 0 FROM n"""))
         # one purchase per account: kind by account id (a realistic mix)
         #   i % 10 in 0..3: a cycle purchase billed on this statement (current)
         #   4: a cycle purchase revolving since 11 May after a minimum payment
@@ -140,10 +142,11 @@ def build(engine: Engine, accounts: int) -> None:
                     AND paid_principal_fen + waived_principal_fen + paid_fee_fen
                         + waived_fee_fen < principal_fen + fee_fen)"""))
         conn.execute(text("""
-            UPDATE ledger_accounts SET debit_cap_fen = 0
-            WHERE code = 'principal_receivable' AND owner_id IN (
-                SELECT CAST(id AS VARCHAR(64)) FROM credit_accounts
-                WHERE charged_off_on IS NOT NULL)"""))
+            UPDATE ledger_balances SET debit_cap_fen = 0
+            WHERE account_id IN (
+                SELECT id FROM ledger_accounts WHERE code = 'principal_receivable'
+                    AND owner_id IN (SELECT CAST(id AS VARCHAR(64)) FROM credit_accounts
+                                     WHERE charged_off_on IS NOT NULL))"""))
         if dialect == "postgresql":
             for table in ("credit_accounts", "ledger_accounts", "installment_plans"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

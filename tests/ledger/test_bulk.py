@@ -14,7 +14,7 @@ from fenqi.ledger.accounts import open_account
 from fenqi.ledger.bulk import post_journal, post_rows
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.queries import reconcile
-from fenqi.store.schema.ledger import ledger_accounts as acc
+from fenqi.store.schema.ledger import ledger_balances as acc
 from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
 
@@ -37,8 +37,8 @@ def _accounts(conn: Connection) -> tuple[list[int], int]:
 
 
 def _debits(conn: Connection, ids: list[int]) -> list[int]:
-    query = select(acc.c.id, acc.c.debits_posted).where(acc.c.id.in_(ids))
-    by_id = {row.id: row.debits_posted for row in conn.execute(query)}
+    query = select(acc.c.account_id, acc.c.debits_posted).where(acc.c.account_id.in_(ids))
+    by_id = {row.account_id: row.debits_posted for row in conn.execute(query)}
     return [int(by_id[i]) for i in ids]
 
 
@@ -78,7 +78,7 @@ def test_journal_is_one_entry_whose_postings_are_the_rows(db_engine: Engine) -> 
         )
         assert _debits(conn, customers) == list(AMOUNTS)
         income_credits = conn.execute(
-            select(acc.c.credits_posted).where(acc.c.id == income)
+            select(acc.c.credits_posted).where(acc.c.account_id == income)
         ).scalar_one()
         assert income_credits == sum(AMOUNTS)
         assert reconcile(conn) == []

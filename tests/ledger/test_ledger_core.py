@@ -29,7 +29,7 @@ from fenqi.ledger.service import (
     trial_balance,
     void_pending,
 )
-from fenqi.store.schema.ledger import ledger_accounts
+from fenqi.store.schema.ledger import ledger_balances
 from support.ledger_world import make_world
 
 
@@ -169,9 +169,9 @@ def test_reconcile_finds_a_tampered_balance(db_engine: Engine, clock: FixedClock
             conn, clock, EntryRequest("buy", "CNY", (PostingSpec(w.principal, w.merchant, 100),))
         )
         conn.execute(
-            update(ledger_accounts)
-            .where(ledger_accounts.c.id == w.principal)
-            .values(debits_posted=ledger_accounts.c.debits_posted + 1)
+            update(ledger_balances)
+            .where(ledger_balances.c.account_id == w.principal)
+            .values(debits_posted=ledger_balances.c.debits_posted + 1)
         )
         bad = reconcile(conn)
         assert [row["id"] for row in bad] == [w.principal]

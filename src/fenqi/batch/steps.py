@@ -75,7 +75,7 @@ from fenqi.store.schema.credit import UNBILLED_WITH_CHARGES, plan_income
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
-from fenqi.store.schema.ledger import ledger_accounts
+from fenqi.store.schema.ledger import ledger_accounts, ledger_balances
 from fenqi.store.upsert import conflict_insert
 
 Result = tuple[int, int]
@@ -887,19 +887,19 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     _drop_unbilled(conn, run, victims)
     moves = []
     for code in RECEIVABLES:
-        recv = ledger_accounts.alias(f"recv_{code.value}")
+        recv = ledger_balances.alias(f"recv_{code.value}")
         net = recv.c.debits_posted - recv.c.credits_posted
         moves.append(
             select(
                 (literal(f"eod:{day}:chargeoff:{code.value}:") + cast(v.account_id, String)),
                 v.written_off_id,
-                recv.c.id,
+                recv.c.account_id,
                 net,
                 literal("charge_off"),
                 cast(v.account_id, String),
             )
             .select_from(victims_table)
-            .join(recv, recv.c.id == v[f"{code.value}_id"])
+            .join(recv, recv.c.account_id == v[f"{code.value}_id"])
             .where(net > 0)
         )
     _n, moved = post_rows(
@@ -912,12 +912,12 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
     )
     if moved:
         for currency in run.currencies:
-            wo = ledger_accounts.alias("wo")
+            wo = ledger_balances.alias("wo")
             amount = int(
                 conn.execute(
                     select(func.coalesce(isum(wo.c.debits_posted - wo.c.credits_posted), 0))
                     .select_from(victims_table)
-                    .join(wo, wo.c.id == v.written_off_id)
+                    .join(wo, wo.c.account_id == v.written_off_id)
                     .where(v.currency == currency)
                 ).scalar_one()
             )
@@ -938,8 +938,12 @@ def charge_off(conn: Connection, run: RunFacts, part: Partition) -> Result:
                     ref_kind="partition",
                 )
     conn.execute(
-        update(ledger_accounts)
-        .where(ledger_accounts.c.id.in_(select(v[f"{AccountCode.PRINCIPAL_RECEIVABLE.value}_id"])))
+        update(ledger_balances)
+        .where(
+            ledger_balances.c.account_id.in_(
+                select(v[f"{AccountCode.PRINCIPAL_RECEIVABLE.value}_id"])
+            )
+        )
         .values(debit_cap_fen=0)
     )
     stopped = conn.execute(

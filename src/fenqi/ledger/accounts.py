@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, bindparam, event, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, event, func, insert, select, update
 
 from fenqi.clock import Clock
 from fenqi.ledger.chart import (
@@ -21,6 +21,7 @@ from fenqi.ledger.entry import LedgerError
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
+from fenqi.store.schema.ledger import ledger_balances as bal
 from fenqi.store.upsert import conflict_insert, insert_ignore
 
 # Account ids never change and accounts are never deleted, so an id once read is cached, per
@@ -112,6 +113,20 @@ def _key_params(code: str, owner_kind: str, owner_id: str, currency: str) -> dic
             "k_currency": currency}
 
 
+def _balance_row(account_id: int, code: AccountCode, debit_cap_fen: int | None) -> dict[str, Any]:
+    """A new account's balance row: zero, with the rules of its code and its cap."""
+    return {
+        "account_id": account_id,
+        "debit_cap_fen": debit_cap_fen,
+        "credits_must_not_exceed_debits": code in CREDITS_MUST_NOT_EXCEED_DEBITS,
+        "debits_must_not_exceed_credits": code in DEBITS_MUST_NOT_EXCEED_CREDITS,
+        "debits_pending": 0,
+        "debits_posted": 0,
+        "credits_pending": 0,
+        "credits_posted": 0,
+    }
+
+
 def open_account(
     conn: Connection,
     clock: Clock,
@@ -137,23 +152,11 @@ def open_account(
     if found is not None:
         _remember(conn, cache_key, int(found))
         return int(found)
-    insert_ignore(
-        conn,
-        acc,
-        {
-            **key,
-            "debit_cap_fen": debit_cap_fen,
-            "credits_must_not_exceed_debits": code in CREDITS_MUST_NOT_EXCEED_DEBITS,
-            "debits_must_not_exceed_credits": code in DEBITS_MUST_NOT_EXCEED_CREDITS,
-            "debits_pending": 0,
-            "debits_posted": 0,
-            "credits_pending": 0,
-            "credits_posted": 0,
-            "created_at": clock.now(),
-        },
-        ["code", "owner_kind", "owner_id", "currency"],
-    )
+    insert_ignore(conn, acc, {**key, "created_at": clock.now()}, list(key))
     account_id = int(_ID_BY_KEY.run(conn, params).scalar_one())
+    # a concurrent opener that inserted the account first wrote its balance row in the same
+    # transaction, which the insert above waited for: then there is nothing to write here
+    insert_ignore(conn, bal, _balance_row(account_id, code, debit_cap_fen), ["account_id"])
     _remember(conn, cache_key, account_id)
     return account_id
 
@@ -187,21 +190,23 @@ def open_accounts(
             "owner_kind": owner_kind.value,
             "owner_id": owner_id,
             "currency": currency,
-            "debit_cap_fen": caps.get(code),
-            "credits_must_not_exceed_debits": code in CREDITS_MUST_NOT_EXCEED_DEBITS,
-            "debits_must_not_exceed_credits": code in DEBITS_MUST_NOT_EXCEED_CREDITS,
-            "debits_pending": 0,
-            "debits_posted": 0,
-            "credits_pending": 0,
-            "credits_posted": 0,
             "created_at": now,
         }
         for code in missing
     ]
-    # the rows inserted come back with their ids; only rows that already existed (a concurrent
-    # opener's) are read back
+    # the rows inserted come back with their ids, and get their balance rows; only rows that
+    # already existed (a concurrent opener's, with its balance rows) are read back
     inserted = conn.execute(_insert_if_absent_returning(conn.dialect.name), rows).all()
     by_code = {str(code): int(id_) for code, id_ in inserted}
+    if by_code:
+        _INSERT_BALANCES.many(
+            conn,
+            [
+                _balance_row(by_code[code.value], code, caps.get(code))
+                for code in missing
+                if code.value in by_code
+            ],
+        )
     if len(by_code) < len(missing):
         found = conn.execute(
             _IDS_OF_OWNER,
@@ -229,7 +234,9 @@ def set_debit_cap(conn: Connection, account_id: int, debit_cap_fen: int | None) 
     """Change an account's cap (a credit limit). Lowering it below use blocks new debits only."""
     if debit_cap_fen is not None and debit_cap_fen < 0:
         raise LedgerError("debit_cap_fen must not be negative", code="invalid_cap")
-    conn.execute(update(acc).where(acc.c.id == account_id).values(debit_cap_fen=debit_cap_fen))
+    conn.execute(
+        update(bal).where(bal.c.account_id == account_id).values(debit_cap_fen=debit_cap_fen)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +278,20 @@ def _balance_statement() -> Any:
         .label(f"slots_{c}")
         for c in BALANCE_COLUMNS
     ]
-    return select(acc, *added).where(acc.c.id == bindparam("k_id"))
+    return (
+        select(
+            acc.c.id,
+            acc.c.code,
+            acc.c.owner_kind,
+            acc.c.owner_id,
+            acc.c.currency,
+            bal.c.debit_cap_fen,
+            *[bal.c[c] for c in BALANCE_COLUMNS],
+            *added,
+        )
+        .join_from(acc, bal, bal.c.account_id == acc.c.id)
+        .where(acc.c.id == bindparam("k_id"))
+    )
 
 
 def get_balance(conn: Connection, account_id: int) -> AccountBalance:
@@ -295,6 +315,7 @@ _META: WeakKeyDictionary[Engine, dict[int, tuple[str, str]]] = WeakKeyDictionary
 _PENDING_META = "fenqi.ledger.account_meta"
 BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 _BALANCE = Prepared(_balance_statement())
+_INSERT_BALANCES = Prepared(insert(bal))
 
 
 def account_meta(conn: Connection, account_ids: Iterable[int]) -> dict[int, tuple[str, str]]:

@@ -35,6 +35,7 @@ from fenqi.ledger.entry import PostingSpec, RejectCode
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
+from fenqi.store.schema.ledger import ledger_balances as bal
 from fenqi.store.upsert import conflict_insert
 
 COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
@@ -65,48 +66,47 @@ def _statement(accounts: int) -> Prepared:
     """
     values = {}
     for column in COLUMNS:
-        values[column] = acc.c[column] + case(
-            *[(acc.c.id == _p(f"id{i}"), _p(f"{_SHORT[column]}{i}")) for i in range(accounts)],
+        values[column] = bal.c[column] + case(
+            *[
+                (bal.c.account_id == _p(f"id{i}"), _p(f"{_SHORT[column]}{i}"))
+                for i in range(accounts)
+            ],
             else_=0,
         )
     rules = []
     for i in range(accounts):
         dp, dd, cp, cd = (_p(f"{_SHORT[c]}{i}") for c in COLUMNS)
-        debits_after = acc.c.debits_pending + acc.c.debits_posted + dp + dd
-        credits_after = acc.c.credits_pending + acc.c.credits_posted + cp + cd
+        debits_after = bal.c.debits_pending + bal.c.debits_posted + dp + dd
+        credits_after = bal.c.credits_pending + bal.c.credits_posted + cp + cd
         rules.append(
             and_(
-                acc.c.id == _p(f"id{i}"),
+                bal.c.account_id == _p(f"id{i}"),
                 or_(
                     _p(f"dgrow{i}") == 0,
                     and_(
                         or_(
                             _p(f"cap{i}") == 0,
-                            acc.c.debit_cap_fen.is_(None),
-                            debits_after - (acc.c.credits_posted + cd) <= acc.c.debit_cap_fen,
+                            bal.c.debit_cap_fen.is_(None),
+                            debits_after - (bal.c.credits_posted + cd) <= bal.c.debit_cap_fen,
                         ),
                         or_(
-                            acc.c.debits_must_not_exceed_credits.is_(False),
-                            debits_after <= acc.c.credits_posted + cd,
+                            bal.c.debits_must_not_exceed_credits.is_(False),
+                            debits_after <= bal.c.credits_posted + cd,
                         ),
                     ),
                 ),
                 or_(
                     _p(f"cgrow{i}") == 0,
-                    acc.c.credits_must_not_exceed_debits.is_(False),
-                    credits_after <= acc.c.debits_posted + dd,
+                    bal.c.credits_must_not_exceed_debits.is_(False),
+                    credits_after <= bal.c.debits_posted + dd,
                 ),
             )
         )
     return Prepared(
-        update(acc)
-        .where(
-            acc.c.id.in_([_p(f"id{i}") for i in range(accounts)]),
-            acc.c.currency == bindparam("b_currency"),
-            or_(*rules),
-        )
+        update(bal)
+        .where(bal.c.account_id.in_([_p(f"id{i}") for i in range(accounts)]), or_(*rules))
         .values(values)
-        .returning(acc.c.id, *[acc.c[c] for c in COLUMNS], acc.c.debit_cap_fen)
+        .returning(bal.c.account_id, *[bal.c[c] for c in COLUMNS], bal.c.debit_cap_fen)
     )
 
 
@@ -114,8 +114,8 @@ def _statement(accounts: int) -> Prepared:
 AfterBalance = tuple[int, int, int, int, int | None]
 
 
-def _params(deltas: dict[int, Delta], currency: str, enforce: bool) -> dict[str, object]:
-    params: dict[str, object] = {"b_currency": currency}
+def _params(deltas: dict[int, Delta], enforce: bool) -> dict[str, object]:
+    params: dict[str, object] = {}
     for i, (account_id, d) in enumerate(sorted(deltas.items())):
         dp, dd = d.get("debits_pending", 0), d.get("debits_posted", 0)
         cp, cd = d.get("credits_pending", 0), d.get("credits_posted", 0)
@@ -137,11 +137,12 @@ def _params(deltas: dict[int, Delta], currency: str, enforce: bool) -> dict[str,
 def _move(
     conn: Connection,
     deltas: dict[int, Delta],
-    currency: str,
     enforce: bool,
     enforce_cap: bool = True,
 ) -> dict[int, AfterBalance]:
-    params = _params(deltas, currency, enforce)
+    """Move the balances of the accounts whose rules allow it (all of them unless `enforce`);
+    their currency was checked by the caller (an account's currency never changes)."""
+    params = _params(deltas, enforce)
     if not enforce_cap:
         params.update({f"cap{i}": 0 for i in range(len(deltas))})
     return {
@@ -230,13 +231,13 @@ def _move_checked(
     enforce_cap: bool,
     after: dict[int, AfterBalance] | None = None,
 ) -> RejectCode | None:
-    moved = _move(conn, deltas, currency, True, enforce_cap)
+    moved = _move(conn, deltas, True, enforce_cap)
     if len(moved) == len(deltas):
         if after is not None:
             after.update(moved)
         return None
     if moved:  # undo what moved; these rows are locked by this transaction
-        _move(conn, {i: {k: -v for k, v in deltas[i].items()} for i in moved}, currency, False)
+        _move(conn, {i: {k: -v for k, v in deltas[i].items()} for i in moved}, False)
     refused = min(set(deltas) - set(moved))
     d = deltas[refused]
     return _diagnose(
@@ -251,7 +252,15 @@ def _move_checked(
 def _diagnose(
     conn: Connection, account_id: int, currency: str, debit: int, credit: int
 ) -> RejectCode:
-    row = conn.execute(select(acc).where(acc.c.id == account_id)).mappings().first()
+    row = (
+        conn.execute(
+            select(acc.c.currency, bal)
+            .join_from(acc, bal, bal.c.account_id == acc.c.id)
+            .where(acc.c.id == account_id)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         return RejectCode.ACCOUNT_NOT_FOUND
     if row["currency"] != currency:

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateTable
 
-from fenqi.store.schema.ledger import ledger_accounts as acc
+from fenqi.store.schema.ledger import ledger_balances as bal
 from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
 
@@ -216,9 +216,9 @@ def _post_staged(conn: Connection, seq: Any) -> None:
             .subquery()
         )
         conn.execute(
-            update(acc)
-            .where(acc.c.id == sums.c.account_id)
-            .values({column: acc.c[column] + sums.c.amount})
+            update(bal)
+            .where(bal.c.account_id == sums.c.account_id)
+            .values({column: bal.c[column] + sums.c.amount})
         )
 
 

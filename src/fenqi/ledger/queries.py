@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Subquery, and_, case, func, or_, select
 from fenqi.clock import Clock
 from fenqi.store.schema.ledger import ledger_account_slots as slot_t
 from fenqi.store.schema.ledger import ledger_accounts as acc
+from fenqi.store.schema.ledger import ledger_balances as bal
 from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
 
@@ -73,7 +74,7 @@ BALANCES = ("debits_pending", "debits_posted", "credits_pending", "credits_poste
 
 
 def balances() -> Subquery:
-    """Every account's balances: its row plus the sum of its slots (hot accounts)."""
+    """Every account's balances: its balance row plus the sum of its slots (hot accounts)."""
     sums = (
         select(slot_t.c.account_id, *[func.sum(slot_t.c[c]).label(c) for c in BALANCES])
         .group_by(slot_t.c.account_id)
@@ -84,9 +85,13 @@ def balances() -> Subquery:
             acc.c.id,
             acc.c.code,
             acc.c.currency,
-            *[(acc.c[c] + func.coalesce(sums.c[c], 0)).label(c) for c in BALANCES],
+            *[(bal.c[c] + func.coalesce(sums.c[c], 0)).label(c) for c in BALANCES],
         )
-        .select_from(acc.outerjoin(sums, sums.c.account_id == acc.c.id))
+        .select_from(
+            acc.join(bal, bal.c.account_id == acc.c.id).outerjoin(
+                sums, sums.c.account_id == acc.c.id
+            )
+        )
         .subquery("balances")
     )
 

@@ -22,9 +22,28 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return
+    # SQLite changes a table's columns by rebuilding it: create the new table, copy, drop the
+    # old one, rename. With foreign keys on, dropping a table that others reference fails, so
+    # (SQLite's documented procedure) they are off for the migration, which is outside a
+    # transaction the only place the pragma takes effect, and checked before it commits.
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection  # no transaction begun yet
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration leaves broken foreign keys: {broken[:5]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def current(engine: Engine) -> str | None:
