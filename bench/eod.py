@@ -57,18 +57,21 @@ def build(engine: Engine, accounts: int) -> None:
                 status, principal_account_id, opened_at)
             SELECT i, 'c' || i, 'huabei', NULL, 'CNY', 2000000, 'active', NULL, {now}
             FROM n"""))
+        # a customer's ledger accounts are opened together, as `open_accounts` does when a credit
+        # account opens, so their ids (and rows) sit side by side, customer after customer
         for k, code in enumerate(CODES):
             cap = "2000000" if code == "principal_receivable" else "NULL"
             flag = "TRUE" if "receivable" in code else "FALSE"
+            ledger_id = f"(i - 1) * {len(CODES)} + {k + 1}"
             conn.execute(text(numbers(accounts) + f"""
                 INSERT INTO ledger_accounts (id, code, owner_kind, owner_id, currency, created_at)
-                SELECT {k} * {accounts} + i, '{code}', 'customer', CAST(i AS VARCHAR(64)), 'CNY',
-                    {now} FROM n"""))
+                SELECT {ledger_id}, '{code}', 'customer', CAST(i AS VARCHAR(64)), 'CNY', {now}
+                FROM n"""))
             conn.execute(text(numbers(accounts) + f"""
                 INSERT INTO ledger_balances (account_id, debit_cap_fen,
                     credits_must_not_exceed_debits, debits_must_not_exceed_credits,
                     debits_pending, debits_posted, credits_pending, credits_posted)
-                SELECT {k} * {accounts} + i, {cap}, {flag}, FALSE, 0, 0, 0, 0 FROM n"""))
+                SELECT {ledger_id}, {cap}, {flag}, FALSE, 0, 0, 0, 0 FROM n"""))
         # one purchase per account: kind by account id (a realistic mix)
         #   i % 10 in 0..3: a cycle purchase billed on this statement (current)
         #   4: a cycle purchase revolving since 11 May after a minimum payment
