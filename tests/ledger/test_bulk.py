@@ -4,6 +4,7 @@ move the same balances, which reconciliation recomputes from the postings (both 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, func, literal, select, union_all
@@ -42,6 +43,19 @@ def _debits(conn: Connection, ids: list[int]) -> list[int]:
     return [int(by_id[i]) for i in ids]
 
 
+def _journal(conn: Connection, rows: Any, client_id: str = "eod:2026-06-01:interest:CNY:0") -> Any:
+    return post_journal(
+        conn,
+        rows,
+        client_id=client_id,
+        business_date=DAY,
+        now=CLOCK.now(),
+        description="daily interest",
+        ref_kind="partition",
+        ref_id="0",
+    )
+
+
 def test_journal_is_one_entry_whose_postings_are_the_rows(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
         customers, income = _accounts(conn)
@@ -51,17 +65,7 @@ def test_journal_is_one_entry_whose_postings_are_the_rows(db_engine: Engine) -> 
                 for c, a in zip(customers, AMOUNTS, strict=True)
             ]
         )
-        posted = post_journal(
-            conn,
-            rows,
-            client_id="eod:2026-06-01:interest:CNY:0",
-            business_date=DAY,
-            now=CLOCK.now(),
-            description="daily interest",
-            ref_kind="partition",
-            ref_id="0",
-        )
-        assert posted == (3, sum(AMOUNTS))
+        assert _journal(conn, rows) == (3, sum(AMOUNTS))
         entries = conn.execute(select(ent.c.id, ent.c.client_id, ent.c.ref_id)).all()
         assert [(e.client_id, e.ref_id) for e in entries] == [
             ("eod:2026-06-01:interest:CNY:0", "0")
@@ -86,16 +90,7 @@ def test_journal_is_one_entry_whose_postings_are_the_rows(db_engine: Engine) -> 
         nothing = select(literal(customers[0]), literal(income), literal(1), literal("x")).where(
             literal(1) == 0
         )
-        assert post_journal(
-            conn,
-            nothing,
-            client_id="empty",
-            business_date=DAY,
-            now=CLOCK.now(),
-            description="none",
-            ref_kind="partition",
-            ref_id="0",
-        ) == (0, 0)
+        assert _journal(conn, nothing, client_id="empty") == (0, 0)
         assert conn.execute(select(func.count()).select_from(ent)).scalar_one() == 1
         # the next entry, from either shape, gets a fresh id
         post_rows(
@@ -123,13 +118,4 @@ def test_a_journal_is_posted_once(db_engine: Engine) -> None:
         customers, income = _accounts(conn)
         row = select(literal(customers[0]), literal(income), literal(9), literal("interest"))
         for _ in range(2):
-            post_journal(
-                conn,
-                row,
-                client_id="eod:2026-06-01:interest:CNY:0",
-                business_date=DAY,
-                now=CLOCK.now(),
-                description="daily interest",
-                ref_kind="partition",
-                ref_id="0",
-            )
+            _journal(conn, row)
