@@ -4,6 +4,7 @@ and reconciles on both databases), stress raises delinquency, a sane training ta
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,18 @@ from sqlalchemy import Engine
 
 from fenqi.context import Context
 from fenqi.credit.underwriting import MODEL_FEATURES
+from fenqi.ledger.chart import AccountCode
+from fenqi.ledger.service import trial_balance
 from fenqi.simulation import distributions as dist
 from fenqi.simulation.market import SimConfig
-from fenqi.simulation.runner import TARGET, SimResult, run, write_training_csv
+from fenqi.simulation.runner import (
+    TARGET,
+    SimResult,
+    funding_cost_fen,
+    net_lent_by_day,
+    run,
+    write_training_csv,
+)
 from fenqi.simulation.whatif import Arm, comparison, run_arms, write_charts
 from fenqi.store.engine import create_all, make_engine
 
@@ -51,6 +61,28 @@ def test_drives_services_and_ledger_balances(make_ctx: MakeCtx, db_engine: Engin
     assert m["applications"] == c.applications and m["approved"] == c.approved
     assert m["lent_fen"] > 0 and m["outstanding_principal_fen"] > 0
     assert m["merchant_discount_fen"] > 0
+    # funding is charged on what the ledger says was outstanding, day by day
+    with db_engine.connect() as conn:
+        by_day = net_lent_by_day(conn)
+        receivable = sum(
+            int(row["net_debit_posted"])
+            for row in trial_balance(conn).rows
+            if row["code"] == AccountCode.PRINCIPAL_RECEIVABLE.value
+        )
+    assert sum(by_day.values()) == receivable > 0
+    days = 3 * 31
+    assert 0 < m["funding_cost_fen"] <= m["lent_fen"] * dist.FUNDING_COST_BP * days // 3_650_000
+
+
+def test_funding_cost_counts_each_day_outstanding() -> None:
+    """100,000 fen lent on 1 March, 50,000 repaid on 31 March, the run ends on 30 April:
+    100,000 x 60 + (-50,000) x 30 = 4,500,000 fen-days; at 4.5% a year that is
+    4,500,000 x 450 / 3,650,000 = 554.79, so 554 fen. Lending after the end costs nothing."""
+    start, end = date(2026, 3, 1), date(2026, 4, 30)
+    lent = {start: 100_000, date(2026, 3, 31): -50_000, date(2026, 5, 2): 9_999_999}
+    assert funding_cost_fen(lent, end, 450) == 554
+    assert funding_cost_fen({}, end, 450) == 0
+    assert funding_cost_fen({end: 100_000}, end, 450) == 0
 
 
 def test_stress_raises_delinquency_and_training_table(

@@ -77,7 +77,7 @@ STEP_UP_PASS = 0.97  # share of shoppers who pass the extra check (SMS code, pas
 REFUND_DAYS = (3, 15)  # a return is refunded 3..14 days after the purchase
 
 # --------------------------------------------------------------------------- economics
-# Cost of the money lent, for profit: an annual rate on the average outstanding principal.
+# Cost of the money lent, for profit: an annual rate on the principal outstanding each day.
 FUNDING_COST_BP = 450
 
 

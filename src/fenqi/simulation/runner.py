@@ -9,7 +9,7 @@ due of each account), since the plan lines keep today's state, not the history.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -115,6 +115,35 @@ def _scalar(conn: Connection, sql: str, **params: Any) -> int:
     return int(conn.execute(text(sql), params).scalar() or 0)
 
 
+def funding_cost_fen(net_lent_by_day: Mapping[date, int], end: date, rate_bp: int) -> int:
+    """The cost of the money lent: `rate_bp` a year on the principal outstanding each day up to
+    `end`, from the net principal lent (lent less repaid, refunded or written off) by day."""
+    fen_days = sum(net * (end - day).days for day, net in net_lent_by_day.items() if day < end)
+    return max(0, fen_days) * rate_bp // (365 * 10_000)
+
+
+def net_lent_by_day(conn: Connection) -> dict[date, int]:
+    """What the customers' principal receivables grew by on each business day (posted debits
+    less credits): the ledger knows when every fen was lent and when it came back."""
+    rows = conn.execute(
+        text(
+            "SELECT e.business_date, "
+            "SUM(CASE WHEN d.code = :code THEN p.amount_fen ELSE 0 END) "
+            "- SUM(CASE WHEN c.code = :code THEN p.amount_fen ELSE 0 END) "
+            "FROM ledger_postings p "
+            "JOIN ledger_entries e ON e.id = p.entry_id "
+            "JOIN ledger_accounts d ON d.id = p.debit_account_id "
+            "JOIN ledger_accounts c ON c.id = p.credit_account_id "
+            "WHERE p.phase = 'posted' AND (d.code = :code OR c.code = :code) "
+            "GROUP BY e.business_date"
+        ),
+        {"code": AccountCode.PRINCIPAL_RECEIVABLE.value},
+    ).all()
+    return {
+        (d if isinstance(d, date) else date.fromisoformat(str(d))): int(net) for d, net in rows
+    }
+
+
 def portfolio_metrics(conn: Connection, sim: Simulation) -> dict[str, Any]:
     """Approval rate, balances, income, delinquency, bad debt and profit, all in integer fen
     except the rates (basis points)."""
@@ -157,10 +186,8 @@ def portfolio_metrics(conn: Connection, sim: Simulation) -> dict[str, Any]:
             bad_fen += int(principal)
     borrowers = _scalar(conn, "SELECT COUNT(DISTINCT credit_account_id) FROM orders")
     ever_90 = sum(1 for v in sim.state.max_dpd.values() if v >= BAD_DPD)
-    # funding: the average of principal lent and principal outstanding, a fair midpoint of a
-    # balance that grows from zero, for the months run
-    average_out = (lent + principal_out) // 2
-    funding = average_out * dist.FUNDING_COST_BP * cfg.months // (12 * 10_000)
+    # funding: the principal outstanding day by day, from the ledger, at the funding rate
+    funding = funding_cost_fen(net_lent_by_day(conn), as_of, dist.FUNDING_COST_BP)
     income = charges_cash + discount
     return {
         "applications": applications,
