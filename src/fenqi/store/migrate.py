@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -21,11 +22,20 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Back to `revision` (an operator's way out of a release; tests run every step back)."""
+    _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
+
+
+def _migrate(engine: Engine, step: Callable[[Config], None]) -> None:
     cfg = alembic_config(engine)
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            step(cfg)
         return
     # SQLite changes a table's columns by rebuilding it: create the new table, copy, drop the
     # old one, rename. With foreign keys on, dropping a table that others reference fails, so
@@ -38,7 +48,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+                step(cfg)
                 broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"migration leaves broken foreign keys: {broken[:5]}")

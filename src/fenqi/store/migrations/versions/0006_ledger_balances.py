@@ -98,5 +98,54 @@ def upgrade() -> None:
     op.rename_table("ledger_accounts_new", "ledger_accounts")
 
 
+def _moved_columns(server_default: bool) -> list[sa.Column[object]]:
+    zero = {"server_default": sa.text("0")} if server_default else {}
+    false = {"server_default": sa.false()} if server_default else {}
+    return [
+        sa.Column("debit_cap_fen", sa.BigInteger(), nullable=True),
+        sa.Column("credits_must_not_exceed_debits", sa.Boolean(), nullable=False, **false),
+        sa.Column("debits_must_not_exceed_credits", sa.Boolean(), nullable=False, **false),
+        *[
+            sa.Column(name, sa.BigInteger(), nullable=False, **zero)
+            for name in ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+        ],
+    ]
+
+
 def downgrade() -> None:
-    raise NotImplementedError("0006 is not reversible: restore a backup taken before upgrading")
+    moved = ", ".join(MOVED)
+    if op.get_bind().dialect.name != "sqlite":
+        for column in _moved_columns(server_default=True):
+            op.add_column("ledger_accounts", column)
+        op.execute(
+            f"UPDATE ledger_accounts a SET ({moved}) = "
+            f"(SELECT {moved} FROM ledger_balances b WHERE b.account_id = a.id)"
+        )
+        for column in _moved_columns(server_default=False):
+            if column.name != "debit_cap_fen":
+                op.alter_column("ledger_accounts", column.name, server_default=None)
+        op.create_check_constraint(
+            op.f("ck_ledger_accounts_non_negative"), "ledger_accounts", NON_NEGATIVE
+        )
+        op.drop_table("ledger_balances")
+        return
+    op.create_table(
+        "ledger_accounts_old",
+        *_identity_columns()[:5],
+        *_moved_columns(server_default=False),
+        _identity_columns()[5],
+        sa.CheckConstraint(NON_NEGATIVE, name=op.f("ck_ledger_accounts_non_negative")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_accounts")),
+        sa.UniqueConstraint(
+            "code", "owner_kind", "owner_id", "currency", name="uq_ledger_accounts_key"
+        ),
+    )
+    identity = "id, code, owner_kind, owner_id, currency, created_at"
+    op.execute(
+        f"INSERT INTO ledger_accounts_old ({identity}, {moved}) "
+        f"SELECT a.id, a.code, a.owner_kind, a.owner_id, a.currency, a.created_at, {moved} "
+        "FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id"
+    )
+    op.drop_table("ledger_balances")
+    op.drop_table("ledger_accounts")
+    op.rename_table("ledger_accounts_old", "ledger_accounts")
