@@ -112,16 +112,24 @@ def quote(
 @app.command("rotate-keys")
 @clean_errors
 def rotate_keys() -> None:
-    """Re-encrypt personal data under the active key (after adding a key to FENQI_DATA_KEYS
-    and making it FENQI_DATA_KEY_ACTIVE); older keys stay listed until this has run."""
+    """Re-encrypt personal data and webhook signing secrets under the active key (after adding
+    a key to FENQI_DATA_KEYS and making it FENQI_DATA_KEY_ACTIVE); older keys stay listed until
+    this has run. Webhook secrets stored in plain text by older versions are sealed too."""
     from fenqi.privacy.crypto import reencrypt_rows
     from fenqi.store.schema.parties import customers
+    from fenqi.webhooks.endpoints import seal_secrets
 
-    with context() as ctx, ctx.engine.connect() as conn:
-        count = reencrypt_rows(conn, ctx.keys, customers, "id", "key_id", {
-            "name_enc": "customers.name", "id_number_enc": "customers.id_number",
-            "phone_enc": "customers.phone"})
-    typer.echo(f"re-encrypted {count} customers under key {ctx.keys.active_key_id}")
+    with context() as ctx:
+        with ctx.engine.connect() as conn:
+            count = reencrypt_rows(conn, ctx.keys, customers, "id", "key_id", {
+                "name_enc": "customers.name", "id_number_enc": "customers.id_number",
+                "phone_enc": "customers.phone"})
+        with ctx.engine.begin() as conn:
+            secrets = seal_secrets(conn, ctx.keys)
+    typer.echo(
+        f"re-encrypted {count} customers and {secrets} webhook secrets "
+        f"under key {ctx.keys.active_key_id}"
+    )
 
 
 @app.command()

@@ -297,7 +297,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from fenqi.api.app import create_app
     from fenqi.privacy.masking import install_log_redaction
-    from fenqi.webhooks.endpoints import resolve_endpoint
+    from fenqi.webhooks.endpoints import endpoint_resolver
     from fenqi.webhooks.worker import run_worker
 
     install_log_redaction()
@@ -305,7 +305,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,
-        args=(ctx.engine, ctx.clock, resolve_endpoint, ctx.settings, stop),
+        args=(ctx.engine, ctx.clock, endpoint_resolver(ctx.keys), ctx.settings, stop),
         name="webhook-worker",
         daemon=True,
     )

@@ -11,7 +11,7 @@ import httpx
 
 from fenqi.credit.checkout import RiskVerdict
 from fenqi.ledger.service import reconcile, trial_balance
-from fenqi.webhooks.endpoints import resolve_endpoint
+from fenqi.webhooks.endpoints import endpoint_resolver
 from fenqi.webhooks.signing import verify
 from fenqi.webhooks.worker import deliver_due
 from support.api_server import id_number, running_api
@@ -49,7 +49,11 @@ def test_events_are_delivered_signed(db_url: str, models_dir: Path, tmp_path: Pa
             api.post(f"/v1/orders/{order['id']}/captures", shop, {})
             with httpx.Client(timeout=10) as client:
                 stats = deliver_due(
-                    api.ctx.engine, api.clock, resolve_endpoint, client, settings=api.ctx.settings
+                    api.ctx.engine,
+                    api.clock,
+                    endpoint_resolver(api.ctx.keys),
+                    client,
+                    settings=api.ctx.settings,
                 )
             assert stats.delivered == 3, stats
             types = []

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from fenqi.clock import FixedClock
+from fenqi.privacy.crypto import KeyRing
 from fenqi.settings import Settings
-from fenqi.webhooks.endpoints import Endpoint, resolve_endpoint, set_endpoint
+from fenqi.webhooks.endpoints import Endpoint, endpoint_resolver, set_endpoint
 from fenqi.webhooks.outbox import Delivery, DeliveryStatus, enqueue, list_deliveries, replay
 from fenqi.webhooks.signing import verify
 from fenqi.webhooks.worker import (
@@ -30,6 +31,9 @@ from fenqi.webhooks.worker import (
 from fenqi.webhooks.worker import Outcome as WorkerOutcome
 from webhooks.webhook_receiver import SECRET, Receiver
 
+KEYS = KeyRing.generate()
+resolve_endpoint = endpoint_resolver(KEYS)
+
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
@@ -39,7 +43,7 @@ def client() -> Iterator[httpx.Client]:
 
 def setup_shop(engine: Engine, clock: FixedClock, url: str, merchant: str = "m1") -> None:
     with engine.begin() as conn:
-        set_endpoint(conn, clock, merchant, url, SECRET)
+        set_endpoint(conn, clock, merchant, url, SECRET, KEYS)
 
 
 def emit(engine: Engine, clock: FixedClock, merchant: str = "m1", **data: object) -> str:

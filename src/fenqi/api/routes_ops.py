@@ -351,7 +351,7 @@ def create_merchant(
 
     def work(conn: Connection) -> tuple[int, Any]:
         out = merchants.create_merchant(
-            conn, ctx.clock, body.id, body.name, body.category, body.webhook_url
+            conn, ctx.clock, body.id, body.name, body.category, body.webhook_url, ctx.keys
         )
         _audit(conn, ctx, user, "merchant.create", "merchant", body.id)
         return 201, out

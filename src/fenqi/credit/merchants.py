@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError
+from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.tokens import hash_token, new_token
 from fenqi.store.schema.parties import merchant_api_keys, merchants
-from fenqi.webhooks.endpoints import set_endpoint
+from fenqi.webhooks.endpoints import new_secret, set_endpoint
 
 
 def create_merchant(
@@ -21,8 +21,10 @@ def create_merchant(
     name: str,
     category: str,
     webhook_url: str | None = None,
+    keys: KeyRing | None = None,
 ) -> dict[str, Any]:
-    """Create a shop; returns its API key and webhook secret (the only time they are shown)."""
+    """Create a shop; returns its API key and webhook secret (the only time they are shown).
+    With a webhook URL, `keys` seal the secret."""
     if conn.execute(select(merchants.c.id).where(merchants.c.id == merchant_id)).first():
         raise CreditError(f"merchant {merchant_id} exists", code="merchant_exists", http_status=409)
     conn.execute(
@@ -33,8 +35,10 @@ def create_merchant(
     api_key = issue_api_key(conn, clock, merchant_id)
     secret = None
     if webhook_url:
-        secret = "whsec_" + secrets.token_urlsafe(32)
-        set_endpoint(conn, clock, merchant_id, webhook_url, secret)
+        if keys is None:
+            raise ValueError("keys are needed to seal a webhook secret")
+        secret = new_secret()
+        set_endpoint(conn, clock, merchant_id, webhook_url, secret, keys)
     return {
         "id": merchant_id,
         "name": name,

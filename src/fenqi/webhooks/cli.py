@@ -24,11 +24,12 @@ def worker_cmd(
 
     import httpx
 
-    from fenqi.webhooks.endpoints import resolve_endpoint
+    from fenqi.webhooks.endpoints import endpoint_resolver
     from fenqi.webhooks.worker import deliver_due, run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with context() as ctx:
+        resolve_endpoint = endpoint_resolver(ctx.keys)
         if once:
             with httpx.Client(follow_redirects=False) as client:
                 stats = deliver_due(
@@ -127,7 +128,7 @@ def set_endpoint_cmd(
 
     secret = sys.stdin.readline().strip() if secret_stdin else new_secret()
     with context() as ctx, ctx.engine.begin() as conn:
-        set_endpoint(conn, ctx.clock, merchant, url, secret)
+        set_endpoint(conn, ctx.clock, merchant, url, secret, ctx.keys)
     typer.echo(f"endpoint for {merchant}: {url}")
     if not secret_stdin:
         typer.echo(f"signing secret (shown once): {secret}")

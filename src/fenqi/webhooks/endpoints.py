@@ -1,18 +1,23 @@
 """The default endpoint store: one URL and signing secret per shop, in `webhook_endpoints`.
 
-The worker only needs `resolve_endpoint(conn, merchant_id)`; any function of that shape can
-replace this one (e.g. one reading an encrypted secret from the merchants table).
+The secret has to be read back to sign each delivery, so it cannot be hashed like an API key:
+it is sealed with the platform's data keys (`fenqi.privacy.crypto`, the keys that protect
+personal data) and opened by the resolver. The worker only needs a function of
+(conn, merchant_id), `endpoint_resolver(keys)`; any function of that shape can replace it.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select, update
 
 from fenqi.clock import Clock
+from fenqi.privacy.crypto import KeyRing, reencrypt_rows
 from fenqi.store.schema.webhooks import webhook_endpoints
 from fenqi.store.upsert import insert_ignore
 from fenqi.webhooks.errors import InvalidEndpoint
@@ -21,6 +26,7 @@ URL_LENGTH_MAX = 2048
 SECRET_LENGTH_MIN = 16  # an HMAC key shorter than this is guessable
 SECRET_LENGTH_MAX = 256
 SECRET_PREFIX = "whsec_"
+SECRET_CONTEXT = "webhook_endpoints.secret"  # authenticated with the ciphertext
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,10 @@ def validate_url(url: str) -> str:
     return url
 
 
-def set_endpoint(conn: Connection, clock: Clock, merchant_id: str, url: str, secret: str) -> None:
-    """Create or replace a shop's endpoint (in the caller's transaction)."""
+def set_endpoint(
+    conn: Connection, clock: Clock, merchant_id: str, url: str, secret: str, keys: KeyRing
+) -> None:
+    """Create or replace a shop's endpoint (in the caller's transaction), its secret sealed."""
     if not merchant_id:
         raise InvalidEndpoint("merchant_id: must not be empty", field="merchant_id")
     validate_url(url)
@@ -65,7 +73,8 @@ def set_endpoint(conn: Connection, clock: Clock, merchant_id: str, url: str, sec
             field="secret",
         )
     now = clock.now()
-    values = {"url": url, "secret": secret, "updated_at": now}
+    sealed = keys.encrypt(secret, context=SECRET_CONTEXT)
+    values = {"url": url, "secret": sealed.ciphertext, "key_id": sealed.key_id, "updated_at": now}
     inserted = insert_ignore(
         conn,
         webhook_endpoints,
@@ -80,13 +89,39 @@ def set_endpoint(conn: Connection, clock: Clock, merchant_id: str, url: str, sec
         )
 
 
-def resolve_endpoint(conn: Connection, merchant_id: str) -> Endpoint | None:
-    """The shop's endpoint, or None if it has not configured one."""
+def resolve_endpoint(conn: Connection, merchant_id: str, keys: KeyRing) -> Endpoint | None:
+    """The shop's endpoint with its secret opened, or None if it has not configured one."""
+    e = webhook_endpoints.c
     row = conn.execute(
-        select(webhook_endpoints.c.url, webhook_endpoints.c.secret).where(
-            webhook_endpoints.c.merchant_id == merchant_id
-        )
+        select(e.url, e.secret, e.key_id).where(e.merchant_id == merchant_id)
     ).first()
     if row is None:
         return None
-    return Endpoint(url=row.url, secret=row.secret.encode("utf-8"))
+    secret = (
+        row.secret  # stored before secrets were sealed (see seal_secrets)
+        if row.key_id is None
+        else keys.decrypt(row.key_id, row.secret, context=SECRET_CONTEXT)
+    )
+    return Endpoint(url=row.url, secret=secret.encode("utf-8"))
+
+
+def endpoint_resolver(keys: KeyRing) -> Callable[[Connection, str], Endpoint | None]:
+    """The worker's resolver: `resolve_endpoint` with the platform's keys."""
+    return partial(resolve_endpoint, keys=keys)
+
+
+def seal_secrets(conn: Connection, keys: KeyRing) -> int:
+    """Seal the secrets stored in plain text and re-seal those under a key that is no longer
+    the active one; returns how many (`fenqi rotate-keys`)."""
+    e = webhook_endpoints.c
+    plain = conn.execute(select(e.merchant_id, e.secret).where(e.key_id.is_(None))).all()
+    for merchant_id, secret in plain:
+        sealed = keys.encrypt(secret, context=SECRET_CONTEXT)
+        conn.execute(
+            update(webhook_endpoints)
+            .where(e.merchant_id == merchant_id, e.key_id.is_(None))
+            .values(secret=sealed.ciphertext, key_id=sealed.key_id)
+        )
+    return len(plain) + reencrypt_rows(
+        conn, keys, webhook_endpoints, "merchant_id", "key_id", {"secret": SECRET_CONTEXT}
+    )

@@ -76,15 +76,17 @@ Index(
 )
 Index("ix_webhook_deliveries_event", webhook_deliveries.c.event_row_id)
 
-# The default endpoint store: one URL and signing secret per shop. The secret is kept as text
-# here; the resolver is a plain function of (conn, merchant_id) so the storage can change
-# (e.g. to encrypted columns) without touching the worker.
+# The default endpoint store: one URL and signing secret per shop. The secret is sealed with the
+# platform's data keys (AES-256-GCM, fenqi.privacy.crypto), `key_id` naming the key; a NULL key id
+# is a secret stored in plain text before migration 0007, read as it is until `fenqi
+# rotate-keys` seals it. The worker reads endpoints through a resolver of (conn, merchant_id).
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
     Column("merchant_id", String(64), primary_key=True),
     Column("url", Text, nullable=False),
     Column("secret", Text, nullable=False),
+    Column("key_id", String(32), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
