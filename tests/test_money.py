@@ -4,7 +4,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fenqi.money import Money, Remainder, Rounding, allocate, apply_bp, format_fen, split_evenly
+from fenqi.money import (
+    Money,
+    Remainder,
+    Rounding,
+    allocate,
+    apply_bp,
+    format_fen,
+    parse_yuan,
+    split_evenly,
+)
 
 
 @given(st.integers(0, 10**12), st.integers(1, 60), st.sampled_from(list(Remainder)))
@@ -45,3 +54,15 @@ def test_money_refuses_floats_and_mixed_currency() -> None:
         Money(1, "CNY") + Money(1, "USD")
     assert str(Money(123456)) == "1,234.56 CNY"
     assert format_fen(-5) == "-0.05"
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+def test_parse_yuan_reads_back_what_format_fen_writes(amount_fen: int) -> None:
+    assert parse_yuan(format_fen(amount_fen)) == amount_fen
+
+
+def test_parse_yuan_refuses_what_is_not_an_amount() -> None:
+    assert parse_yuan(" 12000 ") == 1_200_000 and parse_yuan("0.5") == 50 and parse_yuan(".07") == 7
+    for bad in ("", "abc", "-5", "1.234", "1.2.3", "1e5", "²", ".", "12 000"):
+        with pytest.raises(ValueError):
+            parse_yuan(bad)

@@ -137,3 +137,25 @@ def test_console_shop_wallet_round_trip(
         expect(page.get_by_test_id(f"ledger-{account}")).to_contain_text("repayment")
         expect(page.get_by_test_id("masked")).not_to_contain_text("13812341234")
         context.close()
+
+        # support freezes the account from its page: a refusal shows in place, a change reloads
+        with api.ctx.engine.begin() as conn:
+            create_staff(conn, api.clock, "sam", STAFF_PASSWORD, "support")
+        context = browser.new_context()  # type: ignore[attr-defined]
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        page.goto(f"{api.base}/console/shoppers/{buyer['customer_id']}")
+        page.fill("#username", "sam")
+        page.fill("#password", STAFF_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        form = page.get_by_test_id(f"status-form-{account}")
+        form.get_by_label("action").select_option("unfreeze")
+        form.get_by_label("status reason").fill("checking")
+        form.get_by_role("button", name="Apply").click()
+        expect(page.get_by_role("alert")).to_contain_text("is active; cannot unfreeze")
+        form = page.get_by_test_id(f"status-form-{account}")
+        form.get_by_label("action").select_option("freeze")
+        form.get_by_label("status reason").fill("shopper reports a lost phone")
+        form.get_by_role("button", name="Apply").click()
+        expect(page.locator("h2", has_text=f"Credit account {account}")).to_contain_text("frozen")
+        context.close()

@@ -4,6 +4,7 @@ entries for the sensitive actions. Data is made through the REST API."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from fenqi.credit import service as credit
 from fenqi.privacy.staff import create_staff
+from fenqi.store.schema.credit import credit_accounts
 from fenqi.store.schema.privacy import audit_log
 from fenqi.store.schema.webhooks import webhook_deliveries
 from support.api_server import STAFF_PASSWORD, Api, id_number, running_api
@@ -49,6 +52,7 @@ def world(db_url: str, models_dir: Path, tmp_path: Path) -> Iterator[tuple[Api, 
         assert bad.status_code == 201 and bad.json()["outcome"] == "declined", bad.text
         ids = {
             "customer": good.json()["customer_id"],
+            "account": good.json()["credit_account_id"],
             "declined_decision": int(bad.json()["decision_id"].removeprefix("rd_")),
         }
         yield api, ids
@@ -165,6 +169,92 @@ def test_roles_decide_pages_links_and_actions(world: tuple[Api, dict[str, int]])
     assert 'id="chart-scores"' in models.text
     assert analyst.get("/console/decisions/999999").text.count("There is no decision") == 1
     assert analyst.get("/console/webhooks").status_code == 403
+
+
+def test_account_actions_follow_roles_and_are_audited(
+    world: tuple[Api, dict[str, int]],
+) -> None:
+    api, ids = world
+    customer, account = ids["customer"], ids["account"]
+
+    # support may freeze (with a reason) but not change a limit
+    support = sign_in(api, "desk", "support")
+    page = support.get(f"/console/shoppers/{customer}")
+    assert f'data-testid="status-form-{account}"' in page.text
+    assert f'data-testid="limit-form-{account}"' not in page.text
+    token = csrf_of(page.text)
+    status_url = f"/console/accounts/{account}/status"
+    no_reason = support.post(
+        status_url, data={"action": "freeze", "reason": " ", "csrf_token": token}
+    )
+    assert no_reason.status_code == 400 and "Say why you freeze it." in no_reason.text
+    odd = support.post(status_url, data={"action": "delete", "reason": "x", "csrf_token": token})
+    assert odd.status_code == 400 and "Choose one of freeze, unfreeze, close." in odd.text
+    done = support.post(
+        status_url,
+        data={"action": "freeze", "reason": "shopper reports a lost phone", "csrf_token": token},
+    )
+    assert done.status_code == 200 and done.headers["HX-Refresh"] == "true"
+    again = support.post(
+        status_url, data={"action": "freeze", "reason": "twice", "csrf_token": token}
+    )
+    assert again.status_code == 409 and "is frozen; cannot freeze" in again.text
+    limit_url = f"/console/accounts/{account}/limit"
+    refused = support.post(
+        limit_url, data={"limit_yuan": "1", "reason": "x", "csrf_token": token}
+    )
+    assert refused.status_code == 403
+    assert "frozen" in support.get(f"/console/shoppers/{customer}").text
+
+    # a risk analyst sets limits; the amount is read in yuan and must be one
+    analyst = sign_in(api, "limits", "risk_analyst")
+    token = csrf_of(analyst.get(f"/console/shoppers/{customer}").text)
+    bad = analyst.post(
+        limit_url, data={"limit_yuan": "12.345", "reason": "review", "csrf_token": token}
+    )
+    assert bad.status_code == 400 and "more than two decimals" in bad.text
+    ok = analyst.post(
+        limit_url,
+        data={"limit_yuan": "8,000.50", "reason": "income verified", "csrf_token": token},
+    )
+    assert ok.status_code == 200, ok.text
+
+    # a collector sees neither form and may do neither
+    collector = sign_in(api, "dunning", "collector")
+    page = collector.get(f"/console/shoppers/{customer}")
+    assert "status-form-" not in page.text and "limit-form-" not in page.text
+    token = csrf_of(page.text)
+    assert (
+        collector.post(
+            status_url, data={"action": "unfreeze", "reason": "x", "csrf_token": token}
+        ).status_code
+        == 403
+    )
+
+    with api.ctx.engine.connect() as conn:
+        row = conn.execute(
+            select(credit_accounts.c.status, credit_accounts.c.limit_fen).where(
+                credit_accounts.c.id == account
+            )
+        ).one()
+        assert tuple(row) == ("frozen", 800_050)
+        summary = credit.account_summary(conn, account, api.clock.today())
+        assert summary["limit_fen"] == 800_050
+        audited = conn.execute(
+            select(audit_log.c.action, audit_log.c.reason, audit_log.c.detail)
+            .where(
+                audit_log.c.target_kind == "credit_account",
+                audit_log.c.target_id == str(account),
+            )
+            .order_by(audit_log.c.id)
+        ).all()
+    assert [(a, r) for a, r, _ in audited] == [
+        ("account.freeze", "shopper reports a lost phone"),
+        ("account.change_limit", "income verified"),
+    ]
+    detail = audited[1][2]
+    detail = json.loads(detail) if isinstance(detail, str) else detail
+    assert detail["new_limit_fen"] == 800_050
 
 
 def test_webhook_replay_is_audited(world: tuple[Api, dict[str, int]]) -> None:

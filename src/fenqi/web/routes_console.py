@@ -21,6 +21,7 @@ from fenqi.analytics import (
 )
 from fenqi.credit import customers
 from fenqi.errors import FenqiError
+from fenqi.money import parse_yuan
 from fenqi.privacy.audit import record
 from fenqi.privacy.staff import Permission, authenticate
 from fenqi.web import queries
@@ -293,6 +294,115 @@ def reveal(
     return page(
         request, "_reveal.html", plain=plain, customer_id=customer_id, console=console, error=None
     )
+
+
+# ---------------------------------------------------------------- account actions
+
+ACCOUNT_ACTIONS = ("freeze", "unfreeze", "close")
+
+
+def _account_result(
+    request: Request, console: Console, account_id: int, error: str | None, status_code: int
+) -> HTMLResponse:
+    """The account's action box again: the error in place, or (done) a reload of the page,
+    which shows the new status or limit."""
+    response = page(
+        request,
+        "_account_actions.html",
+        status_code=status_code,
+        console=console,
+        account_id=account_id,
+        error=error,
+    )
+    if error is None:
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@router.post("/accounts/{account_id}/status", response_class=HTMLResponse)
+def account_status(
+    request: Request,
+    account_id: int,
+    action: str = Form(""),
+    reason: str = Form("", max_length=REASON_CHARS_MAX),
+    console: Console = Depends(posted(P.ACCOUNT_FREEZE)),
+) -> Response:
+    """Freeze, unfreeze or close a credit account, for a stated reason (audited, as the API's
+    `POST /v1/ops/accounts/{id}/{action}`)."""
+    from fenqi.credit import admin
+
+    if action not in ACCOUNT_ACTIONS:
+        return _account_result(
+            request, console, account_id, f"Choose one of {', '.join(ACCOUNT_ACTIONS)}.", 400
+        )
+    if not reason.strip():
+        return _account_result(request, console, account_id, f"Say why you {action} it.", 400)
+    ctx = ctx_of(request)
+    try:
+        with ctx.engine.begin() as conn:
+            admin.change_status(conn, account_id, action, reason.strip())
+            _audit(
+                conn,
+                request,
+                console,
+                f"account.{action}",
+                "credit_account",
+                account_id,
+                reason=reason.strip(),
+            )
+    except FenqiError as error:
+        return _account_result(request, console, account_id, str(error), 409)
+    return _account_result(request, console, account_id, None, 200)
+
+
+@router.post("/accounts/{account_id}/limit", response_class=HTMLResponse)
+def account_limit(
+    request: Request,
+    account_id: int,
+    limit_yuan: str = Form("", max_length=40),
+    reason: str = Form("", max_length=REASON_CHARS_MAX),
+    console: Console = Depends(posted(P.ACCOUNT_CHANGE_LIMIT)),
+) -> Response:
+    """Set a credit account's limit, for a stated reason (audited with the old and new limit, as
+    the API's `POST /v1/ops/accounts/{id}/limit`)."""
+    from fenqi.credit import admin
+    from fenqi.credit.service import get_account
+
+    try:
+        limit_fen = parse_yuan(limit_yuan)
+    except ValueError as error:
+        return _account_result(request, console, account_id, f"New limit: {error}.", 400)
+    if not reason.strip():
+        return _account_result(
+            request, console, account_id, "Say why the limit changes.", 400
+        )
+    ctx = ctx_of(request)
+    try:
+        with ctx.engine.begin() as conn:
+            product = ctx.product(get_account(conn, account_id)["product"])
+            old = admin.change_limit(
+                conn,
+                ctx.clock,
+                product,
+                account_id,
+                limit_fen,
+                reason.strip(),
+                f"staff:{console.user.id}",
+            )
+            _audit(
+                conn,
+                request,
+                console,
+                "account.change_limit",
+                "credit_account",
+                account_id,
+                reason=reason.strip(),
+                old_limit_fen=old,
+                new_limit_fen=limit_fen,
+            )
+    except FenqiError as error:
+        return _account_result(request, console, account_id, str(error), 400)
+    return _account_result(request, console, account_id, None, 200)
 
 
 # ---------------------------------------------------------------- decisions and models
