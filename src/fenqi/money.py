@@ -79,15 +79,12 @@ def format_fen(amount_fen: int) -> str:
 def parse_yuan(text: str) -> int:
     """What a person typed as an amount in yuan ('12000', '12,000.5', '0.01') as fen; raises
     ValueError naming the problem for anything else (a third decimal, a sign, not a number)."""
-    cleaned = text.strip().replace(",", "")
-    digits_and_point = set("0123456789.")
-    if not cleaned or not set(cleaned) <= digits_and_point or cleaned.count(".") > 1:
-        raise ValueError(f"{text.strip()[:40]!r} is not an amount in yuan such as 12000 or 99.50")
-    whole, _, cents = cleaned.partition(".")
+    shown = repr(text.strip()[:40])
+    whole, _, cents = text.strip().replace(",", "").partition(".")
+    if not (whole or cents) or not (whole + cents).isascii() or not (whole + cents).isdigit():
+        raise ValueError(f"{shown} is not an amount in yuan such as 12000 or 99.50")
     if len(cents) > 2:
-        raise ValueError(f"{text.strip()[:40]!r} has more than two decimals (fen are the smallest)")
-    if not whole and not cents:
-        raise ValueError(f"{text.strip()[:40]!r} is not an amount in yuan such as 12000 or 99.50")
+        raise ValueError(f"{shown} has more than two decimals (fen are the smallest)")
     return int(whole or "0") * 100 + int(cents.ljust(2, "0"))
 
 

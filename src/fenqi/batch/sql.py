@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Connection,
     FromClause,
-    Integer,
     String,
     and_,
     cast,
@@ -20,7 +17,6 @@ from sqlalchemy import (
     or_,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from fenqi.store.schema.credit import credit_accounts as ca
@@ -54,14 +50,6 @@ def _open(kind: str) -> ColumnElement[bool]:
 # UNPAID > 0 as the lines' check constraint (no part paid or waived past its amount) lets it be
 # written: stops at the first part still owed instead of summing all nine columns every time
 OPEN_LINE = or_(_open("principal"), _open("fee"), _open("interest"))
-
-
-def days_between(
-    conn: Connection, later: date, earlier: KeyedColumnElement[date] | ColumnElement[date]
-) -> ColumnElement[int]:
-    if conn.dialect.name == "sqlite":
-        return cast(func.julianday(literal(later.isoformat())) - func.julianday(earlier), Integer)
-    return cast(literal(later) - earlier, Integer)
 
 
 class _Least(FunctionElement[int]):

@@ -8,7 +8,7 @@ figures. Rules that vary by product are read from the product files, never branc
 Accrue, bill and age read the partition's plan lines through one snapshot: a single pass over
 the lines that matter today (due by today, or by the statement's due date on a statement day,
 and not fully paid) that leaves one row per account in a temporary table, with everything the
-three steps aggregate (revolving principal, penalty base, statement sums, days past due of the
+three steps aggregate (revolving principal, penalty base, statement sums, the due date of the
 oldest amount overdue). The snapshot is taken after revolve, once per partition and
 connection, and is rebuilt whenever a step finds none for its partition (a resumed run), so
 every step reads the same figures as if it had scanned the lines itself: the steps that run
@@ -57,7 +57,6 @@ from fenqi.batch.sql import (
     UNPAID_INTEREST,
     UNPAID_PRINCIPAL,
     Partition,
-    days_between,
     isum,
     non_negative,
     smaller,
@@ -195,10 +194,8 @@ snapshot = _temp(
     Column("account_id", BigId, primary_key=True, autoincrement=False),
     Column("revolving_principal", BigInteger, nullable=False),  # revolving since today or before
     Column("penalty_ppm", BigInteger, nullable=False),  # Σ overdue × the line's daily ppm
-    # the due date of the oldest amount due, unpaid and not revolving (NULL if none), and the
-    # days past due it makes today, worked out once per account here
+    # the due date of the oldest amount due, unpaid and not revolving (NULL if none)
     Column("past_due_since", Date, nullable=True),
-    Column("days_past_due", Integer, nullable=True),
     # the lines on the statement cut today (zero on other days)
     Column("stmt_owed", BigInteger, nullable=False),
     Column("stmt_principal", BigInteger, nullable=False),
@@ -289,7 +286,6 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
                 facts.c.revolving_principal,
                 facts.c.penalty_ppm,
                 facts.c.past_due_since,
-                days_between(conn, day, facts.c.past_due_since),
                 facts.c.s0 + facts.c.s1 + facts.c.s2,
                 facts.c.s1,
                 facts.c.s2,

@@ -23,6 +23,7 @@ from fenqi.context import Context, build_context
 from fenqi.credit.underwriting import MODEL_FEATURES
 from fenqi.ledger.chart import AccountCode
 from fenqi.ledger.service import reconcile, trial_balance
+from fenqi.money import BP_PER_UNIT
 from fenqi.settings import Settings
 from fenqi.simulation import distributions as dist
 from fenqi.simulation.market import Counts, SimConfig, Simulation, _unpaid_sql
@@ -119,7 +120,7 @@ def funding_cost_fen(net_lent_by_day: Mapping[date, int], end: date, rate_bp: in
     """The cost of the money lent: `rate_bp` a year on the principal outstanding each day up to
     `end`, from the net principal lent (lent less repaid, refunded or written off) by day."""
     fen_days = sum(net * (end - day).days for day, net in net_lent_by_day.items() if day < end)
-    return max(0, fen_days) * rate_bp // (365 * 10_000)
+    return max(0, fen_days) * rate_bp // (365 * BP_PER_UNIT)
 
 
 def net_lent_by_day(conn: Connection) -> dict[date, int]:
