@@ -3,10 +3,11 @@
 Builds a portfolio directly in the database with set-based SQL (this is benchmark setup, not a
 way to book credit): every account with its ledger accounts; a realistic mix of current cycle
 purchases, revolving balances after a minimum payment, 12-installment plans, and arrears in
-every bucket M1..M7+. Then one end-of-day with a statement cut (the 1st of the month) runs, and
-in the same run the floor is timed: one set-based UPDATE touching the same rows (every account
-and every plan line, each changed and then put back). Prints accounts/s, the ratio to the floor
-and peak memory, on SQLite and PostgreSQL; writes bench/results/eod.json.
+every bucket M1..M7+; and the history such a book carries (the statements of February to May,
+May's daily accrual journals). Then one end-of-day with a statement cut (the 1st of the month)
+runs, and in the same run the floor is timed: one set-based UPDATE touching the same rows (every
+account and every plan line, each changed and then put back). Prints accounts/s, the ratio to
+the floor and peak memory, on SQLite and PostgreSQL; writes bench/results/eod.json.
 
     python bench/eod.py --accounts 1000000 [--db sqlite|postgresql|both]
 """
@@ -20,14 +21,17 @@ import resource
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from fenqi.batch.eod import run_eod
 from fenqi.clock import FixedClock
 from fenqi.context import build_context
+from fenqi.ledger.chart import AccountCode, OwnerKind
+from fenqi.ledger.service import open_account
 from fenqi.settings import Settings
 from fenqi.store.engine import make_engine
 from fenqi.store.migrate import upgrade
@@ -35,6 +39,7 @@ from fenqi.store.migrate import upgrade
 RESULTS = Path(__file__).parent / "results"
 PG = os.environ.get("FENQI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RUN_DATE = date(2026, 6, 1)  # a statement day for the Huabei-style product
+HISTORY_ACCRUAL_FEN = 50  # a day's accrued interest or penalty of an account, in May
 CODES = ("principal_receivable", "fee_receivable", "interest_receivable", "penalty_receivable",
          "written_off_receivable", "customer_credit_balance")
 
@@ -154,12 +159,72 @@ def build(engine: Engine, accounts: int) -> None:
             for table in ("credit_accounts", "ledger_accounts", "installment_plans"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                   f"(SELECT max(id) FROM {table}))"))
+        history(conn, d)
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("COMMIT"))
             conn.execute(text("ANALYZE"))
         else:
             conn.execute(text("ANALYZE"))
+
+
+def history(conn: Connection, d: Callable[[str], str]) -> None:
+    """What the book carries into the run day, so that the day's statements, postings and
+    accruals go into tables and indexes that already hold their accounts' earlier rows, as in
+    production, instead of appending to empty ones:
+    - the statements cut on 1 February to 1 May (every account not yet charged off);
+    - May's daily accrual journals (one entry a day per kind, a posting per account): revolving
+      interest from 11 May, penalty interest on each day an account was past due; with the
+      accrued totals in `accruals` and the receivables' and income's balances."""
+    clock = FixedClock(datetime(2026, 5, 31, 12, 0, tzinfo=UTC))
+    income = {kind: open_account(conn, clock, AccountCode(f"{kind}_income"), OwnerKind.PLATFORM,
+                                 "platform", "CNY") for kind in ("interest", "penalty")}
+    for month in range(2, 6):
+        conn.execute(text(f"""
+            INSERT INTO statements (credit_account_id, statement_date, due_date, principal_fen,
+                fee_fen, interest_fen, penalty_fen, total_fen, minimum_fen, created_at)
+            SELECT id, {d(f"2026-{month:02d}-01")}, {d(f"2026-{month:02d}-10")}, 10000, 880, 0, 0,
+                10880, 10880, '2026-{month:02d}-01 15:00:00+00'
+            FROM credit_accounts
+            WHERE charged_off_on IS NULL OR charged_off_on > {d(f"2026-{month:02d}-01")}"""))
+    # (kind, the customer's ledger account among CODES, its first day, who accrues on a day)
+    accruing = (("interest", CODES.index("interest_receivable"), 11, "id % 10 = 4"),
+                ("penalty", CODES.index("penalty_receivable"), 1,
+                 "charged_off_on IS NULL AND past_due_since < {day}"))
+    for kind, k, first, where in accruing:
+        for day_of_month in range(first, 32):
+            day = d(f"2026-05-{day_of_month:02d}")
+            entry = conn.execute(text(f"""
+                INSERT INTO ledger_entries (client_id, content_hash, kind, status, business_date,
+                    created_at, description, ref_kind, ref_id)
+                VALUES ('eod:2026-05-{day_of_month:02d}:{kind}:CNY:0', 'batch', 'single', 'posted',
+                    {day}, '2026-05-{day_of_month:02d} 23:00:00+00', 'daily {kind}', 'partition',
+                    '0')
+                RETURNING id""")).scalar_one()
+            conn.execute(text(f"""
+                INSERT INTO ledger_postings (entry_id, seq, debit_account_id, credit_account_id,
+                    amount_fen, phase, pending_remaining_fen, code)
+                SELECT {entry}, id, (id - 1) * {len(CODES)} + {k + 1}, {income[kind]},
+                    {HISTORY_ACCRUAL_FEN}, 'posted', 0, '{kind}'
+                FROM credit_accounts WHERE {where.format(day=day)}"""))
+    for kind, k, _first, _where in accruing:
+        per_account = f"""
+            SELECT (p.debit_account_id - {k + 1}) / {len(CODES)} + 1 AS account_id,
+                   p.debit_account_id AS ledger_id, sum(p.amount_fen) AS amount
+            FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id
+            WHERE e.client_id LIKE 'eod:2026-05-%:{kind}:CNY:0'
+            GROUP BY p.debit_account_id"""
+        conn.execute(text(f"""
+            INSERT INTO accruals (credit_account_id, kind, accrued_fen, paid_fen, waived_fen,
+                accrued_through)
+            SELECT account_id, '{kind}', amount, 0, 0, {d("2026-05-31")} FROM ({per_account}) a"""))
+        conn.execute(text(f"""
+            UPDATE ledger_balances SET debits_posted = debits_posted + a.amount
+            FROM ({per_account}) a WHERE ledger_balances.account_id = a.ledger_id"""))
+        conn.execute(text(f"""
+            UPDATE ledger_balances SET credits_posted = credits_posted
+                + (SELECT coalesce(sum(amount), 0) FROM ({per_account}) a)
+            WHERE account_id = {income[kind]}"""))
 
 
 # What the floor changes in every row it touches: a value moved by one and then put back before
