@@ -8,9 +8,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    FromClause,
-    String,
-    and_,
     cast,
     func,
     literal,
@@ -19,9 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import plan_lines as lines
-from fenqi.store.schema.ledger import ledger_accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,22 +86,3 @@ def isum(value: ColumnElement[int]) -> ColumnElement[int]:
 
 def non_negative(value: ColumnElement[int]) -> ColumnElement[int]:
     return _Greatest(value, literal(0))
-
-
-def customer_ledger(code: str, name: str) -> FromClause:
-    """An alias of ledger_accounts for a customer account code, to join on credit_accounts."""
-    return ledger_accounts.alias(name)
-
-
-def customer_join(
-    alias: FromClause, code: str, account_id: ColumnElement[int]
-) -> ColumnElement[bool]:
-    return and_(
-        alias.c.owner_kind == "customer",
-        alias.c.owner_id == cast(account_id, String),
-        alias.c.code == code,
-    )
-
-
-def in_partition(part: Partition) -> ColumnElement[bool]:
-    return ca.c.id.between(part.lo, part.hi)
