@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_backoff_base_seconds: int = Field(default=30, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Webhooks go to public addresses only (fenqi.webhooks.destinations); this lets them reach
+    # loopback and private networks, for tests and the demo. Never in production.
+    webhook_allow_private_networks: bool = False
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,27 @@ from support.api_server import id_number, running_api
 from webhooks.webhook_receiver import Receiver
 
 
+def test_a_shop_cannot_point_webhooks_at_the_platforms_network(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """With private networks refused (the production default), onboarding a shop whose webhook
+    URL names a non-public address is refused whole: no shop, no key, no endpoint."""
+    with running_api(db_url, models_dir, tmp_path, private_webhooks=False) as api:
+        admin = api.staff_token()
+        shop = {"id": "m_ssrf", "name": "SSRF", "category": "books"}
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+            "http://[::1]:5432/",
+            "https://db.internal/x",
+        ):
+            r = api.post("/v1/ops/merchants", admin, {**shop, "webhook_url": url})
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["code"] == "unsafe_webhook_url" and "public" in r.json()["detail"]
+        r = api.post("/v1/ops/merchants", admin, {**shop, "webhook_url": "https://shop.example/h"})
+        assert r.status_code == 201, r.text  # the id was never taken
+
+
 def test_events_are_delivered_signed(db_url: str, models_dir: Path, tmp_path: Path) -> None:
     receiver = Receiver()
     receiver.thread.start()

@@ -33,9 +33,19 @@ def free_port() -> int:
 
 @contextmanager
 def running_api(
-    db_url: str, models_dir: Path, tmp: Path, start: date = date(2026, 1, 2)
+    db_url: str,
+    models_dir: Path,
+    tmp: Path,
+    start: date = date(2026, 1, 2),
+    *,
+    private_webhooks: bool = True,  # the tests' receivers listen on 127.0.0.1
 ) -> Iterator[Api]:
-    settings = Settings(database_url=db_url, models_dir=models_dir, keys_file=tmp / "keys.json")
+    settings = Settings(
+        database_url=db_url,
+        models_dir=models_dir,
+        keys_file=tmp / "keys.json",
+        webhook_allow_private_networks=private_webhooks,
+    )
     clock = FixedClock.on(start)
     engine = make_engine(db_url)
     create_all(engine)

@@ -29,7 +29,10 @@ def clock() -> FixedClock:
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        webhook_max_attempts=4, webhook_backoff_base_seconds=30, webhook_timeout_seconds=5.0
+        webhook_max_attempts=4,
+        webhook_backoff_base_seconds=30,
+        webhook_timeout_seconds=5.0,
+        webhook_allow_private_networks=True,  # the receivers listen on 127.0.0.1
     )
 
 

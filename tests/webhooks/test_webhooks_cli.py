@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from fenqi.clock import SystemClock
 from fenqi.store.engine import create_all, make_engine
+from fenqi.store.schema.webhooks import webhook_endpoints
 from fenqi.webhooks.outbox import enqueue
 from fenqi.webhooks.signing import verify
 from webhooks.webhook_receiver import SECRET, Receiver
@@ -18,13 +21,21 @@ from webhooks.webhook_receiver import SECRET, Receiver
 RUN_APP = "from fenqi.webhooks.cli import app; app(prog_name='fenqi webhooks')"
 
 
-def webhooks(db_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def webhooks(
+    db_url: str, *args: str, stdin: str | None = None, allow_private: bool = True
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", RUN_APP, *args],
         capture_output=True,
         text=True,
         input=stdin,
-        env={**os.environ, "FENQI_DATABASE_URL": db_url, "COLUMNS": "200"},
+        env={
+            **os.environ,
+            "FENQI_DATABASE_URL": db_url,
+            "COLUMNS": "200",
+            # the receiver listens on 127.0.0.1
+            "FENQI_WEBHOOK_ALLOW_PRIVATE_NETWORKS": str(allow_private).lower(),
+        },
         timeout=120,
     )
 
@@ -80,7 +91,15 @@ def test_clean_errors(tmp_path: Path) -> None:
         out = webhooks(db_url, *args)
         assert out.returncode != 0, args
         assert expected in out.stderr and "Traceback" not in out.stderr, out.stderr
-    out = webhooks(db_url, "set-endpoint", "m1", "https://shop.example/hooks")
+    # a platform that does not allow private networks (the default) refuses them, and keeps
+    # nothing
+    for url in ("http://169.254.169.254/latest/meta-data", "https://localhost:8443/hooks"):
+        out = webhooks(db_url, "set-endpoint", "m1", url, allow_private=False)
+        assert out.returncode != 0 and "unsafe_webhook_url" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(webhook_endpoints)).scalar() == 0
+    out = webhooks(db_url, "set-endpoint", "m1", "https://shop.example/hooks", allow_private=False)
     assert out.returncode == 0 and "signing secret (shown once): whsec_" in out.stdout
     out = webhooks(db_url, "worker", "--once")
     assert out.returncode == 0 and "claimed 0" in out.stdout

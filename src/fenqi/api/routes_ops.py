@@ -351,7 +351,14 @@ def create_merchant(
 
     def work(conn: Connection) -> tuple[int, Any]:
         out = merchants.create_merchant(
-            conn, ctx.clock, body.id, body.name, body.category, body.webhook_url, ctx.keys
+            conn,
+            ctx.clock,
+            body.id,
+            body.name,
+            body.category,
+            body.webhook_url,
+            ctx.keys,
+            allow_private=ctx.settings.webhook_allow_private_networks,
         )
         _audit(conn, ctx, user, "merchant.create", "merchant", body.id)
         return 201, out

@@ -11,7 +11,8 @@ from fenqi.credit.errors import CreditError
 from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.tokens import hash_token, new_token
 from fenqi.store.schema.parties import merchant_api_keys, merchants
-from fenqi.webhooks.endpoints import new_secret, set_endpoint
+from fenqi.webhooks.destinations import check_url
+from fenqi.webhooks.endpoints import new_secret, set_endpoint, validate_url
 
 
 def create_merchant(
@@ -22,9 +23,15 @@ def create_merchant(
     category: str,
     webhook_url: str | None = None,
     keys: KeyRing | None = None,
+    *,
+    allow_private: bool = False,
 ) -> dict[str, Any]:
     """Create a shop; returns its API key and webhook secret (the only time they are shown).
-    With a webhook URL, `keys` seal the secret."""
+    With a webhook URL, `keys` seal the secret, and the URL must name a public destination
+    unless `allow_private` (see fenqi.webhooks.destinations)."""
+    if webhook_url:  # refused before anything is written
+        validate_url(webhook_url)
+        check_url(webhook_url, allow_private)
     if conn.execute(select(merchants.c.id).where(merchants.c.id == merchant_id)).first():
         raise CreditError(f"merchant {merchant_id} exists", code="merchant_exists", http_status=409)
     conn.execute(
@@ -38,7 +45,9 @@ def create_merchant(
         if keys is None:
             raise ValueError("keys are needed to seal a webhook secret")
         secret = new_secret()
-        set_endpoint(conn, clock, merchant_id, webhook_url, secret, keys)
+        set_endpoint(
+            conn, clock, merchant_id, webhook_url, secret, keys, allow_private=allow_private
+        )
     return {
         "id": merchant_id,
         "name": name,

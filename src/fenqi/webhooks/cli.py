@@ -128,7 +128,15 @@ def set_endpoint_cmd(
 
     secret = sys.stdin.readline().strip() if secret_stdin else new_secret()
     with context() as ctx, ctx.engine.begin() as conn:
-        set_endpoint(conn, ctx.clock, merchant, url, secret, ctx.keys)
+        set_endpoint(
+            conn,
+            ctx.clock,
+            merchant,
+            url,
+            secret,
+            ctx.keys,
+            allow_private=ctx.settings.webhook_allow_private_networks,
+        )
     typer.echo(f"endpoint for {merchant}: {url}")
     if not secret_stdin:
         typer.echo(f"signing secret (shown once): {secret}")

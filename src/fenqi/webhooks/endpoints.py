@@ -20,6 +20,7 @@ from fenqi.clock import Clock
 from fenqi.privacy.crypto import KeyRing, reencrypt_rows
 from fenqi.store.schema.webhooks import webhook_endpoints
 from fenqi.store.upsert import insert_ignore
+from fenqi.webhooks.destinations import check_url
 from fenqi.webhooks.errors import InvalidEndpoint
 
 URL_LENGTH_MAX = 2048
@@ -61,12 +62,22 @@ def validate_url(url: str) -> str:
 
 
 def set_endpoint(
-    conn: Connection, clock: Clock, merchant_id: str, url: str, secret: str, keys: KeyRing
+    conn: Connection,
+    clock: Clock,
+    merchant_id: str,
+    url: str,
+    secret: str,
+    keys: KeyRing,
+    *,
+    allow_private: bool = False,
 ) -> None:
-    """Create or replace a shop's endpoint (in the caller's transaction), its secret sealed."""
+    """Create or replace a shop's endpoint (in the caller's transaction), its secret sealed.
+    The URL must name a public destination unless `allow_private` (the platform's
+    `webhook_allow_private_networks`): see fenqi.webhooks.destinations."""
     if not merchant_id:
         raise InvalidEndpoint("merchant_id: must not be empty", field="merchant_id")
     validate_url(url)
+    check_url(url, allow_private)
     if not SECRET_LENGTH_MIN <= len(secret) <= SECRET_LENGTH_MAX:
         raise InvalidEndpoint(
             f"secret: must be {SECRET_LENGTH_MIN} to {SECRET_LENGTH_MAX} characters",

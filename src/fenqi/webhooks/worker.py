@@ -29,6 +29,7 @@ from fenqi.clock import Clock
 from fenqi.settings import Settings
 from fenqi.store.schema.webhooks import webhook_deliveries, webhook_events
 from fenqi.webhooks.backoff import is_exhausted, next_delay
+from fenqi.webhooks.destinations import Resolver, UnsafeDestination, pin, system_resolver
 from fenqi.webhooks.endpoints import Endpoint
 from fenqi.webhooks.outbox import DeliveryStatus, as_utc
 from fenqi.webhooks.signing import (
@@ -194,9 +195,24 @@ def _error_or_none(value: Endpoint | Exception | None) -> str | None:
 
 
 def post_signed(
-    client: httpx.Client, clock: Clock, claimed: Claimed, endpoint: Endpoint, timeout: float
+    client: httpx.Client,
+    clock: Clock,
+    claimed: Claimed,
+    endpoint: Endpoint,
+    timeout: float,
+    *,
+    allow_private: bool = False,
+    resolve: Resolver = system_resolver,
 ) -> Outcome:
-    """One signed POST; never raises for a network or HTTP failure (the outcome says)."""
+    """One signed POST to the endpoint's checked address (fenqi.webhooks.destinations); never
+    raises for an unsafe destination, a name that does not resolve, or a network or HTTP
+    failure (the outcome says)."""
+    try:
+        target = pin(endpoint.url, allow_private, resolve)
+    except UnsafeDestination as exc:
+        return Outcome(None, f"refused: {exc}"[:ERROR_LENGTH_MAX])
+    except (OSError, UnicodeError) as exc:
+        return Outcome(None, f"cannot resolve the host: {exc}"[:ERROR_LENGTH_MAX])
     body = claimed.payload.encode("utf-8")
     timestamp = int(clock.now().timestamp())
     headers = {
@@ -205,12 +221,18 @@ def post_signed(
         SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
         EVENT_ID_HEADER: claimed.event_id,
         EVENT_TYPE_HEADER: claimed.event_type,
+        **target.headers,
     }
     try:
         # Stream and do not read the response body: only its status counts, and a shop's
         # huge or slow response body must not cost us memory or time.
         with client.stream(
-            "POST", endpoint.url, content=body, headers=headers, timeout=timeout
+            "POST",
+            target.url,
+            content=body,
+            headers=headers,
+            timeout=timeout,
+            extensions=target.extensions,
         ) as response:
             return Outcome(response.status_code, None)
     except httpx.TimeoutException as exc:
@@ -313,7 +335,8 @@ def _deliver_one(
             outcome = Outcome(None, item.resolve_error)
         else:
             timeout = settings.webhook_timeout_seconds
-            outcome = post_signed(client, clock, item, item.endpoint, timeout)
+            allow = settings.webhook_allow_private_networks
+            outcome = post_signed(client, clock, item, item.endpoint, timeout, allow_private=allow)
         status = record_outcome(engine, clock, item, outcome, settings)
     if status is None:
         stats.lost_lease += 1

@@ -1,0 +1,130 @@
+"""Where a webhook may be sent: public internet addresses, unless the platform allows private ones.
+
+A shop chooses its webhook URL, and the worker POSTs to it from inside the platform's network.
+Unchecked, a URL naming 127.0.0.1, 10.0.0.5, 169.254.169.254 (a cloud's metadata service) or a
+name that resolves to one of them would make the worker call the platform's own services
+(server-side request forgery). So a URL is checked when it is set (literal addresses and names
+that are local by definition), and again at every delivery: the name is resolved, every address
+it resolves to must be public, and the request goes to the address that was checked, with the
+name kept for the Host header and for TLS (server name and certificate check), so that a name
+which resolves to something else a moment later (DNS rebinding) cannot slip past the check.
+
+`webhook_allow_private_networks` (off by default) lets the worker reach this machine and private
+networks: for tests and the demo, whose receivers listen on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fenqi.webhooks.errors import WebhookError
+
+# names that are local by definition (RFC 6761, RFC 6762, RFC 8375) or by common use
+LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa", ".lan")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+class UnsafeDestination(WebhookError):
+    """A webhook URL that points at loopback, a private network or another non-public address."""
+
+    code = "unsafe_webhook_url"
+    http_status = 422
+
+
+def _kind(address: IPAddress) -> str | None:
+    """Why an address is not a public destination (None if it is one)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return _kind(address.ipv4_mapped)
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if address.is_global else "not public"
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def check_url(url: str, allow_private: bool) -> None:
+    """Refuse a URL whose host is a non-public address or a local name, or that carries a
+    user name or password (they would be sent to whoever answers)."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeDestination("url: must not carry a user name or password", field="url")
+    if allow_private:
+        return
+    host = (parts.hostname or "").rstrip(".").lower()
+    address = _literal(host)
+    if address is not None:
+        kind = _kind(address)
+        if kind is not None:
+            raise UnsafeDestination(
+                f"url: {host} is a {kind} address; webhooks go to public addresses only",
+                field="url",
+            )
+        return
+    if host == "localhost" or host.endswith(LOCAL_SUFFIXES) or "." not in host:
+        raise UnsafeDestination(
+            f"url: {host!r} is a local name; webhooks go to public addresses only", field="url"
+        )
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for (host, port), in its order."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to send a delivery to: the URL to connect to, and the request's extra headers and
+    httpx extensions that keep the original name for Host and TLS."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def pin(url: str, allow_private: bool, resolve: Resolver = system_resolver) -> Target:
+    """The delivery target for `url`: checked as `check_url` does, its name resolved, every
+    address checked (unless `allow_private`), and the URL rewritten to the first address (the
+    name kept for Host and TLS).
+
+    Raises UnsafeDestination for a non-public destination, OSError if the name does not
+    resolve."""
+    check_url(url, allow_private)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if _literal(host) is not None:
+        return Target(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = [_literal(a) for a in resolve(host, port)]
+    if not addresses:
+        raise OSError(f"{host} resolves to no address")
+    for address in addresses:
+        kind = _kind(address) if address is not None else "unreadable"
+        if kind is not None and (address is None or not allow_private):
+            raise UnsafeDestination(
+                f"url: {host} resolves to {address}, a {kind} address; webhooks go to public "
+                "addresses only",
+                field="url",
+            )
+    first = addresses[0]
+    assert first is not None
+    shown = f"[{first}]" if first.version == 6 else str(first)
+    netloc = shown if parts.port is None else f"{shown}:{parts.port}"
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return Target(
+        urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions
+    )

@@ -1,0 +1,143 @@
+"""Webhooks go to public addresses only (server-side request forgery): the URL is checked when
+set, and at delivery the name is resolved, every address checked, and the request sent to the
+address checked, with the name kept for Host and TLS."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fenqi.clock import FixedClock
+from fenqi.webhooks.destinations import UnsafeDestination, check_url, pin
+from fenqi.webhooks.endpoints import Endpoint
+from fenqi.webhooks.worker import Claimed, post_signed
+from webhooks.webhook_receiver import Receiver
+
+REFUSED = [
+    "http://127.0.0.1/hooks",
+    "http://127.1.2.3:8080/hooks",
+    "https://10.0.0.5/hooks",
+    "https://172.16.0.1/hooks",
+    "https://192.168.1.10/hooks",
+    "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+    "http://100.64.0.1/hooks",  # carrier-grade NAT: not public
+    "http://0.0.0.0:8000/",
+    "http://[::1]/hooks",
+    "http://[fe80::1]/hooks",
+    "http://[fd00::5]/hooks",
+    "http://[::ffff:127.0.0.1]/hooks",  # IPv4 loopback written as IPv6
+    "http://localhost:9000/hooks",
+    "https://api.localhost/hooks",
+    "https://db.internal/hooks",
+    "https://printer.local/hooks",
+    "https://intranet/hooks",  # one label: the resolver's search domains decide
+]
+ACCEPTED = ["https://shop.example/hooks", "https://8.8.8.8/hooks", "https://[2606:4700::1111]/h"]
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_non_public_destinations_are_refused_by_default(url: str) -> None:
+    with pytest.raises(UnsafeDestination) as caught:
+        check_url(url, allow_private=False)
+    assert caught.value.code == "unsafe_webhook_url" and "public" in str(caught.value)
+    check_url(url, allow_private=True)  # a test or demo platform may reach them
+
+
+@pytest.mark.parametrize("url", ACCEPTED)
+def test_public_destinations_are_accepted(url: str) -> None:
+    check_url(url, allow_private=False)
+
+
+def test_credentials_in_the_url_are_refused_even_on_private_networks() -> None:
+    for allow in (False, True):
+        with pytest.raises(UnsafeDestination, match="user name or password"):
+            check_url("https://user:pw@shop.example/hooks", allow_private=allow)
+
+
+@given(st.ip_addresses())
+def test_a_literal_address_is_accepted_exactly_when_it_is_public(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    """Public: global, not multicast, and not in space IANA keeps reserved (unassigned IPv6,
+    which also holds the NAT64 prefix that can reach IPv4 loopback); an IPv4 address written
+    as IPv6 is judged as IPv4."""
+    host = f"[{address}]" if address.version == 6 else str(address)
+    judged = (address.ipv4_mapped if address.version == 6 else None) or address
+    public = judged.is_global and not judged.is_multicast and not judged.is_reserved
+    try:
+        check_url(f"https://{host}/hooks", allow_private=False)
+        accepted = True
+    except UnsafeDestination:
+        accepted = False
+    assert accepted == public
+
+
+def resolver(table: dict[str, Sequence[str]]) -> Callable[[str, int], Sequence[str]]:
+    return lambda host, _port: table[host]
+
+
+def test_pin_sends_to_the_checked_address_and_keeps_the_name() -> None:
+    target = pin(
+        "https://hooks.shop.example:8443/in?x=1",
+        False,
+        resolver({"hooks.shop.example": ["93.184.216.34", "93.184.216.35"]}),
+    )
+    assert target.url == "https://93.184.216.34:8443/in?x=1"
+    assert target.headers == {"Host": "hooks.shop.example:8443"}
+    assert target.extensions == {"sni_hostname": "hooks.shop.example"}
+    v6 = pin("http://h.shop.example/in", False, resolver({"h.shop.example": ["2606:4700::1111"]}))
+    assert v6.url == "http://[2606:4700::1111]/in" and v6.extensions == {}
+
+
+@pytest.mark.parametrize(
+    "addresses", [["10.1.2.3"], ["93.184.216.34", "127.0.0.1"], ["::1"], ["169.254.169.254"]]
+)
+def test_a_public_name_that_resolves_to_a_private_address_is_refused(
+    addresses: list[str],
+) -> None:
+    """DNS rebinding: the name looked fine when it was set; every address counts at delivery."""
+    with pytest.raises(UnsafeDestination, match="resolves to"):
+        pin("https://hooks.shop.example/in", False, resolver({"hooks.shop.example": addresses}))
+
+
+def _claimed() -> Claimed:
+    return Claimed(
+        delivery_id=1,
+        event_id="evt_1",
+        event_type="order.captured",
+        merchant_id="m1",
+        attempts=0,
+        payload='{"x": 1}',
+        locked_until=datetime(2026, 1, 1, tzinfo=UTC),
+        endpoint=None,
+        resolve_error=None,
+    )
+
+
+def test_the_worker_refuses_a_rebound_name_and_reaches_a_pinned_one(receiver: Receiver) -> None:
+    """Over real HTTP: with private networks refused, a name resolving to 127.0.0.1 is not
+    posted to; allowed (a test platform), the POST goes to the address the name resolved to,
+    with the name in the Host header."""
+    clock = FixedClock.on(date(2026, 1, 2))
+    port = httpx.URL(receiver.url).port
+    endpoint = Endpoint(url=f"http://hooks.shop.example:{port}/hooks", secret=b"s" * 32)
+    rebinding = resolver({"hooks.shop.example": ["127.0.0.1"]})
+    with httpx.Client() as client:
+        refused = post_signed(
+            client, clock, _claimed(), endpoint, 5.0, allow_private=False, resolve=rebinding
+        )
+        assert refused.status_code is None and refused.error is not None
+        assert refused.error.startswith("refused:") and "127.0.0.1" in refused.error
+        assert receiver.requests == []
+        sent = post_signed(
+            client, clock, _claimed(), endpoint, 5.0, allow_private=True, resolve=rebinding
+        )
+    assert sent.status_code == 200
+    (request,) = receiver.requests
+    assert request.headers["Host"] == f"hooks.shop.example:{port}"
