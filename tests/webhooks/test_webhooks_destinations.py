@@ -5,11 +5,17 @@ address checked, with the name kept for Host and TLS."""
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -141,3 +147,71 @@ def test_the_worker_refuses_a_rebound_name_and_reaches_a_pinned_one(receiver: Re
     assert sent.status_code == 200
     (request,) = receiver.requests
     assert request.headers["Host"] == f"hooks.shop.example:{port}"
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for `name` and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("served_name", ["hooks.shop.example", "other.example"])
+def test_a_pinned_https_delivery_checks_the_certificate_against_the_name(
+    tmp_path: Path, served_name: str
+) -> None:
+    """Sent to the checked address, the TLS handshake still names the shop's host and the
+    certificate is checked against it: a certificate for that name is accepted, one for
+    another name is not."""
+    cert, key = _certificate(tmp_path, served_name)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    receiver = Receiver()
+    receiver.server.socket = server_side.wrap_socket(receiver.server.socket, server_side=True)
+    receiver.thread.start()
+    trust = ssl.create_default_context(cafile=str(cert))
+    port = httpx.URL(receiver.url).port
+    endpoint = Endpoint(url=f"https://hooks.shop.example:{port}/hooks", secret=b"s" * 32)
+    try:
+        with httpx.Client(verify=trust) as client:
+            outcome = post_signed(
+                client,
+                FixedClock.on(date(2026, 1, 2)),
+                _claimed(),
+                endpoint,
+                5.0,
+                allow_private=True,
+                resolve=resolver({"hooks.shop.example": ["127.0.0.1"]}),
+            )
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    if served_name == "hooks.shop.example":
+        assert outcome.status_code == 200, outcome
+        assert receiver.requests[0].headers["Host"] == f"hooks.shop.example:{port}"
+    else:
+        assert outcome.status_code is None and outcome.error is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in outcome.error or "certificate" in outcome.error
+        assert receiver.requests == []
