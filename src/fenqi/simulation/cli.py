@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,16 @@ START = "2026-01-01"
 
 @contextmanager
 def _bar(label: str, enabled: bool) -> Iterator[Any]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Days done, time taken and an estimate of the time left, on standard error (so that
+    `--json` output on standard output stays clean)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     if not enabled:
         yield lambda *_a: None
@@ -31,6 +41,9 @@ def _bar(label: str, enabled: bool) -> Iterator[Any]:
         BarColumn(),
         TextColumn("day {task.completed}/{task.total}"),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
     ) as bar:
         task = bar.add_task(label, total=None)
 
@@ -87,7 +100,8 @@ def simulate(
         database, models_dir=models_dir, keys_file=get_settings().keys_file, start=first
     )
     try:
-        with _bar("simulating", not as_json) as tick:
+        # a long run's progress shows on a terminal, with --json too (it goes to stderr)
+        with _bar("simulating", not as_json or sys.stderr.isatty()) as tick:
             if workers > 1:
                 from fenqi.simulation.parallel import run_parallel
 
