@@ -6,8 +6,9 @@ purchases, revolving balances after a minimum payment, 12-installment plans, and
 every bucket M1..M7+; and the history such a book carries (the statements of February to May,
 May's daily accrual journals). Then one end-of-day with a statement cut (the 1st of the month)
 runs, and in the same run the floor is timed: one set-based UPDATE touching the same rows (every
-account and every plan line, each changed and then put back). Prints accounts/s, the ratio to
-the floor and peak memory, on SQLite and PostgreSQL; writes bench/results/eod.json.
+account and every plan line, each changed and then put back); then the next, ordinary day runs.
+Prints accounts/s, the ratio to the floor and peak memory, on SQLite and PostgreSQL; writes
+bench/results/eod.json.
 
     python bench/eod.py --accounts 1000000 [--db sqlite|postgresql|both]
 """
@@ -39,6 +40,7 @@ from fenqi.store.migrate import upgrade
 RESULTS = Path(__file__).parent / "results"
 PG = os.environ.get("FENQI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RUN_DATE = date(2026, 6, 1)  # a statement day for the Huabei-style product
+NEXT_DATE = date(2026, 6, 2)  # an ordinary day after it
 HISTORY_ACCRUAL_FEN = 50  # a day's accrued interest or penalty of an account, in May
 CODES = ("principal_receivable", "fee_receivable", "interest_receivable", "penalty_receivable",
          "written_off_receivable", "customer_credit_balance")
@@ -264,13 +266,21 @@ def bench(url: str, accounts: int, label: str) -> dict[str, float]:
     figures = run_eod(ctx, RUN_DATE, progress=True)
     eod_s = time.perf_counter() - t0
     floor_s = min(floor_s, floor(engine))
+    # the next day, an ordinary one (no statement): accrual, ageing, billing of nothing
+    next_clock = FixedClock(datetime(2026, 6, 2, 15, 0, tzinfo=UTC))
+    next_ctx = build_context(ctx.settings, next_clock, engine)
+    t0 = time.perf_counter()
+    run_eod(next_ctx, NEXT_DATE, progress=True)
+    next_s = time.perf_counter() - t0
     engine.dispose()
     steps = figures[RUN_DATE.isoformat()]
     print(f"{label}: built {accounts:,} accounts in {built:.1f}s; end of day {eod_s:.1f}s "
           f"({accounts / eod_s:,.0f} accounts/s); floor {floor_s:.1f}s; "
           f"ratio {eod_s / floor_s:.2f}; billed rows {steps['bill']['rows']:,}, "
-          f"late accounts {steps['age']['rows']:,}, charged off {steps['charge_off']['rows']:,}")
+          f"late accounts {steps['age']['rows']:,}, charged off {steps['charge_off']['rows']:,}; "
+          f"the next day (no statement) {next_s:.1f}s, ratio {next_s / floor_s:.2f}")
     return {"accounts": accounts, "build_s": built, "eod_s": eod_s, "floor_s": floor_s,
+            "next_day_eod_s": next_s,
             "accounts_per_s": accounts / eod_s, "ratio_to_floor": eod_s / floor_s,
             "billed_rows": steps["bill"]["rows"], "late_accounts": steps["age"]["rows"],
             "charged_off": steps["charge_off"]["rows"]}

@@ -22,7 +22,7 @@ def _bench() -> ModuleType:
 def test_the_benchmark_runs_on_a_small_portfolio(db_url: str) -> None:
     figures = _bench().bench(db_url, 2_260, "smoke")
     assert figures["accounts"] == 2_260
-    assert figures["eod_s"] > 0 and figures["floor_s"] > 0
+    assert figures["eod_s"] > 0 and figures["floor_s"] > 0 and figures["next_day_eod_s"] > 0
     # the late cycle accounts (id % 10 == 8) reaching 180 days today: id % 226 == 174, i.e.
     # 1078 and 2208; those past it were built charged off and are not charged off again
     assert figures["charged_off"] == 2
