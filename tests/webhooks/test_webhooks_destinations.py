@@ -89,16 +89,21 @@ def resolver(table: dict[str, Sequence[str]]) -> Callable[[str, int], Sequence[s
 
 
 def test_pin_sends_to_the_checked_address_and_keeps_the_name() -> None:
-    target = pin(
+    first, second = pin(
         "https://hooks.shop.example:8443/in?x=1",
         False,
         resolver({"hooks.shop.example": ["93.184.216.34", "93.184.216.35"]}),
     )
-    assert target.url == "https://93.184.216.34:8443/in?x=1"
-    assert target.headers == {"Host": "hooks.shop.example:8443"}
-    assert target.extensions == {"sni_hostname": "hooks.shop.example"}
-    v6 = pin("http://h.shop.example/in", False, resolver({"h.shop.example": ["2606:4700::1111"]}))
+    assert first.url == "https://93.184.216.34:8443/in?x=1"
+    assert second.url == "https://93.184.216.35:8443/in?x=1"
+    assert first.headers == second.headers == {"Host": "hooks.shop.example:8443"}
+    assert first.extensions == {"sni_hostname": "hooks.shop.example"}
+    (v6,) = pin(
+        "http://h.shop.example/in", False, resolver({"h.shop.example": ["2606:4700::1111"]})
+    )
     assert v6.url == "http://[2606:4700::1111]/in" and v6.extensions == {}
+    (literal,) = pin("https://8.8.8.8/in", False, resolver({}))
+    assert literal.url == "https://8.8.8.8/in" and literal.headers == {}
 
 
 @pytest.mark.parametrize(
@@ -147,6 +152,30 @@ def test_the_worker_refuses_a_rebound_name_and_reaches_a_pinned_one(receiver: Re
     assert sent.status_code == 200
     (request,) = receiver.requests
     assert request.headers["Host"] == f"hooks.shop.example:{port}"
+
+
+def test_an_address_that_refuses_the_connection_is_followed_by_the_next(
+    receiver: Receiver, closed_port_url: str
+) -> None:
+    """The name's first address does not answer (connection refused); the next one does. A
+    refusal on every address is one failed attempt."""
+    port = httpx.URL(receiver.url).port
+    endpoint = Endpoint(url=f"http://hooks.shop.example:{port}/hooks", secret=b"s" * 32)
+    closed_port = httpx.URL(closed_port_url).port
+    clock = FixedClock.on(date(2026, 1, 2))
+    # 127.0.0.2 is loopback too, but nothing listens there on the receiver's port
+    both = resolver({"hooks.shop.example": ["127.0.0.2", "127.0.0.1"]})
+    with httpx.Client() as client:
+        sent = post_signed(
+            client, clock, _claimed(), endpoint, 5.0, allow_private=True, resolve=both
+        )
+        assert sent.status_code == 200 and len(receiver.requests) == 1
+        nowhere = Endpoint(url=f"http://hooks.shop.example:{closed_port}/h", secret=b"s" * 32)
+        failed = post_signed(
+            client, clock, _claimed(), nowhere, 5.0, allow_private=True, resolve=both
+        )
+    assert failed.status_code is None and failed.error is not None
+    assert "ConnectError" in failed.error and len(receiver.requests) == 1
 
 
 def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:

@@ -95,10 +95,12 @@ class Target:
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
-def pin(url: str, allow_private: bool, resolve: Resolver = system_resolver) -> Target:
-    """The delivery target for `url`: checked as `check_url` does, its name resolved, every
-    address checked (unless `allow_private`), and the URL rewritten to the first address (the
-    name kept for Host and TLS).
+def pin(url: str, allow_private: bool, resolve: Resolver = system_resolver) -> list[Target]:
+    """The delivery targets for `url`, to try in order: checked as `check_url` does, its name
+    resolved, every address checked (unless `allow_private`), and the URL rewritten to each
+    address in the resolver's order (the name kept for Host and TLS), so that a host whose
+    first address does not answer (say, IPv6 on a machine without it) is reached on the next,
+    as a connection to the name would be.
 
     Raises UnsafeDestination for a non-public destination, OSError if the name does not
     resolve."""
@@ -106,11 +108,12 @@ def pin(url: str, allow_private: bool, resolve: Resolver = system_resolver) -> T
     parts = urlsplit(url)
     host = parts.hostname or ""
     if _literal(host) is not None:
-        return Target(url)
+        return [Target(url)]
     port = parts.port or (443 if parts.scheme == "https" else 80)
     addresses = [_literal(a) for a in resolve(host, port)]
     if not addresses:
         raise OSError(f"{host} resolves to no address")
+    checked: list[IPAddress] = []
     for address in addresses:
         kind = _kind(address) if address is not None else "unreadable"
         if kind is not None and (address is None or not allow_private):
@@ -119,12 +122,15 @@ def pin(url: str, allow_private: bool, resolve: Resolver = system_resolver) -> T
                 "addresses only",
                 field="url",
             )
-    first = addresses[0]
-    assert first is not None
-    shown = f"[{first}]" if first.version == 6 else str(first)
-    netloc = shown if parts.port is None else f"{shown}:{parts.port}"
+        assert address is not None
+        checked.append(address)
     host_header = host if parts.port is None else f"{host}:{parts.port}"
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return Target(
-        urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions
-    )
+    targets = []
+    for address in checked:
+        shown = f"[{address}]" if address.version == 6 else str(address)
+        netloc = shown if parts.port is None else f"{shown}:{parts.port}"
+        targets.append(
+            Target(urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions)
+        )
+    return targets

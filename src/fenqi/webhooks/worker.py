@@ -29,7 +29,7 @@ from fenqi.clock import Clock
 from fenqi.settings import Settings
 from fenqi.store.schema.webhooks import webhook_deliveries, webhook_events
 from fenqi.webhooks.backoff import is_exhausted, next_delay
-from fenqi.webhooks.destinations import Resolver, UnsafeDestination, pin, system_resolver
+from fenqi.webhooks.destinations import Resolver, Target, UnsafeDestination, pin, system_resolver
 from fenqi.webhooks.endpoints import Endpoint
 from fenqi.webhooks.outbox import DeliveryStatus, as_utc
 from fenqi.webhooks.signing import (
@@ -92,6 +92,9 @@ class Claimed:
 class Outcome:
     status_code: int | None
     error: str | None
+    # no connection could be made (refused, no route): the next address of the host may be
+    # tried; a connection that timed out is not, which keeps an attempt within its timeout
+    unreachable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -208,7 +211,7 @@ def post_signed(
     raises for an unsafe destination, a name that does not resolve, or a network or HTTP
     failure (the outcome says)."""
     try:
-        target = pin(endpoint.url, allow_private, resolve)
+        targets = pin(endpoint.url, allow_private, resolve)
     except UnsafeDestination as exc:
         return Outcome(None, f"refused: {exc}"[:ERROR_LENGTH_MAX])
     except (OSError, UnicodeError) as exc:
@@ -221,8 +224,23 @@ def post_signed(
         SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
         EVENT_ID_HEADER: claimed.event_id,
         EVENT_TYPE_HEADER: claimed.event_type,
-        **target.headers,
     }
+    outcome = Outcome(None, "no address to try")
+    for target in targets:  # the next address only if this one could not be connected to
+        outcome = _post(client, claimed, target, body, headers, timeout)
+        if not outcome.unreachable:
+            break
+    return outcome
+
+
+def _post(
+    client: httpx.Client,
+    claimed: Claimed,
+    target: Target,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+) -> Outcome:
     try:
         # Stream and do not read the response body: only its status counts, and a shop's
         # huge or slow response body must not cost us memory or time.
@@ -230,11 +248,13 @@ def post_signed(
             "POST",
             target.url,
             content=body,
-            headers=headers,
+            headers={**headers, **target.headers},
             timeout=timeout,
             extensions=target.extensions,
         ) as response:
             return Outcome(response.status_code, None)
+    except httpx.ConnectError as exc:
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH_MAX], unreachable=True)
     except httpx.TimeoutException as exc:
         return Outcome(None, f"timeout after {timeout:g}s ({type(exc).__name__})")
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
