@@ -45,7 +45,7 @@ def _kind(address: IPAddress) -> str | None:
     for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
-    return None if address.is_global else "not public"
+    return None if address.is_global else "not global"
 
 
 def _literal(host: str) -> IPAddress | None:
@@ -69,7 +69,8 @@ def check_url(url: str, allow_private: bool) -> None:
         kind = _kind(address)
         if kind is not None:
             raise UnsafeDestination(
-                f"url: {host} is a {kind} address; webhooks go to public addresses only",
+                f"url: {host} is not a public address ({kind}); webhooks go to public "
+                "addresses only",
                 field="url",
             )
         return
@@ -118,8 +119,8 @@ def pin(url: str, allow_private: bool, resolve: Resolver = system_resolver) -> l
         kind = _kind(address) if address is not None else "unreadable"
         if kind is not None and (address is None or not allow_private):
             raise UnsafeDestination(
-                f"url: {host} resolves to {address}, a {kind} address; webhooks go to public "
-                "addresses only",
+                f"url: {host} resolves to {address}, not a public address ({kind}); webhooks go "
+                "to public addresses only",
                 field="url",
             )
         assert address is not None
