@@ -11,8 +11,7 @@ from fenqi.credit.errors import CreditError
 from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.tokens import hash_token, new_token
 from fenqi.store.schema.parties import merchant_api_keys, merchants
-from fenqi.webhooks.destinations import check_url
-from fenqi.webhooks.endpoints import new_secret, set_endpoint, validate_url
+from fenqi.webhooks.endpoints import accept_url, new_secret, set_endpoint
 
 
 def create_merchant(
@@ -30,8 +29,7 @@ def create_merchant(
     With a webhook URL, `keys` seal the secret, and the URL must name a public destination
     unless `allow_private` (see fenqi.webhooks.destinations)."""
     if webhook_url:  # refused before anything is written
-        validate_url(webhook_url)
-        check_url(webhook_url, allow_private)
+        accept_url(webhook_url, allow_private)
     if conn.execute(select(merchants.c.id).where(merchants.c.id == merchant_id)).first():
         raise CreditError(f"merchant {merchant_id} exists", code="merchant_exists", http_status=409)
     conn.execute(

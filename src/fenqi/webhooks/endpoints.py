@@ -61,6 +61,14 @@ def validate_url(url: str) -> str:
     return url
 
 
+def accept_url(url: str, allow_private: bool) -> str:
+    """A URL a shop may set: an http(s) URL with a host (`validate_url`) that names a public
+    destination unless `allow_private` (fenqi.webhooks.destinations)."""
+    validate_url(url)
+    check_url(url, allow_private)
+    return url
+
+
 def set_endpoint(
     conn: Connection,
     clock: Clock,
@@ -76,8 +84,7 @@ def set_endpoint(
     `webhook_allow_private_networks`): see fenqi.webhooks.destinations."""
     if not merchant_id:
         raise InvalidEndpoint("merchant_id: must not be empty", field="merchant_id")
-    validate_url(url)
-    check_url(url, allow_private)
+    accept_url(url, allow_private)
     if not SECRET_LENGTH_MIN <= len(secret) <= SECRET_LENGTH_MAX:
         raise InvalidEndpoint(
             f"secret: must be {SECRET_LENGTH_MIN} to {SECRET_LENGTH_MAX} characters",
