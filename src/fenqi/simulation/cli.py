@@ -77,22 +77,33 @@ def simulate(
     training_table: Path | None = typer.Option(
         None, help="Write the training table (features + bad_90dpd_12m) to this CSV."
     ),
-    batch_ops: int = typer.Option(500, min=1, max=5_000, help="Service calls per transaction."),
     eod: bool = typer.Option(True, help="Run the end-of-day batch each day (when present)."),
     workers: int = typer.Option(1, min=1, max=64, help="Processes (PostgreSQL only)."),
     take_up: float = typer.Option(1.0, min=0.001, max=1.0, help="Share who apply for credit."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Go on with the simulation in --database after its last finished day, with the "
+        "options it was started with (the others given here are not used).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Simulate a marketplace through fenqi's services; print figures and throughput."""
+    """Simulate a marketplace through fenqi's services; print figures and throughput.
+
+    Each simulated day is committed with a checkpoint, so a stopped run (Ctrl-C, a kill, a
+    reboot) goes on with `--resume` from the day after the last one it finished."""
     from fenqi.simulation.market import SimConfig
+    from fenqi.simulation.runner import resume as resume_run
     from fenqi.simulation.runner import run, simulation_context, write_training_csv
 
+    if resume and workers > 1:
+        raise ValueError("--resume: a run with --workers has no checkpoints; run it again")
     first = parse_date(start) or date(2026, 1, 1)
     config = SimConfig(
         shoppers=shoppers, months=months, seed=seed, stress=stress, product=product,
-        start=first, batch_ops=batch_ops, eod=eod, take_up=take_up,
+        start=first, eod=eod, take_up=take_up,
     )
-    if fresh:
+    if fresh and not resume:
         _fresh_sqlite(database)
     from fenqi.settings import get_settings
 
@@ -102,7 +113,9 @@ def simulate(
     try:
         # a long run's progress shows on a terminal, with --json too (it goes to stderr)
         with _bar("simulating", not as_json or sys.stderr.isatty()) as tick:
-            if workers > 1:
+            if resume:
+                result = resume_run(ctx, tick)
+            elif workers > 1:
                 from fenqi.simulation.parallel import run_parallel
 
                 result = run_parallel(ctx, config, workers, tick)

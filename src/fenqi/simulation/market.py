@@ -2,9 +2,11 @@
 
 Control plane and data plane are kept apart: numpy decides, for the whole population at once,
 who applies, who shops, for how much and in which shop (the same draws whatever the decision
-flow, so two what-if arms see the same demand); the services then do the work, many calls per
-transaction (`batch_ops`), each call under a savepoint so a decline undoes only itself, as the
-API's one-transaction-per-request would. Nothing here writes a balance: applications go through
+flow, so two what-if arms see the same demand); the services then do the work, each call under
+a savepoint so a decline undoes only itself, as the API's one-transaction-per-request would.
+One process commits each simulated day's calls in one transaction with the day's checkpoint
+(`simulation.checkpoint`), so a stopped run resumes at the next day; parallel workers commit
+`batch_ops` calls at a time. Nothing here writes a balance: applications go through
 `credit.applications.apply` (identity, consents, the risk engine), purchases through checkout
 risk, `authorize_order` and `capture_order`, returns through `refund_order`, payments through
 `credit.service.repay`, and each day ends with the end-of-day run when `fenqi.batch.eod` exists.
@@ -15,9 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,6 +39,7 @@ from fenqi.credit.merchants import create_merchant
 from fenqi.credit.underwriting import age_on
 from fenqi.errors import FenqiError
 from fenqi.products.model import ProductKind
+from fenqi.simulation import checkpoint
 from fenqi.simulation import distributions as dist
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import plan_lines
@@ -76,6 +81,16 @@ class SimConfig:
     @property
     def days(self) -> int:
         return round(self.months * DAYS_PER_MONTH)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "start": self.start.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SimConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["start"] = date.fromisoformat(str(values["start"]))
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -147,10 +162,13 @@ class Simulation:
         *,
         partition: tuple[int, int] = (0, 1),
         day_done: Callable[[int], None] | None = None,
+        resumable: bool = True,
     ) -> None:
         """`partition` (k, n): this process simulates the shoppers i with i mod n = k (the draws
         are made for everyone, so n partitions together are the one-process run); `day_done` is
-        called after each simulated day (a barrier, in parallel runs)."""
+        called after each simulated day (a barrier, in parallel runs). `resumable`: each day's
+        calls are one transaction with the day's checkpoint (else `batch_ops` calls at a time,
+        no checkpoint: parallel workers, whose days are not theirs alone)."""
         if not isinstance(ctx.clock, FixedClock):
             raise TypeError("the simulation moves time: give the context a FixedClock")
         if not 0 <= partition[0] < partition[1]:
@@ -181,6 +199,7 @@ class Simulation:
             customer_of=np.zeros(n, dtype=np.int64),
         )
         self.repay_agenda: dict[int, set[int]] = defaultdict(set)  # day -> accounts
+        self.late_agenda: dict[int, set[int]] = defaultdict(set)  # of those: paying late
         self.refund_agenda: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
         terms = [t.count for t in self.product.installments.terms if t.count in dist.TERM_WEIGHTS]
         weights = np.array([dist.TERM_WEIGHTS[t] for t in terms], dtype=float)
@@ -192,6 +211,11 @@ class Simulation:
         self.seconds = 0.0
         self.cpu_seconds = 0.0
         self.phase_seconds: dict[str, float] = {}  # where the time goes, for the throughput note
+        self.resumable = resumable
+        self.first_day = 0  # a resumed run starts after its checkpoint's day
+        self.eod_pending: int | None = None  # the checkpoint's day, whose end of day may be due
+        self._conn: Connection | None = None  # the day's transaction, when resumable
+        self._spent = (0.0, 0.0)  # wall and CPU seconds before a resume
 
     def account(self, i: int) -> int:
         """Shopper i's credit account id (0: none)."""
@@ -237,25 +261,44 @@ class Simulation:
         by_day = np.argsort(self.apply_day, kind="stable")
         bounds = np.searchsorted(self.apply_day[by_day], np.arange(self.config.days + 1))
         timed = self._timed
-        for d in range(self.config.days):
-            self._at(d, 9)
-            timed("applications", self._applications, d, by_day[bounds[d] : bounds[d + 1]])
-            self._at(d, 12)
-            timed("purchases", self._purchases, d)
-            self._at(d, 18)
-            timed("refunds", self._refunds, d)
-            timed("repayments", self._repayments, d)
-            if d % OBSERVE_EVERY_DAYS == OBSERVE_EVERY_DAYS - 1:
-                timed("observe", self.observe, d)
+        if self.eod_pending is not None:  # the checkpoint's day may have stopped in its end of day
+            timed("end_of_day", self._end_of_day, self.eod_pending)
+            self.eod_pending = None
+        if self.progress:
+            self.progress(self.first_day, self.config.days)
+        for d in range(self.first_day, self.config.days):
+            if self.resumable:
+                with self.ctx.engine.begin() as conn:
+                    self._conn = conn
+                    try:
+                        self._day_calls(d, by_day[bounds[d] : bounds[d + 1]])
+                        self._save(conn, d, started, cpu_started)
+                    finally:
+                        self._conn = None
+            else:
+                self._day_calls(d, by_day[bounds[d] : bounds[d + 1]])
             timed("end_of_day", self._end_of_day, d)
             if self.day_done:
                 self.day_done(d)
             if self.progress:
                 self.progress(d + 1, self.config.days)
         self.observe(self.config.days - 1)
-        self.seconds = time.perf_counter() - started
-        self.cpu_seconds = time.process_time() - cpu_started  # this process, not the database's
+        self.seconds = self._spent[0] + time.perf_counter() - started
+        # this process, not the database's
+        self.cpu_seconds = self._spent[1] + time.process_time() - cpu_started
         return self.counts
+
+    def _day_calls(self, d: int, applicants: np.ndarray) -> None:
+        timed = self._timed
+        self._at(d, 9)
+        timed("applications", self._applications, d, applicants)
+        self._at(d, 12)
+        timed("purchases", self._purchases, d)
+        self._at(d, 18)
+        timed("refunds", self._refunds, d)
+        timed("repayments", self._repayments, d)
+        if d % OBSERVE_EVERY_DAYS == OBSERVE_EVERY_DAYS - 1:
+            timed("observe", self.observe, d)
 
     def _timed(self, phase: str, work: Callable[..., None], *args: Any) -> None:
         started = time.perf_counter()
@@ -265,10 +308,14 @@ class Simulation:
         )
 
     def _batched(self, items: Sequence[T], work: Callable[[Connection, T], None]) -> None:
+        if self._conn is not None:  # the day's transaction
+            self._calls(self._conn, items, work)
+            return
         for chunk in _chunks(items, self.config.batch_ops):
             for attempt in range(DEADLOCK_RETRIES + 1):
                 try:
-                    self._transaction(chunk, work)
+                    with self.ctx.engine.begin() as conn:
+                        self._calls(conn, chunk, work)
                     break
                 except DBAPIError as exc:
                     # parallel workers on PostgreSQL can deadlock on shared ledger rows; the
@@ -280,16 +327,17 @@ class Simulation:
                         self.counts.refusals.get("deadlock_retried", 0) + 1
                     )
 
-    def _transaction(self, chunk: Sequence[T], work: Callable[[Connection, T], None]) -> None:
-        with self.ctx.engine.begin() as conn:
-            for item in chunk:
-                try:
-                    with conn.begin_nested():
-                        work(conn, item)
-                except FenqiError as exc:  # a refusal: undone, as the API would
-                    code = str(getattr(exc, "code", type(exc).__name__))
-                    self.counts.refusals[code] = self.counts.refusals.get(code, 0) + 1
-                self.counts.service_calls += 1
+    def _calls(
+        self, conn: Connection, items: Sequence[T], work: Callable[[Connection, T], None]
+    ) -> None:
+        for item in items:
+            try:
+                with conn.begin_nested():
+                    work(conn, item)
+            except FenqiError as exc:  # a refusal: undone, as the API would
+                code = str(getattr(exc, "code", type(exc).__name__))
+                self.counts.refusals[code] = self.counts.refusals.get(code, 0) + 1
+            self.counts.service_calls += 1
 
     # ------------------------------------------------------------------ applications
     def application_body(self, i: int) -> ApplicationIn:
@@ -331,17 +379,7 @@ class Simulation:
                 st.account_of[i] = acct
                 st.opened_day[i] = d
                 st.shopper_of_account[acct] = i
-                b = body.behaviour
-                birth = _birth(body.id_number)
-                st.features[i] = {
-                    "age": age_on(birth, today),
-                    "income_band": body.income_band,
-                    "account_age_days": b.account_age_days,
-                    "orders_12m": b.orders_12m,
-                    "spend_12m_fen": b.spend_12m_fen,
-                    "return_rate_bp": b.return_rate_bp,
-                    "other_lenders": b.other_lenders,
-                }
+                st.features[i] = _features(body, today)
 
         self._batched([int(i) for i in who if self.applies[i] and self._mine(int(i))], one)
 
@@ -501,6 +539,7 @@ class Simulation:
         today = self._day(d)
         cfg, st = self.config, self.state
         due_now = sorted(self.repay_agenda.pop(d, set()))
+        self.late_agenda.pop(d, None)
         payers = []
         owed = self._owed(due_now, today)
         for acct in due_now:
@@ -514,6 +553,7 @@ class Simulation:
             if oldest == today and _unit(cfg.seed, i, d, 11) < self.pop.p_late[i]:
                 late = 1 + int(np.log1p(-_unit(cfg.seed, i, d, 12)) / np.log1p(-dist.LATE_DAYS_P))
                 self.repay_agenda[d + min(late, dist.LATE_DAYS_MAX)].add(acct)
+                self.late_agenda[d + min(late, dist.LATE_DAYS_MAX)].add(acct)
                 st.watch.add(acct)
                 continue
             payers.append((acct, amount))
@@ -540,7 +580,7 @@ class Simulation:
             "SELECT credit_account_id, SUM(accrued_fen - paid_fen - waived_fen) FROM accruals "
             "WHERE credit_account_id IN :ids GROUP BY credit_account_id"
         ).bindparams(bindparam("ids", expanding=True))
-        with self.ctx.engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(list(accounts), CHUNK_IDS):
                 for acct, amount, oldest in conn.execute(lines_q, {"ids": chunk, "today": today}):
                     out[int(acct)] = (int(amount), _as_date(oldest))
@@ -549,6 +589,15 @@ class Simulation:
                         amount, oldest = out[int(acct)]
                         out[int(acct)] = (amount + int(accrued), oldest)
         return out
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """The day's transaction (it sees the day's own calls), else a connection of its own."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.ctx.engine.connect() as conn:
+            yield conn
 
     # ------------------------------------------------------------------ arrears
     def observe(self, d: int) -> None:
@@ -569,6 +618,98 @@ class Simulation:
             if dpd >= 90 and i not in st.first_90_day:
                 st.first_90_day[i] = d - (dpd - 90)
 
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, conn: Connection, d: int, started: float, cpu_started: float) -> None:
+        """Day d's checkpoint, in day d's transaction (`simulation.checkpoint`)."""
+        st = self.state
+        late = [(day, acct) for day, accts in self.late_agenda.items() for acct in accts]
+        shop_index = {shop.id: k for k, shop in enumerate(self.shops)}
+        refunds = [
+            (day, shop_index[shop_id], order_id, amount)
+            for day, items in self.refund_agenda.items()
+            for shop_id, order_id, amount in items
+        ]
+        arrays = {
+            "account_of": st.account_of,
+            "opened_day": st.opened_day,
+            "customer_of": st.customer_of,
+            "max_dpd": _pairs(st.max_dpd),
+            "first_90_day": _pairs(st.first_90_day),
+            "watch": np.array(sorted(st.watch), dtype=np.int64),
+            "late": np.array(late, dtype=np.int64).reshape(-1, 2),
+            "refunds": np.array(refunds, dtype=np.int64).reshape(-1, 4),
+        }
+        meta = {
+            "counts": vars(self.counts),
+            "phase_seconds": self.phase_seconds,
+            "seconds": self._spent[0] + time.perf_counter() - started,
+            "cpu_seconds": self._spent[1] + time.process_time() - cpu_started,
+            "models_dir": str(Path(self.ctx.settings.models_dir).resolve()),
+        }
+        checkpoint.save(conn, d, self.config.to_json(), arrays, meta, self.clock.now())
+
+    @classmethod
+    def resume(
+        cls,
+        ctx: Context,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Simulation:
+        """The simulation the database holds, as it was at the end of its checkpoint's day
+        (calls committed; that day's end of day runs again first, a no-op if it was done)."""
+        with ctx.engine.connect() as conn:
+            saved = checkpoint.load(conn)
+        models_dir = str(Path(ctx.settings.models_dir).resolve())
+        if saved.meta.get("models_dir", models_dir) != models_dir:
+            raise ValueError(
+                f"models_dir: this simulation decided with the models in "
+                f"{saved.meta['models_dir']!r}, not {models_dir!r}; resume it with those"
+            )
+        sim = cls(ctx, SimConfig.from_json(saved.config), progress)
+        sim._restore(saved)
+        return sim
+
+    def _restore(self, saved: checkpoint.Checkpoint) -> None:
+        a, st = saved.arrays, self.state
+        n = self.config.shoppers
+        for name in ("account_of", "opened_day", "customer_of"):
+            if a[name].shape != (n,):
+                raise ValueError(f"checkpoint: {name} has {a[name].shape[0]} shoppers, not {n}")
+            getattr(st, name)[:] = a[name]
+        holders = np.flatnonzero(st.account_of)
+        # in the order they were approved: by day, then shopper (the training table's order)
+        for i in sorted((int(i) for i in holders), key=lambda i: (int(st.opened_day[i]), i)):
+            st.shopper_of_account[int(st.account_of[i])] = i
+            st.features[i] = _features(self.application_body(i), self._day(int(st.opened_day[i])))
+        st.max_dpd = {int(k): int(v) for k, v in a["max_dpd"]}
+        st.first_90_day = {int(k): int(v) for k, v in a["first_90_day"]}
+        st.watch = {int(x) for x in a["watch"]}
+        d = saved.day
+        for day, acct in a["late"]:
+            self.late_agenda[int(day)].add(int(acct))
+            self.repay_agenda[int(day)].add(int(acct))
+        self.open_shops()
+        for day, shop, order_id, amount in a["refunds"]:
+            item = (self.shops[int(shop)].id, int(order_id), int(amount))
+            self.refund_agenda[int(day)].append(item)
+        # the due dates still ahead are the plan lines': every captured plan put its own there
+        with self.ctx.engine.connect() as conn:
+            dues = conn.execute(
+                select(plan_lines.c.credit_account_id, plan_lines.c.due_date)
+                .where(plan_lines.c.due_date > self._day(d))
+                .where(plan_lines.c.due_date < self._day(self.config.days))
+                .distinct()
+            )
+            for acct, due in dues:
+                if int(acct) in st.shopper_of_account:
+                    self.repay_agenda[(_as_date(due) - self.config.start).days].add(int(acct))
+        meta = saved.meta
+        counts = dict(meta["counts"])
+        self.counts = Counts(**{**counts, "refusals": dict(counts.get("refusals", {}))})
+        self.phase_seconds = {k: float(v) for k, v in meta["phase_seconds"].items()}
+        self._spent = (float(meta["seconds"]), float(meta["cpu_seconds"]))
+        self.first_day = d + 1
+        self.eod_pending = d
+
     def _end_of_day(self, d: int) -> None:
         if self.run_eod is None:
             return
@@ -578,6 +719,24 @@ class Simulation:
 
 
 _DUES = Prepared(select(plan_lines.c.due_date).where(plan_lines.c.plan_id == bindparam("k_plan")))
+
+
+def _features(body: ApplicationIn, today: date) -> dict[str, Any]:
+    """What the training table keeps of an application: the model's features, as sent."""
+    b = body.behaviour
+    return {
+        "age": age_on(_birth(body.id_number), today),
+        "income_band": body.income_band,
+        "account_age_days": b.account_age_days,
+        "orders_12m": b.orders_12m,
+        "spend_12m_fen": b.spend_12m_fen,
+        "return_rate_bp": b.return_rate_bp,
+        "other_lenders": b.other_lenders,
+    }
+
+
+def _pairs(values: dict[int, int]) -> np.ndarray:
+    return np.array(sorted(values.items()), dtype=np.int64).reshape(-1, 2)
 
 
 def _unpaid_sql() -> str:

@@ -58,7 +58,9 @@ def _worker(spec: WorkerSpec, barrier: Any, results: Any) -> None:
 
     try:
         config = replace(spec.config, eod=False, batch_ops=1)
-        sim = Simulation(ctx, config, partition=(spec.part, spec.parts), day_done=day_done)
+        sim = Simulation(
+            ctx, config, partition=(spec.part, spec.parts), day_done=day_done, resumable=False
+        )
         sim.run()
         st = sim.state
         mine = [i for i in range(config.shoppers) if i % spec.parts == spec.part]
@@ -106,7 +108,7 @@ def run_parallel(
     if not 1 <= workers <= WORKERS_MAX:
         raise ValueError(f"workers must be in 1..{WORKERS_MAX}")
     started = time.perf_counter()
-    coordinator = Simulation(ctx, config)
+    coordinator = Simulation(ctx, config, resumable=False)
     coordinator.open_shops()
     spawn = mp.get_context("spawn")  # no inherited connections or model threads
     barrier = spawn.Barrier(workers + 1, timeout=BARRIER_TIMEOUT_SECONDS)

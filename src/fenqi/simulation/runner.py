@@ -95,14 +95,24 @@ def simulation_context(
 def run(
     ctx: Context, config: SimConfig, progress: Callable[[int, int], None] | None = None
 ) -> SimResult:
-    sim = Simulation(ctx, config, progress)
+    return finish(Simulation(ctx, config, progress))
+
+
+def resume(ctx: Context, progress: Callable[[int, int], None] | None = None) -> SimResult:
+    """Go on with the simulation the database holds, from the day after its checkpoint, with
+    the options it was started with; the result covers the whole run."""
+    return finish(Simulation.resume(ctx, progress))
+
+
+def finish(sim: Simulation) -> SimResult:
+    """Run the simulation to its last day and read back what it did."""
     counts = sim.run()
-    with ctx.engine.connect() as conn:
+    with sim.ctx.engine.connect() as conn:
         metrics = portfolio_metrics(conn, sim)
         checks = ledger_checks(conn)
     return SimResult(
-        config, counts, sim.seconds, metrics, training_table(sim), checks, sim.phase_seconds,
-        sim.cpu_seconds,
+        sim.config, counts, sim.seconds, metrics, training_table(sim), checks,
+        sim.phase_seconds, sim.cpu_seconds,
     )
 
 

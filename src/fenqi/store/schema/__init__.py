@@ -22,6 +22,15 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def load_all() -> MetaData:
     """Import every area's table module so metadata knows all tables."""
-    from fenqi.store.schema import batch, credit, ledger, parties, privacy, risk, webhooks  # noqa: F401
+    from fenqi.store.schema import (  # noqa: F401
+        batch,
+        credit,
+        ledger,
+        parties,
+        privacy,
+        risk,
+        simulation,
+        webhooks,
+    )
 
     return metadata
