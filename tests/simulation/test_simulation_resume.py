@@ -157,17 +157,27 @@ def test_simulate_killed_then_resumed_from_the_command_line(
     expected = json.loads(out)
 
     db = tmp_path / "b.sqlite"
-    killed = _fenqi("simulate", *options, "--database", f"sqlite:///{db}", cwd=tmp_path)
-    deadline = time.monotonic() + 600
-    while _checkpoint_day(db) < 20 and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert killed.poll() is None, "the run ended before it could be killed"
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate(timeout=60)
-    assert 20 <= _checkpoint_day(db) < 59
+    go_on = ["--resume", "--models-dir", str(models_dir), "--json", "--database",
+              f"sqlite:///{db}"]  # fmt: skip
+    # stopped as a shutdown stops it (SIGTERM), then killed outright (SIGKILL), then finished
+    for args, sig, at in ((options, signal.SIGTERM, 10), (go_on, signal.SIGKILL, 30)):
+        if args is options:
+            args = [*options, "--database", f"sqlite:///{db}"]
+        stopped = _fenqi("simulate", *args, cwd=tmp_path)
+        deadline = time.monotonic() + 600
+        while _checkpoint_day(db) < at and stopped.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stopped.poll() is None, "the run ended before it could be stopped"
+        stopped.send_signal(sig)
+        _, err = stopped.communicate(timeout=120)
+        day = _checkpoint_day(db)
+        assert at <= day < 59
+        if sig == signal.SIGTERM:
+            assert stopped.returncode == 130
+            assert f"stopped: {day + 1} of 61 simulated days are done" in err
+            assert f"fenqi simulate --resume --database sqlite:///{db}" in err
 
-    resumed = _fenqi("simulate", "--resume", "--models-dir", str(models_dir), "--json",
-                     "--database", f"sqlite:///{db}", cwd=tmp_path)  # fmt: skip
+    resumed = _fenqi("simulate", *go_on, cwd=tmp_path)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
     data = json.loads(out)

@@ -112,7 +112,7 @@ def simulate(
     )
     try:
         # a long run's progress shows on a terminal, with --json too (it goes to stderr)
-        with _bar("simulating", not as_json or sys.stderr.isatty()) as tick:
+        with _bar("simulating", not as_json or sys.stderr.isatty()) as tick, _interruptible():
             if resume:
                 result = resume_run(ctx, tick)
             elif workers > 1:
@@ -121,6 +121,9 @@ def simulate(
                 result = run_parallel(ctx, config, workers, tick)
             else:
                 result = run(ctx, config, tick)
+    except KeyboardInterrupt:
+        _stopped(ctx, database, models_dir, workers > 1 and not resume)
+        raise typer.Exit(130) from None
     finally:
         ctx.engine.dispose()
     data = result.to_dict()
@@ -130,6 +133,44 @@ def simulate(
         print_json(data)
         return
     _print_result(data)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """A SIGTERM (a kill, a shutdown) stops the run as Ctrl-C does: the day under way is undone
+    and the days done stay, with their checkpoint."""
+    import signal
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(ctx: Any, database: str, models_dir: Path, parallel: bool) -> None:
+    """Say where a stopped run is and how to go on with it, on standard error."""
+    from fenqi.simulation import checkpoint
+    from fenqi.simulation.market import SimConfig
+
+    if parallel:
+        typer.echo("stopped: a run with --workers keeps no checkpoint; run it again", err=True)
+        return
+    try:
+        with ctx.engine.connect() as conn:
+            saved = checkpoint.load(conn)
+    except checkpoint.NothingToResume:
+        typer.echo("stopped before the first simulated day was done", err=True)
+        return
+    days = SimConfig.from_json(saved.config).days
+    typer.echo(
+        f"stopped: {saved.day + 1} of {days} simulated days are done and kept; go on with\n"
+        f"  fenqi simulate --resume --database {database} --models-dir {models_dir}",
+        err=True,
+    )
 
 
 def _print_result(data: dict[str, Any]) -> None:
