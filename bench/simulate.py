@@ -8,13 +8,22 @@ writing its pages, the floor for the same calls. Prints service calls, CPU per c
 statements per call, the time in the driver, the ratio of the run's CPU to it, and the
 statements that cost the database most; writes bench/results/simulate.json.
 
+With `--db postgresql --workers N` it runs the parallel simulation instead and measures the CPU
+of both sides per call: the worker processes' and the PostgreSQL server's (every `postgres`
+process on this machine, from /proc). Their sum is what a call costs the machine, so
+`cores / CPU per call` bounds the calls per second any number of workers can reach here; it
+prints that bound for a few machine sizes, and for a full-take-up year of a million shoppers
+(≈ 13.7 M calls, docs/simulation.md).
+
     python bench/simulate.py [--shoppers 3000] [--months 2] [--eod]
+    python bench/simulate.py --db postgresql --workers 2 [--shoppers 3000] [--months 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -25,6 +34,92 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results" / "simulate.json"
 TOP = 8
+PG = os.environ.get("FENQI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BENCH_DATABASE = "fenqi_bench_simulate"
+YEAR_CALLS = 13_700_000  # a million shoppers, full take-up, 12 months (docs/simulation.md)
+CORES = (2, 8, 16, 32)
+
+
+def _postgres_cpu_seconds() -> float:
+    """User + system CPU of every `postgres` process alive now, with that of its children that
+    have ended (a backend's CPU moves to the postmaster when its connection closes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name.startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            # utime, stime, cutime, cstime: fields 14 to 17 of proc(5)
+            total += sum(int(f) for f in fields[11:15])
+    return total / tick
+
+
+def _settled_postgres_cpu_seconds(limit_s: float = 5.0) -> float:
+    """The server's CPU once backends that just closed are gone (a closing backend's CPU
+    reaches the postmaster only when it is reaped): read until two reads agree."""
+    deadline = time.monotonic() + limit_s
+    last = _postgres_cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = _postgres_cpu_seconds()
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def bench_parallel(shoppers: int, months: int, workers: int) -> dict[str, Any]:
+    """The parallel run on a fresh PostgreSQL database; CPU of workers and server per call."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from fenqi.simulation.market import SimConfig
+    from fenqi.simulation.parallel import run_parallel
+    from fenqi.simulation.runner import simulation_context
+
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}"))
+        conn.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+    admin.dispose()
+    url = make_url(PG).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    config = SimConfig(shoppers=shoppers, months=months, eod=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = simulation_context(
+            url, models_dir=Path(tmp) / "models", keys_file=Path(tmp) / "keys.json",
+            start=config.start,
+        )
+        try:
+            server_before, main_before = _settled_postgres_cpu_seconds(), time.process_time()
+            result = run_parallel(ctx, config, workers)
+            ctx.engine.dispose()
+            server = _settled_postgres_cpu_seconds() - server_before
+            client = result.cpu_seconds + time.process_time() - main_before
+        finally:
+            ctx.engine.dispose()
+    calls = result.counts.service_calls
+    per_call = (client + server) / max(calls, 1)
+    return {
+        "db": "postgresql",
+        "workers": workers,
+        "shoppers": shoppers,
+        "months": months,
+        "service_calls": calls,
+        "wall_seconds": round(result.seconds, 2),
+        "calls_per_s": round(calls / max(result.seconds, 1e-9), 1),
+        "client_cpu_ms_per_call": round(client / max(calls, 1) * 1000, 3),
+        "server_cpu_ms_per_call": round(server / max(calls, 1) * 1000, 3),
+        "bound_calls_per_s": {str(c): round(c / per_call, 1) for c in CORES},
+        "year_hours_at_bound": {str(c): round(YEAR_CALLS * per_call / c / 3600, 1) for c in CORES},
+        "checks": result.checks,
+        "machine": platform.machine(),
+        "cores_here": os.cpu_count(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def bench(shoppers: int, months: int, eod: bool) -> dict[str, Any]:
@@ -90,7 +185,28 @@ def main() -> None:
     parser.add_argument("--shoppers", type=int, default=3_000)
     parser.add_argument("--months", type=int, default=2)
     parser.add_argument("--eod", action="store_true", help="Run the end of day too.")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--workers", type=int, default=2, help="With --db postgresql.")
     args = parser.parse_args()
+    if args.db == "postgresql":
+        figures = bench_parallel(args.shoppers, args.months, args.workers)
+        print(
+            f"parallel simulator benchmark: {args.shoppers:,} shoppers x {args.months} months, "
+            f"PostgreSQL, {args.workers} workers, {figures['cores_here']} cores here"
+        )
+        print(f"  service calls              : {figures['service_calls']:,}")
+        print(f"  calls/s here               : {figures['calls_per_s']}")
+        print(f"  CPU per call, workers      : {figures['client_cpu_ms_per_call']:.3f} ms")
+        print(f"  CPU per call, PostgreSQL   : {figures['server_cpu_ms_per_call']:.3f} ms")
+        for cores in CORES:
+            print(
+                f"  bound with {cores:2d} cores         : "
+                f"{figures['bound_calls_per_s'][str(cores)]:8.1f} calls/s, a full-take-up "
+                f"year in {figures['year_hours_at_bound'][str(cores)]} h"
+            )
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.with_name("simulate_parallel.json").write_text(json.dumps(figures, indent=2))
+        return
     figures = bench(args.shoppers, args.months, args.eod)
     calls = figures["service_calls"]
     print(

@@ -4,18 +4,27 @@ from the command, not from here)."""
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
+from types import ModuleType
+
+from sqlalchemy import create_engine, text
 
 import fenqi.store.prepared as prepared
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "simulate.py"
 
 
-def test_the_benchmark_times_the_statements_of_a_small_run() -> None:
+def _bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_simulate", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_times_the_statements_of_a_small_run() -> None:
+    module = _bench()
     executed = prepared._executed
     figures = module.bench(40, 1, False)
     assert prepared._executed is executed  # put back
@@ -23,3 +32,22 @@ def test_the_benchmark_times_the_statements_of_a_small_run() -> None:
     assert 0 < figures["driver_seconds"] < figures["cpu_seconds"]
     assert figures["ratio_cpu_to_driver"] > 1
     assert any(row["sql"].startswith("INSERT INTO ledger_entries") for row in figures["costliest"])
+
+
+def test_the_parallel_benchmark_reads_the_servers_cpu(db_url: str) -> None:
+    """The PostgreSQL server runs on this machine (CI starts it): its processes' CPU grows
+    while it works, and their ended children's CPU is counted."""
+    if not db_url.startswith("postgresql"):
+        return
+    cpu = _bench()._settled_postgres_cpu_seconds
+    before = cpu()
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            started = time.perf_counter()
+            conn.execute(text("SELECT count(*) FROM generate_series(1, 3000000)")).scalar()
+            busy = time.perf_counter() - started  # the server's work, on one of its cores
+    finally:
+        engine.dispose()  # the backend ends: its CPU is now the postmaster's children's
+    assert before > 0
+    assert cpu() - before >= 0.5 * busy
