@@ -552,8 +552,9 @@ class Simulation:
                 continue
             if oldest == today and _unit(cfg.seed, i, d, 11) < self.pop.p_late[i]:
                 late = 1 + int(np.log1p(-_unit(cfg.seed, i, d, 12)) / np.log1p(-dist.LATE_DAYS_P))
-                self.repay_agenda[d + min(late, dist.LATE_DAYS_MAX)].add(acct)
-                self.late_agenda[d + min(late, dist.LATE_DAYS_MAX)].add(acct)
+                pays_on = d + min(late, dist.LATE_DAYS_MAX)
+                self.repay_agenda[pays_on].add(acct)
+                self.late_agenda[pays_on].add(acct)
                 st.watch.add(acct)
                 continue
             payers.append((acct, amount))
