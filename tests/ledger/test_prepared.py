@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, bindparam, event, insert, select, update
+from sqlalchemy import Engine, bindparam, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from fenqi.clock import FixedClock
@@ -69,6 +69,32 @@ def test_driver_errors_are_sqlalchemy_errors(db_engine: Engine) -> None:
         with pytest.raises(IntegrityError), conn.begin_nested():
             INSERT.run(conn, ROW)
         assert conn.execute(select(ca.c.id)).scalars().all() != []
+
+
+def test_one_cursor_serves_a_connection_and_a_driver_error_retires_it(db_engine: Engine) -> None:
+    """A new cursor costs more than a statement on PostgreSQL, so statements share one per
+    driver connection; after an error the next statement gets a fresh one and works."""
+    with db_engine.begin() as conn:
+        new_id = INSERT.run(conn, ROW).scalar_one()
+        cursor = conn.connection.info["fenqi.prepared.cursor"]
+        assert BY_ID.run(conn, {"k_id": new_id}).mapping() is not None
+        assert SET.run(conn, {"k_id": new_id, "limit_fen": 7}).rowcount == 1
+        assert conn.connection.info["fenqi.prepared.cursor"] is cursor
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            INSERT.run(conn, ROW)
+        # the savepoint's rollback already ran on a new cursor
+        assert conn.connection.info["fenqi.prepared.cursor"] is not cursor
+        assert BY_ID.run(conn, {"k_id": new_id}).rows[0][5] == 7
+        # an update, then a select: the select's rows are its own, not the update's
+        assert SET.run(conn, {"k_id": new_id, "limit_fen": 8}).rows == []
+        assert BY_ID.run(conn, {"k_id": new_id}).rows[0][5] == 8
+
+
+def test_text_statements_go_through_execute(db_engine: Engine) -> None:
+    count = Prepared(text("SELECT count(*) FROM credit_accounts WHERE limit_fen > :least"))
+    with db_engine.begin() as conn:
+        INSERT.run(conn, ROW)
+        assert count.run(conn, {"least": 0}).scalar() == 1
 
 
 def test_listeners_and_autobegin_see_every_statement(db_engine: Engine) -> None:

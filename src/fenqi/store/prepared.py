@@ -19,12 +19,14 @@ Driver errors are raised as SQLAlchemy's `DBAPIError` subclasses, as `execute` r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import TextClause
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,10 @@ class Prepared:
             names=tuple(binds),
             keys=tuple(c.keyname for c in columns),
             result_types=tuple(c.type for c in columns),
-            lean=lean and all(not bind.callable for bind in binds.values()),
+            # a text() statement does not say whether it returns rows: it goes through execute
+            lean=lean
+            and all(not bind.callable for bind in binds.values())
+            and not isinstance(self.statement, TextClause),
         )
 
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Ran:
@@ -144,29 +149,27 @@ class Prepared:
         if not (shape.lean and _lean_ok(conn)):
             return _ran(conn.execute(self.statement, dict(params)), shape)
         cursor = _executed(conn, shape.sql, _bind(shape, params), many=False)
-        try:
-            description = cursor.description
-            rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if description else []
-            if rows:
-                processors = shape.result_processors
-                if processors is None:
-                    processors = shape.result_processors = [
-                        type_._cached_result_processor(conn.dialect, column[1])
-                        for type_, column in zip(shape.result_types, description, strict=True)
-                    ]
-                if any(processors):
-                    rows = [
-                        tuple(
-                            value if p is None or value is None else p(value)
-                            for p, value in zip(processors, row, strict=True)
-                        )
-                        for row in rows
-                    ]
-                else:
-                    rows = [tuple(row) for row in rows]
-            return Ran(rows, shape.keys, cursor.rowcount)
-        finally:
-            cursor.close()
+        # only a statement with result columns returns rows (psycopg builds `description`
+        # anew on each read, so it is read once per shape, for the result processors)
+        rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if shape.keys else []
+        if rows:
+            processors = shape.result_processors
+            if processors is None:
+                processors = shape.result_processors = [
+                    type_._cached_result_processor(conn.dialect, column[1])
+                    for type_, column in zip(shape.result_types, cursor.description, strict=True)
+                ]
+            if any(processors):
+                rows = [
+                    tuple(
+                        value if p is None or value is None else p(value)
+                        for p, value in zip(processors, row, strict=True)
+                    )
+                    for row in rows
+                ]
+            else:
+                rows = [tuple(row) for row in rows]
+        return Ran(rows, shape.keys, cursor.rowcount)
 
     def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per parameter set (a DBAPI executemany); no rows come back."""
@@ -180,25 +183,44 @@ class Prepared:
         if not (shape.lean and _lean_ok(conn)):
             conn.execute(self.statement, [dict(r) for r in rows])
             return
-        _executed(conn, shape.sql, [_bind(shape, r) for r in rows], many=True).close()
+        _executed(conn, shape.sql, [_bind(shape, r) for r in rows], many=True)
+
+
+_CURSOR = "fenqi.prepared.cursor"
 
 
 def _executed(conn: Connection, sql: str, bound: Any, *, many: bool) -> Any:
-    """The driver's cursor with the statement run on it; the caller closes it. Driver errors
-    come out as SQLAlchemy's, as from `Connection.execute`."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    """The driver's cursor with the statement run on it, its rows not yet read. Driver errors
+    come out as SQLAlchemy's, as from `Connection.execute`.
+
+    One cursor per driver connection serves every statement: a statement's rows are read
+    before the next one runs, and a new cursor costs more than running a statement on
+    PostgreSQL (psycopg copies its adapters into each: ≈ 90 µs of CPU against ≈ 58 µs for a
+    primary-key SELECT on a reused one). The cursor lives in the pool's record of that
+    connection and is made again if the connection was replaced or after a driver error."""
+    fairy = conn.connection
+    dbapi = fairy.dbapi_connection
+    cursor = fairy.info.get(_CURSOR)
+    if cursor is None or cursor.connection is not dbapi:
+        cursor = fairy.info[_CURSOR] = dbapi.cursor()  # type: ignore[union-attr]
     try:
         if many:
             cursor.executemany(sql, bound)
         else:
             cursor.execute(sql, bound)
     except conn.dialect.loaded_dbapi.Error as error:
-        cursor.close()
+        _forget(fairy, cursor)
         raise _wrapped(conn, sql, bound, error) from error
     except BaseException:
-        cursor.close()
+        _forget(fairy, cursor)
         raise
     return cursor
+
+
+def _forget(fairy: Any, cursor: Any) -> None:
+    fairy.info.pop(_CURSOR, None)
+    with suppress(Exception):  # a broken connection's cursor may refuse to close
+        cursor.close()
 
 
 def _lean_ok(conn: Connection) -> bool:
@@ -263,7 +285,7 @@ def lean_savepoints(dialect: Dialect) -> None:
 def _lean_savepoint(dialect: Dialect, method: str, verb: str) -> Callable[[Connection, str], None]:
     def emit(conn: Connection, name: str) -> None:
         if _lean_ok(conn):
-            _executed(conn, f"{verb} {name}", (), many=False).close()
+            _executed(conn, f"{verb} {name}", (), many=False)
         else:  # the dialect class's own method, as SQLAlchemy would call it
             getattr(type(dialect), method)(dialect, conn, name)
 
