@@ -20,10 +20,11 @@ from sqlalchemy import Engine, func, select
 
 from fenqi.context import Context
 from fenqi.simulation import checkpoint
-from fenqi.simulation.market import SimConfig, Simulation
+from fenqi.simulation.market import SimConfig, Simulation, Stopped
 from fenqi.simulation.runner import SimResult, resume, run
 from fenqi.store.engine import create_all, make_engine
 from fenqi.store.schema.credit import plan_lines
+from fenqi.store.schema.parties import applications as applications_table
 
 CONFIG = SimConfig(shoppers=300, months=2, seed=5)
 
@@ -89,6 +90,29 @@ def test_a_run_stopped_mid_day_resumes_to_the_same_marketplace(
     again = resume(make_ctx(db_engine))
     _same(again, whole)
     assert again.config == CONFIG
+
+
+def test_asked_to_stop_it_stops_between_calls_and_keeps_the_finished_days(
+    make_ctx: Callable[[Engine], Context], db_engine: Engine
+) -> None:
+    config = SimConfig(shoppers=120, months=1, seed=4)
+    asked = [0]
+
+    def stop() -> bool:  # asked before every call and every day: yes from the 150th time
+        asked[0] += 1
+        return asked[0] >= 150
+
+    with pytest.raises(Stopped):
+        run(make_ctx(db_engine), config, stop=stop)
+    with db_engine.connect() as conn:
+        saved = checkpoint.load(conn)
+        applications = conn.execute(select(func.count()).select_from(applications_table))
+        in_database = applications.scalar_one()
+    # the day under way left nothing behind: the database has what the checkpoint counted
+    assert saved.meta["counts"]["applications"] == in_database > 0
+    again = resume(make_ctx(db_engine))
+    assert again.counts.applications == 120  # everyone applies once: none twice, none lost
+    assert again.checks == {"trial_balance_zero": True, "reconciliation_mismatches": 0}
 
 
 def test_resuming_a_finished_run_changes_nothing(

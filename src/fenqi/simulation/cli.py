@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -92,7 +92,7 @@ def simulate(
 
     Each simulated day is committed with a checkpoint, so a stopped run (Ctrl-C, a kill, a
     reboot) goes on with `--resume` from the day after the last one it finished."""
-    from fenqi.simulation.market import SimConfig
+    from fenqi.simulation.market import SimConfig, Stopped
     from fenqi.simulation.runner import resume as resume_run
     from fenqi.simulation.runner import run, simulation_context, write_training_csv
 
@@ -110,19 +110,22 @@ def simulate(
     ctx = simulation_context(
         database, models_dir=models_dir, keys_file=get_settings().keys_file, start=first
     )
+    parallel = workers > 1 and not resume
     try:
         # a long run's progress shows on a terminal, with --json too (it goes to stderr)
-        with _bar("simulating", not as_json or sys.stderr.isatty()) as tick, _interruptible():
+        with _bar("simulating", not as_json or sys.stderr.isatty()) as tick, _stoppable(
+            parallel
+        ) as stop:
             if resume:
-                result = resume_run(ctx, tick)
-            elif workers > 1:
+                result = resume_run(ctx, tick, stop)
+            elif parallel:
                 from fenqi.simulation.parallel import run_parallel
 
                 result = run_parallel(ctx, config, workers, tick)
             else:
-                result = run(ctx, config, tick)
-    except KeyboardInterrupt:
-        _stopped(ctx, database, models_dir, workers > 1 and not resume)
+                result = run(ctx, config, tick, stop)
+    except (KeyboardInterrupt, Stopped):
+        _stopped(ctx, database, models_dir, parallel)
         raise typer.Exit(130) from None
     finally:
         ctx.engine.dispose()
@@ -136,19 +139,26 @@ def simulate(
 
 
 @contextmanager
-def _interruptible() -> Iterator[None]:
-    """A SIGTERM (a kill, a shutdown) stops the run as Ctrl-C does: the day under way is undone
-    and the days done stay, with their checkpoint."""
+def _stoppable(parallel: bool) -> Iterator[Callable[[], bool]]:
+    """Ctrl-C and SIGTERM (a kill, a shutdown) ask the run to stop: it stops between two
+    service calls, so the day under way is undone whole and the days done stay, with their
+    checkpoint. A second Ctrl-C stops at once. A parallel run keeps no checkpoint: the first
+    signal stops it at once."""
     import signal
 
-    def stop(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+    asked: list[int] = []
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    def ask(signum: int, _frame: Any) -> None:
+        if parallel or asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield lambda: bool(asked)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stopped(ctx: Any, database: str, models_dir: Path, parallel: bool) -> None:

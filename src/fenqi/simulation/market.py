@@ -129,6 +129,11 @@ class RunState:
     watch: set[int] = field(default_factory=set)  # accounts that missed a due date
 
 
+class Stopped(Exception):
+    """Asked to stop (Ctrl-C, SIGTERM): raised between two service calls, so the day under
+    way is undone whole and the days done stay, with their checkpoint."""
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for k in range(0, len(items), size):
         yield items[k : k + size]
@@ -163,12 +168,14 @@ class Simulation:
         partition: tuple[int, int] = (0, 1),
         day_done: Callable[[int], None] | None = None,
         resumable: bool = True,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         """`partition` (k, n): this process simulates the shoppers i with i mod n = k (the draws
         are made for everyone, so n partitions together are the one-process run); `day_done` is
         called after each simulated day (a barrier, in parallel runs). `resumable`: each day's
         calls are one transaction with the day's checkpoint (else `batch_ops` calls at a time,
-        no checkpoint: parallel workers, whose days are not theirs alone)."""
+        no checkpoint: parallel workers, whose days are not theirs alone). `stop`, asked
+        between two calls and between two days, ends the run with `Stopped` when it says so."""
         if not isinstance(ctx.clock, FixedClock):
             raise TypeError("the simulation moves time: give the context a FixedClock")
         if not 0 <= partition[0] < partition[1]:
@@ -212,6 +219,7 @@ class Simulation:
         self.cpu_seconds = 0.0
         self.phase_seconds: dict[str, float] = {}  # where the time goes, for the throughput note
         self.resumable = resumable
+        self.stop = stop
         self.first_day = 0  # a resumed run starts after its checkpoint's day
         self.eod_pending: int | None = None  # the checkpoint's day, whose end of day may be due
         self._conn: Connection | None = None  # the day's transaction, when resumable
@@ -267,6 +275,7 @@ class Simulation:
         if self.progress:
             self.progress(self.first_day, self.config.days)
         for d in range(self.first_day, self.config.days):
+            self._check_stop()
             if self.resumable:
                 with self.ctx.engine.begin() as conn:
                     self._conn = conn
@@ -331,6 +340,7 @@ class Simulation:
         self, conn: Connection, items: Sequence[T], work: Callable[[Connection, T], None]
     ) -> None:
         for item in items:
+            self._check_stop()
             try:
                 with conn.begin_nested():
                     work(conn, item)
@@ -338,6 +348,10 @@ class Simulation:
                 code = str(getattr(exc, "code", type(exc).__name__))
                 self.counts.refusals[code] = self.counts.refusals.get(code, 0) + 1
             self.counts.service_calls += 1
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop():
+            raise Stopped("asked to stop")
 
     # ------------------------------------------------------------------ applications
     def application_body(self, i: int) -> ApplicationIn:
@@ -654,6 +668,7 @@ class Simulation:
         cls,
         ctx: Context,
         progress: Callable[[int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Simulation:
         """The simulation the database holds, as it was at the end of its checkpoint's day
         (calls committed; that day's end of day runs again first, a no-op if it was done)."""
@@ -665,7 +680,7 @@ class Simulation:
                 f"models_dir: this simulation decided with the models in "
                 f"{saved.meta['models_dir']!r}, not {models_dir!r}; resume it with those"
             )
-        sim = cls(ctx, SimConfig.from_json(saved.config), progress)
+        sim = cls(ctx, SimConfig.from_json(saved.config), progress, stop=stop)
         sim._restore(saved)
         return sim
 

@@ -93,15 +93,22 @@ def simulation_context(
 
 
 def run(
-    ctx: Context, config: SimConfig, progress: Callable[[int, int], None] | None = None
+    ctx: Context,
+    config: SimConfig,
+    progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SimResult:
-    return finish(Simulation(ctx, config, progress))
+    return finish(Simulation(ctx, config, progress, stop=stop))
 
 
-def resume(ctx: Context, progress: Callable[[int, int], None] | None = None) -> SimResult:
+def resume(
+    ctx: Context,
+    progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> SimResult:
     """Go on with the simulation the database holds, from the day after its checkpoint, with
     the options it was started with; the result covers the whole run."""
-    return finish(Simulation.resume(ctx, progress))
+    return finish(Simulation.resume(ctx, progress, stop))
 
 
 def finish(sim: Simulation) -> SimResult:
