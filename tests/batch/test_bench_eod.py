@@ -3,20 +3,15 @@ the benchmark's figures come from the command, not from here)."""
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from pathlib import Path
 from types import ModuleType
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "eod.py"
+from support.bench import load_bench
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_eod", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("eod")
 
 
 def test_the_benchmark_runs_on_a_small_portfolio(db_url: str) -> None:

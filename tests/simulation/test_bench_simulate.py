@@ -3,24 +3,17 @@ from the command, not from here)."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 from types import ModuleType
 
 from sqlalchemy import create_engine, text
 
 import fenqi.store.prepared as prepared
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "simulate.py"
+from support.bench import load_bench
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_simulate", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("simulate")
 
 
 def test_the_benchmark_times_the_statements_of_a_small_run() -> None:
