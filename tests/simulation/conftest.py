@@ -14,6 +14,9 @@ import fenqi.risk
 from fenqi.clock import FixedClock
 from fenqi.context import Context, build_context
 from fenqi.settings import Settings
+from fenqi.simulation.market import SimConfig
+from fenqi.simulation.runner import SimResult, run
+from fenqi.store.engine import create_all, make_engine
 
 START = date(2026, 1, 1)
 
@@ -29,6 +32,24 @@ def make_ctx(tmp_path: Path, models_dir: Path) -> Callable[[Engine], Context]:
         return build_context(settings, FixedClock.on(START, 8), engine)
 
     return make
+
+
+@pytest.fixture
+def run_on_sqlite(
+    make_ctx: Callable[[Engine], Context], tmp_path: Path
+) -> Callable[[SimConfig, str], SimResult]:
+    """Run a simulation start to end in one process on a SQLite file of its own: the
+    reference another run (parallel, stopped and resumed) must equal."""
+
+    def run_it(config: SimConfig, name: str) -> SimResult:
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
+        create_all(engine)
+        try:
+            return run(make_ctx(engine), config)
+        finally:
+            engine.dispose()
+
+    return run_it
 
 
 @pytest.fixture

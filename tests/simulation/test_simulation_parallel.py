@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -11,12 +10,13 @@ from sqlalchemy import Engine
 from fenqi.context import Context
 from fenqi.simulation.market import SimConfig
 from fenqi.simulation.parallel import run_parallel
-from fenqi.simulation.runner import run
-from fenqi.store.engine import create_all, make_engine
+from fenqi.simulation.runner import SimResult
 
 
 def test_two_workers_same_figures_as_one_process(
-    make_ctx: Callable[[Engine], Context], db_engine: Engine, tmp_path: Path
+    make_ctx: Callable[[Engine], Context],
+    db_engine: Engine,
+    run_on_sqlite: Callable[[SimConfig, str], SimResult],
 ) -> None:
     config = SimConfig(shoppers=150, months=1, seed=8)
     ctx = make_ctx(db_engine)
@@ -25,12 +25,7 @@ def test_two_workers_same_figures_as_one_process(
             run_parallel(ctx, config, 2)
         return
     parallel = run_parallel(ctx, config, 2)
-    single_engine = make_engine(f"sqlite:///{tmp_path / 'one.sqlite'}")
-    create_all(single_engine)
-    try:
-        single = run(make_ctx(single_engine), config)
-    finally:
-        single_engine.dispose()
+    single = run_on_sqlite(config, "one.sqlite")
     assert parallel.checks == {"trial_balance_zero": True, "reconciliation_mismatches": 0}
     assert vars(parallel.counts) == vars(single.counts)
     assert parallel.metrics == single.metrics

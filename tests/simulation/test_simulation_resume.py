@@ -22,7 +22,6 @@ from fenqi.context import Context
 from fenqi.simulation import checkpoint
 from fenqi.simulation.market import SimConfig, Simulation, Stopped
 from fenqi.simulation.runner import SimResult, resume, run
-from fenqi.store.engine import create_all, make_engine
 from fenqi.store.schema.credit import plan_lines
 from fenqi.store.schema.parties import applications as applications_table
 
@@ -43,15 +42,10 @@ def _same(a: SimResult, b: SimResult) -> None:
 def test_a_run_stopped_mid_day_resumes_to_the_same_marketplace(
     make_ctx: Callable[[Engine], Context],
     db_engine: Engine,
-    tmp_path: Path,
+    run_on_sqlite: Callable[[SimConfig, str], SimResult],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    whole_engine = make_engine(f"sqlite:///{tmp_path / 'whole.sqlite'}")
-    create_all(whole_engine)
-    try:
-        whole = run(make_ctx(whole_engine), CONFIG)
-    finally:
-        whole_engine.dispose()
+    whole = run_on_sqlite(CONFIG, "whole.sqlite")
 
     ctx = make_ctx(db_engine)
     refunds = Simulation._refunds

@@ -659,7 +659,7 @@ class Simulation:
             "phase_seconds": self.phase_seconds,
             "seconds": self._spent[0] + time.perf_counter() - started,
             "cpu_seconds": self._spent[1] + time.process_time() - cpu_started,
-            "models_dir": str(Path(self.ctx.settings.models_dir).resolve()),
+            "models_dir": _models_dir(self.ctx),
         }
         checkpoint.save(conn, d, self.config.to_json(), arrays, meta, self.clock.now())
 
@@ -674,7 +674,7 @@ class Simulation:
         (calls committed; that day's end of day runs again first, a no-op if it was done)."""
         with ctx.engine.connect() as conn:
             saved = checkpoint.load(conn)
-        models_dir = str(Path(ctx.settings.models_dir).resolve())
+        models_dir = _models_dir(ctx)
         if saved.meta.get("models_dir", models_dir) != models_dir:
             raise ValueError(
                 f"models_dir: this simulation decided with the models in "
@@ -719,8 +719,7 @@ class Simulation:
                 if int(acct) in st.shopper_of_account:
                     self.repay_agenda[(_as_date(due) - self.config.start).days].add(int(acct))
         meta = saved.meta
-        counts = dict(meta["counts"])
-        self.counts = Counts(**{**counts, "refusals": dict(counts.get("refusals", {}))})
+        self.counts = Counts(**meta["counts"])  # a fresh dict of refusals, from the JSON
         self.phase_seconds = {k: float(v) for k, v in meta["phase_seconds"].items()}
         self._spent = (float(meta["seconds"]), float(meta["cpu_seconds"]))
         self.first_day = d + 1
@@ -749,6 +748,11 @@ def _features(body: ApplicationIn, today: date) -> dict[str, Any]:
         "return_rate_bp": b.return_rate_bp,
         "other_lenders": b.other_lenders,
     }
+
+
+def _models_dir(ctx: Context) -> str:
+    """The models a run decides with, as a checkpoint names them (an absolute path)."""
+    return str(Path(ctx.settings.models_dir).resolve())
 
 
 def _pairs(values: dict[int, int]) -> np.ndarray:

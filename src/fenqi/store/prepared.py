@@ -208,11 +208,10 @@ def _executed(conn: Connection, sql: str, bound: Any, *, many: bool) -> Any:
             cursor.executemany(sql, bound)
         else:
             cursor.execute(sql, bound)
-    except conn.dialect.loaded_dbapi.Error as error:
+    except BaseException as error:
         _forget(fairy, cursor)
-        raise _wrapped(conn, sql, bound, error) from error
-    except BaseException:
-        _forget(fairy, cursor)
+        if isinstance(error, conn.dialect.loaded_dbapi.Error):
+            raise _wrapped(conn, sql, bound, error) from error
         raise
     return cursor
 
