@@ -7,7 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
+from fenqi.credit.checkout import RiskVerdict
 from fenqi.ledger.service import reconcile, trial_balance
+from fenqi.store.schema.ledger import ledger_entries
+from fenqi.store.schema.webhooks import webhook_events
 from support.api_server import Api, id_number, running_api
 
 
@@ -105,3 +110,62 @@ def test_purchase_lifecycle(db_url: str, models_dir: Path, tmp_path: Path) -> No
         settlement = api.get("/v1/settlement", key).json()
         assert settlement["captured_fen"] == 300_000 and settlement["refunded_fen"] == 50_000
         assert 0 < settlement["owed_fen"] <= 250_000
+
+
+def test_a_sale_is_authorized_and_captured_in_one_request(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """`POST /v1/orders` with `capture: true`: the order comes back captured with its plan,
+    nothing is held, the shop hears `order.captured` only; a sale over the credit left is
+    declined and leaves no order behind."""
+    with running_api(db_url, models_dir, tmp_path) as api:
+        key = api.merchant("m_digital")
+        app = api.apply(key, id_number(), "13812341235").json()
+        assert app["outcome"] == "approved", app
+        account, customer = app["credit_account_id"], app["customer_id"]
+        sale_in = {
+            "credit_account_id": account,
+            "amount_fen": 120_000,
+            "terms": 3,
+            "merchant_order_ref": "S-1",
+            "step_up_verified": True,
+            "capture": True,
+        }
+        s = api.post("/v1/orders", key, sale_in)
+        assert s.status_code == 201, s.text
+        sale = s.json()
+        assert (sale["status"], sale["captured_fen"]) == ("captured", 120_000)
+        assert sale["plan_id"] is not None
+        assert api.get(f"/v1/orders/{sale['id']}", key).json()["status"] == "captured"
+        shopper = api.shopper_token(key, customer)
+        summary = api.get(f"/v1/me/accounts/{account}", shopper).json()
+        assert summary["available_fen"] == app["limit_fen"] - 120_000
+        plans = api.get(f"/v1/me/accounts/{account}/plans", shopper).json()
+        assert [(p["id"], p["terms"]) for p in plans] == [(sale["plan_id"], 3)]
+        books_balance(api)
+        with api.ctx.engine.connect() as conn:
+            types = conn.execute(
+                select(webhook_events.c.type).order_by(webhook_events.c.id)
+            ).scalars().all()
+            holds = conn.execute(
+                select(ledger_entries.c.id).where(ledger_entries.c.kind == "pending")
+            ).all()
+        assert types == ["application.decided", "order.captured"] and holds == []
+
+        refund = api.post(f"/v1/orders/{sale['id']}/refunds", key, {"amount_fen": 120_000})
+        assert refund.status_code == 201 and refund.json()["status"] == "refunded", refund.text
+        void = api.post(f"/v1/orders/{sale['id']}/void", key, {})
+        assert void.status_code == 422 and void.json()["code"] == "order_not_voidable", void.text
+
+        # more than the credit left (checkout risk off: this part is about the limit)
+        api.ctx.__dict__["checkout_risk"] = lambda _c, _f: RiskVerdict("approve")
+        risk = api.staff_token("rita", "risk_analyst")
+        lowered = {"limit_fen": 100_000, "reason": "test limit"}
+        assert api.post(f"/v1/ops/accounts/{account}/limit", risk, lowered).status_code == 200
+        too_much = {**sale_in, "merchant_order_ref": "S-2", "amount_fen": 100_001}
+        big = api.post("/v1/orders", key, too_much)
+        assert big.status_code == 402 and big.json()["code"] == "insufficient_credit", big.text
+        refs = [o["merchant_order_ref"] for o in api.get("/v1/orders", key).json()["items"]]
+        assert refs == ["S-1"]
+        assert api.get(f"/v1/me/accounts/{account}", shopper).json()["available_fen"] == 100_000
+        books_balance(api)

@@ -12,7 +12,9 @@ from fenqi.credit import service as credit
 from fenqi.credit.allocation import Owed, allocate_payment
 from fenqi.credit.errors import CreditError, Declined
 from fenqi.credit.plans import CYCLE, offer, offers
-from fenqi.ledger.service import reconcile, trial_balance
+from fenqi.ledger.accounts import find_account
+from fenqi.ledger.chart import CUSTOMER_CODES, OwnerKind
+from fenqi.ledger.service import get_balance, reconcile, trial_balance
 from fenqi.products import load_catalog
 from fenqi.products.model import ChargeKind
 from fenqi.store.schema.credit import installment_plans
@@ -101,3 +103,50 @@ def test_limit_outside_product_range_is_refused(db_engine: Engine) -> None:
     with db_engine.begin() as conn, pytest.raises(CreditError) as err:
         credit.open_credit_account(conn, clock, CATALOG["huabei"], "s1", 10**12)
     assert err.value.code == "limit_out_of_range"
+
+
+def test_a_sale_books_what_an_authorization_and_its_capture_book(db_engine: Engine) -> None:
+    """`credit.sell` (authorized and captured at once) leaves the shopper's accounts, the plan
+    and its lines as a hold captured in full does, with no hold; a sale over the credit left
+    is declined and moves nothing."""
+    clock = FixedClock.on(DAY)
+    huabei = CATALOG["huabei"]
+    plan = offer(huabei, 300_000, 6, clock.today(), cap_bp=2400)
+    with db_engine.begin() as conn:
+        held = credit.open_credit_account(conn, clock, huabei, "s-held", 500_000)
+        sold = credit.open_credit_account(conn, clock, huabei, "s-sold", 500_000)
+        auth = credit.authorize(conn, clock, held, "m1", 300_000, "auth-1")
+        held_plan = credit.capture(
+            conn, clock, huabei, held, "m1", auth.hold_entry_id, "o-held", plan, "cap-1"
+        )
+        sale = credit.sell(conn, clock, huabei, sold, "m1", "o-sold", plan, "sale-1")
+        assert sale.available_after_fen == auth.available_after_fen == 200_000
+        # a replay books nothing twice and names the same plan
+        assert credit.sell(conn, clock, huabei, sold, "m1", "o-sold", plan, "sale-1") == sale
+
+        def books(account_id: int, plan_id: int) -> tuple[object, ...]:
+            summary = credit.account_summary(conn, account_id, clock.today())
+            by_code = {}
+            for code in CUSTOMER_CODES:
+                found = find_account(conn, code, OwnerKind.CUSTOMER, str(account_id), "CNY")
+                if found is not None:
+                    bal = get_balance(conn, found)
+                    by_code[code] = (bal.debits_posted, bal.credits_posted, bal.debits_pending)
+            row = conn.execute(
+                select(
+                    installment_plans.c.principal_fen,
+                    installment_plans.c.fee_fen,
+                    installment_plans.c.interest_fen,
+                    installment_plans.c.terms,
+                    installment_plans.c.status,
+                ).where(installment_plans.c.id == plan_id)
+            ).one()
+            return summary["owed_fen"], summary["available_fen"], by_code, tuple(row)
+
+        assert books(sold, sale.plan_id) == books(held, held_plan)
+        big = offer(huabei, 200_001, 3, clock.today(), cap_bp=2400)
+        with pytest.raises(Declined) as err, conn.begin_nested():
+            credit.sell(conn, clock, huabei, sold, "m1", "o-big", big, "sale-2")
+        assert err.value.code == "insufficient_credit"
+        assert credit.account_summary(conn, sold, clock.today())["available_fen"] == 200_000
+        assert trial_balance(conn).balanced and reconcile(conn) == []

@@ -194,3 +194,54 @@ def test_bad_requests_are_refused_before_touching_anything() -> None:
         PostingSpec(1, 1, 5)
     with pytest.raises(LedgerError):
         EntryRequest("", "CNY", (PostingSpec(1, 2, 5),))
+
+
+def test_an_entry_and_its_follow_up_post_together_or_are_refused_together(
+    db_engine: Engine, clock: FixedClock
+) -> None:
+    """`post_entry(..., then=...)`: a sale and its plan's fee move their balances in the same
+    statements; a refused sale refuses its follow-up with it; a refused follow-up leaves the
+    sale posted; a replay does not ask for the follow-up again."""
+    with db_engine.begin() as conn:
+        w = make_world(conn, clock, limit_fen=100_000)
+        asked: list[int] = []
+
+        def fee(cid: str, amount: int, debit: int | None = None) -> object:
+            def then(entry_id: int) -> EntryRequest:
+                asked.append(entry_id)
+                spec = PostingSpec(debit or w.fee, w.fee_income, amount, "fee")
+                return EntryRequest(cid, "CNY", (spec,))
+
+            return then
+
+        def sale(cid: str, amount: int) -> EntryRequest:
+            return EntryRequest(cid, "CNY", (PostingSpec(w.principal, w.merchant, amount, "p"),))
+
+        r = post_entry(conn, clock, sale("sale-1", 60_000), then=fee("sale-1:plan", 1_000))
+        assert r.ok and r.status is EntryStatus.POSTED and asked == [r.entry_id]
+        follow = r.extra["then"]
+        assert follow.ok and follow.status is EntryStatus.POSTED
+        principal, fees = get_balance(conn, w.principal), get_balance(conn, w.fee)
+        assert (principal.debits_posted, principal.available_fen) == (60_000, 40_000)
+        assert fees.debits_posted == 1_000
+        assert [p["amount_fen"] for p in history(conn, w.fee_income)] == [1_000]
+
+        again = post_entry(conn, clock, sale("sale-1", 60_000), then=fee("sale-1:plan", 1_000))
+        assert again.replayed and again.entry_id == r.entry_id and len(asked) == 1
+
+        # more than the credit left: both refused, nothing moves, no postings
+        big = post_entry(conn, clock, sale("sale-2", 50_000), then=fee("sale-2:plan", 500))
+        assert big.reject_code is RejectCode.INSUFFICIENT_CREDIT
+        assert big.extra["then"].reject_code is RejectCode.INSUFFICIENT_CREDIT
+        assert get_balance(conn, w.principal).available_fen == 40_000
+        assert get_balance(conn, w.fee).debits_posted == 1_000
+
+        # the follow-up spends a credit balance the shopper does not have: the sale posts alone
+        odd = post_entry(
+            conn, clock, sale("sale-3", 10_000), then=fee("sale-3:plan", 700, w.credit_balance)
+        )
+        assert odd.ok and not odd.extra["then"].ok
+        assert odd.extra["then"].reject_code is RejectCode.EXCEEDS_CREDITS
+        assert get_balance(conn, w.principal).available_fen == 30_000
+        assert get_balance(conn, w.credit_balance).debits_posted == 0
+        assert trial_balance(conn).balanced and reconcile(conn) == []

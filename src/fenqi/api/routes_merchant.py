@@ -129,7 +129,8 @@ def authorize(
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
-    """Authorize: checkout risk, then a hold on available credit for the chosen plan."""
+    """Authorize: checkout risk, then a hold on available credit for the chosen plan; with
+    `capture`, a sale: authorized and captured at once."""
 
     with ctx.engine.begin() as conn:  # the risk state commits even when declined
         account = _linked_account(conn, m, body.credit_account_id)
@@ -161,6 +162,7 @@ def authorize(
             cap_bp=ctx.settings.apr_cap_bp,
             hold_seconds=ctx.settings.pending_hold_seconds,
             risk=lambda _conn, _facts: verdict,
+            capture=body.capture,
         )
         return 201, order
 

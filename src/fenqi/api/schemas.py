@@ -116,6 +116,13 @@ class OrderIn(Body):
         description="The shopper passed the extra check that a `risk_step_up` "
         "decline asked for (e.g. payment password or SMS code), verified by the shop.",
     )
+    capture: bool = Field(
+        default=False,
+        description="Capture at once (a sale, for goods handed over at checkout): the order "
+        "comes back `captured` with its `plan_id`, nothing is held, and its only webhook is "
+        "`order.captured`. By default the order is only authorized and the shop captures at "
+        "shipment.",
+    )
 
 
 class CaptureIn(Body):

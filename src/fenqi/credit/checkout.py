@@ -109,7 +109,13 @@ def authorize_order(
     hold_seconds: int,
     risk: RiskCheck = approve_all,
     risk_facts: dict[str, Any] | None = None,
+    capture: bool = False,
 ) -> dict[str, Any]:
+    """Checkout risk, then a hold on the account's available credit for the chosen plan; the
+    shop captures later (at shipment). With `capture`, a sale: the order is authorized and
+    captured at once and its plan booked, with no hold (Klarna's auto-capture, Stripe's
+    automatic capture; for what is handed over at checkout). A sale's only event is
+    `order.captured`."""
     taken = _ORDER_BY_REF.run(
         conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
     ).scalar()
@@ -123,7 +129,7 @@ def authorize_order(
     account = credit.get_account(conn, credit_account_id)
     if account["product"] != product.name:
         raise CreditError("product mismatch", code="product_mismatch")
-    offer(product, amount_fen, terms, clock.today(), cap_bp=cap_bp, tier=account["tier"])
+    plan = offer(product, amount_fen, terms, clock.today(), cap_bp=cap_bp, tier=account["tier"])
     verdict = risk(
         conn,
         {
@@ -139,30 +145,68 @@ def authorize_order(
             code=f"risk_{verdict.decision}",
             reason=verdict.reason,
         )
+    now = clock.now()
+    order = {
+        "merchant_id": merchant_id,
+        "merchant_order_ref": merchant_order_ref,
+        "credit_account_id": credit_account_id,
+        "currency": product.currency,
+        "amount_fen": amount_fen,
+        "terms": terms,
+        "refunded_fen": 0,
+        "risk_decision": verdict.decision,
+        "created_at": now,
+    }
+    if capture:
+        # the order first, since its plan is named after it; a refused sale raises, and the
+        # caller's transaction undoes the order with it
+        row = _INSERT_ORDER.run(
+            conn,
+            {
+                **order,
+                "status": "captured",
+                "hold_entry_id": None,
+                "captured_fen": amount_fen,
+                "captures": 1,
+                "expires_at": now,  # nothing is held
+            },
+        ).mappings()[0]
+        sale = credit.sell(
+            conn,
+            clock,
+            product,
+            credit_account_id,
+            merchant_id,
+            f"order:{row['id']}:1",
+            plan,
+            f"sale:{client_id}",
+            account=account,
+        )
+        view = order_view(row)
+        enqueue(
+            conn,
+            clock,
+            merchant_id,
+            EventType.ORDER_CAPTURED,
+            {"order": view, "plan_id": sale.plan_id, "amount_fen": amount_fen},
+        )
+        return {**view, "plan_id": sale.plan_id}
     hold = credit.authorize(
         conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds,
         account=account,
     )
-    row = _INSERT_ORDER.run(
+    held = _INSERT_ORDER.run(
         conn,
         {
-            "merchant_id": merchant_id,
-            "merchant_order_ref": merchant_order_ref,
-            "credit_account_id": credit_account_id,
-            "currency": product.currency,
-            "amount_fen": amount_fen,
-            "terms": terms,
+            **order,
             "status": "authorized",
             "hold_entry_id": hold.hold_entry_id,
             "captured_fen": 0,
-            "refunded_fen": 0,
             "captures": 0,
-            "risk_decision": verdict.decision,
-            "created_at": clock.now(),
-            "expires_at": clock.now() + timedelta(seconds=hold_seconds),
+            "expires_at": now + timedelta(seconds=hold_seconds),
         },
     ).mapping()
-    view = order_view(row)
+    view = order_view(held)
     enqueue(conn, clock, merchant_id, EventType.ORDER_AUTHORIZED, {"order": view})
     return view
 

@@ -6,6 +6,7 @@ Each function runs inside the caller's transaction: it loads rows, calls the pur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from fenqi.ledger import service as ledger
 from fenqi.ledger.accounts import find_account, open_accounts
 from fenqi.ledger.balances import AfterBalance
 from fenqi.ledger.chart import CUSTOMER_CODES, AccountCode, OwnerKind
-from fenqi.ledger.entry import EntryRequest, PostingSpec, RejectCode
+from fenqi.ledger.entry import EntryRequest, EntryResult, PostingSpec, RejectCode
 from fenqi.money import apply_bp
 from fenqi.pricing.quote import Quote
 from fenqi.pricing.schedule import Schedule
@@ -160,6 +161,64 @@ class Authorization:
     available_after_fen: int
 
 
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """A purchase authorized and captured at once: its entry, its plan, the credit left."""
+
+    entry_id: int
+    plan_id: int
+    available_after_fen: int
+
+
+def _spendable(conn: Connection, clock: Clock, account: dict[str, Any], merchant_id: str) -> int:
+    """The merchant's payable account, once the credit account is known to be active."""
+    if account["status"] != "active":
+        raise Declined(f"account {account['id']} is {account['status']}", code="account_not_active")
+    return _acct(
+        conn,
+        clock,
+        AccountCode.MERCHANT_PAYABLE,
+        OwnerKind.MERCHANT,
+        merchant_id,
+        account["currency"],
+    )
+
+
+def _purchase(account: dict[str, Any], merchant: int, amount_fen: int) -> tuple[PostingSpec]:
+    """What a purchase posts: the shopper's principal owed, the shop's money payable."""
+    return (
+        PostingSpec(
+            account["principal_account_id"], merchant, amount_fen, ChargeKind.PRINCIPAL.value
+        ),
+    )
+
+
+def _available_after(
+    conn: Connection,
+    account: dict[str, Any],
+    result: EntryResult,
+    after: dict[int, AfterBalance],
+    amount_fen: int,
+) -> int:
+    """Refuse a refused purchase; else the credit left, as the checked UPDATE left it."""
+    if not result.ok:
+        code = (
+            "insufficient_credit"
+            if result.reject_code is RejectCode.INSUFFICIENT_CREDIT
+            else str(result.reject_code)
+        )
+        raise Declined(
+            "not enough available credit for this purchase", code=code, amount_fen=amount_fen
+        )
+    moved = after.get(account["principal_account_id"])
+    if moved is None:  # a replayed purchase moved nothing: read the balance
+        return ledger.get_balance(conn, account["principal_account_id"]).available_fen or 0
+    # a receivable has no slot rows: its row, as the UPDATE left it, is its balance
+    debits_pending, debits_posted, _credits_pending, credits_posted, cap = moved
+    exposure = debits_posted + debits_pending - credits_posted
+    return 0 if cap is None else max(0, cap - exposure)
+
+
 def authorize(
     conn: Connection,
     clock: Clock,
@@ -173,18 +232,7 @@ def authorize(
     """Hold `amount_fen` of the account's available credit for a merchant (two-phase);
     `account` is the account's row when the caller has just read it."""
     account = account or get_account(conn, credit_account_id)
-    if account["status"] != "active":
-        raise Declined(
-            f"account {credit_account_id} is {account['status']}", code="account_not_active"
-        )
-    merchant = _acct(
-        conn,
-        clock,
-        AccountCode.MERCHANT_PAYABLE,
-        OwnerKind.MERCHANT,
-        merchant_id,
-        account["currency"],
-    )
+    merchant = _spendable(conn, clock, account, merchant_id)
     after: dict[int, AfterBalance] = {}
     result = ledger.post_entry(
         conn,
@@ -192,14 +240,7 @@ def authorize(
         EntryRequest(
             client_id=client_id,
             currency=account["currency"],
-            postings=(
-                PostingSpec(
-                    account["principal_account_id"],
-                    merchant,
-                    amount_fen,
-                    ChargeKind.PRINCIPAL.value,
-                ),
-            ),
+            postings=_purchase(account, merchant, amount_fen),
             pending=True,
             timeout_at=clock.now() + timedelta(seconds=hold_seconds),
             description=f"authorization for merchant {merchant_id}",
@@ -208,23 +249,89 @@ def authorize(
         ),
         after=after,
     )
-    if not result.ok:
-        code = (
-            "insufficient_credit"
-            if result.reject_code is RejectCode.INSUFFICIENT_CREDIT
-            else str(result.reject_code)
-        )
-        raise Declined(
-            "not enough available credit for this purchase", code=code, amount_fen=amount_fen
-        )
-    moved = after.get(account["principal_account_id"])
-    if moved is None:  # a replayed hold moved nothing: read the balance
-        available = ledger.get_balance(conn, account["principal_account_id"]).available_fen or 0
-    else:  # a receivable has no slot rows: its row, as the UPDATE left it, is its balance
-        debits_pending, debits_posted, _credits_pending, credits_posted, cap = moved
-        exposure = debits_posted + debits_pending - credits_posted
-        available = 0 if cap is None else max(0, cap - exposure)
+    available = _available_after(conn, account, result, after, amount_fen)
     return Authorization(result.entry_id, amount_fen, available)
+
+
+def sell(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    credit_account_id: int,
+    merchant_id: str,
+    order_ref: str,
+    plan: PlanOffer,
+    client_id: str,
+    account: dict[str, Any] | None = None,
+) -> Sale:
+    """Authorize and capture at once (a sale, for goods handed over at checkout): the
+    purchase and its plan's fees, interest and discount post together, checked against the
+    available credit, with no hold between them."""
+    account = account or get_account(conn, credit_account_id)
+    merchant = _spendable(conn, clock, account, merchant_id)
+    booked: list[int] = []
+    after: dict[int, AfterBalance] = {}
+    result = ledger.post_entry(
+        conn,
+        clock,
+        EntryRequest(
+            client_id=client_id,
+            currency=account["currency"],
+            postings=_purchase(account, merchant, plan.quote.schedule.principal_fen),
+            description=f"sale of order {order_ref}",
+            ref_kind="credit_account",
+            ref_id=str(credit_account_id),
+        ),
+        after=after,
+        then=_plan_booking(
+            conn, clock, product, account, merchant_id, order_ref, plan, client_id, booked
+        ),
+    )
+    available = _available_after(conn, account, result, after, plan.quote.schedule.principal_fen)
+    if result.replayed:
+        return Sale(result.entry_id, _plan_of_order(conn, credit_account_id, order_ref), available)
+    followed = result.extra["then"]
+    assert followed is None or followed.ok, followed
+    return Sale(result.entry_id, booked[0], available)
+
+
+def _plan_booking(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    account: dict[str, Any],
+    merchant_id: str,
+    order_ref: str,
+    plan: PlanOffer,
+    client_id: str,
+    booked: list[int],
+) -> Callable[[int], EntryRequest | None]:
+    """Given the purchase's entry id: store the plan (it names that entry), append its id to
+    `booked`, and say what the plan's own entry posts (None if nothing)."""
+    credit_account_id = int(account["id"])
+    currency = account["currency"]
+
+    def book_plan(entry_id: int) -> EntryRequest | None:
+        plan_id = store_plan(
+            conn, clock, credit_account_id, order_ref, plan.kind, plan.quote,
+            ledger_entry_id=entry_id,
+        )
+        booked.append(plan_id)
+        postings = _plan_postings(
+            conn, clock, product, credit_account_id, merchant_id, currency, plan.quote.schedule
+        )
+        if not postings:
+            return None
+        return EntryRequest(
+            client_id=f"{client_id}:plan",
+            currency=currency,
+            postings=tuple(postings),
+            description=f"plan {plan_id} for order {order_ref}",
+            ref_kind="plan",
+            ref_id=str(plan_id),
+        )
+
+    return book_plan
 
 
 def capture(
@@ -242,50 +349,32 @@ def capture(
 ) -> int:
     """Post (part of) a hold and book the purchase's plan: principal, fee and interest."""
     account = account or get_account(conn, credit_account_id)
-    schedule = plan.quote.schedule
-    currency = account["currency"]
     booked: list[int] = []
-
-    def book_plan(entry_id: int) -> EntryRequest | None:
-        """Store the plan (it names the capture's entry) and say what its entry posts."""
-        plan_id = store_plan(
-            conn, clock, credit_account_id, order_ref, plan.kind, plan.quote,
-            ledger_entry_id=entry_id,
-        )
-        booked.append(plan_id)
-        postings = _plan_postings(
-            conn, clock, product, credit_account_id, merchant_id, currency, schedule
-        )
-        if not postings:
-            return None
-        return EntryRequest(
-            client_id=f"{client_id}:plan",
-            currency=currency,
-            postings=tuple(postings),
-            description=f"plan {plan_id} for order {order_ref}",
-            ref_kind="plan",
-            ref_id=str(plan_id),
-        )
-
     # the capture and the plan's entry are two entries whose balances move together
     posted = ledger.resolve_pending(
         conn,
         clock,
         client_id,
         hold_entry_id,
-        [schedule.principal_fen],
+        [plan.quote.schedule.principal_fen],
         final=final,
         description=f"capture of order {order_ref}",
-        then=book_plan,
+        then=_plan_booking(
+            conn, clock, product, account, merchant_id, order_ref, plan, client_id, booked
+        ),
     )
     if posted.replayed:
-        plan_id = _PLAN_OF_ORDER.run(
-            conn, {"k_account": credit_account_id, "k_order": order_ref}
-        ).scalar_one()
-        return int(plan_id)
+        return _plan_of_order(conn, credit_account_id, order_ref)
     result = posted.extra["then"]
     assert result is None or result.ok, result
     return booked[0]
+
+
+def _plan_of_order(conn: Connection, credit_account_id: int, order_ref: str) -> int:
+    return int(
+        _PLAN_OF_ORDER.run(conn, {"k_account": credit_account_id, "k_order": order_ref})
+        .scalar_one()
+    )
 
 
 _PLAN_OF_ORDER = Prepared(

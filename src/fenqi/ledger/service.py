@@ -192,22 +192,86 @@ def post_entry(
     req: EntryRequest,
     *,
     after: dict[int, AfterBalance] | None = None,
+    then: Callable[[int], EntryRequest | None] | None = None,
 ) -> EntryResult:
     """Post a balanced entry at once, or (pending=True) place a hold to post or void later.
 
     `after`, when given, gets the balances of the accounts with rules the entry moved (see
-    `apply_deltas`), so a caller need not read them back."""
+    `apply_deltas`), so a caller need not read them back.
+
+    `then`, when given, is called with the new entry's id and returns a second entry to post
+    with it (say, the fees of the plan a sale books) or None. That entry is its own entry, with
+    its own client id, replayed and refused as `post_entry` would, but the balances of both
+    move in the same statements. If the first entry is refused, so is the second, for the same
+    reason (whatever `then` itself wrote is the caller's to undo, as with any refusal). Its
+    result is in `extra["then"]`. Not called when the first entry is a replay.
+    """
     claimed, entry_id = _claim_entry(conn, clock, req)
     if entry_id is None:
         return claimed  # a replay
     phase = "pending" if req.pending else "posted"
-    refused = apply_deltas(
-        conn, req.currency, deltas_for(req.postings, phase), slot=entry_id, after=after
+    follow = then(entry_id) if then is not None else None
+    refused, followed = _post_together(
+        conn,
+        clock,
+        req.currency,
+        deltas_for(req.postings, phase),
+        _posting_rows(entry_id, req.postings, phase),
+        entry_id,
+        follow,
+        after,
     )
-    if refused is not None:
-        return _reject(conn, entry_id, req.client_id, claimed.kind, refused)
-    _insert_postings(conn, entry_id, req.postings, phase)
-    return claimed
+    result = (
+        claimed
+        if refused is None
+        else _reject(conn, entry_id, req.client_id, claimed.kind, refused)
+    )
+    if then is not None:
+        result.extra["then"] = followed
+    return result
+
+
+def _post_together(
+    conn: Connection,
+    clock: Clock,
+    currency: str,
+    deltas: dict[int, Delta],
+    rows: list[dict[str, Any]],
+    slot: int,
+    follow: EntryRequest | None,
+    after: dict[int, AfterBalance] | None = None,
+) -> tuple[RejectCode | None, EntryResult | None]:
+    """Move an entry's balances (`deltas`, its posting `rows`) and, with `follow`, a second
+    posted entry's in the same statements, and insert the postings of both: (why the first
+    was refused, or None; the second's result, or None without one)."""
+    if follow is None:
+        refused = apply_deltas(conn, currency, deltas, slot=slot, after=after)
+        if refused is None:
+            _INSERT_POSTINGS.many(conn, rows)
+        return refused, None
+    if follow.currency != currency or follow.pending:  # another currency, or a hold
+        refused, _ = _post_together(conn, clock, currency, deltas, rows, slot, None, after)
+        return refused, None if refused is not None else post_entry(conn, clock, follow)
+    followed, follow_id = _claim_entry(conn, clock, follow)
+    if follow_id is None:  # the second is a replay: the first goes on its own
+        return _post_together(conn, clock, currency, deltas, rows, slot, None, after)[0], followed
+    second = deltas_for(follow.postings, "posted")
+    second_rows = _posting_rows(follow_id, follow.postings, "posted")
+    merged: dict[int, Delta] = defaultdict(dict, {i: dict(d) for i, d in deltas.items()})
+    for account_id, d in second.items():
+        m = merged[account_id]
+        for column, amount in d.items():
+            m[column] = m.get(column, 0) + amount
+    if apply_deltas(conn, currency, merged, slot=slot, after=after) is None:
+        _INSERT_POSTINGS.many(conn, rows + second_rows)
+        return None, followed
+    # one of them refuses: as if posted one after the other
+    refused, _ = _post_together(conn, clock, currency, deltas, rows, slot, None, after)
+    second_refused = refused or apply_deltas(conn, currency, second, slot=follow_id)
+    if second_refused is None:  # together they refused, one after the other they do not
+        _INSERT_POSTINGS.many(conn, second_rows)
+        return refused, followed
+    return refused, _reject(conn, follow_id, follow.client_id, EntryKind.SINGLE, second_refused)
 
 
 # a hold's status and its postings (with their currency) in one statement; the entry's row is
@@ -329,49 +393,18 @@ def resolve_pending(
     if kind is EntryKind.POST and not posted:
         raise LedgerError("nothing to post: every amount is zero", code="invalid_amounts")
     follow = then(entry_id) if then is not None else None
-    followed: EntryResult | None = None
-    rows = _posting_rows(entry_id, posted, "posted")
-    if follow is not None and follow.currency == currency and not follow.pending:
-        followed, follow_id = _claim_entry(conn, clock, follow)
-        if follow_id is not None:
-            merged: dict[int, Delta] = defaultdict(dict, {i: dict(d) for i, d in deltas.items()})
-            for account_id, d in deltas_for(follow.postings, "posted").items():
-                m = merged[account_id]
-                for column, amount in d.items():
-                    m[column] = m.get(column, 0) + amount
-            if apply_deltas(conn, currency, merged, slot=entry_id) is None:
-                rows += _posting_rows(follow_id, follow.postings, "posted")
-                follow = None
-            else:  # as if posted one after the other: the capture, then the refused entry
-                _apply_capture(conn, currency, deltas, entry_id)
-                refused = apply_deltas(
-                    conn, currency, deltas_for(follow.postings, "posted"), slot=follow_id
-                )
-                assert refused is not None
-                followed = _reject(conn, follow_id, follow.client_id, EntryKind.SINGLE, refused)
-                follow = None
-            deltas = {}
-        else:
-            follow = None
-    if deltas:
-        _apply_capture(conn, currency, deltas, entry_id)
+    # posting a hold never adds exposure, so the capture itself cannot be refused
+    refused, followed = _post_together(
+        conn, clock, currency, deltas, _posting_rows(entry_id, posted, "posted"), entry_id, follow
+    )
+    assert refused is None, refused
     _RELEASE_POSTING.many(conn, releases)
     if all(r["left"] == 0 for r in releases):
         _UPDATE_ENTRY.run(conn, {"k_id": pending_entry_id, "status": EntryStatus.RESOLVED.value})
-    if rows:
-        _INSERT_POSTINGS.many(conn, rows)
-    if follow is not None:  # another currency, or a hold: posted on its own
-        followed = post_entry(conn, clock, follow)
     extra: dict[str, Any] = {"posted_fen": sum(amounts)}
     if then is not None:
         extra["then"] = followed
     return EntryResult(entry_id, client_id, kind, EntryStatus.POSTED, extra=extra)
-
-
-def _apply_capture(conn: Connection, currency: str, deltas: dict[int, Delta], slot: int) -> None:
-    # posting a hold never adds exposure
-    refused = apply_deltas(conn, currency, deltas, slot=slot)
-    assert refused is None, refused
 
 
 def _claim_entry(

@@ -8,7 +8,8 @@ One process commits each simulated day's calls in one transaction with the day's
 (`simulation.checkpoint`), so a stopped run resumes at the next day; parallel workers commit
 `batch_ops` calls at a time. Nothing here writes a balance: applications go through
 `credit.applications.apply` (identity, consents, the risk engine), purchases through checkout
-risk, `authorize_order` and `capture_order`, returns through `refund_order`, payments through
+risk and `authorize_order` as a sale (authorized and captured at once, as a marketplace
+charges at payment), returns through `refund_order`, payments through
 `credit.service.repay`, and each day ends with the end-of-day run when `fenqi.batch.eod` exists.
 """
 
@@ -495,7 +496,8 @@ class Simulation:
                 verdict = RiskVerdict("approve", verdict.reason)
         settings = self.ctx.settings
         try:
-            order = checkout.authorize_order(
+            # a marketplace charges at payment, as Huabei and Baitiao do: a sale
+            captured = checkout.authorize_order(
                 conn,
                 self.clock,
                 self.product,
@@ -508,28 +510,18 @@ class Simulation:
                 cap_bp=settings.apr_cap_bp,
                 hold_seconds=settings.pending_hold_seconds,
                 risk=lambda _conn, _facts: verdict,
+                capture=True,
             )
         except FenqiError:
             self.counts.declined_purchases += 1
             raise
-        captured = checkout.capture_order(
-            conn,
-            self.clock,
-            self.product,
-            merchant_id=shop.id,
-            order_id=int(order["id"]),
-            amount_fen=None,
-            final=None,
-            client_id=f"{shop.id}:{ref}:capture",
-            cap_bp=settings.apr_cap_bp,
-        )
         self.counts.purchases += 1
         for due in _DUES.run(conn, {"k_plan": captured["plan_id"]}).scalars():
             day = (due - self.config.start).days
             if day < self.config.days:
                 self.repay_agenda[day].add(account_id)
         if u_return * 10_000 < self.pop.return_rate_bp[i]:
-            self.refund_agenda[d + refund_after].append((shop.id, int(order["id"]), amount))
+            self.refund_agenda[d + refund_after].append((shop.id, int(captured["id"]), amount))
 
     # ------------------------------------------------------------------ refunds
     def _refunds(self, d: int) -> None:
