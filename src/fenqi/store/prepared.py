@@ -69,32 +69,38 @@ class _Shape:
     """One compilation: SQL text, how to lay out parameters, how to convert results."""
 
     sql: str
-    positional: tuple[str, ...] | None  # bind names in order (qmark/numeric), else None
-    escaped: Mapping[str, str]  # bind name -> name in the SQL (pyformat)
-    processors: Mapping[str, Callable[[Any], Any]]
+    positional: bool  # parameters go as a sequence (qmark/numeric), else by name (pyformat)
     defaults: dict[str, Any]  # literal values bound in the statement itself
     required: frozenset[str]
-    names: tuple[str, ...]  # every bind parameter of the statement
     keys: tuple[str, ...]
     result_types: tuple[Any, ...]
     result_processors: list[Callable[[Any], Any] | None] | None = None
     lean: bool = True
+    # (parameter name, name in the SQL, bind processor or None) in the order the SQL takes them
+    plan: tuple[tuple[str, str, Callable[[Any], Any] | None], ...] = ()
 
 
 class Prepared:
     """A Core statement built once; `run` and `many` execute it on a connection."""
 
-    __slots__ = ("_shapes", "statement")
+    __slots__ = ("_seen", "_shapes", "statement")
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._shapes: dict[tuple[Dialect, tuple[str, ...], bool], _Shape] = {}
+        # by the parameter names in the order a caller gives them: callers build their dicts
+        # the same way each time, so this finds the shape without sorting the names
+        self._seen: dict[tuple[Dialect, tuple[str, ...], bool], _Shape] = {}
 
-    def _shape(self, dialect: Dialect, names: tuple[str, ...], many: bool) -> _Shape:
-        key = (dialect, names, many)
-        shape = self._shapes.get(key)
+    def _shape(self, dialect: Dialect, params: Mapping[str, Any], many: bool) -> _Shape:
+        seen = (dialect, tuple(params), many)
+        shape = self._seen.get(seen)
         if shape is None:
-            shape = self._shapes[key] = self._compile(dialect, names, many)
+            key = (dialect, tuple(sorted(params)), many)
+            shape = self._shapes.get(key)
+            if shape is None:
+                shape = self._shapes[key] = self._compile(dialect, key[1], many)
+            self._seen[seen] = shape
         return shape
 
     def _compile(self, dialect: Dialect, names: tuple[str, ...], many: bool) -> _Shape:
@@ -126,26 +132,26 @@ class Prepared:
         defaults.update(constant)
         required = frozenset(name for name, bind in binds.items() if bind.required)
         columns = compiled._result_columns or []
+        processors = compiled._bind_processors
+        escaped = compiled.escaped_bind_names
+        order = tuple(compiled.positiontup) if compiled.positional else tuple(binds)
         return _Shape(
             sql=compiled.string,
-            positional=tuple(compiled.positiontup) if compiled.positional else None,
-            escaped=compiled.escaped_bind_names,
-            processors=compiled._bind_processors,
+            positional=bool(compiled.positional),
             defaults=defaults,
             required=required,
-            names=tuple(binds),
             keys=tuple(c.keyname for c in columns),
             result_types=tuple(c.type for c in columns),
             # a text() statement does not say whether it returns rows: it goes through execute
             lean=lean
             and all(not bind.callable for bind in binds.values())
             and not isinstance(self.statement, TextClause),
+            plan=tuple((name, escaped.get(name, name), processors.get(name)) for name in order),
         )
 
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Ran:
         params = params or {}
-        names = tuple(sorted(params))
-        shape = self._shape(conn.dialect, names, False)
+        shape = self._shape(conn.dialect, params, False)
         if not (shape.lean and _lean_ok(conn)):
             return _ran(conn.execute(self.statement, dict(params)), shape)
         cursor = _executed(conn, shape.sql, _bind(shape, params), many=False)
@@ -178,8 +184,7 @@ class Prepared:
         if len(rows) == 1:  # one parameter set is a plain execution
             self.run(conn, rows[0])
             return
-        names = tuple(sorted(rows[0]))
-        shape = self._shape(conn.dialect, names, True)
+        shape = self._shape(conn.dialect, rows[0], True)
         if not (shape.lean and _lean_ok(conn)):
             conn.execute(self.statement, [dict(r) for r in rows])
             return
@@ -232,21 +237,17 @@ def _lean_ok(conn: Connection) -> bool:
 
 def _bind(shape: _Shape, params: Mapping[str, Any]) -> Any:
     values = {**shape.defaults, **params} if shape.defaults else params
-    missing = shape.required - values.keys()
-    if missing:
+    if not shape.required <= values.keys():
+        missing = shape.required - values.keys()
         raise exc.ArgumentError(f"a value is required for bind parameter {min(missing)!r}")
-    processors = shape.processors
-    if shape.positional is not None:
-        return tuple(
-            processors[name](values[name]) if name in processors else values[name]
-            for name in shape.positional
-        )
-    escaped = shape.escaped
+    if shape.positional:
+        return [
+            values[name] if process is None else process(values[name])
+            for name, _sql_name, process in shape.plan
+        ]
     return {
-        escaped.get(name, name): (
-            processors[name](values[name]) if name in processors else values[name]
-        )
-        for name in shape.names
+        sql_name: values[name] if process is None else process(values[name])
+        for name, sql_name, process in shape.plan
     }
 
 
