@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import fenqi.risk
 
 DEFAULT_FLOW = Path(fenqi.risk.__file__).parent / "flows" / "default.json"
@@ -63,3 +65,16 @@ def test_whatif_compares_two_flows(tmp_path: Path, models_dir: Path, strict_flow
     assert html.is_file() and "Plotly" in html.read_text()
     bad = fenqi("whatif", "--flow", str(DEFAULT_FLOW), cwd=tmp_path)
     assert bad.returncode != 0
+
+
+def test_the_simulate_command_runs_zen_with_one_tokio_worker_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fenqi.simulation.cli import _one_tokio_worker
+
+    monkeypatch.delenv("TOKIO_WORKER_THREADS", raising=False)
+    _one_tokio_worker()
+    assert os.environ["TOKIO_WORKER_THREADS"] == "1"
+    monkeypatch.setenv("TOKIO_WORKER_THREADS", "4")
+    _one_tokio_worker()
+    assert os.environ["TOKIO_WORKER_THREADS"] == "4"

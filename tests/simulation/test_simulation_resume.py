@@ -214,3 +214,4 @@ def test_simulate_killed_then_resumed_from_the_command_line(
                       f"sqlite:///{db}", cwd=tmp_path)  # fmt: skip
     _, err = parallel.communicate(timeout=600)
     assert parallel.returncode != 0 and "--workers" in err
+
