@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, func, select, update
 
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError
@@ -24,6 +24,7 @@ from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.entry import PostingSpec
 from fenqi.ledger.service import open_account
 from fenqi.products.model import ChargeKind, Product
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_income
 from fenqi.store.schema.credit import plan_lines as lines_t
@@ -96,6 +97,46 @@ def split_refund(
     return split
 
 
+# built once and reused with new parameters (building a statement costs more than running it)
+_PLAN = Prepared(
+    select(
+        plans,
+        *[
+            func.coalesce(plan_income.c[name], 0).label(name)
+            for name in ("fee_earned_fen", "interest_earned_fen")
+        ],
+    )
+    .select_from(plans.outerjoin(plan_income))
+    .where(plans.c.id == bindparam("k_plan"))
+    .with_for_update(of=plans)
+)
+_LINES = Prepared(select(lines_t).where(lines_t.c.plan_id == bindparam("k_plan")))
+_WAIVE = {
+    kind: Prepared(
+        update(lines_t)
+        .where(lines_t.c.plan_id == bindparam("k_plan"), lines_t.c.period == bindparam("k_period"))
+        .values(
+            {
+                lines_t.c[column("waived", kind)]: lines_t.c[column("waived", kind)]
+                + bindparam("amount", type_=BigInteger())
+            }
+        )
+    )
+    for kind in KINDS
+}
+_UPDATE_PLAN = Prepared(
+    update(plans)
+    .where(plans.c.id == bindparam("k_plan"))
+    .values(
+        refunded_fen=bindparam("refunded_fen"),
+        fee_removed_fen=plans.c.fee_removed_fen + bindparam("fee", type_=BigInteger()),
+        interest_removed_fen=plans.c.interest_removed_fen
+        + bindparam("interest", type_=BigInteger()),
+        status=bindparam("status"),
+    )
+)
+
+
 def refund_plan(
     conn: Connection,
     clock: Clock,
@@ -106,47 +147,34 @@ def refund_plan(
     client_id: str,
 ) -> RefundSplit:
     """Apply a refund to one plan: plan rows and one balanced ledger entry."""
-    plan = (
-        conn.execute(
-            select(
-                plans,
-                *[
-                    func.coalesce(plan_income.c[name], 0).label(name)
-                    for name in ("fee_earned_fen", "interest_earned_fen")
-                ],
-            )
-            .select_from(plans.outerjoin(plan_income))
-            .where(plans.c.id == plan_id)
-            .with_for_update(of=plans)
-        )
-        .mappings()
-        .one()
-    )
-    rows = conn.execute(select(lines_t).where(lines_t.c.plan_id == plan_id)).mappings().all()
+    plan = _PLAN.run(conn, {"k_plan": plan_id}).mappings()[0]
+    rows = _LINES.run(conn, {"k_plan": plan_id}).mappings()
     split = split_refund(
         [line_from_row(r) for r in rows], dict(plan), refund_fen, product.refund.fee_refund
     )
-    for line, kind, amount in split.waivers:
-        col = lines_t.c[column("waived", kind)]
-        conn.execute(
-            update(lines_t)
-            .where(lines_t.c.plan_id == plan_id, lines_t.c.period == line.period)
-            .values({col: col + amount})
+    for kind in KINDS:
+        _WAIVE[kind].many(
+            conn,
+            [
+                {"k_plan": plan_id, "k_period": line.period, "amount": amount}
+                for line, waived_kind, amount in split.waivers
+                if waived_kind is kind
+            ],
         )
     fee, interest = (
         split.charge_removed_fen[ChargeKind.FEE],
         split.charge_removed_fen[ChargeKind.INTEREST],
     )
     principal_refunded = plan["refunded_fen"] + refund_fen
-    conn.execute(
-        update(plans)
-        .where(plans.c.id == plan_id)
-        .values(
-            refunded_fen=principal_refunded,
-            fee_removed_fen=plans.c.fee_removed_fen + fee,
-            interest_removed_fen=plans.c.interest_removed_fen + interest,
-            status="refunded" if principal_refunded == plan["principal_fen"] else plan["status"],
-        )
+    _UPDATE_PLAN.run(
+        conn,
+        {
+            "k_plan": plan_id,
+            "refunded_fen": principal_refunded,
+            "fee": fee,
+            "interest": interest,
+            "status": "refunded" if principal_refunded == plan["principal_fen"] else plan["status"],
+        },
     )
     _post_refund(conn, clock, product, dict(plan), merchant_id, split, client_id)
     return split
