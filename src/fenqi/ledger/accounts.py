@@ -99,10 +99,15 @@ _IDS_OF_OWNER = select(acc.c.code, acc.c.id).where(
 )
 
 
-@lru_cache(maxsize=4)
-def _insert_if_absent_returning(dialect_name: str) -> Any:
-    return (
+@lru_cache(maxsize=32)
+def _insert_if_absent_returning(dialect_name: str, rows: int) -> Prepared:
+    """INSERT of `rows` accounts in one VALUES list, those that exist skipped, RETURNING the
+    new ones' (code, id); built once per dialect and row count."""
+    columns = ("code", "owner_kind", "owner_id", "currency", "created_at")
+    return Prepared(
         conflict_insert(dialect_name, acc)
+        .values([{c: bindparam(f"{c}_{i}", type_=acc.c[c].type) for c in columns}
+                 for i in range(rows)])
         .on_conflict_do_nothing(index_elements=["code", "owner_kind", "owner_id", "currency"])
         .returning(acc.c.code, acc.c.id)
     )
@@ -196,7 +201,9 @@ def open_accounts(
     ]
     # the rows inserted come back with their ids, and get their balance rows; only rows that
     # already existed (a concurrent opener's, with its balance rows) are read back
-    inserted = conn.execute(_insert_if_absent_returning(conn.dialect.name), rows).all()
+    inserted = _insert_if_absent_returning(conn.dialect.name, len(rows)).run(
+        conn, {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
+    ).rows
     by_code = {str(code): int(id_) for code, id_ in inserted}
     if by_code:
         _INSERT_BALANCES.many(

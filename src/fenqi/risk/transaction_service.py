@@ -117,8 +117,17 @@ _COUNTER_KEY = and_(
     _c.subject_kind == bindparam("k_kind"), _c.subject_key == bindparam("k_key"),
     _c.window_seconds == bindparam("k_width"), _c.window_start == bindparam("k_start"),
 )
-_TAKE_BACK = update(risk_velocity_counters).where(_COUNTER_KEY).values(
-    amount_fen=_c.amount_fen - bindparam("k_amount", type_=BigInteger())
+_TAKE_BACK = Prepared(
+    update(risk_velocity_counters).where(_COUNTER_KEY).values(
+        amount_fen=_c.amount_fen - bindparam("k_amount", type_=BigInteger())
+    )
+)
+_e = risk_account_exposure.c
+_GIVE_BACK_EXPOSURE = Prepared(
+    update(risk_account_exposure).where(_e.account_id == bindparam("k_account")).values(
+        accepted_count=_e.accepted_count - 1,
+        accepted_amount_fen=_e.accepted_amount_fen - bindparam("k_amount", type_=BigInteger()),
+    )
 )
 _KEY_COLUMNS = ("subject_kind", "subject_key", "window_seconds", "window_start")
 
@@ -264,19 +273,15 @@ def _take_back(
     conn: Connection, txn: TransactionRiskInput, policy: TransactionRiskPolicy, now_s: int
 ) -> None:
     """A declined attempt does not use up amount limits or first-purchase exposure."""
-    for subject, key, width, start in _windows(txn, policy, now_s):
-        conn.execute(
-            _TAKE_BACK,
+    _TAKE_BACK.many(
+        conn,
+        [
             {"k_kind": subject.value, "k_key": key, "k_width": width, "k_start": start,
-             "k_amount": txn.amount_fen},
-        )
-    e = risk_account_exposure.c
-    conn.execute(
-        update(risk_account_exposure).where(e.account_id == txn.account_id).values(
-            accepted_count=e.accepted_count - 1,
-            accepted_amount_fen=e.accepted_amount_fen - txn.amount_fen,
-        )
+             "k_amount": txn.amount_fen}
+            for subject, key, width, start in _windows(txn, policy, now_s)
+        ],
     )
+    _GIVE_BACK_EXPOSURE.run(conn, {"k_account": txn.account_id, "k_amount": txn.amount_fen})
 
 
 def purge_velocity_counters(conn: Connection, clock: Clock) -> int:
