@@ -39,6 +39,8 @@ def test_simulate_prints_figures_and_throughput(tmp_path: Path, models_dir: Path
     assert data["throughput"]["shoppers_per_s"] > 0 and data["throughput"]["purchases_per_s"] > 0
     assert data["checks"] == {"trial_balance_zero": True, "reconciliation_mismatches": 0}
     assert (tmp_path / "train.csv").read_text().startswith("age,income_band,")
+    # standard error is a pipe here, as in a log: the last day's progress is a plain line
+    assert out.stderr.strip().splitlines()[-1].startswith("simulating: day 30/30, 0:00:")
     text = fenqi(
         "simulate", "--shoppers", "30", "--months", "1", "--no-eod",
         "--database", f"sqlite:///{tmp_path / 'sim2.sqlite'}", "--models-dir", str(models_dir),
@@ -78,3 +80,19 @@ def test_the_simulate_command_runs_zen_with_one_tokio_worker_unless_told_otherwi
     monkeypatch.setenv("TOKIO_WORKER_THREADS", "4")
     _one_tokio_worker()
     assert os.environ["TOKIO_WORKER_THREADS"] == "4"
+
+
+def test_progress_in_a_log_is_a_line_a_minute_with_the_time_left() -> None:
+    from fenqi.simulation.cli import _plain_progress
+
+    clock, lines = [1000.0], []
+    tick = _plain_progress("simulating", lambda: clock[0], lines.append)
+    tick(100, 365)  # a resumed run: its first day done is its start
+    for day in range(101, 365):
+        clock[0] += 6.0  # six seconds a day
+        tick(day, 365)
+    assert lines[0] == "simulating: day 110/365, 0:01:00 taken, about 0:25:30 left"
+    assert len(lines) == 26 and lines[-1].startswith("simulating: day 360/365, 0:26:00 taken")
+    clock[0] += 1.0
+    tick(365, 365)  # the last day always
+    assert lines[-1] == "simulating: day 365/365, 0:26:25 taken, about 0:00:00 left"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -22,9 +23,10 @@ START = "2026-01-01"
 
 
 @contextmanager
-def _bar(label: str, enabled: bool) -> Iterator[Any]:
+def _bar(label: str) -> Iterator[Any]:
     """Days done, time taken and an estimate of the time left, on standard error (so that
-    `--json` output on standard output stays clean)."""
+    `--json` output on standard output stays clean): a bar on a terminal, plain lines in a
+    log."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -34,8 +36,9 @@ def _bar(label: str, enabled: bool) -> Iterator[Any]:
         TimeRemainingColumn,
     )
 
-    if not enabled:
-        yield lambda *_a: None
+    if not sys.stderr.isatty():  # a log (nohup, a service): a plain line now and then
+        yield _plain_progress(label, time.monotonic, lambda line: print(line, file=sys.stderr,
+                                                                        flush=True))
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -52,6 +55,40 @@ def _bar(label: str, enabled: bool) -> Iterator[Any]:
             bar.update(task, completed=day, total=days)
 
         yield tick
+
+
+PLAIN_PROGRESS_SECONDS = 60.0
+
+
+def _plain_progress(
+    label: str, now: Callable[[], float], say: Callable[[str], None]
+) -> Callable[[int, int], None]:
+    """Progress for a log: the days done, the time taken and an estimate of the time left,
+    at most once a minute and on the last day (a rich bar on a file shows only its end)."""
+    started = now()
+    first: list[int] = []
+    last = [started]
+
+    def tick(day: int, days: int) -> None:
+        if not first:
+            first.append(day)  # a resumed run starts past its first day
+            return
+        t = now()
+        if day < days and t - last[0] < PLAIN_PROGRESS_SECONDS:
+            return
+        last[0] = t
+        spent = t - started
+        done = day - first[0]
+        left = spent / done * (days - day) if done else 0.0
+        say(f"{label}: day {day}/{days}, {_clock(spent)} taken, about {_clock(left)} left")
+
+    return tick
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def _fresh_sqlite(url: str) -> None:
@@ -123,8 +160,8 @@ def simulate(
     )
     parallel = workers > 1 and not resume
     try:
-        # a long run's progress shows on a terminal, with --json too (it goes to stderr)
-        with _bar("simulating", not as_json or sys.stderr.isatty()) as tick, _stoppable(
+        # a long run's progress shows, with --json too (it goes to stderr)
+        with _bar("simulating") as tick, _stoppable(
             parallel
         ) as stop:
             if resume:
