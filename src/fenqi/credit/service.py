@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, and_, bindparam, func, insert, select, update
@@ -170,11 +170,24 @@ class Sale:
     available_after_fen: int
 
 
-def _spendable(conn: Connection, clock: Clock, account: dict[str, Any], merchant_id: str) -> int:
-    """The merchant's payable account, once the credit account is known to be active."""
+def _post_purchase(
+    conn: Connection,
+    clock: Clock,
+    account: dict[str, Any],
+    merchant_id: str,
+    amount_fen: int,
+    client_id: str,
+    description: str,
+    *,
+    timeout_at: datetime | None = None,
+    then: Callable[[int], EntryRequest | None] | None = None,
+) -> tuple[EntryResult, int]:
+    """Post what a purchase posts, the shopper's principal owed and the shop's money payable
+    (a hold when `timeout_at` is given), on an active account; refuse it if the credit left
+    does not cover it. Returns the entry and the credit left, as the checked UPDATE left it."""
     if account["status"] != "active":
         raise Declined(f"account {account['id']} is {account['status']}", code="account_not_active")
-    return _acct(
+    merchant = _acct(
         conn,
         clock,
         AccountCode.MERCHANT_PAYABLE,
@@ -182,25 +195,30 @@ def _spendable(conn: Connection, clock: Clock, account: dict[str, Any], merchant
         merchant_id,
         account["currency"],
     )
-
-
-def _purchase(account: dict[str, Any], merchant: int, amount_fen: int) -> tuple[PostingSpec]:
-    """What a purchase posts: the shopper's principal owed, the shop's money payable."""
-    return (
-        PostingSpec(
-            account["principal_account_id"], merchant, amount_fen, ChargeKind.PRINCIPAL.value
+    after: dict[int, AfterBalance] = {}
+    result = ledger.post_entry(
+        conn,
+        clock,
+        EntryRequest(
+            client_id=client_id,
+            currency=account["currency"],
+            postings=(
+                PostingSpec(
+                    account["principal_account_id"],
+                    merchant,
+                    amount_fen,
+                    ChargeKind.PRINCIPAL.value,
+                ),
+            ),
+            pending=timeout_at is not None,
+            timeout_at=timeout_at,
+            description=description,
+            ref_kind="credit_account",
+            ref_id=str(account["id"]),
         ),
+        after=after,
+        then=then,
     )
-
-
-def _available_after(
-    conn: Connection,
-    account: dict[str, Any],
-    result: EntryResult,
-    after: dict[int, AfterBalance],
-    amount_fen: int,
-) -> int:
-    """Refuse a refused purchase; else the credit left, as the checked UPDATE left it."""
     if not result.ok:
         code = (
             "insufficient_credit"
@@ -212,11 +230,12 @@ def _available_after(
         )
     moved = after.get(account["principal_account_id"])
     if moved is None:  # a replayed purchase moved nothing: read the balance
-        return ledger.get_balance(conn, account["principal_account_id"]).available_fen or 0
+        available = ledger.get_balance(conn, account["principal_account_id"]).available_fen or 0
+        return result, available
     # a receivable has no slot rows: its row, as the UPDATE left it, is its balance
     debits_pending, debits_posted, _credits_pending, credits_posted, cap = moved
     exposure = debits_posted + debits_pending - credits_posted
-    return 0 if cap is None else max(0, cap - exposure)
+    return result, 0 if cap is None else max(0, cap - exposure)
 
 
 def authorize(
@@ -231,25 +250,16 @@ def authorize(
 ) -> Authorization:
     """Hold `amount_fen` of the account's available credit for a merchant (two-phase);
     `account` is the account's row when the caller has just read it."""
-    account = account or get_account(conn, credit_account_id)
-    merchant = _spendable(conn, clock, account, merchant_id)
-    after: dict[int, AfterBalance] = {}
-    result = ledger.post_entry(
+    result, available = _post_purchase(
         conn,
         clock,
-        EntryRequest(
-            client_id=client_id,
-            currency=account["currency"],
-            postings=_purchase(account, merchant, amount_fen),
-            pending=True,
-            timeout_at=clock.now() + timedelta(seconds=hold_seconds),
-            description=f"authorization for merchant {merchant_id}",
-            ref_kind="credit_account",
-            ref_id=str(credit_account_id),
-        ),
-        after=after,
+        account or get_account(conn, credit_account_id),
+        merchant_id,
+        amount_fen,
+        client_id,
+        f"authorization for merchant {merchant_id}",
+        timeout_at=clock.now() + timedelta(seconds=hold_seconds),
     )
-    available = _available_after(conn, account, result, after, amount_fen)
     return Authorization(result.entry_id, amount_fen, available)
 
 
@@ -268,26 +278,19 @@ def sell(
     purchase and its plan's fees, interest and discount post together, checked against the
     available credit, with no hold between them."""
     account = account or get_account(conn, credit_account_id)
-    merchant = _spendable(conn, clock, account, merchant_id)
     booked: list[int] = []
-    after: dict[int, AfterBalance] = {}
-    result = ledger.post_entry(
+    result, available = _post_purchase(
         conn,
         clock,
-        EntryRequest(
-            client_id=client_id,
-            currency=account["currency"],
-            postings=_purchase(account, merchant, plan.quote.schedule.principal_fen),
-            description=f"sale of order {order_ref}",
-            ref_kind="credit_account",
-            ref_id=str(credit_account_id),
-        ),
-        after=after,
+        account,
+        merchant_id,
+        plan.quote.schedule.principal_fen,
+        client_id,
+        f"sale of order {order_ref}",
         then=_plan_booking(
             conn, clock, product, account, merchant_id, order_ref, plan, client_id, booked
         ),
     )
-    available = _available_after(conn, account, result, after, plan.quote.schedule.principal_fen)
     if result.replayed:
         return Sale(result.entry_id, _plan_of_order(conn, credit_account_id, order_ref), available)
     followed = result.extra["then"]
