@@ -24,7 +24,14 @@ def test_the_benchmark_times_the_statements_of_a_small_run() -> None:
     assert figures["service_calls"] > 40 and figures["statements_per_call"] > 10
     assert 0 < figures["driver_seconds"] < figures["cpu_seconds"]
     assert figures["ratio_cpu_to_driver"] > 1
-    assert any(row["sql"].startswith("INSERT INTO ledger_entries") for row in figures["costliest"])
+    costliest = figures["costliest"]
+    assert len(costliest) == module.TOP and all(row["runs"] > 0 for row in costliest)
+    seconds = [row["seconds"] for row in costliest]
+    assert seconds == sorted(seconds, reverse=True)
+    # the services' own statements, the writes among them: a purchase's, an application's
+    assert any(row["sql"].startswith("INSERT INTO ") for row in costliest)
+    assert all(row["sql"].split()[0] in {"INSERT", "UPDATE", "SELECT", "DELETE", "SAVEPOINT",
+                                         "RELEASE", "ROLLBACK"} for row in costliest)
 
 
 def test_the_parallel_benchmark_reads_the_servers_cpu(db_url: str) -> None:
