@@ -147,7 +147,8 @@ def refund_plan(
     client_id: str,
 ) -> RefundSplit:
     """Apply a refund to one plan: plan rows and one balanced ledger entry."""
-    plan = _PLAN.run(conn, {"k_plan": plan_id}).mappings()[0]
+    found = _PLAN.run(conn, {"k_plan": plan_id})
+    plan = dict(zip(found.keys, found.one(), strict=True))
     rows = _LINES.run(conn, {"k_plan": plan_id}).mappings()
     split = split_refund(
         [line_from_row(r) for r in rows], dict(plan), refund_fen, product.refund.fee_refund
