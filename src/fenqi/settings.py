@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     catalog_dir: Path | None = Field(
         default=None, description="Extra folder of product TOML files (overrides shipped ones)."
     )
+    # Co-lending (fenqi/funding): the least share of each loan the platform funds itself; the
+    # 2020 draft rules on online micro-loans ask for 30% (docs/funding.md). A program under it
+    # is refused on load. funding_dir: an extra folder of funder and program files.
+    funding_platform_floor_bp: int = Field(default=3000, ge=0, le=10_000)
+    funding_dir: Path | None = None
     pending_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     # Personal data at rest: AES-256-GCM keys as "kid:base64key,kid:base64key"; the active key
     # encrypts, every listed key decrypts (rotation). Lookups use a keyed hash (blind index).

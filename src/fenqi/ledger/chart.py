@@ -45,6 +45,16 @@ class AccountCode(StrEnum):
     LOSS_ALLOWANCE = "loss_allowance"
     CREDIT_LOSS_EXPENSE = "credit_loss_expense"
     RECOVERY_INCOME = "recovery_income"
+    # funders (owner_kind "funder", owner_id the funder's id; see fenqi/funding and
+    # docs/funding.md): the principal of the loans a funder holds, which the platform services
+    # for it (a credit: what is collected on it is the funder's), the cash collected for it and
+    # not yet settled, and the running settlement position with it (a debit: the funder owes
+    # the platform, e.g. its share of a disbursement; for own capital, the capital deployed)
+    FUNDER_PRINCIPAL = "funder_principal"
+    FUNDER_CASH_DUE = "funder_cash_due"
+    FUNDER_SETTLEMENT = "funder_settlement"
+    # the partners' share of the income collected (their yield): an expense of the platform
+    FUNDING_COST = "funding_cost"
 
 
 NORMAL_SIDE: dict[AccountCode, Side] = {
@@ -65,6 +75,10 @@ NORMAL_SIDE: dict[AccountCode, Side] = {
     AccountCode.LOSS_ALLOWANCE: Side.CREDIT,
     AccountCode.CREDIT_LOSS_EXPENSE: Side.DEBIT,
     AccountCode.RECOVERY_INCOME: Side.CREDIT,
+    AccountCode.FUNDER_PRINCIPAL: Side.CREDIT,
+    AccountCode.FUNDER_CASH_DUE: Side.CREDIT,
+    AccountCode.FUNDER_SETTLEMENT: Side.DEBIT,
+    AccountCode.FUNDING_COST: Side.DEBIT,
 }
 
 # Receivables can never be paid down below zero, and a customer's credit balance never goes
@@ -78,7 +92,14 @@ CREDITS_MUST_NOT_EXCEED_DEBITS = frozenset(
         AccountCode.WRITTEN_OFF_RECEIVABLE,
     }
 )
-DEBITS_MUST_NOT_EXCEED_CREDITS = frozenset({AccountCode.CUSTOMER_CREDIT_BALANCE})
+# A funder's principal and the cash due to it never go below zero either.
+DEBITS_MUST_NOT_EXCEED_CREDITS = frozenset(
+    {
+        AccountCode.CUSTOMER_CREDIT_BALANCE,
+        AccountCode.FUNDER_PRINCIPAL,
+        AccountCode.FUNDER_CASH_DUE,
+    }
+)
 
 CUSTOMER_CODES = (
     AccountCode.PRINCIPAL_RECEIVABLE,
@@ -89,6 +110,12 @@ CUSTOMER_CODES = (
     AccountCode.CUSTOMER_CREDIT_BALANCE,
 )
 
+FUNDER_CODES = (
+    AccountCode.FUNDER_PRINCIPAL,
+    AccountCode.FUNDER_CASH_DUE,
+    AccountCode.FUNDER_SETTLEMENT,
+)
+
 # Accounts without balance rules whose rows nearly every entry touches: their changes are
 # spread over slot rows (see store/schema/ledger.py) so concurrent entries do not queue.
-HOT_CODES = frozenset(AccountCode) - frozenset(CUSTOMER_CODES)
+HOT_CODES = frozenset(AccountCode) - frozenset(CUSTOMER_CODES) - frozenset(FUNDER_CODES)
