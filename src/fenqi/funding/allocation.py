@@ -167,14 +167,19 @@ def split_income(
         funder = funders[funder_id]
         if funder.kind is FunderKind.OWN:
             continue
-        rules = {"interest": funder.income.interest, "fee": funder.income.fee,
-                 "penalty": funder.income.penalty}
+        rules = {
+            "interest": funder.income.interest,
+            "fee": funder.income.fee,
+            "penalty": funder.income.penalty,
+        }
         taken: dict[str, int] = {}
         for kind in INCOME_KINDS:
             if rules[kind] is IncomeRule.PRO_RATA and kind in pro_rata:
                 taken[kind] = pro_rata[kind].get(funder_id, 0)
         promised = int(
-            Decimal(weights[funder_id]) * funder.cost.yield_bp * period_days
+            Decimal(weights[funder_id])
+            * funder.cost.yield_bp
+            * period_days
             // (BP_PER_UNIT * DAYS_PER_YEAR)
         )
         for kind in INCOME_KINDS:

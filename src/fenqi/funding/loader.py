@@ -118,8 +118,14 @@ def load_funding_catalog(
         _check_funder(funder, path, products)
     own_id = own[0][0].id
     for program, path in programs.values():
-        _check_program(program, path, {k: f for k, (f, _) in funders.items()}, own_id, products,
-                       platform_floor_bp)
+        _check_program(
+            program,
+            path,
+            {k: f for k, (f, _) in funders.items()},
+            own_id,
+            products,
+            platform_floor_bp,
+        )
     return FundingCatalog(
         funders={k: f for k, (f, _) in sorted(funders.items())},
         programs={k: p for k, (p, _) in sorted(programs.items())},
@@ -152,8 +158,7 @@ def _check_program(
             raise FundingConfigError(
                 source,
                 f"products[{i}]",
-                f"product {name!r} lends in {product.currency}, the program in "
-                f"{program.currency}",
+                f"product {name!r} lends in {product.currency}, the program in {program.currency}",
             )
     for i, share in enumerate(program.shares):
         funder = funders.get(share.funder)

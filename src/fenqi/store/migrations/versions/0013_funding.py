@@ -36,17 +36,13 @@ def upgrade() -> None:
         sa.Column("credit_account_id", sa.BigInteger(), nullable=False),
         sa.Column("funder_id", sa.String(length=32), nullable=False),
         sa.Column("outstanding_fen", sa.BigInteger(), nullable=False),
-        sa.CheckConstraint(
-            "outstanding_fen >= 0", name=op.f("ck_funder_exposure_non_negative")
-        ),
+        sa.CheckConstraint("outstanding_fen >= 0", name=op.f("ck_funder_exposure_non_negative")),
         sa.ForeignKeyConstraint(
             ["credit_account_id"],
             ["credit_accounts.id"],
             name=op.f("fk_funder_exposure_credit_account_id_credit_accounts"),
         ),
-        sa.PrimaryKeyConstraint(
-            "credit_account_id", "funder_id", name=op.f("pk_funder_exposure")
-        ),
+        sa.PrimaryKeyConstraint("credit_account_id", "funder_id", name=op.f("pk_funder_exposure")),
     )
     op.create_table(
         "funding_tranches",
@@ -107,9 +103,7 @@ def upgrade() -> None:
             name=op.f("fk_funding_movements_ledger_entry_id_ledger_entries"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_funding_movements")),
-        sa.UniqueConstraint(
-            "client_id", "funder_id", name="uq_funding_movements_client_funder"
-        ),
+        sa.UniqueConstraint("client_id", "funder_id", name="uq_funding_movements_client_funder"),
     )
     op.create_index(
         "ix_funding_movements_date",
@@ -129,9 +123,7 @@ def upgrade() -> None:
         sa.Column("recoveries_fen", sa.BigInteger(), nullable=False),
         sa.Column("due_to_funder_fen", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "funder_id", "business_date", name=op.f("pk_funding_settlements")
-        ),
+        sa.PrimaryKeyConstraint("funder_id", "business_date", name=op.f("pk_funding_settlements")),
     )
 
 

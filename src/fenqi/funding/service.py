@@ -1,0 +1,718 @@
+"""Funding in the database and the ledger: allocate a plan to funders, split later cash.
+
+Both run inside the caller's transaction (the capture's, the repayment's), so a plan is funded
+if and only if it is booked. Partner limits are enforced by a conditional UPDATE of the
+funder's state row (and of its exposure row for the borrower): concurrent allocations queue on
+that row (PostgreSQL re-checks the WHERE clause after the lock; SQLite has one writer) and none
+can take a funder past a cap. A program tried and refused is undone to a savepoint before the
+fallback runs.
+
+Ledger (see docs/funding.md): at allocation, per funder, Dr funder_settlement / Cr
+funder_principal (the funder owes its part of the disbursement; the principal is now its).
+Later principal moves Dr funder_principal / Cr funder_cash_due (collected for it), or, for a loss
+the funder bears, Cr credit_loss_expense (the platform's write-off was too large by the partner's
+share) or Cr funder_settlement (own capital written down). Partners' income: Dr funding_cost /
+Cr funder_cash_due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, update
+
+from fenqi.clock import Clock
+from fenqi.errors import FenqiError
+from fenqi.funding.allocation import (
+    Borrower,
+    CashKind,
+    IncomeSplit,
+    Tranche,
+    ineligible_reasons,
+    loss_borne_by_platform,
+    program_shares,
+    split_event,
+    split_income,
+    split_principal,
+)
+from fenqi.funding.model import Fallback, Funder, FunderKind, FundingCatalog, LossRule, Program
+from fenqi.ledger.accounts import open_account, open_accounts
+from fenqi.ledger.chart import FUNDER_CODES, AccountCode, OwnerKind
+from fenqi.ledger.entry import EntryRequest, PostingSpec
+from fenqi.ledger.service import post_entry
+from fenqi.money import BP_PER_UNIT
+from fenqi.store.schema.funding import funder_exposure as exp_t
+from fenqi.store.schema.funding import funder_state as st_t
+from fenqi.store.schema.funding import funding_movements as mv_t
+from fenqi.store.schema.funding import funding_tranches as tr_t
+from fenqi.store.upsert import insert_ignore
+
+PLATFORM = "platform"  # owner id of the platform's own ledger accounts (credit/service.py)
+OWN_ONLY = "own_capital"  # program id recorded when no program serves a product
+NO_CAP = 10**15
+
+
+class FundingError(FenqiError):
+    code = "funding_error"
+    http_status = 422
+
+
+class FundingDeclined(FundingError):
+    """No funder can take the loan: the purchase is declined with the program's code."""
+
+    code = "funding_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    plan_id: int
+    program_id: str
+    tranches: dict[str, int]  # funder id -> principal funded
+    # why the program's shares were not used (a partner ineligible or full), or None
+    fallback_reason: str | None = None
+    entry_id: int | None = None
+    replayed: bool = False
+
+
+# ------------------------------------------------------------------ limits in the database
+
+
+def _reserve_statement() -> Any:
+    today = bindparam("k_day", type_=st_t.c.lent_on.type)
+    lent_today = case((st_t.c.lent_on == today, st_t.c.lent_on_day_fen), else_=literal(0))
+    amount = bindparam("k_amount", type_=st_t.c.outstanding_fen.type)
+    return (
+        update(st_t)
+        .where(
+            st_t.c.funder_id == bindparam("k_funder"),
+            st_t.c.outstanding_fen + amount <= bindparam("k_total_cap"),
+            lent_today + amount <= bindparam("k_day_cap"),
+        )
+        .values(
+            outstanding_fen=st_t.c.outstanding_fen + amount,
+            lent_on_day_fen=lent_today + amount,
+            lent_on=today,
+            updated_at=bindparam("k_now"),
+        )
+    )
+
+
+_RESERVE = _reserve_statement()
+_EXPOSE = (
+    update(exp_t)
+    .where(
+        exp_t.c.credit_account_id == bindparam("k_account"),
+        exp_t.c.funder_id == bindparam("k_funder"),
+        exp_t.c.outstanding_fen + bindparam("k_amount") <= bindparam("k_cap"),
+    )
+    .values(outstanding_fen=exp_t.c.outstanding_fen + bindparam("k_amount"))
+)
+_STATE_EXISTS = select(st_t.c.funder_id).where(st_t.c.funder_id == bindparam("k_funder"))
+_EXPOSURE_EXISTS = select(exp_t.c.funder_id).where(
+    exp_t.c.credit_account_id == bindparam("k_account"),
+    exp_t.c.funder_id == bindparam("k_funder"),
+)
+
+
+def _reserve(
+    conn: Connection, clock: Clock, funder: Funder, credit_account_id: int, amount_fen: int
+) -> str | None:
+    """Add `amount_fen` to the funder's outstanding, new lending of the day and exposure to this
+    borrower, if every cap allows it; the reason if not (then the caller rolls back)."""
+    limits = funder.limits
+    params = {
+        "k_funder": funder.id,
+        "k_amount": amount_fen,
+        "k_day": clock.today(),
+        "k_now": clock.now(),
+        "k_total_cap": limits.total_outstanding_fen or NO_CAP,
+        "k_day_cap": limits.new_per_day_fen or NO_CAP,
+    }
+    if conn.execute(_RESERVE, params).rowcount != 1:
+        if conn.execute(_STATE_EXISTS, params).first() is not None:
+            return f"{funder.id}: over its total or daily limit"
+        insert_ignore(
+            conn,
+            st_t,
+            {
+                "funder_id": funder.id,
+                "currency": funder.currency,
+                "outstanding_fen": 0,
+                "lent_on": None,
+                "lent_on_day_fen": 0,
+                "updated_at": clock.now(),
+            },
+            ["funder_id"],
+        )
+        if conn.execute(_RESERVE, params).rowcount != 1:
+            return f"{funder.id}: over its total or daily limit"
+    eparams = {
+        "k_account": credit_account_id,
+        "k_funder": funder.id,
+        "k_amount": amount_fen,
+        "k_cap": limits.per_borrower_fen or NO_CAP,
+    }
+    if conn.execute(_EXPOSE, eparams).rowcount != 1:
+        if conn.execute(_EXPOSURE_EXISTS, eparams).first() is None:
+            insert_ignore(
+                conn,
+                exp_t,
+                {
+                    "credit_account_id": credit_account_id,
+                    "funder_id": funder.id,
+                    "outstanding_fen": 0,
+                },
+                ["credit_account_id", "funder_id"],
+            )
+            if conn.execute(_EXPOSE, eparams).rowcount == 1:
+                return None
+        return f"{funder.id}: over its limit per borrower"
+    return None
+
+
+def _reserve_all(
+    conn: Connection,
+    clock: Clock,
+    catalog: FundingCatalog,
+    credit_account_id: int,
+    parts: Mapping[str, int],
+) -> str | None:
+    """Reserve every funder's part or none (a savepoint is undone on the first refusal).
+    Funders are taken in id order, so concurrent allocations lock their rows in one order."""
+    savepoint = conn.begin_nested()
+    for funder_id in sorted(parts):
+        reason = _reserve(
+            conn, clock, catalog.funders[funder_id], credit_account_id, parts[funder_id]
+        )
+        if reason is not None:
+            savepoint.rollback()
+            return reason
+    savepoint.commit()
+    return None
+
+
+# ------------------------------------------------------------------ allocation
+
+_TRANCHES_OF_PLAN = (
+    select(tr_t).where(tr_t.c.plan_id == bindparam("k_plan")).order_by(tr_t.c.funder_id)
+)
+
+
+def allocate_plan(
+    conn: Connection,
+    clock: Clock,
+    catalog: FundingCatalog,
+    *,
+    plan_id: int,
+    credit_account_id: int,
+    principal_fen: int,
+    currency: str,
+    borrower: Borrower,
+    client_id: str,
+) -> Allocation:
+    """Fund a plan's principal: the first program serving the product whose funders all accept
+    the loan and have room takes it, split by share; otherwise the program's fallback (own
+    capital alone, the next program, or a decline with the program's code). A product no
+    program serves is funded by own capital alone. Idempotent per plan: a second call returns
+    the tranches already written. Raises FundingDeclined when nobody can fund it (nothing is
+    written; the caller's transaction decides what else to undo)."""
+    if principal_fen <= 0:
+        raise FundingError("principal_fen: must be positive", code="invalid_amount")
+    existing = conn.execute(_TRANCHES_OF_PLAN, {"k_plan": plan_id}).mappings().all()
+    if existing:
+        return Allocation(
+            plan_id,
+            str(existing[0]["program_id"]),
+            {str(r["funder_id"]): int(r["principal_fen"]) for r in existing},
+            entry_id=existing[0]["ledger_entry_id"],
+            replayed=True,
+        )
+    own = catalog.own
+    programs = catalog.programs_for(borrower.product, currency)
+    if not programs:
+        if own.currency != currency:
+            raise FundingDeclined(f"no funder lends in {currency}", code="funding_unavailable")
+        reason = ineligible_reasons(own.eligibility, borrower)
+        if not reason:
+            refused = _reserve_all(conn, clock, catalog, credit_account_id, {own.id: principal_fen})
+            if refused is None:
+                return _book(
+                    conn,
+                    clock,
+                    catalog,
+                    plan_id,
+                    credit_account_id,
+                    currency,
+                    OWN_ONLY,
+                    {own.id: (BP_PER_UNIT, principal_fen)},
+                    client_id,
+                    None,
+                )
+            reason = [refused]
+        raise FundingDeclined(f"own capital cannot fund the plan: {'; '.join(reason)}")
+    why: list[str] = []
+    for program in programs:
+        refusal = _try_program(
+            conn, clock, catalog, program, credit_account_id, principal_fen, borrower
+        )
+        if refusal is None:
+            shares = dict(program_shares(program))
+            parts = split_principal(principal_fen, program_shares(program))
+            return _book(
+                conn,
+                clock,
+                catalog,
+                plan_id,
+                credit_account_id,
+                currency,
+                program.id,
+                {f: (shares[f], p) for f, p in parts.items()},
+                client_id,
+                None,
+            )
+        why.append(f"{program.id}: {refusal}")
+        if program.fallback is Fallback.PLATFORM_ALONE:
+            alone = ineligible_reasons(own.eligibility, borrower)
+            refused = (
+                None
+                if alone
+                else _reserve_all(conn, clock, catalog, credit_account_id, {own.id: principal_fen})
+            )
+            if not alone and refused is None:
+                return _book(
+                    conn,
+                    clock,
+                    catalog,
+                    plan_id,
+                    credit_account_id,
+                    currency,
+                    program.id,
+                    {own.id: (BP_PER_UNIT, principal_fen)},
+                    client_id,
+                    "; ".join(why),
+                )
+            raise FundingDeclined(
+                f"{'; '.join(why)}; own capital cannot take it alone: "
+                f"{'; '.join(alone) or refused}",
+                code=program.decline_code,
+            )
+        if program.fallback is Fallback.DECLINE:
+            raise FundingDeclined("; ".join(why), code=program.decline_code)
+    raise FundingDeclined("; ".join(why), code=programs[-1].decline_code)
+
+
+def _try_program(
+    conn: Connection,
+    clock: Clock,
+    catalog: FundingCatalog,
+    program: Program,
+    credit_account_id: int,
+    principal_fen: int,
+    borrower: Borrower,
+) -> str | None:
+    """Reserve the program's split if every funder accepts the loan; why not otherwise."""
+    for share in program.shares:
+        reasons = ineligible_reasons(catalog.funders[share.funder].eligibility, borrower)
+        if reasons:
+            return f"{share.funder} declines ({', '.join(reasons)})"
+    parts = split_principal(principal_fen, program_shares(program))
+    return _reserve_all(conn, clock, catalog, credit_account_id, parts)
+
+
+def funder_accounts(
+    conn: Connection, clock: Clock, funder_id: str, currency: str
+) -> dict[AccountCode, int]:
+    """A funder's ledger accounts (principal, cash due, settlement), opened if absent."""
+    return open_accounts(conn, clock, FUNDER_CODES, OwnerKind.FUNDER, funder_id, currency)
+
+
+def _book(
+    conn: Connection,
+    clock: Clock,
+    catalog: FundingCatalog,
+    plan_id: int,
+    credit_account_id: int,
+    currency: str,
+    program_id: str,
+    parts: Mapping[str, tuple[int, int]],
+    client_id: str,
+    fallback_reason: str | None,
+) -> Allocation:
+    postings = []
+    for funder_id in sorted(parts):
+        accts = funder_accounts(conn, clock, funder_id, currency)
+        postings.append(
+            PostingSpec(
+                accts[AccountCode.FUNDER_SETTLEMENT],
+                accts[AccountCode.FUNDER_PRINCIPAL],
+                parts[funder_id][1],
+                "funding",
+            )
+        )
+    result = post_entry(
+        conn,
+        clock,
+        EntryRequest(
+            _entry_id("alloc", client_id),
+            currency,
+            tuple(postings),
+            description=f"funding of plan {plan_id} by {program_id}",
+            ref_kind="plan",
+            ref_id=str(plan_id),
+        ),
+    )
+    assert result.ok, result
+    now, today = clock.now(), clock.today()
+    conn.execute(
+        insert(tr_t),
+        [
+            {
+                "credit_account_id": credit_account_id,
+                "plan_id": plan_id,
+                "funder_id": f,
+                "program_id": program_id,
+                "share_bp": share,
+                "currency": currency,
+                "principal_fen": amount,
+                "outstanding_fen": amount,
+                "charged_off_fen": 0,
+                "recovered_fen": 0,
+                "business_date": today,
+                "ledger_entry_id": result.entry_id,
+                "created_at": now,
+            }
+            for f, (share, amount) in sorted(parts.items())
+        ],
+    )
+    _movements(
+        conn,
+        clock,
+        client_id,
+        credit_account_id,
+        plan_id,
+        "allocation",
+        {f: p for f, (_, p) in parts.items()},
+        {},
+        result.entry_id,
+    )
+    return Allocation(
+        plan_id,
+        program_id,
+        {f: p for f, (_, p) in sorted(parts.items())},
+        fallback_reason,
+        result.entry_id,
+    )
+
+
+def _entry_id(prefix: str, client_id: str) -> str:
+    return f"funding:{prefix}:{client_id}"[:128]
+
+
+def _movements(
+    conn: Connection,
+    clock: Clock,
+    client_id: str,
+    credit_account_id: int,
+    plan_id: int,
+    kind: str,
+    principal: Mapping[str, int],
+    income: Mapping[str, int],
+    entry_id: int | None,
+) -> None:
+    funders = sorted(set(principal) | set(income))
+    if not funders:
+        funders = ["-"]  # a record that the event happened, so a replay finds it
+    conn.execute(
+        insert(mv_t),
+        [
+            {
+                "client_id": client_id,
+                "credit_account_id": credit_account_id,
+                "plan_id": plan_id,
+                "funder_id": f,
+                "kind": kind,
+                "business_date": clock.today(),
+                "principal_fen": principal.get(f, 0),
+                "income_fen": income.get(f, 0),
+                "ledger_entry_id": entry_id,
+                "created_at": clock.now(),
+            }
+            for f in funders
+        ],
+    )
+
+
+# ------------------------------------------------------------------ later cash
+
+
+@dataclass(frozen=True, slots=True)
+class CashSplit:
+    plan_id: int
+    kind: CashKind
+    principal: dict[str, int]  # funder -> principal moved
+    income: IncomeSplit = field(default_factory=IncomeSplit)
+    entry_id: int | None = None
+    replayed: bool = False
+
+
+_LOCK_TRANCHES = _TRANCHES_OF_PLAN.with_for_update()
+_MOVEMENTS_OF = select(
+    mv_t.c.funder_id,
+    mv_t.c.kind,
+    mv_t.c.principal_fen,
+    mv_t.c.income_fen,
+    mv_t.c.ledger_entry_id,
+    mv_t.c.plan_id,
+).where(mv_t.c.client_id == bindparam("k_client"))
+_TRANCHE_MOVE = (
+    update(tr_t)
+    .where(tr_t.c.plan_id == bindparam("k_plan"), tr_t.c.funder_id == bindparam("k_funder"))
+    .values(
+        outstanding_fen=tr_t.c.outstanding_fen - bindparam("k_out"),
+        charged_off_fen=tr_t.c.charged_off_fen + bindparam("k_lost"),
+        recovered_fen=tr_t.c.recovered_fen + bindparam("k_rec"),
+    )
+)
+_STATE_DOWN = (
+    update(st_t)
+    .where(st_t.c.funder_id == bindparam("k_funder"))
+    .values(
+        outstanding_fen=st_t.c.outstanding_fen - bindparam("k_out"), updated_at=bindparam("k_now")
+    )
+)
+_EXPOSURE_DOWN = (
+    update(exp_t)
+    .where(
+        exp_t.c.credit_account_id == bindparam("k_account"),
+        exp_t.c.funder_id == bindparam("k_funder"),
+    )
+    .values(outstanding_fen=exp_t.c.outstanding_fen - bindparam("k_out"))
+)
+
+
+def apply_cash(
+    conn: Connection,
+    clock: Clock,
+    catalog: FundingCatalog,
+    *,
+    plan_id: int,
+    kind: CashKind,
+    principal_fen: int,
+    client_id: str,
+    income_fen: Mapping[str, int] | None = None,
+    period_days: int = 0,
+) -> CashSplit:
+    """Split what an event did to a plan's principal (and the income collected with it) among
+    the plan's funders, and post it: pro rata to outstanding principal (a recovery: to principal
+    charged off and not yet recovered), income by each funder's rules over `period_days`.
+    Runs in the caller's transaction (the repayment's); the plan's tranches are locked first.
+    Idempotent per client_id."""
+    if principal_fen < 0:
+        raise FundingError("principal_fen: must not be negative", code="invalid_amount")
+    rows = conn.execute(_LOCK_TRANCHES, {"k_plan": plan_id}).mappings().all()
+    if not rows:
+        raise FundingError(f"plan {plan_id} is not funded", code="plan_not_funded", http_status=404)
+    done = conn.execute(_MOVEMENTS_OF, {"k_client": client_id}).all()
+    if done:
+        return _replayed(plan_id, kind, client_id, done)
+    tranches = [
+        Tranche(
+            str(r["funder_id"]),
+            int(r["outstanding_fen"]),
+            int(r["charged_off_fen"]),
+            int(r["recovered_fen"]),
+        )
+        for r in rows
+    ]
+    currency = str(rows[0]["currency"])
+    credit_account_id = int(rows[0]["credit_account_id"])
+    program = catalog.programs.get(str(rows[0]["program_id"]))
+    losses = program.losses if program is not None else LossRule.PRO_RATA
+    try:
+        principal = split_event(kind, principal_fen, tranches)
+    except ValueError as exc:
+        raise FundingError(f"principal_fen: {exc}", code="exceeds_outstanding") from None
+    income = (
+        split_income(
+            {k: v for k, v in (income_fen or {}).items() if v},
+            {t.funder_id: t.outstanding_fen for t in tranches},
+            _funders_of(catalog, [t.funder_id for t in tranches]),
+            period_days,
+        )
+        if income_fen and not kind.is_loss and kind is not CashKind.RECOVERY
+        else IncomeSplit({}, sum((income_fen or {}).values()))
+    )
+    postings = _cash_postings(conn, clock, catalog, currency, kind, losses, principal, income)
+    entry_id = None
+    if postings:
+        result = post_entry(
+            conn,
+            clock,
+            EntryRequest(
+                _entry_id(kind.value, client_id),
+                currency,
+                tuple(postings),
+                description=f"funders' share of {kind.value} on plan {plan_id}",
+                ref_kind="plan",
+                ref_id=str(plan_id),
+            ),
+        )
+        if not result.ok:  # a funder's principal would go below zero: the tranches disagree
+            raise FundingError(
+                f"ledger refused the funders' split: {result.reject_code}",
+                code="funding_ledger_refused",
+            )
+        entry_id = result.entry_id
+    for funder_id, amount in sorted(principal.items()):
+        recovery = kind is CashKind.RECOVERY
+        conn.execute(
+            _TRANCHE_MOVE,
+            {
+                "k_plan": plan_id,
+                "k_funder": funder_id,
+                "k_out": 0 if recovery else amount,
+                "k_lost": amount if kind.is_loss else 0,
+                "k_rec": amount if recovery else 0,
+            },
+        )
+        if not recovery:
+            conn.execute(
+                _STATE_DOWN, {"k_funder": funder_id, "k_out": amount, "k_now": clock.now()}
+            )
+            conn.execute(
+                _EXPOSURE_DOWN,
+                {"k_account": credit_account_id, "k_funder": funder_id, "k_out": amount},
+            )
+    _movements(
+        conn,
+        clock,
+        client_id,
+        credit_account_id,
+        plan_id,
+        kind.value,
+        principal,
+        {f: income.funder_total(f) for f in income.to_funders},
+        entry_id,
+    )
+    return CashSplit(plan_id, kind, principal, income, entry_id)
+
+
+def _funders_of(catalog: FundingCatalog, ids: Sequence[str]) -> dict[str, Funder]:
+    """The catalog's funders; one removed from the files since is treated as a partner that
+    takes no income (its principal still moves)."""
+    return {
+        i: catalog.funders.get(i) or Funder(id=i, kind=FunderKind.BANK, legal_name=i) for i in ids
+    }
+
+
+def _cash_postings(
+    conn: Connection,
+    clock: Clock,
+    catalog: FundingCatalog,
+    currency: str,
+    kind: CashKind,
+    losses: LossRule,
+    principal: Mapping[str, int],
+    income: IncomeSplit,
+) -> list[PostingSpec]:
+    funders = _funders_of(catalog, sorted(set(principal) | set(income.to_funders)))
+
+    def platform(code: AccountCode) -> int:
+        return open_account(conn, clock, code, OwnerKind.PLATFORM, PLATFORM, currency)
+
+    out = []
+    for funder_id in sorted(funders):
+        funder = funders[funder_id]
+        own = funder.kind is FunderKind.OWN
+        accts = funder_accounts(conn, clock, funder_id, currency)
+        amount = principal.get(funder_id, 0)
+        if amount:
+            fp, due = accts[AccountCode.FUNDER_PRINCIPAL], accts[AccountCode.FUNDER_CASH_DUE]
+            if kind is CashKind.RECOVERY:
+                # a partner that bore the loss gets its share of what is recovered; own capital
+                # and guaranteed partners (already made whole) leave it with the platform
+                if not own and not loss_borne_by_platform(losses, funder):
+                    out.append(
+                        PostingSpec(
+                            platform(AccountCode.RECOVERY_INCOME), due, amount, "funder_recovery"
+                        )
+                    )
+            elif kind.is_loss:
+                if own:
+                    out.append(
+                        PostingSpec(fp, accts[AccountCode.FUNDER_SETTLEMENT], amount, "funder_loss")
+                    )
+                elif loss_borne_by_platform(losses, funder):
+                    out.append(PostingSpec(fp, due, amount, "funder_guarantee"))
+                else:
+                    out.append(
+                        PostingSpec(
+                            fp, platform(AccountCode.CREDIT_LOSS_EXPENSE), amount, "funder_loss"
+                        )
+                    )
+            else:
+                out.append(PostingSpec(fp, due, amount, "funder_principal"))
+        earned = income.funder_total(funder_id)
+        if earned:
+            out.append(
+                PostingSpec(
+                    platform(AccountCode.FUNDING_COST),
+                    accts[AccountCode.FUNDER_CASH_DUE],
+                    earned,
+                    "funder_income",
+                )
+            )
+    return out
+
+
+def _replayed(plan_id: int, kind: CashKind, client_id: str, done: Sequence[Any]) -> CashSplit:
+    if any(int(r.plan_id) != plan_id or r.kind != kind.value for r in done):
+        raise FundingError(
+            f"client_id {client_id!r} was already used for another event",
+            code="idempotency_conflict",
+            http_status=409,
+        )
+    principal = {str(r.funder_id): int(r.principal_fen) for r in done if r.principal_fen}
+    income = {str(r.funder_id): {"total": int(r.income_fen)} for r in done if r.income_fen}
+    return CashSplit(
+        plan_id, kind, principal, IncomeSplit(income, 0), done[0].ledger_entry_id, replayed=True
+    )
+
+
+# ------------------------------------------------------------------ reading
+
+
+def exposure(conn: Connection, catalog: FundingCatalog) -> list[dict[str, Any]]:
+    """Each funder's principal outstanding and new lending today against its limits."""
+    state = {r.funder_id: r for r in conn.execute(select(st_t)).all()}
+    top = dict(
+        conn.execute(
+            select(exp_t.c.funder_id, func.max(exp_t.c.outstanding_fen)).group_by(exp_t.c.funder_id)
+        ).all()
+    )
+    out = []
+    for funder in catalog.funders.values():
+        row = state.get(funder.id)
+        out.append(
+            {
+                "funder": funder.id,
+                "kind": funder.kind.value,
+                "currency": funder.currency,
+                "outstanding_fen": int(row.outstanding_fen) if row else 0,
+                "limit_total_fen": funder.limits.total_outstanding_fen,
+                "lent_on": row.lent_on.isoformat() if row and row.lent_on else None,
+                "lent_on_day_fen": int(row.lent_on_day_fen) if row else 0,
+                "limit_per_day_fen": funder.limits.new_per_day_fen,
+                "largest_borrower_fen": int(top.get(funder.id) or 0),
+                "limit_per_borrower_fen": funder.limits.per_borrower_fen,
+            }
+        )
+    return out
+
+
+def tranches_of(conn: Connection, plan_id: int) -> dict[str, int]:
+    """Each funder's principal outstanding on a plan."""
+    rows = conn.execute(_TRANCHES_OF_PLAN, {"k_plan": plan_id}).mappings().all()
+    return {str(r["funder_id"]): int(r["outstanding_fen"]) for r in rows}
