@@ -62,7 +62,11 @@ def _validate(model: type[_T], data: dict[str, Any], path: Path) -> _T:
     except ValidationError as exc:
         first = exc.errors()[0]
         rule = first["msg"].removeprefix("Value error, ")
-        raise FundingConfigError(str(path), _field(tuple(first["loc"])), rule) from None
+        field = _field(tuple(first["loc"]))
+        head, sep, tail = rule.partition(": ")
+        if field == "(file)" and sep and " " not in head:  # "shares: must sum ..."
+            field, rule = head, tail
+        raise FundingConfigError(str(path), field, rule) from None
     if parsed.id != path.stem:
         raise FundingConfigError(str(path), "id", f"must match the file name {path.stem!r}")
     return parsed
