@@ -25,14 +25,17 @@ FUNDERS = ["a", "b", "c", "d"]
 def shares(draw: st.DrawFn) -> list[tuple[str, int]]:
     """2 to 4 funders whose shares (bp) sum to 10,000."""
     n = draw(st.integers(2, 4))
-    cuts = sorted(draw(st.lists(st.integers(1, 9_999), min_size=n - 1, max_size=n - 1,
-                                unique=True)))
+    cuts = sorted(
+        draw(st.lists(st.integers(1, 9_999), min_size=n - 1, max_size=n - 1, unique=True))
+    )
     bounds = [0, *cuts, 10_000]
     return [(FUNDERS[i], bounds[i + 1] - bounds[i]) for i in range(n)]
 
 
 @given(st.integers(0, 10**12), shares())
-def test_principal_split_adds_up_and_follows_shares(principal: int, sh: list[tuple[str, int]]) -> None:
+def test_principal_split_adds_up_and_follows_shares(
+    principal: int, sh: list[tuple[str, int]]
+) -> None:
     parts = split_principal(principal, sh)
     assert sum(parts.values()) == principal
     for funder, bp in sh:
@@ -43,7 +46,9 @@ def test_principal_split_adds_up_and_follows_shares(principal: int, sh: list[tup
 
 def test_principal_split_example() -> None:
     assert split_principal(10_001, [("bank", 5000), ("trust", 2000), ("platform", 3000)]) == {
-        "bank": 5001, "trust": 2000, "platform": 3000,
+        "bank": 5001,
+        "trust": 2000,
+        "platform": 3000,
     }
     assert split_principal(1, [("bank", 7000), ("platform", 3000)]) == {"bank": 1}
 
@@ -77,8 +82,11 @@ def test_random_lives_keep_every_tranche_within_bounds(
     for _ in range(data.draw(st.integers(0, 8))):
         kind = data.draw(st.sampled_from(list(CashKind)))
         ts = list(tranches.values())
-        room = (sum(t.charged_off_fen - t.recovered_fen for t in ts)
-                if kind is CashKind.RECOVERY else sum(t.outstanding_fen for t in ts))
+        room = (
+            sum(t.charged_off_fen - t.recovered_fen for t in ts)
+            if kind is CashKind.RECOVERY
+            else sum(t.outstanding_fen for t in ts)
+        )
         amount = data.draw(st.integers(0, room))
         parts = split_event(kind, amount, ts)
         assert sum(parts.values()) == amount
@@ -87,11 +95,11 @@ def test_random_lives_keep_every_tranche_within_bounds(
             if kind is CashKind.RECOVERY:
                 tranches[f] = Tranche(f, t.outstanding_fen, t.charged_off_fen, t.recovered_fen + p)
             elif kind.is_loss:
-                tranches[f] = Tranche(f, t.outstanding_fen - p, t.charged_off_fen + p,
-                                      t.recovered_fen)
+                tranches[f] = Tranche(
+                    f, t.outstanding_fen - p, t.charged_off_fen + p, t.recovered_fen
+                )
             else:
-                tranches[f] = Tranche(f, t.outstanding_fen - p, t.charged_off_fen,
-                                      t.recovered_fen)
+                tranches[f] = Tranche(f, t.outstanding_fen - p, t.charged_off_fen, t.recovered_fen)
                 repaid[f] += p
     for i, p in enumerate(principals):
         t = tranches[FUNDERS[i]]
@@ -100,8 +108,14 @@ def test_random_lives_keep_every_tranche_within_bounds(
 
 
 def test_eligibility_rules() -> None:
-    rules = Eligibility(products=("huabei",), terms=(3, 6), tiers=("premium",),
-                        region_prefixes=("31", "4403"), min_age=22, max_age=55)
+    rules = Eligibility(
+        products=("huabei",),
+        terms=(3, 6),
+        tiers=("premium",),
+        region_prefixes=("31", "4403"),
+        min_age=22,
+        max_age=55,
+    )
     ok = Borrower("huabei", 6, tier="premium", id_prefix="440305", age=30)
     assert ineligible_reasons(rules, ok) == []
     assert ineligible_reasons(Eligibility(), Borrower("x", 24)) == []
@@ -119,16 +133,27 @@ def test_eligibility_rules() -> None:
     ]
 
 
-def _funder(fid: str, kind: FunderKind, yield_bp: int, interest: IncomeRule,
-            fee: IncomeRule = IncomeRule.PRO_RATA) -> Funder:
-    return Funder(id=fid, kind=kind, legal_name=fid, cost=Cost(yield_bp=yield_bp),
-                  income=IncomeShare(interest=interest, fee=fee))
+def _funder(
+    fid: str,
+    kind: FunderKind,
+    yield_bp: int,
+    interest: IncomeRule,
+    fee: IncomeRule = IncomeRule.PRO_RATA,
+) -> Funder:
+    return Funder(
+        id=fid,
+        kind=kind,
+        legal_name=fid,
+        cost=Cost(yield_bp=yield_bp),
+        income=IncomeShare(interest=interest, fee=fee),
+    )
 
 
 def test_income_promised_yield_and_excess_spread() -> None:
     funders = {
-        "bank": _funder("bank", FunderKind.BANK, 600, IncomeRule.PROMISED_YIELD,
-                        IncomeRule.PROMISED_YIELD),
+        "bank": _funder(
+            "bank", FunderKind.BANK, 600, IncomeRule.PROMISED_YIELD, IncomeRule.PROMISED_YIELD
+        ),
         "trust": _funder("trust", FunderKind.TRUST, 800, IncomeRule.PRO_RATA),
         "platform": _funder("platform", FunderKind.OWN, 0, IncomeRule.PRO_RATA),
     }
@@ -154,8 +179,10 @@ def test_income_split_adds_up(
     income: dict[str, int], outstanding: dict[str, int], days: int, rule: IncomeRule
 ) -> None:
     yield_bp = 0 if rule is not IncomeRule.PROMISED_YIELD else 700
-    funders = {f: _funder(f, FunderKind.OWN if f == "a" else FunderKind.BANK, yield_bp, rule, rule)
-               for f in FUNDERS}
+    funders = {
+        f: _funder(f, FunderKind.OWN if f == "a" else FunderKind.BANK, yield_bp, rule, rule)
+        for f in FUNDERS
+    }
     split = split_income(income, outstanding, funders, days)
     given_out = sum(sum(v.values()) for v in split.to_funders.values())
     assert given_out + split.platform_fen == sum(income.values())

@@ -54,7 +54,9 @@ def with_fallback(catalog: FundingCatalog, fallback: Fallback) -> FundingCatalog
     return catalog.model_copy(update={"programs": programs})
 
 
-def sell(conn: Connection, clock: FixedClock, who: str, amount: int, terms: int = 12) -> tuple[int, int]:
+def sell(
+    conn: Connection, clock: FixedClock, who: str, amount: int, terms: int = 12
+) -> tuple[int, int]:
     """A credit account for `who` (if new) and a purchase of `amount` on it: (account, plan)."""
     acct = credit.account_of(conn, who, "huabei") or credit.open_credit_account(
         conn, clock, HUABEI, who, 5_000_000, tier="premium"
@@ -66,7 +68,9 @@ def sell(conn: Connection, clock: FixedClock, who: str, amount: int, terms: int 
 
 
 def funder_principal(conn: Connection, clock: FixedClock, funder: str) -> int:
-    bal = get_balance(conn, funder_accounts(conn, clock, funder, "CNY")[AccountCode.FUNDER_PRINCIPAL])
+    bal = get_balance(
+        conn, funder_accounts(conn, clock, funder, "CNY")[AccountCode.FUNDER_PRINCIPAL]
+    )
     return bal.credits_posted - bal.debits_posted
 
 
@@ -91,13 +95,30 @@ def test_allocation_splits_posts_and_replays(db_engine: Engine) -> None:
     clock = FixedClock.on(DAY)
     with db_engine.begin() as conn:
         acct, plan_id = sell(conn, clock, "s1", 100_001)
-        a = allocate_plan(conn, clock, CATALOG, plan_id=plan_id, credit_account_id=acct,
-                          principal_fen=100_001, currency="CNY", borrower=GOOD, client_id="cap-1")
+        a = allocate_plan(
+            conn,
+            clock,
+            CATALOG,
+            plan_id=plan_id,
+            credit_account_id=acct,
+            principal_fen=100_001,
+            currency="CNY",
+            borrower=GOOD,
+            client_id="cap-1",
+        )
         assert a.program_id == "colending_example" and a.fallback_reason is None
         assert a.tranches == {"bank_example": 50_001, "trust_example": 20_000, "platform": 30_000}
-        again = allocate_plan(conn, clock, CATALOG, plan_id=plan_id, credit_account_id=acct,
-                              principal_fen=100_001, currency="CNY", borrower=GOOD,
-                              client_id="cap-1")
+        again = allocate_plan(
+            conn,
+            clock,
+            CATALOG,
+            plan_id=plan_id,
+            credit_account_id=acct,
+            principal_fen=100_001,
+            currency="CNY",
+            borrower=GOOD,
+            client_id="cap-1",
+        )
         assert again.replayed and again.tranches == a.tranches
         for funder, amount in a.tranches.items():
             assert funder_principal(conn, clock, funder) == amount
@@ -113,27 +134,62 @@ def test_fallbacks_platform_alone_decline_and_limits(db_engine: Engine) -> None:
     outside = Borrower("huabei", 12, tier="premium", id_prefix="510101", age=30)  # Sichuan
     with db_engine.begin() as conn:
         acct, p1 = sell(conn, clock, "s1", 50_000)
-        a = allocate_plan(conn, clock, CATALOG, plan_id=p1, credit_account_id=acct,
-                          principal_fen=50_000, currency="CNY", borrower=outside, client_id="c1")
+        a = allocate_plan(
+            conn,
+            clock,
+            CATALOG,
+            plan_id=p1,
+            credit_account_id=acct,
+            principal_fen=50_000,
+            currency="CNY",
+            borrower=outside,
+            client_id="c1",
+        )
         assert a.tranches == {"platform": 50_000}
         assert "bank_example declines (region not funded)" in (a.fallback_reason or "")
         # a program that declines instead: nothing written, the program's code
         _, p2 = sell(conn, clock, "s1", 50_000)
         with pytest.raises(FundingDeclined) as err:
-            allocate_plan(conn, clock, with_fallback(CATALOG, Fallback.DECLINE), plan_id=p2,
-                          credit_account_id=acct, principal_fen=50_000, currency="CNY",
-                          borrower=outside, client_id="c2")
+            allocate_plan(
+                conn,
+                clock,
+                with_fallback(CATALOG, Fallback.DECLINE),
+                plan_id=p2,
+                credit_account_id=acct,
+                principal_fen=50_000,
+                currency="CNY",
+                borrower=outside,
+                client_id="c2",
+            )
         assert err.value.code == "no_funder"
         assert tranches_of(conn, p2) == {}
         # the bank's per-borrower cap: the second plan of this borrower goes to the platform,
         # and the trust's reservation made before the bank refused is undone
         tight = with_limits(CATALOG, "bank_example", per_borrower_fen=30_000)
-        a2 = allocate_plan(conn, clock, tight, plan_id=p2, credit_account_id=acct,
-                           principal_fen=50_000, currency="CNY", borrower=GOOD, client_id="c3")
+        a2 = allocate_plan(
+            conn,
+            clock,
+            tight,
+            plan_id=p2,
+            credit_account_id=acct,
+            principal_fen=50_000,
+            currency="CNY",
+            borrower=GOOD,
+            client_id="c3",
+        )
         assert a2.tranches == {"bank_example": 25_000, "trust_example": 10_000, "platform": 15_000}
         _, p3 = sell(conn, clock, "s1", 50_000)
-        a3 = allocate_plan(conn, clock, tight, plan_id=p3, credit_account_id=acct,
-                           principal_fen=50_000, currency="CNY", borrower=GOOD, client_id="c4")
+        a3 = allocate_plan(
+            conn,
+            clock,
+            tight,
+            plan_id=p3,
+            credit_account_id=acct,
+            principal_fen=50_000,
+            currency="CNY",
+            borrower=GOOD,
+            client_id="c4",
+        )
         assert a3.tranches == {"platform": 50_000}
         assert "over its limit per borrower" in (a3.fallback_reason or "")
         figures = {r["funder"]: r for r in exposure(conn, CATALOG)}
@@ -142,14 +198,31 @@ def test_fallbacks_platform_alone_decline_and_limits(db_engine: Engine) -> None:
         broke = with_limits(tight, "platform", total_outstanding_fen=1)
         _, p4 = sell(conn, clock, "s1", 50_000)
         with pytest.raises(FundingDeclined) as err:
-            allocate_plan(conn, clock, broke, plan_id=p4, credit_account_id=acct,
-                          principal_fen=50_000, currency="CNY", borrower=GOOD, client_id="c5")
+            allocate_plan(
+                conn,
+                clock,
+                broke,
+                plan_id=p4,
+                credit_account_id=acct,
+                principal_fen=50_000,
+                currency="CNY",
+                borrower=GOOD,
+                client_id="c5",
+            )
         assert err.value.code == "funding_unavailable"
         # a product no program serves: own capital alone
         _, p5 = sell(conn, clock, "s2", 20_000)
-        a5 = allocate_plan(conn, clock, CATALOG, plan_id=p5, credit_account_id=acct,
-                           principal_fen=20_000, currency="CNY",
-                           borrower=Borrower("pay_in_4", 4), client_id="c6")
+        a5 = allocate_plan(
+            conn,
+            clock,
+            CATALOG,
+            plan_id=p5,
+            credit_account_id=acct,
+            principal_fen=20_000,
+            currency="CNY",
+            borrower=Borrower("pay_in_4", 4),
+            client_id="c6",
+        )
         assert (a5.program_id, a5.tranches) == ("own_capital", {"platform": 20_000})
         assert trial_balance(conn).balanced and reconcile(conn) == []
 
@@ -161,15 +234,26 @@ def test_daily_limit_resets_the_next_day(db_engine: Engine) -> None:
         acct, p1 = sell(conn, clock, "s1", 50_000)
         _, p2 = sell(conn, clock, "s2", 50_000)
         args = dict(principal_fen=50_000, currency="CNY", borrower=GOOD)
-        assert "bank_example" in allocate_plan(conn, clock, daily, plan_id=p1,
-                                               credit_account_id=acct, client_id="a", **args).tranches
-        assert "bank_example" not in allocate_plan(conn, clock, daily, plan_id=p2,
-                                                   credit_account_id=acct, client_id="b",
-                                                   **args).tranches
+        assert (
+            "bank_example"
+            in allocate_plan(
+                conn, clock, daily, plan_id=p1, credit_account_id=acct, client_id="a", **args
+            ).tranches
+        )
+        assert (
+            "bank_example"
+            not in allocate_plan(
+                conn, clock, daily, plan_id=p2, credit_account_id=acct, client_id="b", **args
+            ).tranches
+        )
         clock.advance(timedelta(days=1))
         _, p3 = sell(conn, clock, "s3", 50_000)
-        assert "bank_example" in allocate_plan(conn, clock, daily, plan_id=p3,
-                                               credit_account_id=acct, client_id="c", **args).tranches
+        assert (
+            "bank_example"
+            in allocate_plan(
+                conn, clock, daily, plan_id=p3, credit_account_id=acct, client_id="c", **args
+            ).tranches
+        )
 
 
 WORKERS = 50
@@ -188,9 +272,17 @@ def test_concurrent_allocations_never_pass_a_partner_limit(db_engine: Engine) ->
         acct, plan_id = plans[i]
         start.wait()
         with db_engine.begin() as conn:
-            return allocate_plan(conn, clock, tight, plan_id=plan_id, credit_account_id=acct,
-                                 principal_fen=PRINCIPAL, currency="CNY", borrower=GOOD,
-                                 client_id=f"cap-{i}").tranches
+            return allocate_plan(
+                conn,
+                clock,
+                tight,
+                plan_id=plan_id,
+                credit_account_id=acct,
+                principal_fen=PRINCIPAL,
+                currency="CNY",
+                borrower=GOOD,
+                client_id=f"cap-{i}",
+            ).tranches
 
     with ThreadPoolExecutor(WORKERS) as pool:
         results = list(pool.map(allocate, range(WORKERS)))
@@ -198,8 +290,9 @@ def test_concurrent_allocations_never_pass_a_partner_limit(db_engine: Engine) ->
     assert len(with_bank) == BANK_LIMIT // (PRINCIPAL // 2)
     assert all(r == {"platform": PRINCIPAL} for r in results if r not in with_bank)
     with db_engine.connect() as conn:
-        state = dict(conn.execute(select(funder_state.c.funder_id,
-                                         funder_state.c.outstanding_fen)).all())
+        state = dict(
+            conn.execute(select(funder_state.c.funder_id, funder_state.c.outstanding_fen)).all()
+        )
         assert state["bank_example"] == BANK_LIMIT
         assert state["platform"] == sum(r["platform"] for r in results)
         assert funder_principal(conn, clock, "bank_example") == BANK_LIMIT
@@ -227,9 +320,17 @@ def test_conservation_over_random_lives(db_engine: Engine, seed: int) -> None:
             principal = conn.execute(
                 select(func.sum(plan_lines.c.principal_fen)).where(plan_lines.c.plan_id == plan_id)
             ).scalar_one()
-            allocate_plan(conn, clock, tight, plan_id=plan_id, credit_account_id=acct,
-                          principal_fen=int(principal), currency="CNY", borrower=borrower,
-                          client_id=f"cap-{plan_id}")
+            allocate_plan(
+                conn,
+                clock,
+                tight,
+                plan_id=plan_id,
+                credit_account_id=acct,
+                principal_fen=int(principal),
+                currency="CNY",
+                borrower=borrower,
+                client_id=f"cap-{plan_id}",
+            )
             plans.append((acct, plan_id))
         for step in range(25):
             clock.advance(timedelta(days=rng.randint(1, 20)))
@@ -240,48 +341,92 @@ def test_conservation_over_random_lives(db_engine: Engine, seed: int) -> None:
             if roll < 0.6:
                 paid = credit.repay(conn, clock, HUABEI, acct, rng.randint(1, 60_000), f"r{step}")
                 parts = conn.execute(
-                    select(repayment_parts.c.plan_id, repayment_parts.c.kind,
-                           func.sum(repayment_parts.c.amount_fen))
-                    .where(repayment_parts.c.repayment_id == paid.repayment_id,
-                           repayment_parts.c.plan_id.is_not(None))
+                    select(
+                        repayment_parts.c.plan_id,
+                        repayment_parts.c.kind,
+                        func.sum(repayment_parts.c.amount_fen),
+                    )
+                    .where(
+                        repayment_parts.c.repayment_id == paid.repayment_id,
+                        repayment_parts.c.plan_id.is_not(None),
+                    )
                     .group_by(repayment_parts.c.plan_id, repayment_parts.c.kind)
                 ).all()
                 by_plan: dict[int, dict[str, int]] = defaultdict(dict)
                 for pid, kind, amount in parts:
                     by_plan[int(pid)][str(kind)] = int(amount)
                 for pid, kinds in sorted(by_plan.items()):
-                    apply_cash(conn, clock, tight, plan_id=pid, kind=CashKind.REPAYMENT,
-                               principal_fen=kinds.pop("principal", 0), income_fen=kinds,
-                               period_days=30, client_id=f"r{step}-{pid}")
+                    apply_cash(
+                        conn,
+                        clock,
+                        tight,
+                        plan_id=pid,
+                        kind=CashKind.REPAYMENT,
+                        principal_fen=kinds.pop("principal", 0),
+                        income_fen=kinds,
+                        period_days=30,
+                        client_id=f"r{step}-{pid}",
+                    )
             elif roll < 0.85:
                 room = sum(tranches_of(conn, plan_id).values())
                 if room:
                     kind = rng.choice([CashKind.CHARGE_OFF, CashKind.WAIVER])
                     amount = rng.randint(1, room)
-                    apply_cash(conn, clock, tight, plan_id=plan_id, kind=kind,
-                               principal_fen=amount, client_id=f"l{step}")
+                    apply_cash(
+                        conn,
+                        clock,
+                        tight,
+                        plan_id=plan_id,
+                        kind=kind,
+                        principal_fen=amount,
+                        client_id=f"l{step}",
+                    )
                     lost[plan_id] += amount
                     retired.add(plan_id)
             else:
-                rows = conn.execute(select(funding_tranches).where(
-                    funding_tranches.c.plan_id == plan_id)).mappings().all()
+                rows = (
+                    conn.execute(
+                        select(funding_tranches).where(funding_tranches.c.plan_id == plan_id)
+                    )
+                    .mappings()
+                    .all()
+                )
                 room = sum(r["charged_off_fen"] - r["recovered_fen"] for r in rows)
                 if room:
-                    split = apply_cash(conn, clock, tight, plan_id=plan_id,
-                                       kind=CashKind.RECOVERY,
-                                       principal_fen=rng.randint(1, room), client_id=f"v{step}")
+                    split = apply_cash(
+                        conn,
+                        clock,
+                        tight,
+                        plan_id=plan_id,
+                        kind=CashKind.RECOVERY,
+                        principal_fen=rng.randint(1, room),
+                        client_id=f"v{step}",
+                    )
                     # a replay changes nothing and returns the same split
-                    again = apply_cash(conn, clock, tight, plan_id=plan_id,
-                                       kind=CashKind.RECOVERY, principal_fen=1,
-                                       client_id=f"v{step}")
+                    again = apply_cash(
+                        conn,
+                        clock,
+                        tight,
+                        plan_id=plan_id,
+                        kind=CashKind.RECOVERY,
+                        principal_fen=1,
+                        client_id=f"v{step}",
+                    )
                     assert again.replayed and again.principal == split.principal
             for _acct, pid in plans:
-                assert sum(tranches_of(conn, pid).values()) == plan_outstanding(conn, pid) - lost[pid]
-        per_funder = dict(conn.execute(
-            select(funding_tranches.c.funder_id, func.sum(funding_tranches.c.outstanding_fen))
-            .group_by(funding_tranches.c.funder_id)).all())
-        state = dict(conn.execute(select(funder_state.c.funder_id,
-                                         funder_state.c.outstanding_fen)).all())
+                assert (
+                    sum(tranches_of(conn, pid).values()) == plan_outstanding(conn, pid) - lost[pid]
+                )
+        per_funder = dict(
+            conn.execute(
+                select(
+                    funding_tranches.c.funder_id, func.sum(funding_tranches.c.outstanding_fen)
+                ).group_by(funding_tranches.c.funder_id)
+            ).all()
+        )
+        state = dict(
+            conn.execute(select(funder_state.c.funder_id, funder_state.c.outstanding_fen)).all()
+        )
         for funder, total in per_funder.items():
             assert funder_principal(conn, clock, funder) == int(total) == state[funder]
         assert trial_balance(conn).balanced and reconcile(conn) == []
@@ -291,20 +436,57 @@ def test_bad_cash_is_refused_and_changes_nothing(db_engine: Engine) -> None:
     clock = FixedClock.on(DAY)
     with db_engine.begin() as conn:
         acct, plan_id = sell(conn, clock, "s1", 10_000)
-        allocate_plan(conn, clock, CATALOG, plan_id=plan_id, credit_account_id=acct,
-                      principal_fen=10_000, currency="CNY", borrower=GOOD, client_id="c")
+        allocate_plan(
+            conn,
+            clock,
+            CATALOG,
+            plan_id=plan_id,
+            credit_account_id=acct,
+            principal_fen=10_000,
+            currency="CNY",
+            borrower=GOOD,
+            client_id="c",
+        )
         with pytest.raises(FundingError) as err:
-            apply_cash(conn, clock, CATALOG, plan_id=plan_id, kind=CashKind.REPAYMENT,
-                       principal_fen=10_001, client_id="too-much")
+            apply_cash(
+                conn,
+                clock,
+                CATALOG,
+                plan_id=plan_id,
+                kind=CashKind.REPAYMENT,
+                principal_fen=10_001,
+                client_id="too-much",
+            )
         assert err.value.code == "exceeds_outstanding"
         with pytest.raises(FundingError) as err:
-            apply_cash(conn, clock, CATALOG, plan_id=plan_id + 999, kind=CashKind.REPAYMENT,
-                       principal_fen=1, client_id="x")
+            apply_cash(
+                conn,
+                clock,
+                CATALOG,
+                plan_id=plan_id + 999,
+                kind=CashKind.REPAYMENT,
+                principal_fen=1,
+                client_id="x",
+            )
         assert err.value.code == "plan_not_funded"
-        apply_cash(conn, clock, CATALOG, plan_id=plan_id, kind=CashKind.REPAYMENT,
-                   principal_fen=100, client_id="ok")
+        apply_cash(
+            conn,
+            clock,
+            CATALOG,
+            plan_id=plan_id,
+            kind=CashKind.REPAYMENT,
+            principal_fen=100,
+            client_id="ok",
+        )
         with pytest.raises(FundingError) as err:
-            apply_cash(conn, clock, CATALOG, plan_id=plan_id, kind=CashKind.REFUND,
-                       principal_fen=100, client_id="ok")
+            apply_cash(
+                conn,
+                clock,
+                CATALOG,
+                plan_id=plan_id,
+                kind=CashKind.REFUND,
+                principal_fen=100,
+                client_id="ok",
+            )
         assert err.value.code == "idempotency_conflict"
         assert sum(tranches_of(conn, plan_id).values()) == 9_900
