@@ -21,9 +21,10 @@ Bp = Annotated[int, Field(ge=0, le=100_000)]
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,31}$")]
 
 # The draft 2020 rules on online micro-loans ask the platform to fund at least 30% of each
-# co-lent loan (chinabankingnews.com 2020-11-03; see docs/funding.md). A setting
-# (FENQI_FUNDING_PLATFORM_FLOOR_BP, `Settings.funding_platform_floor_bp`) given to the loader.
-DEFAULT_PLATFORM_FLOOR_BP = 3_000
+# co-lent loan (thestar.com.my 2020-11-03, "China issues draft rules for online micro-lending
+# business"; chinabankingnews.com 2020-11-03; see docs/funding.md). A setting
+# (FENQI_FUNDING_PLATFORM_FLOOR_BP, `Settings.funding_platform_floor_bp`, 3,000 bp by default)
+# given to the loader.
 
 
 class Strict(BaseModel):
