@@ -19,9 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from fenqi.clock import Clock
 from fenqi.errors import FenqiError
@@ -47,11 +59,10 @@ from fenqi.store.schema.funding import funder_exposure as exp_t
 from fenqi.store.schema.funding import funder_state as st_t
 from fenqi.store.schema.funding import funding_movements as mv_t
 from fenqi.store.schema.funding import funding_tranches as tr_t
-from fenqi.store.upsert import insert_ignore
+from fenqi.store.upsert import conflict_insert
 
 PLATFORM = "platform"  # owner id of the platform's own ledger accounts (credit/service.py)
 OWN_ONLY = "own_capital"  # program id recorded when no program serves a product
-NO_CAP = 10**15
 
 
 class FundingError(FenqiError):
@@ -79,96 +90,105 @@ class Allocation:
 # ------------------------------------------------------------------ limits in the database
 
 
-def _reserve_statement() -> Any:
-    today = bindparam("k_day", type_=st_t.c.lent_on.type)
-    lent_today = case((st_t.c.lent_on == today, st_t.c.lent_on_day_fen), else_=literal(0))
-    amount = bindparam("k_amount", type_=st_t.c.outstanding_fen.type)
-    return (
-        update(st_t)
-        .where(
-            st_t.c.funder_id == bindparam("k_funder"),
-            st_t.c.outstanding_fen + amount <= bindparam("k_total_cap"),
-            lent_today + amount <= bindparam("k_day_cap"),
-        )
-        .values(
-            outstanding_fen=st_t.c.outstanding_fen + amount,
-            lent_on_day_fen=lent_today + amount,
-            lent_on=today,
-            updated_at=bindparam("k_now"),
-        )
+_STATE_COLUMNS = (
+    "funder_id",
+    "currency",
+    "outstanding_fen",
+    "lent_on",
+    "lent_on_day_fen",
+    "updated_at",
+    "total_cap_fen",
+    "day_cap_fen",
+)
+_EXPOSURE_COLUMNS = ("credit_account_id", "funder_id", "outstanding_fen", "cap_fen")
+
+
+@lru_cache(maxsize=16)
+def _reserve_state(dialect_name: str, rows: int) -> Any:
+    """Add each funder's part to its state row in one statement: INSERT of one row per funder
+    (its part, today, its caps) ON CONFLICT DO UPDATE adding to the row WHERE the caps allow it,
+    RETURNING the funders that moved. A row refused by the WHERE clause is not returned. The
+    caps travel with the row (the file's limits, last applied), so one statement checks each
+    funder against its own. Built once per dialect and number of funders."""
+    stmt = conflict_insert(dialect_name, st_t).values(
+        [
+            {c: bindparam(f"{c}_{i}", type_=st_t.c[c].type) for c in _STATE_COLUMNS}
+            for i in range(rows)
+        ]
     )
+    new = stmt.excluded
+    lent_today = case((st_t.c.lent_on == new.lent_on, st_t.c.lent_on_day_fen), else_=literal(0))
+    return stmt.on_conflict_do_update(
+        index_elements=["funder_id"],
+        set_={
+            "outstanding_fen": st_t.c.outstanding_fen + new.outstanding_fen,
+            "lent_on_day_fen": lent_today + new.lent_on_day_fen,
+            "lent_on": new.lent_on,
+            "updated_at": new.updated_at,
+            "total_cap_fen": new.total_cap_fen,
+            "day_cap_fen": new.day_cap_fen,
+        },
+        where=and_(
+            or_(
+                new.total_cap_fen.is_(None),
+                st_t.c.outstanding_fen + new.outstanding_fen <= new.total_cap_fen,
+            ),
+            or_(new.day_cap_fen.is_(None), lent_today + new.lent_on_day_fen <= new.day_cap_fen),
+        ),
+    ).returning(st_t.c.funder_id)
 
 
-_RESERVE = _reserve_statement()
-_EXPOSE = (
+@lru_cache(maxsize=16)
+def _reserve_exposure(dialect_name: str, rows: int) -> Any:
+    """The same for the funders' exposure to one borrower, against their per-borrower caps."""
+    stmt = conflict_insert(dialect_name, exp_t).values(
+        [
+            {c: bindparam(f"{c}_{i}", type_=exp_t.c[c].type) for c in _EXPOSURE_COLUMNS}
+            for i in range(rows)
+        ]
+    )
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["credit_account_id", "funder_id"],
+        set_={
+            "outstanding_fen": exp_t.c.outstanding_fen + new.outstanding_fen,
+            "cap_fen": new.cap_fen,
+        },
+        where=or_(
+            new.cap_fen.is_(None), exp_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
+        ),
+    ).returning(exp_t.c.funder_id)
+
+
+_UNDO_STATE = (
+    update(st_t)
+    .where(st_t.c.funder_id == bindparam("k_funder"))
+    .values(
+        outstanding_fen=st_t.c.outstanding_fen - bindparam("k_amount"),
+        lent_on_day_fen=st_t.c.lent_on_day_fen - bindparam("k_amount"),
+    )
+)
+_UNDO_EXPOSURE = (
     update(exp_t)
     .where(
         exp_t.c.credit_account_id == bindparam("k_account"),
         exp_t.c.funder_id == bindparam("k_funder"),
-        exp_t.c.outstanding_fen + bindparam("k_amount") <= bindparam("k_cap"),
     )
-    .values(outstanding_fen=exp_t.c.outstanding_fen + bindparam("k_amount"))
-)
-_STATE_EXISTS = select(st_t.c.funder_id).where(st_t.c.funder_id == bindparam("k_funder"))
-_EXPOSURE_EXISTS = select(exp_t.c.funder_id).where(
-    exp_t.c.credit_account_id == bindparam("k_account"),
-    exp_t.c.funder_id == bindparam("k_funder"),
+    .values(outstanding_fen=exp_t.c.outstanding_fen - bindparam("k_amount"))
 )
 
 
-def _reserve(
-    conn: Connection, clock: Clock, funder: Funder, credit_account_id: int, amount_fen: int
-) -> str | None:
-    """Add `amount_fen` to the funder's outstanding, new lending of the day and exposure to this
-    borrower, if every cap allows it; the reason if not (then the caller rolls back)."""
+def _over_cap(funder: Funder, amount_fen: int) -> str | None:
+    """A part larger than a cap on its own (checked here: a funder's first row is inserted,
+    not updated, so the statement's WHERE clause does not see it)."""
     limits = funder.limits
-    params = {
-        "k_funder": funder.id,
-        "k_amount": amount_fen,
-        "k_day": clock.today(),
-        "k_now": clock.now(),
-        "k_total_cap": limits.total_outstanding_fen or NO_CAP,
-        "k_day_cap": limits.new_per_day_fen or NO_CAP,
-    }
-    if conn.execute(_RESERVE, params).rowcount != 1:
-        if conn.execute(_STATE_EXISTS, params).first() is not None:
-            return f"{funder.id}: over its total or daily limit"
-        insert_ignore(
-            conn,
-            st_t,
-            {
-                "funder_id": funder.id,
-                "currency": funder.currency,
-                "outstanding_fen": 0,
-                "lent_on": None,
-                "lent_on_day_fen": 0,
-                "updated_at": clock.now(),
-            },
-            ["funder_id"],
-        )
-        if conn.execute(_RESERVE, params).rowcount != 1:
-            return f"{funder.id}: over its total or daily limit"
-    eparams = {
-        "k_account": credit_account_id,
-        "k_funder": funder.id,
-        "k_amount": amount_fen,
-        "k_cap": limits.per_borrower_fen or NO_CAP,
-    }
-    if conn.execute(_EXPOSE, eparams).rowcount != 1:
-        if conn.execute(_EXPOSURE_EXISTS, eparams).first() is None:
-            insert_ignore(
-                conn,
-                exp_t,
-                {
-                    "credit_account_id": credit_account_id,
-                    "funder_id": funder.id,
-                    "outstanding_fen": 0,
-                },
-                ["credit_account_id", "funder_id"],
-            )
-            if conn.execute(_EXPOSE, eparams).rowcount == 1:
-                return None
-        return f"{funder.id}: over its limit per borrower"
+    for cap, what in (
+        (limits.total_outstanding_fen, "total"),
+        (limits.new_per_day_fen, "daily"),
+        (limits.per_borrower_fen, "per borrower"),
+    ):
+        if cap is not None and amount_fen > cap:
+            return f"{funder.id}: over its {what} limit"
     return None
 
 
@@ -179,18 +199,62 @@ def _reserve_all(
     credit_account_id: int,
     parts: Mapping[str, int],
 ) -> str | None:
-    """Reserve every funder's part or none (a savepoint is undone on the first refusal).
-    Funders are taken in id order, so concurrent allocations lock their rows in one order."""
-    savepoint = conn.begin_nested()
-    for funder_id in sorted(parts):
-        reason = _reserve(
-            conn, clock, catalog.funders[funder_id], credit_account_id, parts[funder_id]
+    """Add every funder's part to its counters if all its caps allow it, or none (the rows that
+    moved are moved back, as the ledger does): two statements when all fit. Funders in id
+    order, so concurrent allocations lock their rows in one order. Why not, when refused."""
+    funders = [catalog.funders[f] for f in sorted(parts)]
+    for funder in funders:
+        too_big = _over_cap(funder, parts[funder.id])
+        if too_big is not None:
+            return too_big
+    today, now = clock.today(), clock.now()
+    state: dict[str, Any] = {}
+    exposure: dict[str, Any] = {}
+    for i, f in enumerate(funders):
+        state.update(
+            {
+                f"funder_id_{i}": f.id,
+                f"currency_{i}": f.currency,
+                f"outstanding_fen_{i}": parts[f.id],
+                f"lent_on_{i}": today,
+                f"lent_on_day_fen_{i}": parts[f.id],
+                f"updated_at_{i}": now,
+                f"total_cap_fen_{i}": f.limits.total_outstanding_fen,
+                f"day_cap_fen_{i}": f.limits.new_per_day_fen,
+            }
         )
-        if reason is not None:
-            savepoint.rollback()
-            return reason
-    savepoint.commit()
-    return None
+        exposure.update(
+            {
+                f"credit_account_id_{i}": credit_account_id,
+                f"funder_id_{i}": f.id,
+                f"outstanding_fen_{i}": parts[f.id],
+                f"cap_fen_{i}": f.limits.per_borrower_fen,
+            }
+        )
+    dialect = conn.dialect.name
+    moved = {str(r[0]) for r in conn.execute(_reserve_state(dialect, len(funders)), state)}
+    refused = [f.id for f in funders if f.id not in moved]
+    if not refused:
+        exposed = {
+            str(r[0]) for r in conn.execute(_reserve_exposure(dialect, len(funders)), exposure)
+        }
+        over = [f.id for f in funders if f.id not in exposed]
+        if not over:
+            return None
+        if exposed:
+            conn.execute(
+                _UNDO_EXPOSURE,
+                [
+                    {"k_account": credit_account_id, "k_funder": f, "k_amount": parts[f]}
+                    for f in sorted(exposed)
+                ],
+            )
+        reason = f"{over[0]}: over its limit per borrower"
+    else:
+        reason = f"{refused[0]}: over its total or daily limit"
+    if moved:
+        conn.execute(_UNDO_STATE, [{"k_funder": f, "k_amount": parts[f]} for f in sorted(moved)])
+    return reason
 
 
 # ------------------------------------------------------------------ allocation
@@ -386,17 +450,8 @@ def _book(
             for f, (share, amount) in sorted(parts.items())
         ],
     )
-    _movements(
-        conn,
-        clock,
-        client_id,
-        credit_account_id,
-        plan_id,
-        "allocation",
-        {f: p for f, (_, p) in parts.items()},
-        {},
-        result.entry_id,
-    )
+    # the tranches are the allocation's record (disbursed by business_date); movements hold
+    # what happens to them later
     return Allocation(
         plan_id,
         program_id,

@@ -34,6 +34,9 @@ funder_state = Table(
     Column("lent_on", Date, nullable=True),
     Column("lent_on_day_fen", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # the caps last applied (from the funder's file; NULL: none), checked by the same statement
+    Column("total_cap_fen", BigInteger, nullable=True),
+    Column("day_cap_fen", BigInteger, nullable=True),
     CheckConstraint("outstanding_fen >= 0 AND lent_on_day_fen >= 0", name="non_negative"),
 )
 
@@ -44,6 +47,7 @@ funder_exposure = Table(
     Column("credit_account_id", BigInteger, ForeignKey("credit_accounts.id"), primary_key=True),
     Column("funder_id", String(32), primary_key=True),
     Column("outstanding_fen", BigInteger, nullable=False),
+    Column("cap_fen", BigInteger, nullable=True),  # the per-borrower cap last applied
     CheckConstraint("outstanding_fen >= 0", name="non_negative"),
 )
 

@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("lent_on", sa.Date(), nullable=True),
         sa.Column("lent_on_day_fen", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("total_cap_fen", sa.BigInteger(), nullable=True),
+        sa.Column("day_cap_fen", sa.BigInteger(), nullable=True),
         sa.CheckConstraint(
             "outstanding_fen >= 0 AND lent_on_day_fen >= 0",
             name=op.f("ck_funder_state_non_negative"),
@@ -36,6 +38,7 @@ def upgrade() -> None:
         sa.Column("credit_account_id", sa.BigInteger(), nullable=False),
         sa.Column("funder_id", sa.String(length=32), nullable=False),
         sa.Column("outstanding_fen", sa.BigInteger(), nullable=False),
+        sa.Column("cap_fen", sa.BigInteger(), nullable=True),
         sa.CheckConstraint("outstanding_fen >= 0", name=op.f("ck_funder_exposure_non_negative")),
         sa.ForeignKeyConstraint(
             ["credit_account_id"],
