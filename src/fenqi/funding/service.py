@@ -620,26 +620,34 @@ def apply_cash(
                 code="funding_ledger_refused",
             )
         entry_id = result.entry_id
-    for funder_id, amount in sorted(principal.items()):
-        recovery = kind is CashKind.RECOVERY
+    moved = sorted(principal.items())
+    recovery = kind is CashKind.RECOVERY
+    if moved:  # one statement per table for all funders (executemany)
         conn.execute(
             _TRANCHE_MOVE,
-            {
-                "k_plan": plan_id,
-                "k_funder": funder_id,
-                "k_out": 0 if recovery else amount,
-                "k_lost": amount if kind.is_loss else 0,
-                "k_rec": amount if recovery else 0,
-            },
+            [
+                {
+                    "k_plan": plan_id,
+                    "k_funder": funder_id,
+                    "k_out": 0 if recovery else amount,
+                    "k_lost": amount if kind.is_loss else 0,
+                    "k_rec": amount if recovery else 0,
+                }
+                for funder_id, amount in moved
+            ],
         )
-        if not recovery:
-            conn.execute(
-                _STATE_DOWN, {"k_funder": funder_id, "k_out": amount, "k_now": clock.now()}
-            )
-            conn.execute(
-                _EXPOSURE_DOWN,
-                {"k_account": credit_account_id, "k_funder": funder_id, "k_out": amount},
-            )
+    if moved and not recovery:
+        conn.execute(
+            _STATE_DOWN,
+            [{"k_funder": f, "k_out": amount, "k_now": clock.now()} for f, amount in moved],
+        )
+        conn.execute(
+            _EXPOSURE_DOWN,
+            [
+                {"k_account": credit_account_id, "k_funder": f, "k_out": amount}
+                for f, amount in moved
+            ],
+        )
     _movements(
         conn,
         clock,
