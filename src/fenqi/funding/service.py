@@ -1,11 +1,12 @@
 """Funding in the database and the ledger: allocate a plan to funders, split later cash.
 
 Both run inside the caller's transaction (the capture's, the repayment's), so a plan is funded
-if and only if it is booked. Partner limits are enforced by a conditional UPDATE of the
-funder's state row (and of its exposure row for the borrower): concurrent allocations queue on
-that row (PostgreSQL re-checks the WHERE clause after the lock; SQLite has one writer) and none
-can take a funder past a cap. A program tried and refused is undone to a savepoint before the
-fallback runs.
+if and only if it is booked. Partner limits are enforced by a conditional update of the
+funders' state rows (and of their exposure rows for the borrower), one INSERT ... ON CONFLICT DO
+UPDATE ... WHERE for all of a loan's funders: concurrent allocations queue on a funder's row
+(PostgreSQL checks the WHERE clause on the row's latest version once locked; SQLite has one
+writer) and none can take a funder past a cap. A program tried and refused is moved back before
+the fallback runs.
 
 Ledger (see docs/funding.md): at allocation, per funder, Dr funder_settlement / Cr
 funder_principal (the funder owes its part of the disbursement; the principal is now its).
