@@ -56,3 +56,13 @@ def test_exposure_on_a_new_database(tmp_path: Path) -> None:
     rows = {r["funder"]: r for r in json.loads(out.stdout)}
     assert rows["bank_example"]["outstanding_fen"] == 0
     assert rows["bank_example"]["limit_total_fen"] == 20_000_000_000
+
+
+def test_settle_a_date_with_nothing_funded(tmp_path: Path) -> None:
+    env = {"FENQI_DATABASE_URL": f"sqlite:///{tmp_path / 'f.sqlite'}"}
+    assert fenqi("db", "upgrade", env=env).returncode == 0
+    out = fenqi("funding", "settle", "--date", "2026-11-26", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"date": "2026-11-26", "funders": [], "ledger_mismatches": []}
+    bad = fenqi("funding", "settle", "--date", "2026-13-01", env=env)
+    assert bad.returncode == 2 and "--date" in bad.stderr

@@ -18,7 +18,7 @@ from fenqi.credit import service as credit
 from fenqi.credit.plans import offer
 from fenqi.funding.allocation import Borrower, CashKind
 from fenqi.funding.loader import load_funding_catalog
-from fenqi.funding.model import Fallback, FunderLimits, FundingCatalog
+from fenqi.funding.model import Fallback, FunderLimits, FundingCatalog, LossRule
 from fenqi.funding.service import (
     FundingDeclined,
     FundingError,
@@ -28,12 +28,13 @@ from fenqi.funding.service import (
     funder_accounts,
     tranches_of,
 )
+from fenqi.funding.settlement import check_against_ledger, settle_day
 from fenqi.ledger.accounts import get_balance
 from fenqi.ledger.chart import AccountCode
 from fenqi.ledger.service import reconcile, trial_balance
 from fenqi.products import load_catalog
 from fenqi.store.schema.credit import plan_lines, repayment_parts
-from fenqi.store.schema.funding import funder_state, funding_tranches
+from fenqi.store.schema.funding import funder_state, funding_settlements, funding_tranches
 
 PRODUCTS = load_catalog(2400)
 HUABEI = PRODUCTS["huabei"]
@@ -490,3 +491,71 @@ def test_bad_cash_is_refused_and_changes_nothing(db_engine: Engine) -> None:
             )
         assert err.value.code == "idempotency_conflict"
         assert sum(tranches_of(conn, plan_id).values()) == 9_900
+
+
+@pytest.mark.parametrize("losses", [LossRule.PRO_RATA, LossRule.PLATFORM_GUARANTEE])
+def test_day_settlement_agrees_with_the_ledger(db_engine: Engine, losses: LossRule) -> None:
+    """A day's figures per funder (disbursed, collected, income, losses, recoveries, due either
+    way) add up the day's tranches and movements, agree with the ledger to the fen, and a second
+    run of the date writes the same figures."""
+    clock = FixedClock.on(DAY)
+    program = CATALOG.programs["colending_example"].model_copy(update={"losses": losses})
+    catalog = CATALOG.model_copy(update={"programs": {program.id: program}})
+    with db_engine.begin() as conn:
+        acct, p1 = sell(conn, clock, "s1", 100_000)
+        allocate_plan(
+            conn,
+            clock,
+            catalog,
+            plan_id=p1,
+            credit_account_id=acct,
+            principal_fen=100_000,
+            currency="CNY",
+            borrower=GOOD,
+            client_id="a1",
+        )
+        apply_cash(
+            conn,
+            clock,
+            catalog,
+            plan_id=p1,
+            kind=CashKind.REPAYMENT,
+            principal_fen=10_000,
+            income_fen={"fee": 1_000, "penalty": 50},
+            period_days=30,
+            client_id="r1",
+        )
+        apply_cash(
+            conn,
+            clock,
+            catalog,
+            plan_id=p1,
+            kind=CashKind.CHARGE_OFF,
+            principal_fen=20_000,
+            client_id="c1",
+        )
+        apply_cash(
+            conn,
+            clock,
+            catalog,
+            plan_id=p1,
+            kind=CashKind.RECOVERY,
+            principal_fen=5_000,
+            client_id="v1",
+        )
+        first = settle_day(conn, clock, catalog, DAY)
+        again = settle_day(conn, clock, catalog, DAY)
+        assert first == again
+        rows = conn.execute(select(funding_settlements)).mappings().all()
+        assert len(rows) == 3
+        assert check_against_ledger(conn, catalog, DAY) == []
+        bank = next(f for f in first if f.funder_id == "bank_example")
+        assert bank.disbursed_fen == 50_000
+        assert bank.principal_collected_fen == 5_000
+        assert bank.losses_fen == 10_000 and bank.recoveries_fen == 2_500
+        # the bank's yield on 50,000 for 30 days at 6% is 246 fen, under its 500 share of fees
+        assert bank.income_collected_fen == 246
+        guaranteed = losses is LossRule.PLATFORM_GUARANTEE
+        due = 5_000 + 246 + (10_000 if guaranteed else 2_500)
+        assert bank.due_to_funder_fen == due - 50_000
+        assert trial_balance(conn).balanced and reconcile(conn) == []

@@ -151,3 +151,62 @@ def exposure_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.
             _limit(r["limit_per_borrower_fen"]),
         )
     Console().print(table)
+
+
+@app.command("settle")
+@clean_errors
+def settle_cmd(
+    day: str = typer.Option(..., "--date", help="The business date, e.g. 2026-11-26."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write each funder's settlement figures for a date (again if run before) and check them
+    against the ledger: exit 1 if they disagree."""
+    from dataclasses import asdict
+
+    from fenqi.cli_support import context, parse_date
+    from fenqi.funding.settlement import check_against_ledger, settle_day
+
+    business_date = parse_date(day)
+    assert business_date is not None
+    catalog = _catalog()
+    with context() as ctx, ctx.engine.begin() as conn:
+        figures = settle_day(conn, ctx.clock, catalog, business_date)
+        mismatches = check_against_ledger(conn, catalog, business_date)
+    rows = [asdict(f) for f in figures]
+    if as_json:
+        print_json({"date": business_date, "funders": rows, "ledger_mismatches": mismatches})
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        from fenqi.money import format_fen
+
+        table = Table(
+            "funder",
+            "disbursed",
+            "principal in",
+            "income",
+            "losses",
+            "recoveries",
+            "due to funder",
+            title=f"settlement {business_date}",
+        )
+        for f in figures:
+            table.add_row(
+                f.funder_id,
+                *(
+                    format_fen(v)
+                    for v in (
+                        f.disbursed_fen,
+                        f.principal_collected_fen,
+                        f.income_collected_fen,
+                        f.losses_fen,
+                        f.recoveries_fen,
+                        f.due_to_funder_fen,
+                    )
+                ),
+            )
+        Console().print(table)
+        typer.echo("agrees with the ledger" if not mismatches else f"LEDGER DIFFERS: {mismatches}")
+    if mismatches:
+        raise typer.Exit(1)

@@ -18,6 +18,7 @@ Cr funder_cash_due.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -475,9 +476,10 @@ def _movements(
     kind: str,
     principal: Mapping[str, int],
     income: Mapping[str, int],
+    due: Mapping[str, int],
     entry_id: int | None,
 ) -> None:
-    funders = sorted(set(principal) | set(income))
+    funders = sorted(set(principal) | set(income) | set(due))
     if not funders:
         funders = ["-"]  # a record that the event happened, so a replay finds it
     conn.execute(
@@ -492,6 +494,7 @@ def _movements(
                 "business_date": clock.today(),
                 "principal_fen": principal.get(f, 0),
                 "income_fen": income.get(f, 0),
+                "due_fen": due.get(f, 0),
                 "ledger_entry_id": entry_id,
                 "created_at": clock.now(),
             }
@@ -600,7 +603,7 @@ def apply_cash(
         if income_fen and not kind.is_loss and kind is not CashKind.RECOVERY
         else IncomeSplit({}, sum((income_fen or {}).values()))
     )
-    postings = _cash_postings(conn, clock, catalog, currency, kind, losses, principal, income)
+    postings, due = _cash_postings(conn, clock, catalog, currency, kind, losses, principal, income)
     entry_id = None
     if postings:
         result = post_entry(
@@ -658,6 +661,7 @@ def apply_cash(
         kind.value,
         principal,
         {f: income.funder_total(f) for f in income.to_funders},
+        due,
         entry_id,
     )
     return CashSplit(plan_id, kind, principal, income, entry_id)
@@ -680,17 +684,21 @@ def _cash_postings(
     losses: LossRule,
     principal: Mapping[str, int],
     income: IncomeSplit,
-) -> list[PostingSpec]:
+) -> tuple[list[PostingSpec], dict[str, int]]:
+    """The entry's postings, and what each funder is owed in cash because of it (credited to
+    its funder_cash_due: principal collected, its income, a guarantee, a recovery share)."""
     funders = _funders_of(catalog, sorted(set(principal) | set(income.to_funders)))
 
     def platform(code: AccountCode) -> int:
         return open_account(conn, clock, code, OwnerKind.PLATFORM, PLATFORM, currency)
 
     out = []
+    due_accounts: dict[int, str] = {}
     for funder_id in sorted(funders):
         funder = funders[funder_id]
         own = funder.kind is FunderKind.OWN
         accts = funder_accounts(conn, clock, funder_id, currency)
+        due_accounts[accts[AccountCode.FUNDER_CASH_DUE]] = funder_id
         amount = principal.get(funder_id, 0)
         if amount:
             fp, due = accts[AccountCode.FUNDER_PRINCIPAL], accts[AccountCode.FUNDER_CASH_DUE]
@@ -728,7 +736,12 @@ def _cash_postings(
                     "funder_income",
                 )
             )
-    return out
+    owed: dict[str, int] = defaultdict(int)
+    for p in out:
+        owner = due_accounts.get(p.credit_account_id)
+        if owner is not None:
+            owed[owner] += p.amount_fen
+    return out, dict(owed)
 
 
 def _replayed(plan_id: int, kind: CashKind, client_id: str, done: Sequence[Any]) -> CashSplit:

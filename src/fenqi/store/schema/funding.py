@@ -74,6 +74,7 @@ funding_tranches = Table(
     ),
 )
 Index("ix_funding_tranches_account", funding_tranches.c.credit_account_id)
+Index("ix_funding_tranches_date", funding_tranches.c.business_date, funding_tranches.c.funder_id)
 
 # Every change of a tranche (the allocation and each later event), one row per funder: what
 # the end of day's settlement adds up by date, and what makes an event idempotent.
@@ -89,6 +90,8 @@ funding_movements = Table(
     Column("business_date", Date, nullable=False),
     Column("principal_fen", BigInteger, nullable=False),
     Column("income_fen", BigInteger, nullable=False),  # the funder's share of income collected
+    # cash the funder is owed because of the event (credited to its funder_cash_due)
+    Column("due_fen", BigInteger, nullable=False),
     Column("ledger_entry_id", BigInteger, ForeignKey("ledger_entries.id"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("client_id", "funder_id", name="uq_funding_movements_client_funder"),

@@ -87,6 +87,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_funding_tranches_account", "funding_tranches", ["credit_account_id"], unique=False
     )
+    op.create_index(
+        "ix_funding_tranches_date",
+        "funding_tranches",
+        ["business_date", "funder_id"],
+        unique=False,
+    )
     op.create_table(
         "funding_movements",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -98,6 +104,7 @@ def upgrade() -> None:
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("principal_fen", sa.BigInteger(), nullable=False),
         sa.Column("income_fen", sa.BigInteger(), nullable=False),
+        sa.Column("due_fen", sa.BigInteger(), nullable=False),
         sa.Column("ledger_entry_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -134,6 +141,7 @@ def downgrade() -> None:
     op.drop_table("funding_settlements")
     op.drop_index("ix_funding_movements_date", table_name="funding_movements")
     op.drop_table("funding_movements")
+    op.drop_index("ix_funding_tranches_date", table_name="funding_tranches")
     op.drop_index("ix_funding_tranches_account", table_name="funding_tranches")
     op.drop_table("funding_tranches")
     op.drop_table("funder_exposure")
