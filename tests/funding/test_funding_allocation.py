@@ -10,6 +10,7 @@ from fenqi.funding.allocation import (
     Borrower,
     CashKind,
     Tranche,
+    age_on,
     ineligible_reasons,
     split_event,
     split_income,
@@ -198,3 +199,12 @@ def test_bad_amounts_are_refused() -> None:
         split_pro_rata(1, {"a": 0})
     with pytest.raises(ValueError, match="unknown income kind"):
         split_income({"tip": 1}, {"a": 1}, {}, 1)
+
+
+def test_age_on() -> None:
+    from datetime import date
+
+    assert age_on(date(2000, 6, 15), date(2026, 6, 14)) == 25
+    assert age_on(date(2000, 6, 15), date(2026, 6, 15)) == 26
+    assert age_on(date(2004, 2, 29), date(2026, 2, 28)) == 21
+    assert age_on(date(2004, 2, 29), date(2026, 3, 1)) == 22

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
@@ -29,6 +30,12 @@ class Borrower:
     score_band: str | None = None
     id_prefix: str | None = None  # the first six digits of the resident ID number
     age: int | None = None
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Whole years of age on `day` (a birthday on 29 February counts from 1 March in other
+    years), for `Borrower.age` from the birth date of a validated resident ID."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
 def ineligible_reasons(rules: Eligibility, b: Borrower) -> list[str]:

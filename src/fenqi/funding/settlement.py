@@ -44,9 +44,7 @@ class DayFigures:
 
 def _sum_if(kinds: tuple[CashKind, ...]) -> Any:
     return func.coalesce(
-        func.sum(
-            case((mv_t.c.kind.in_([k.value for k in kinds]), mv_t.c.principal_fen), else_=0)
-        ),
+        func.sum(case((mv_t.c.kind.in_([k.value for k in kinds]), mv_t.c.principal_fen), else_=0)),
         0,
     )
 
