@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(products_app, name="products", help="Credit products: list, check a file.")
 app.add_typer(ledger_app, name="ledger", help="Ledger: trial balance, reconciliation, accounts.")
-app.add_typer(funding_app, name="funding", help="Funders, co-lending programs, exposure, settlement.")
+app.add_typer(funding_app, name="funding", help="Funders, co-lending programs, settlement.")
 app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report, decide.")
 app.add_typer(staff_app, name="staff", help="Staff users and roles.")
 app.add_typer(webhooks_app, name="webhooks", help="Webhook deliveries: worker, list, replay.")
