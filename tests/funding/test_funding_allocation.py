@@ -38,6 +38,11 @@ def test_principal_split_adds_up_and_follows_shares(
     principal: int, sh: list[tuple[str, int]]
 ) -> None:
     parts = split_principal(principal, sh)
+    own = split_principal(principal, sh, round_up="a")
+    assert sum(own.values()) == principal
+    assert own.get("a", 0) * 10_000 >= principal * sh[0][1]  # never under its share
+    for funder, bp in sh:  # the others share what is left after the rounding up
+        assert abs(own.get(funder, 0) - principal * bp / 10_000) < 2
     assert sum(parts.values()) == principal
     for funder, bp in sh:
         exact = principal * bp / 10_000
@@ -52,6 +57,14 @@ def test_principal_split_example() -> None:
         "platform": 3000,
     }
     assert split_principal(1, [("bank", 7000), ("platform", 3000)]) == {"bank": 1}
+    # own capital rounded up: a loan never leaves the platform under its share
+    shares = [("bank", 5000), ("trust", 2000), ("platform", 3000)]
+    assert split_principal(10_001, shares, round_up="platform") == {
+        "bank": 5000,
+        "trust": 2000,
+        "platform": 3001,
+    }
+    assert split_principal(1, [("bank", 7000), ("platform", 3000)], "platform") == {"platform": 1}
 
 
 @given(

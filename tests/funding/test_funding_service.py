@@ -108,7 +108,7 @@ def test_allocation_splits_posts_and_replays(db_engine: Engine) -> None:
             client_id="cap-1",
         )
         assert a.program_id == "colending_example" and a.fallback_reason is None
-        assert a.tranches == {"bank_example": 50_001, "trust_example": 20_000, "platform": 30_000}
+        assert a.tranches == {"bank_example": 50_000, "trust_example": 20_000, "platform": 30_001}
         again = allocate_plan(
             conn,
             clock,
@@ -124,9 +124,9 @@ def test_allocation_splits_posts_and_replays(db_engine: Engine) -> None:
         for funder, amount in a.tranches.items():
             assert funder_principal(conn, clock, funder) == amount
         figures = {r["funder"]: r for r in exposure(conn, CATALOG)}
-        assert figures["bank_example"]["outstanding_fen"] == 50_001
-        assert figures["bank_example"]["lent_on_day_fen"] == 50_001
-        assert figures["bank_example"]["largest_borrower_fen"] == 50_001
+        assert figures["bank_example"]["outstanding_fen"] == 50_000
+        assert figures["bank_example"]["lent_on_day_fen"] == 50_000
+        assert figures["bank_example"]["largest_borrower_fen"] == 50_000
         assert trial_balance(conn).balanced and reconcile(conn) == []
 
 

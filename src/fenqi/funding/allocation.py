@@ -61,14 +61,29 @@ def ineligible_reasons(rules: Eligibility, b: Borrower) -> list[str]:
     return out
 
 
-def split_principal(principal_fen: int, shares: Sequence[tuple[str, int]]) -> dict[str, int]:
+def split_principal(
+    principal_fen: int, shares: Sequence[tuple[str, int]], round_up: str | None = None
+) -> dict[str, int]:
     """A plan's principal split among funders by share (bp), parts adding up exactly.
 
-    Funders whose part rounds to zero are left out (a tranche of 0 fen is no tranche)."""
+    `round_up`, when given (own capital), gets its exact share rounded up, so that no loan,
+    however small, leaves the platform under its share (the regulatory floor holds per loan);
+    the rest is split among the others by largest remainder. Funders whose part is zero are
+    left out (a tranche of 0 fen is no tranche)."""
     if principal_fen < 0:
-        raise ValueError("principal_fen must not be negative")
-    parts = allocate(principal_fen, [bp for _, bp in shares])
-    return {funder: part for (funder, _), part in zip(shares, parts, strict=True) if part > 0}
+        raise ValueError("principal_fen: must not be negative")
+    first = {f: bp for f, bp in shares if f == round_up}
+    rest = [(f, bp) for f, bp in shares if f != round_up]
+    out: dict[str, int] = {}
+    left = principal_fen
+    for funder, bp in first.items():
+        out[funder] = -(-principal_fen * bp // BP_PER_UNIT)  # ceiling
+        left -= out[funder]
+    if rest:
+        out.update(zip([f for f, _ in rest], allocate(left, [bp for _, bp in rest]), strict=True))
+    elif left:
+        raise ValueError("shares: must cover the whole principal")
+    return {f: out[f] for f, _ in shares if out.get(f, 0) > 0}
 
 
 def split_pro_rata(amount_fen: int, outstanding: Mapping[str, int]) -> dict[str, int]:

@@ -325,7 +325,7 @@ def allocate_plan(
         )
         if refusal is None:
             shares = dict(program_shares(program))
-            parts = split_principal(principal_fen, program_shares(program))
+            parts = split_principal(principal_fen, program_shares(program), catalog.own.id)
             return _book(
                 conn,
                 clock,
@@ -383,7 +383,7 @@ def _try_program(
         reasons = ineligible_reasons(catalog.funders[share.funder].eligibility, borrower)
         if reasons:
             return f"{share.funder} declines ({', '.join(reasons)})"
-    parts = split_principal(principal_fen, program_shares(program))
+    parts = split_principal(principal_fen, program_shares(program), catalog.own.id)
     return _reserve_all(conn, clock, catalog, credit_account_id, parts)
 
 
