@@ -559,3 +559,67 @@ def test_day_settlement_agrees_with_the_ledger(db_engine: Engine, losses: LossRu
         due = 5_000 + 246 + (10_000 if guaranteed else 2_500)
         assert bank.due_to_funder_fen == due - 50_000
         assert trial_balance(conn).balanced and reconcile(conn) == []
+
+
+def test_concurrent_allocations_and_repayments_keep_the_books(db_engine: Engine) -> None:
+    """Allocations and repayment splits on the same funders at once: they take the funders'
+    rows and then the ledger's in one order, so none deadlocks, and the funders' state, tranches
+    and ledger agree afterwards."""
+    clock = FixedClock.on(DAY)
+    half = 12
+    with db_engine.begin() as conn:
+        funded = [sell(conn, clock, f"f{i}", PRINCIPAL) for i in range(half)]
+        for acct, plan_id in funded:
+            allocate_plan(
+                conn,
+                clock,
+                CATALOG,
+                plan_id=plan_id,
+                credit_account_id=acct,
+                principal_fen=PRINCIPAL,
+                currency="CNY",
+                borrower=GOOD,
+                client_id=f"a{plan_id}",
+            )
+        fresh = [sell(conn, clock, f"n{i}", PRINCIPAL) for i in range(half)]
+    start = threading.Barrier(2 * half)
+
+    def work(i: int) -> None:
+        start.wait()
+        with db_engine.begin() as conn:
+            if i < half:
+                acct, plan_id = fresh[i]
+                allocate_plan(
+                    conn,
+                    clock,
+                    CATALOG,
+                    plan_id=plan_id,
+                    credit_account_id=acct,
+                    principal_fen=PRINCIPAL,
+                    currency="CNY",
+                    borrower=GOOD,
+                    client_id=f"a{plan_id}",
+                )
+            else:
+                apply_cash(
+                    conn,
+                    clock,
+                    CATALOG,
+                    plan_id=funded[i - half][1],
+                    kind=CashKind.REPAYMENT,
+                    principal_fen=4_000,
+                    income_fen={"fee": 300},
+                    period_days=30,
+                    client_id=f"r{i}",
+                )
+
+    with ThreadPoolExecutor(2 * half) as pool:
+        list(pool.map(work, range(2 * half)))
+    with db_engine.connect() as conn:
+        state = dict(
+            conn.execute(select(funder_state.c.funder_id, funder_state.c.outstanding_fen)).all()
+        )
+        assert sum(state.values()) == 2 * half * PRINCIPAL - half * 4_000
+        for funder, total in state.items():
+            assert funder_principal(conn, clock, funder) == total
+        assert trial_balance(conn).balanced and reconcile(conn) == []

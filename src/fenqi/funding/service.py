@@ -603,27 +603,7 @@ def apply_cash(
         if income_fen and not kind.is_loss and kind is not CashKind.RECOVERY
         else IncomeSplit({}, sum((income_fen or {}).values()))
     )
-    postings, due = _cash_postings(conn, clock, catalog, currency, kind, losses, principal, income)
-    entry_id = None
-    if postings:
-        result = post_entry(
-            conn,
-            clock,
-            EntryRequest(
-                _entry_id(kind.value, client_id),
-                currency,
-                tuple(postings),
-                description=f"funders' share of {kind.value} on plan {plan_id}",
-                ref_kind="plan",
-                ref_id=str(plan_id),
-            ),
-        )
-        if not result.ok:  # a funder's principal would go below zero: the tranches disagree
-            raise FundingError(
-                f"ledger refused the funders' split: {result.reject_code}",
-                code="funding_ledger_refused",
-            )
-        entry_id = result.entry_id
+    # the funders' rows first, then the ledger's, as an allocation takes them (no deadlock)
     moved = sorted(principal.items())
     recovery = kind is CashKind.RECOVERY
     if moved:  # one statement per table for all funders (executemany)
@@ -652,6 +632,27 @@ def apply_cash(
                 for f, amount in moved
             ],
         )
+    postings, due = _cash_postings(conn, clock, catalog, currency, kind, losses, principal, income)
+    entry_id = None
+    if postings:
+        result = post_entry(
+            conn,
+            clock,
+            EntryRequest(
+                _entry_id(kind.value, client_id),
+                currency,
+                tuple(postings),
+                description=f"funders' share of {kind.value} on plan {plan_id}",
+                ref_kind="plan",
+                ref_id=str(plan_id),
+            ),
+        )
+        if not result.ok:  # the tranches and the ledger disagree: a bug; roll back
+            raise FundingError(
+                f"ledger refused the funders' split: {result.reject_code}",
+                code="funding_ledger_refused",
+            )
+        entry_id = result.entry_id
     _movements(
         conn,
         clock,
