@@ -93,9 +93,7 @@ class DeepReport:
         }
 
 
-def deep_reconcile(
-    conn: Connection, credit_account_ids: Sequence[int] | None = None
-) -> DeepReport:
+def deep_reconcile(conn: Connection, credit_account_ids: Sequence[int] | None = None) -> DeepReport:
     """Check every sub-ledger against the ledger (or only those of some credit accounts, and
     then the shops' payables are not checked)."""
     report = DeepReport()
