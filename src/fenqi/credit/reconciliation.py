@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select, union_all
 
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.queries import balances
@@ -297,11 +297,6 @@ def _orders(conn: Connection, ids: list[int] | None, report: DeepReport) -> None
     report.checked["orders"] = n
 
 
-def _signed(account_id: Any) -> Any:
-    """A posting's effect on a credit-normal account: + credit, - debit."""
-    return case((pst.c.credit_account_id == account_id, pst.c.amount_fen), else_=-pst.c.amount_fen)
-
-
 def _payables(conn: Connection, report: DeepReport) -> None:
     payables = {
         int(i): (str(owner), str(currency))
@@ -343,27 +338,36 @@ def _payables(conn: Connection, report: DeepReport) -> None:
             report.differences.append(
                 Difference("payable", subject, refunded, debited, "refunded vs payable debits")
             )
-    # no payout took a payable below zero: the running balance just after each payout
-    payout = pst.alias("payout")
-    before = (
-        select(func.coalesce(func.sum(_signed(payout.c.debit_account_id)), 0))
-        .where(
-            or_(
-                pst.c.debit_account_id == payout.c.debit_account_id,
-                pst.c.credit_account_id == payout.c.debit_account_id,
-            ),
-            pst.c.phase == "posted",
-            pst.c.id <= payout.c.id,
-        )
-        .scalar_subquery()
-    )
+    # no payout took a payable below zero: the running balance just after each payout, in
+    # posting order (one pass over the payables' postings, a window sum per payable)
+    ids = list(payables)
+    moves = union_all(
+        select(
+            pst.c.credit_account_id.label("account_id"),
+            pst.c.id.label("posting_id"),
+            pst.c.amount_fen.label("signed"),
+            pst.c.code,
+        ).where(pst.c.credit_account_id.in_(ids), pst.c.phase == "posted"),
+        select(
+            pst.c.debit_account_id.label("account_id"),
+            pst.c.id.label("posting_id"),
+            (-pst.c.amount_fen).label("signed"),
+            pst.c.code,
+        ).where(pst.c.debit_account_id.in_(ids), pst.c.phase == "posted"),
+    ).subquery("moves")
+    running = select(
+        moves.c.account_id,
+        moves.c.posting_id,
+        moves.c.signed,
+        moves.c.code,
+        func.sum(moves.c.signed)
+        .over(partition_by=moves.c.account_id, order_by=moves.c.posting_id)
+        .label("after"),
+    ).subquery("running")
     overdrawn = conn.execute(
-        select(payout.c.id, payout.c.debit_account_id, payout.c.amount_fen, before).where(
-            payout.c.code == "payout",
-            payout.c.phase == "posted",
-            payout.c.debit_account_id.in_(list(payables)),
-            before < 0,
-        )
+        select(running.c.posting_id, running.c.account_id, -running.c.signed, running.c.after)
+        .where(running.c.code == "payout", running.c.signed < 0, running.c.after < 0)
+        .order_by(running.c.posting_id)
     ).all()
     for posting_id, account_id, amount, after in overdrawn:
         merchant, currency = payables[int(account_id)]
