@@ -22,7 +22,7 @@ from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.service import open_account, reconcile, trial_balance
 from fenqi.products import load_catalog
 from fenqi.store.engine import make_engine
-from fenqi.store.schema.credit import plan_lines
+from fenqi.store.schema.credit import plan_lines, repayments
 from fenqi.store.schema.parties import merchants, orders
 
 PRODUCT = load_catalog(2400)["huabei"]
@@ -106,6 +106,7 @@ def test_plans_that_disagree_with_the_ledger_are_seen(db_engine: Engine) -> None
             .values(paid_principal_fen=plan_lines.c.paid_principal_fen + 1_000)
         )
         conn.execute(update(orders).where(orders.c.id == order["id"]).values(captured_fen=70_000))
+        conn.execute(update(repayments).values(to_credit_balance_fen=123))
     with db_engine.connect() as conn:
         assert trial_balance(conn).balanced and reconcile(conn) == []
         found = {(d.check, d.subject) for d in deep_reconcile(conn).differences}
@@ -113,6 +114,7 @@ def test_plans_that_disagree_with_the_ledger_are_seen(db_engine: Engine) -> None
             ("receivables", f"credit account {account} principal"),
             ("order", f"order {order['id']}"),
             ("payable", "merchant m1 CNY"),  # the shop was credited 60,000, not 70,000
+            ("credit_balance", f"credit account {account} overpayments"),
         }
         assert deep_reconcile(conn, credit_account_ids=[account + 1]).ok
 

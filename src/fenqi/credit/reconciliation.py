@@ -16,8 +16,9 @@ sub-ledgers against the ledger, set-based, and lists each difference:
 - `payable`: a shop's payable has been credited with what its orders captured and debited with
   what they refunded, and no payout ever took it below zero (the balance just after each payout,
   in posting order, is not negative);
-- `credit_balance`: no shopper's credit balance is negative, and no receivable is paid below
-  zero.
+- `credit_balance`: no shopper's credit balance is negative, no receivable is paid below
+  zero, and what repayments (not reversed) paid beyond what was owed is what the ledger
+  credited to the credit balance as overpayments.
 
 `deep_reconcile` runs them all; `fenqi ledger reconcile --deep` prints the differences and exits
 non-zero when there are any. The scenario tests run it after every scenario.
@@ -38,6 +39,7 @@ from fenqi.store.schema.batch import accruals
 from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
+from fenqi.store.schema.credit import repayments
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.schema.ledger import ledger_postings as pst
 from fenqi.store.schema.parties import orders
@@ -104,6 +106,7 @@ def deep_reconcile(conn: Connection, credit_account_ids: Sequence[int] | None = 
     if ids is None:
         _payables(conn, report)
     _customer_balances(conn, ids, report)
+    _overpayments(conn, ids, report)
     return report
 
 
@@ -430,6 +433,55 @@ def _customer_balances(conn: Connection, ids: list[int] | None, report: DeepRepo
                 else "a receivable paid below zero",
             )
         )
+
+
+def _overpayments(conn: Connection, ids: list[int] | None, report: DeepReport) -> None:
+    """What repayments (not reversed) left on credit balances = the ledger's `overpayment`
+    credits on them, net of the reversals' debits."""
+    q = (
+        select(repayments.c.credit_account_id, func.sum(repayments.c.to_credit_balance_fen))
+        .where(repayments.c.reversed_at.is_(None))
+        .group_by(repayments.c.credit_account_id)
+    )
+    if ids is not None:
+        q = q.where(repayments.c.credit_account_id.in_(ids))
+    expected = {int(a): int(total) for a, total in conn.execute(q)}
+    balance = acc.alias("balance")
+    signed = case(
+        (pst.c.credit_account_id == balance.c.id, pst.c.amount_fen), else_=-pst.c.amount_fen
+    )
+    q2 = (
+        select(balance.c.owner_id, func.sum(signed))
+        .select_from(
+            balance.join(
+                pst,
+                or_(
+                    pst.c.credit_account_id == balance.c.id, pst.c.debit_account_id == balance.c.id
+                ),
+            )
+        )
+        .where(
+            balance.c.code == AccountCode.CUSTOMER_CREDIT_BALANCE.value,
+            balance.c.owner_kind == OwnerKind.CUSTOMER.value,
+            pst.c.code == "overpayment",
+            pst.c.phase == "posted",
+        )
+        .group_by(balance.c.owner_id)
+    )
+    if ids is not None:
+        q2 = q2.where(balance.c.owner_id.in_([str(i) for i in ids]))
+    actual = {int(o): int(total) for o, total in conn.execute(q2) if str(o).isdigit()}
+    for account in sorted(set(expected) | set(actual)):
+        if expected.get(account, 0) != actual.get(account, 0):
+            report.differences.append(
+                Difference(
+                    "credit_balance",
+                    f"credit account {account} overpayments",
+                    expected.get(account, 0),
+                    actual.get(account, 0),
+                    "repayments' excess vs overpayment credits on the credit balance",
+                )
+            )
 
 
 def _receivable_codes() -> Iterable[AccountCode]:
