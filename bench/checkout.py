@@ -115,6 +115,27 @@ def pgbench(clients: int, seconds: int) -> float:
         admin.dispose()
 
 
+def check_books(url: str) -> dict[str, object]:
+    """After the load: trial balance, every balance against its postings, and the sub-ledgers
+    (orders, plans, payables) against the ledger; a difference fails the benchmark."""
+    from fenqi.credit.reconciliation import deep_reconcile
+    from fenqi.ledger.service import reconcile, trial_balance
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            balanced = trial_balance(conn).balanced
+            mismatches = len(reconcile(conn))
+            deep = deep_reconcile(conn)
+    finally:
+        engine.dispose()
+    books = {"trial_balance_zero": balanced, "reconciliation_mismatches": mismatches,
+             "sub_ledger_differences": len(deep.differences)}
+    if not balanced or mismatches or not deep.ok:
+        raise SystemExit(f"books differ after the load: {books} {deep.differences[:5]}")
+    return books
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20)
@@ -149,6 +170,7 @@ def main() -> None:
             t0 = time.perf_counter()
             lat = asyncio.run(load(base, key, accounts, args.clients, args.seconds))
             elapsed = time.perf_counter() - t0
+            books = check_books(url)
     finally:
         if server is not None:
             server.terminate()
@@ -161,13 +183,14 @@ def main() -> None:
     q = statistics.quantiles(lat, n=100)
     result = {"clients": args.clients, "workers": args.workers, "checkouts": len(lat),
               "checkouts_per_s": rate, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
-              "pgbench_tps": tps, "ratio": rate / tps}
+              "pgbench_tps": tps, "ratio": rate / tps, "books": books}
     print(f"checkout benchmark: {args.clients} clients, {args.workers} API workers, "
           f"{args.seconds}s, PostgreSQL")
     print(f"  fenqi authorize+capture : {rate:8.1f} /s   p50 {result['p50_ms']:.1f} ms   "
           f"p99 {result['p99_ms']:.1f} ms")
     print(f"  pgbench TPC-B-like      : {tps:8.1f} tps")
     print(f"  ratio                   : {result['ratio']:.3f}")
+    print(f"  books after the load    : {books}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "checkout.json").write_text(json.dumps(result, indent=2))
 

@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import Connection
 
 from fenqi.credit.checkout import RiskVerdict
+from fenqi.credit.reconciliation import deep_reconcile
 from fenqi.ledger.service import get_balance, reconcile, trial_balance
 from support.api_server import id_number, running_api
 
@@ -75,3 +76,4 @@ def _check_books(conn: Connection, api: Any, account: int, approved: int) -> Non
     bal = get_balance(conn, principal)
     assert bal.debits_pending == approved * AMOUNT <= LIMIT
     assert trial_balance(conn).balanced and reconcile(conn) == []
+    assert deep_reconcile(conn).ok, deep_reconcile(conn).differences

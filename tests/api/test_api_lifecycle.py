@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from fenqi.credit.checkout import RiskVerdict
+from fenqi.credit.reconciliation import deep_reconcile
 from fenqi.ledger.service import reconcile, trial_balance
 from fenqi.store.schema.ledger import ledger_entries
 from fenqi.store.schema.webhooks import webhook_events
@@ -20,6 +21,8 @@ def books_balance(api: Api) -> None:
     with api.ctx.engine.connect() as conn:
         assert trial_balance(conn).balanced
         assert reconcile(conn) == []
+        deep = deep_reconcile(conn)
+        assert deep.ok, [str(d) for d in deep.differences]
 
 
 def test_purchase_lifecycle(db_url: str, models_dir: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from fenqi.credit.checkout import RiskVerdict
+from fenqi.credit.reconciliation import deep_reconcile
 from fenqi.ledger.service import reconcile, trial_balance
 from fenqi.webhooks.endpoints import endpoint_resolver
 from fenqi.webhooks.signing import verify
@@ -176,3 +177,4 @@ def test_conversion_and_reversal(db_url: str, models_dir: Path, tmp_path: Path) 
         assert twice.status_code == 409 and twice.json()["code"] == "already_reversed"
         with api.ctx.engine.connect() as conn:
             assert trial_balance(conn).balanced and reconcile(conn) == []
+            assert deep_reconcile(conn).ok, deep_reconcile(conn).differences

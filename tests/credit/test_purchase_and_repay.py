@@ -12,6 +12,7 @@ from fenqi.credit import service as credit
 from fenqi.credit.allocation import Owed, allocate_payment
 from fenqi.credit.errors import CreditError, Declined
 from fenqi.credit.plans import CYCLE, offer, offers
+from fenqi.credit.reconciliation import deep_reconcile
 from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import CUSTOMER_CODES, OwnerKind
 from fenqi.ledger.service import get_balance, reconcile, trial_balance
@@ -96,6 +97,7 @@ def test_purchase_repay_and_overpay(db_engine: Engine) -> None:
         assert (summary["owed_fen"], summary["credit_balance_fen"]) == (0, 123)
         assert summary["available_fen"] == 1_000_000
         assert trial_balance(conn).balanced and reconcile(conn) == []
+        assert deep_reconcile(conn).ok, deep_reconcile(conn).differences
 
 
 def test_limit_outside_product_range_is_refused(db_engine: Engine) -> None:
@@ -150,3 +152,4 @@ def test_a_sale_books_what_an_authorization_and_its_capture_book(db_engine: Engi
         assert err.value.code == "insufficient_credit"
         assert credit.account_summary(conn, sold, clock.today())["available_fen"] == 200_000
         assert trial_balance(conn).balanced and reconcile(conn) == []
+        assert deep_reconcile(conn).ok, deep_reconcile(conn).differences

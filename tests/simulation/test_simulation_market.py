@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from fenqi.context import Context
+from fenqi.credit.reconciliation import deep_reconcile
 from fenqi.credit.underwriting import MODEL_FEATURES
 from fenqi.ledger.chart import AccountCode
 from fenqi.ledger.service import trial_balance
@@ -57,6 +58,9 @@ def test_drives_services_and_ledger_balances(make_ctx: MakeCtx, db_engine: Engin
     assert c.applications == 150 and 0 < c.approved < 150
     assert c.purchases > 50 and c.repayments > 0 and c.refunds > 0
     assert result.checks == {"trial_balance_zero": True, "reconciliation_mismatches": 0}
+    with db_engine.connect() as conn:  # and the sub-ledgers agree with the ledger
+        deep = deep_reconcile(conn)
+    assert deep.ok, [str(d) for d in deep.differences[:10]]
     m = result.metrics
     assert m["applications"] == c.applications and m["approved"] == c.approved
     assert m["lent_fen"] > 0 and m["outstanding_principal_fen"] > 0

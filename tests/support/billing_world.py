@@ -13,6 +13,7 @@ from fenqi.context import Context, build_context
 from fenqi.credit import service as credit
 from fenqi.credit.arrears import arrears_on
 from fenqi.credit.plans import offer
+from fenqi.credit.reconciliation import deep_reconcile
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.service import get_balance, open_account, reconcile, trial_balance
 from fenqi.settings import Settings
@@ -137,6 +138,8 @@ class World:
         with self.ctx.engine.connect() as conn:
             assert trial_balance(conn).balanced
             assert reconcile(conn) == []
+            deep = deep_reconcile(conn)
+            assert deep.ok, [str(d) for d in deep.differences]
 
     def receivables_equal_owed(self, account: int) -> None:
         """What the shopper owes by the plans and charges equals their receivables."""

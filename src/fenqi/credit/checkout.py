@@ -22,6 +22,7 @@ from fenqi.ledger.queries import net_credit_by_code
 from fenqi.products.model import Product
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import installment_plans as plans
+from fenqi.store.schema.ledger import ledger_balances as balance_rows
 from fenqi.store.schema.parties import orders
 from fenqi.store.times import iso
 from fenqi.webhooks.outbox import EventType, enqueue
@@ -313,6 +314,10 @@ def refund_order(
     client_id: str,
 ) -> dict[str, Any]:
     row = _order(conn, merchant_id, order_id)
+    # the order, then the shopper's account (as repayments, payoffs and conversions take it),
+    # then the shop's payable (as payouts take it): whoever comes second reads fresh figures
+    credit.get_account(conn, row["credit_account_id"], for_update=True)
+    lock_payable(conn, clock, merchant_id, row["currency"])
     refundable = row["captured_fen"] - row["refunded_fen"]
     if not 0 < amount_fen <= refundable:
         raise CreditError(
@@ -395,11 +400,33 @@ def settlement(conn: Connection, clock: Clock, merchant_id: str, currency: str) 
     }
 
 
-def pay_out(conn: Connection, clock: Clock, merchant_id: str, currency: str, client_id: str) -> int:
-    """Pay the shop what it is owed (Dr merchant payable / Cr cash); returns the amount."""
+# A shop's payable is a hot account: its changes land in slot rows, and its own balance row is
+# never updated. Payouts and refunds lock that row first, so they take turns per shop and
+# currency while checkouts keep crediting the slots. On SQLite every transaction holds the
+# write lock from its start (BEGIN IMMEDIATE), which serializes them just as well.
+_LOCK_BALANCE = Prepared(
+    select(balance_rows.c.account_id)
+    .where(balance_rows.c.account_id == bindparam("k_id"))
+    .with_for_update()
+)
+
+
+def lock_payable(conn: Connection, clock: Clock, merchant_id: str, currency: str) -> int:
+    """Lock the shop's payable for this transaction (payouts and refunds); returns its id."""
     payable_id = ledger.open_account(
         conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, merchant_id, currency
     )
+    _LOCK_BALANCE.run(conn, {"k_id": payable_id})
+    return payable_id
+
+
+def pay_out(conn: Connection, clock: Clock, merchant_id: str, currency: str, client_id: str) -> int:
+    """Pay the shop what it is owed (Dr merchant payable / Cr cash); returns the amount.
+
+    The payable is locked before it is read, so concurrent payouts (and refunds) for the shop
+    take turns: the first pays what is owed, the next reads what is left (nothing) and is
+    refused with `nothing_to_pay`. A payout never takes the payable below zero."""
+    payable_id = lock_payable(conn, clock, merchant_id, currency)
     bal = ledger.get_balance(conn, payable_id)
     owed = bal.credits_posted - bal.debits_posted
     if owed <= 0:

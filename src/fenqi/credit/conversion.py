@@ -17,7 +17,7 @@ from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import line_from_row
 from fenqi.credit.plans import offer
 from fenqi.credit.posting import leg, post
-from fenqi.credit.service import customer_account, platform_account, store_plan
+from fenqi.credit.service import customer_account, get_account, platform_account, store_plan
 from fenqi.ledger.chart import AccountCode
 from fenqi.pricing.quote import Quote
 from fenqi.products.model import ChargeKind, Product
@@ -29,6 +29,9 @@ def _convertible(conn: Connection, credit_account_id: int, plan_ids: list[int]) 
     """The unpaid principal of the plans, after checking each may be converted."""
     if not plan_ids:
         raise CreditError("plan_ids: name at least one purchase", code="nothing_to_convert")
+    # the account row first, as repayments, payoffs and refunds take it: a repayment racing
+    # this conversion either comes first (and the plan is partly paid) or sees the new plan
+    get_account(conn, credit_account_id, for_update=True)
     total = 0
     for plan_id in plan_ids:
         plan = (

@@ -19,7 +19,12 @@ from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import KINDS, Line, column, line_from_row
 from fenqi.credit.posting import leg, post
-from fenqi.credit.service import _close_paid_plans, customer_account, platform_account
+from fenqi.credit.service import (
+    _close_paid_plans,
+    customer_account,
+    get_account,
+    platform_account,
+)
 from fenqi.ledger.chart import AccountCode
 from fenqi.money import apply_bp
 from fenqi.products.model import ChargeKind, Product
@@ -85,6 +90,9 @@ def payoff_quote(plan_id: int, lines: list[Line], product: Product, as_of: date)
 
 
 def _load(conn: Connection, credit_account_id: int, plan_id: int) -> tuple[Any, list[Line]]:
+    # the account row first, as repayments, conversions and refunds take it, so the lines read
+    # below are not changing under a concurrent repayment
+    get_account(conn, credit_account_id, for_update=True)
     plan = (
         conn.execute(select(plans).where(plans.c.id == plan_id).with_for_update())
         .mappings()

@@ -743,6 +743,7 @@ def reverse_repayment(
 ) -> int:
     """Take back a repayment that bounced: what it paid is owed again, exactly where it was
     paid, and its ledger entry is reversed. Returns the reversal entry id."""
+    get_account(conn, credit_account_id, for_update=True)  # the lock every plan change takes
     row = (
         conn.execute(select(repayments).where(repayments.c.id == repayment_id).with_for_update())
         .mappings()

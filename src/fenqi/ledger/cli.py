@@ -57,21 +57,48 @@ def trial_balance_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("reconcile")
 @clean_errors
-def reconcile_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Recompute every balance from its postings; exits 1 and lists accounts that differ."""
+def reconcile_cmd(
+    as_json: bool = typer.Option(False, "--json"),
+    deep: bool = typer.Option(
+        False,
+        "--deep",
+        help="Also check the sub-ledgers against the ledger: plans and their lines against "
+        "each account's receivables, orders against plans, shops' payables against orders "
+        "and payouts, credit balances.",
+    ),
+) -> None:
+    """Recompute every balance from its postings; exits 1 and lists accounts that differ.
+    With --deep, also the sub-ledgers (exits 1 and prints each difference)."""
     from fenqi.ledger.service import reconcile
 
     with context() as ctx, ctx.engine.connect() as conn:
         bad = reconcile(conn)
+        report = None
+        if deep:
+            from fenqi.credit.reconciliation import deep_reconcile
+
+            report = deep_reconcile(conn)
+    failed = bool(bad) or (report is not None and not report.ok)
     if as_json:
-        print_json({"ok": not bad, "mismatches": bad})
+        out: dict[str, object] = {"ok": not failed, "mismatches": bad}
+        if report is not None:
+            out["deep"] = report.to_dict()
+        print_json(out)
     else:
         typer.echo(
             "reconciled: every balance equals the sum of its postings"
             if not bad
             else f"{len(bad)} accounts differ: {bad}"
         )
-    if bad:
+        if report is not None:
+            checked = ", ".join(f"{n} {what}" for what, n in report.checked.items())
+            if report.ok:
+                typer.echo(f"sub-ledgers agree with the ledger ({checked})")
+            else:
+                typer.echo(f"{len(report.differences)} sub-ledger differences ({checked}):")
+                for d in report.differences:
+                    typer.echo(f"  {d}")
+    if failed:
         raise typer.Exit(1)
 
 
