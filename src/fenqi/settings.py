@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Webhooks go to public addresses only (fenqi.webhooks.destinations); this lets them reach
     # loopback and private networks, for tests and the demo. Never in production.
     webhook_allow_private_networks: bool = False
+    # Stored idempotent responses are kept this long: a retry within it gets the first answer,
+    # later the key may be used again; expired rows are purged (docs/api.md).
+    idempotency_window_hours: int = Field(default=24, ge=1, le=24 * 90)
 
 
 @lru_cache(maxsize=1)

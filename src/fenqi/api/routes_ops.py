@@ -19,6 +19,8 @@ from fenqi.api.deps import (
     idempotency_key,
     idempotent,
     page,
+    staff_client_id,
+    staff_scope,
 )
 from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
 from fenqi.context import Context
@@ -104,7 +106,13 @@ def reveal(
         return 200, {"id": customer_id, **plain}
 
     return idempotent(
-        ctx, f"staff:{user.id}", key, f"POST reveal {customer_id}", body, work, sensitive=True
+        ctx,
+        staff_scope(user.id, f"customer:{customer_id}"),
+        key,
+        f"POST reveal {customer_id}",
+        body,
+        work,
+        sensitive=True,
     )
 
 
@@ -123,7 +131,14 @@ def _status_route(action: str) -> Any:
                 "status": status
             }
 
-        return idempotent(ctx, f"staff:{user.id}", key, f"POST {action} {account_id}", body, work)
+        return idempotent(
+            ctx,
+            staff_scope(user.id, f"credit_account:{account_id}"),
+            key,
+            f"POST {action} {account_id}",
+            body,
+            work,
+        )
 
     change.__name__ = f"{action}_account"
     change.__doc__ = f"{action.capitalize()} a credit account, with a reason (audited)."
@@ -164,7 +179,14 @@ def change_limit(
         )
         return 200, credit.account_summary(conn, account_id, ctx.clock.today())
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST limit {account_id}", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"credit_account:{account_id}"),
+        key,
+        f"POST limit {account_id}",
+        body,
+        work,
+    )
 
 
 @router.post("/accounts/{account_id}/hardship", status_code=201)
@@ -186,7 +208,7 @@ def hardship(
             account_id,
             body.terms,
             waive_charges=body.waive_charges,
-            client_id=f"staff:{key}",
+            client_id=staff_client_id(user.id, f"hardship:{account_id}", key),
         )
         _audit(
             conn,
@@ -202,7 +224,14 @@ def hardship(
         )
         return 201, {"plan_id": plan_id, "credit_account_id": account_id, "terms": body.terms}
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST hardship {account_id}", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"credit_account:{account_id}"),
+        key,
+        f"POST hardship {account_id}",
+        body,
+        work,
+    )
 
 
 @router.post("/ledger/entries/{entry_id}/reverse", status_code=201)
@@ -217,7 +246,13 @@ def reverse(
 
     def work(conn: Connection) -> tuple[int, Any]:
         _refuse_business_entries(conn, entry_id)
-        result = reverse_entry(conn, ctx.clock, f"staff:{user.id}:{key}", entry_id, body.reason)
+        result = reverse_entry(
+            conn,
+            ctx.clock,
+            staff_client_id(user.id, f"ledger_entry:{entry_id}", key),
+            entry_id,
+            body.reason,
+        )
         if not result.ok:
             raise ApiError(
                 f"the ledger refused the reversal: {result.reject_code}",
@@ -236,7 +271,14 @@ def reverse(
         )
         return 201, {"entry_id": result.entry_id, "reverses_entry_id": entry_id}
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST reverse {entry_id}", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"ledger_entry:{entry_id}"),
+        key,
+        f"POST reverse {entry_id}",
+        body,
+        work,
+    )
 
 
 def _refuse_business_entries(conn: Connection, entry_id: int) -> None:
@@ -321,7 +363,12 @@ def reverse_a_repayment(
 
     def work(conn: Connection) -> tuple[int, Any]:
         entry = credit.reverse_repayment(
-            conn, ctx.clock, account_id, repayment_id, body.reason, f"staff:{user.id}:{key}"
+            conn,
+            ctx.clock,
+            account_id,
+            repayment_id,
+            body.reason,
+            staff_client_id(user.id, f"repayment:{repayment_id}", key),
         )
         _audit(
             conn,
@@ -336,7 +383,12 @@ def reverse_a_repayment(
         return 201, {"repayment_id": repayment_id, "reversal_entry_id": entry}
 
     return idempotent(
-        ctx, f"staff:{user.id}", key, f"POST reverse repayment {repayment_id}", body, work
+        ctx,
+        staff_scope(user.id, f"repayment:{repayment_id}"),
+        key,
+        f"POST reverse repayment {repayment_id}",
+        body,
+        work,
     )
 
 
@@ -363,7 +415,15 @@ def create_merchant(
         _audit(conn, ctx, user, "merchant.create", "merchant", body.id)
         return 201, out
 
-    return idempotent(ctx, f"staff:{user.id}", key, "POST /v1/ops/merchants", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"merchant:{body.id}"),
+        key,
+        "POST /v1/ops/merchants",
+        body,
+        work,
+        sensitive=True,  # the shop's API key and webhook secret: stored sealed
+    )
 
 
 @router.post("/merchants/{merchant_id}/payouts", status_code=201)
@@ -377,12 +437,23 @@ def payout(
     """Pay a shop what it is owed (its merchant payable), audited."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        paid = checkout.pay_out(conn, ctx.clock, merchant_id, currency, f"staff:{key}")
+        paid = checkout.pay_out(
+            conn,
+            ctx.clock,
+            merchant_id,
+            currency,
+            staff_client_id(user.id, f"payout:{merchant_id}:{currency}", key),
+        )
         _audit(conn, ctx, user, "merchant.payout", "merchant", merchant_id, amount_fen=paid)
         return 201, {"merchant_id": merchant_id, "currency": currency, "paid_fen": paid}
 
     return idempotent(
-        ctx, f"staff:{user.id}", key, f"POST payout {merchant_id} {currency}", None, work
+        ctx,
+        staff_scope(user.id, f"payout:{merchant_id}:{currency}"),
+        key,
+        f"POST payout {merchant_id} {currency}",
+        None,
+        work,
     )
 
 
@@ -421,7 +492,14 @@ def replay_event(
         _audit(conn, ctx, user, "webhooks.replay", "webhook_event", event_id)
         return 201, {"event_id": event_id, "delivery_id": delivery_id}
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST replay {event_id}", None, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"webhook_event:{event_id}"),
+        key,
+        f"POST replay {event_id}",
+        None,
+        work,
+    )
 
 
 @router.get("/audit")
