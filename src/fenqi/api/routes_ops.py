@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
@@ -22,14 +22,15 @@ from fenqi.api.deps import (
     staff_client_id,
     staff_scope,
 )
-from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
+from fenqi.api.problems import PROBLEM_RESPONSES, ApiError, error_response
 from fenqi.context import Context
 from fenqi.credit import admin, checkout, customers, merchants
 from fenqi.credit import service as credit
 from fenqi.credit.hardship import restructure
 from fenqi.ledger.service import reverse_entry
 from fenqi.privacy.audit import list_entries, record
-from fenqi.privacy.staff import Permission, StaffUser, authenticate
+from fenqi.privacy.logins import LoginThrottled, sign_in
+from fenqi.privacy.staff import Permission, StaffUser
 from fenqi.webhooks.outbox import DeliveryStatus, list_deliveries, replay
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"], responses=PROBLEM_RESPONSES)
@@ -59,16 +60,28 @@ def _audit(
     )
 
 
-@router.post("/sessions", status_code=201, response_model=s.SessionOut)
-def login(body: s.StaffLoginIn, ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+@router.post(
+    "/sessions",
+    status_code=201,
+    response_model=s.SessionOut,
+    responses={429: {"description": "Too many failed sign-ins (Retry-After)"}},
+)
+def login(
+    body: s.StaffLoginIn, request: Request, ctx: Context = Depends(get_ctx)
+) -> dict[str, Any] | JSONResponse:
     """Staff sign in with username and password (argon2); returns a bearer token.
 
     Not idempotent by key: a sign-in creates a new session each time and nothing else.
+    Failures are audited and throttled per account and per address (429 with Retry-After).
     """
+    address = request.client.host if request.client else "unknown"
+    try:
+        user = sign_in(ctx, body.username, body.password, address, "api")
+    except LoginThrottled as exc:
+        response = error_response(exc)
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     with ctx.engine.begin() as conn:
-        user = authenticate(conn, body.username, body.password)
-        if user is None:
-            raise ApiError("wrong username or password", code="unauthorized", http_status=401)
         token, expires = customers.open_session(
             conn, ctx.clock, "staff", str(user.id), None, hours=8
         )
