@@ -118,6 +118,7 @@ def rotate_keys() -> None:
     a key to FENQI_DATA_KEYS and making it FENQI_DATA_KEY_ACTIVE); older keys stay listed until
     this has run. Webhook secrets stored in plain text by older versions are sealed too."""
     from fenqi.privacy.crypto import reencrypt_rows
+    from fenqi.privacy.stored_responses import purge_expired, reseal
     from fenqi.store.schema.parties import customers
     from fenqi.webhooks.endpoints import seal_secrets
 
@@ -128,10 +129,27 @@ def rotate_keys() -> None:
                 "phone_enc": "customers.phone"})
         with ctx.engine.begin() as conn:
             secrets = seal_secrets(conn, ctx.keys)
+        with ctx.engine.begin() as conn:  # stored idempotent responses: expired go, sealed re-seal
+            purge_expired(conn, ctx.clock.now(), ctx.settings.idempotency_window_hours)
+            responses = reseal(conn, ctx.keys)
     typer.echo(
         f"re-encrypted {count} customers and {secrets} webhook secrets "
         f"under key {ctx.keys.active_key_id}"
     )
+    typer.echo(f"re-sealed {responses} stored idempotent responses")
+
+
+@app.command("purge-idempotency-keys")
+@clean_errors
+def purge_idempotency_keys() -> None:
+    """Delete stored idempotent responses older than FENQI_IDEMPOTENCY_WINDOW_HOURS (24 h by
+    default); a key used again after that runs as a new request."""
+    from fenqi.privacy.stored_responses import purge_expired
+
+    with context() as ctx, ctx.engine.begin() as conn:
+        gone = purge_expired(conn, ctx.clock.now(), ctx.settings.idempotency_window_hours)
+    typer.echo(f"deleted {gone} stored responses older than "
+               f"{ctx.settings.idempotency_window_hours} h")
 
 
 @app.command()

@@ -217,6 +217,7 @@ def demo_settings() -> Settings:
         update={
             "database_url": f"sqlite:///{home / 'demo.sqlite'}",
             "models_dir": home / "demo-models",
+            "cookie_secure": False,  # served on http://localhost
         }
     )
 

@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     # Webhooks go to public addresses only (fenqi.webhooks.destinations); this lets them reach
     # loopback and private networks, for tests and the demo. Never in production.
     webhook_allow_private_networks: bool = False
+    # Stored idempotent responses are kept this long: a retry within it gets the first answer,
+    # later the key may be used again; expired rows are purged (docs/api.md).
+    idempotency_window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    # Staff sign-in throttling (fenqi.privacy.logins): failures per account and per address
+    # within the window lock further attempts for lock minutes.
+    login_failures_max: int = Field(default=5, ge=1, le=1000)
+    login_address_failures_max: int = Field(default=20, ge=1, le=100_000)
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # The Secure attribute on console and wallet cookies (sent over HTTPS only). On by default;
+    # off only for plain-http development and the demo on http://localhost (`fenqi demo` turns
+    # it off). Requests that arrive over https always get it.
+    cookie_secure: bool = True
 
 
 @lru_cache(maxsize=1)

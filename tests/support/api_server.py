@@ -39,12 +39,14 @@ def running_api(
     start: date = date(2026, 1, 2),
     *,
     private_webhooks: bool = True,  # the tests' receivers listen on 127.0.0.1
+    cookie_secure: bool = False,
 ) -> Iterator[Api]:
     settings = Settings(
         database_url=db_url,
         models_dir=models_dir,
         keys_file=tmp / "keys.json",
         webhook_allow_private_networks=private_webhooks,
+        cookie_secure=cookie_secure,  # the tests' clients speak plain http
     )
     clock = FixedClock.on(start)
     engine = make_engine(db_url)

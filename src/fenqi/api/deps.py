@@ -19,6 +19,7 @@ from fenqi.api.problems import ApiError, error_response
 from fenqi.context import Context
 from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Permission, StaffUser, get_staff, require
+from fenqi.privacy.stored_responses import drop_if_expired, open_stored, seal
 from fenqi.privacy.tokens import hash_token
 from fenqi.store.schema.parties import idempotency_keys, merchant_api_keys, merchants, sessions
 from fenqi.store.upsert import insert_ignore
@@ -149,8 +150,10 @@ def idempotent(
     A replay with the same request returns the stored response; the same key with another
     request is a 409. A concurrent duplicate waits on the key's row until the first commits,
     then gets its answer. A refusal (4xx) is stored too, so a retry gets the same refusal; a
-    crash stores nothing, so a retry runs again. A `sensitive` response (personal data) is
-    stored encrypted, like the data itself.
+    crash stores nothing, so a retry runs again. A `sensitive` response (personal data, a
+    secret, a token) is stored sealed, like the data itself. A stored response older than
+    `idempotency_window_hours` is dropped when its key comes again, which then runs anew
+    (`fenqi.privacy.stored_responses`).
     """
     digest = _hash(route, body)
     try:
@@ -161,7 +164,7 @@ def idempotent(
                         return _stored(conn, ctx, scope, key, digest)
                     status, result = work(conn)
                     text = json.dumps(result, default=str)
-                    _store(conn, scope, key, status, _seal(ctx, text) if sensitive else text)
+                    _store(conn, scope, key, status, seal(ctx.keys, text) if sensitive else text)
                 return JSONResponse(json.loads(text), status_code=status)
             except DBAPIError as exc:
                 # a deadlock or serialization failure rolled everything back: run it again
@@ -187,11 +190,32 @@ def _sqlstate(exc: DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None)
 
 
-# Refusals about the key itself are not the request's answer and are never stored.
-NOT_STORED = frozenset({"idempotency_key_reused"})
+# Refusals about the key itself are not the request's answer and are never stored: a key
+# reused for another request here, or a client id another request took in the ledger or the
+# repayments (a collision of keys, not a refusal of this request).
+NOT_STORED = frozenset({"idempotency_key_reused", "idempotency_conflict"})
 
 
 def _claim(
+    conn: Connection,
+    ctx: Context,
+    scope: str,
+    key: str,
+    digest: str,
+    status: int | None,
+    body: str | None,
+) -> bool:
+    """Claim the key (True), or find it taken (False); a taken key whose stored response has
+    expired is dropped and claimed anew."""
+    if _insert_claim(conn, ctx, scope, key, digest, status, body):
+        return True
+    now, window = ctx.clock.now(), ctx.settings.idempotency_window_hours
+    return drop_if_expired(conn, scope, key, now, window) and _insert_claim(
+        conn, ctx, scope, key, digest, status, body
+    )
+
+
+def _insert_claim(
     conn: Connection,
     ctx: Context,
     scope: str,
@@ -234,7 +258,7 @@ def _stored(conn: Connection, ctx: Context, scope: str, key: str, digest: str) -
             http_status=409,
         )
     return JSONResponse(
-        json.loads(_open(ctx, row["response_body"])),
+        json.loads(open_stored(ctx.keys, row["response_body"])),
         status_code=row["status_code"],
         headers={"Idempotent-Replayed": "true"},
         media_type=_media(row["status_code"]),
@@ -253,19 +277,23 @@ def _store(conn: Connection, scope: str, key: str, status: int, body: str) -> No
     )
 
 
-SEALED = "sealed:"
+def staff_scope(user_id: int, target: str) -> str:
+    """The idempotency scope of a staff action: who does it and to what (a path's target), so
+    one user's key for one shop never meets another user's, or another shop's, key."""
+    scope = f"staff:{user_id}:{target}"
+    if len(scope) <= SCOPE_CHARS_MAX:
+        return scope
+    return f"staff:{user_id}:#{hashlib.sha256(target.encode()).hexdigest()[:40]}"
 
 
-def _seal(ctx: Context, text: str) -> str:
-    sealed = ctx.keys.encrypt(text, context="idempotency_keys.response_body")
-    return f"{SEALED}{sealed.key_id}:{sealed.ciphertext}"
+def staff_client_id(user_id: int, target: str, key: str) -> str:
+    """A ledger client id for a staff action, unique per user, target and key, within the
+    ledger's 128 characters."""
+    digest = hashlib.sha256(f"{target}\n{key}".encode()).hexdigest()[:48]
+    return f"staff:{user_id}:{digest}"
 
 
-def _open(ctx: Context, stored: str) -> str:
-    if not stored.startswith(SEALED):
-        return stored
-    key_id, ciphertext = stored[len(SEALED) :].split(":", 1)
-    return ctx.keys.decrypt(key_id, ciphertext, context="idempotency_keys.response_body")
+SCOPE_CHARS_MAX = 80  # idempotency_keys.scope
 
 
 def encode_cursor(last_id: int | None) -> str | None:

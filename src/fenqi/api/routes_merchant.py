@@ -82,7 +82,9 @@ def create_shopper_session(
         )
         return 201, {"token": token, "expires_at": expires.isoformat()}
 
-    return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/shopper-sessions", body, work)
+    return idempotent(
+        ctx, f"merchant:{m.id}", key, "POST /v1/shopper-sessions", body, work, sensitive=True
+    )
 
 
 @router.post("/quotes", status_code=200, response_model=s.QuoteOut)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
@@ -19,15 +19,18 @@ from fenqi.api.deps import (
     idempotency_key,
     idempotent,
     page,
+    staff_client_id,
+    staff_scope,
 )
-from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
+from fenqi.api.problems import PROBLEM_RESPONSES, ApiError, error_response
 from fenqi.context import Context
 from fenqi.credit import admin, checkout, customers, merchants
 from fenqi.credit import service as credit
 from fenqi.credit.hardship import restructure
 from fenqi.ledger.service import reverse_entry
 from fenqi.privacy.audit import list_entries, record
-from fenqi.privacy.staff import Permission, StaffUser, authenticate
+from fenqi.privacy.logins import LoginThrottled, sign_in
+from fenqi.privacy.staff import Permission, StaffUser
 from fenqi.webhooks.outbox import DeliveryStatus, list_deliveries, replay
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"], responses=PROBLEM_RESPONSES)
@@ -57,16 +60,28 @@ def _audit(
     )
 
 
-@router.post("/sessions", status_code=201, response_model=s.SessionOut)
-def login(body: s.StaffLoginIn, ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+@router.post(
+    "/sessions",
+    status_code=201,
+    response_model=s.SessionOut,
+    responses={429: {"description": "Too many failed sign-ins (Retry-After)"}},
+)
+def login(
+    body: s.StaffLoginIn, request: Request, ctx: Context = Depends(get_ctx)
+) -> dict[str, Any] | JSONResponse:
     """Staff sign in with username and password (argon2); returns a bearer token.
 
     Not idempotent by key: a sign-in creates a new session each time and nothing else.
+    Failures are audited and throttled per account and per address (429 with Retry-After).
     """
+    address = request.client.host if request.client else "unknown"
+    try:
+        user = sign_in(ctx, body.username, body.password, address, "api")
+    except LoginThrottled as exc:
+        response = error_response(exc)
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     with ctx.engine.begin() as conn:
-        user = authenticate(conn, body.username, body.password)
-        if user is None:
-            raise ApiError("wrong username or password", code="unauthorized", http_status=401)
         token, expires = customers.open_session(
             conn, ctx.clock, "staff", str(user.id), None, hours=8
         )
@@ -104,7 +119,13 @@ def reveal(
         return 200, {"id": customer_id, **plain}
 
     return idempotent(
-        ctx, f"staff:{user.id}", key, f"POST reveal {customer_id}", body, work, sensitive=True
+        ctx,
+        staff_scope(user.id, f"customer:{customer_id}"),
+        key,
+        f"POST reveal {customer_id}",
+        body,
+        work,
+        sensitive=True,
     )
 
 
@@ -123,7 +144,14 @@ def _status_route(action: str) -> Any:
                 "status": status
             }
 
-        return idempotent(ctx, f"staff:{user.id}", key, f"POST {action} {account_id}", body, work)
+        return idempotent(
+            ctx,
+            staff_scope(user.id, f"credit_account:{account_id}"),
+            key,
+            f"POST {action} {account_id}",
+            body,
+            work,
+        )
 
     change.__name__ = f"{action}_account"
     change.__doc__ = f"{action.capitalize()} a credit account, with a reason (audited)."
@@ -164,7 +192,14 @@ def change_limit(
         )
         return 200, credit.account_summary(conn, account_id, ctx.clock.today())
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST limit {account_id}", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"credit_account:{account_id}"),
+        key,
+        f"POST limit {account_id}",
+        body,
+        work,
+    )
 
 
 @router.post("/accounts/{account_id}/hardship", status_code=201)
@@ -186,7 +221,7 @@ def hardship(
             account_id,
             body.terms,
             waive_charges=body.waive_charges,
-            client_id=f"staff:{key}",
+            client_id=staff_client_id(user.id, f"hardship:{account_id}", key),
         )
         _audit(
             conn,
@@ -202,7 +237,14 @@ def hardship(
         )
         return 201, {"plan_id": plan_id, "credit_account_id": account_id, "terms": body.terms}
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST hardship {account_id}", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"credit_account:{account_id}"),
+        key,
+        f"POST hardship {account_id}",
+        body,
+        work,
+    )
 
 
 @router.post("/ledger/entries/{entry_id}/reverse", status_code=201)
@@ -217,7 +259,13 @@ def reverse(
 
     def work(conn: Connection) -> tuple[int, Any]:
         _refuse_business_entries(conn, entry_id)
-        result = reverse_entry(conn, ctx.clock, f"staff:{user.id}:{key}", entry_id, body.reason)
+        result = reverse_entry(
+            conn,
+            ctx.clock,
+            staff_client_id(user.id, f"ledger_entry:{entry_id}", key),
+            entry_id,
+            body.reason,
+        )
         if not result.ok:
             raise ApiError(
                 f"the ledger refused the reversal: {result.reject_code}",
@@ -236,7 +284,14 @@ def reverse(
         )
         return 201, {"entry_id": result.entry_id, "reverses_entry_id": entry_id}
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST reverse {entry_id}", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"ledger_entry:{entry_id}"),
+        key,
+        f"POST reverse {entry_id}",
+        body,
+        work,
+    )
 
 
 def _refuse_business_entries(conn: Connection, entry_id: int) -> None:
@@ -321,7 +376,12 @@ def reverse_a_repayment(
 
     def work(conn: Connection) -> tuple[int, Any]:
         entry = credit.reverse_repayment(
-            conn, ctx.clock, account_id, repayment_id, body.reason, f"staff:{user.id}:{key}"
+            conn,
+            ctx.clock,
+            account_id,
+            repayment_id,
+            body.reason,
+            staff_client_id(user.id, f"repayment:{repayment_id}", key),
         )
         _audit(
             conn,
@@ -336,7 +396,12 @@ def reverse_a_repayment(
         return 201, {"repayment_id": repayment_id, "reversal_entry_id": entry}
 
     return idempotent(
-        ctx, f"staff:{user.id}", key, f"POST reverse repayment {repayment_id}", body, work
+        ctx,
+        staff_scope(user.id, f"repayment:{repayment_id}"),
+        key,
+        f"POST reverse repayment {repayment_id}",
+        body,
+        work,
     )
 
 
@@ -363,7 +428,15 @@ def create_merchant(
         _audit(conn, ctx, user, "merchant.create", "merchant", body.id)
         return 201, out
 
-    return idempotent(ctx, f"staff:{user.id}", key, "POST /v1/ops/merchants", body, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"merchant:{body.id}"),
+        key,
+        "POST /v1/ops/merchants",
+        body,
+        work,
+        sensitive=True,  # the shop's API key and webhook secret: stored sealed
+    )
 
 
 @router.post("/merchants/{merchant_id}/payouts", status_code=201)
@@ -377,12 +450,23 @@ def payout(
     """Pay a shop what it is owed (its merchant payable), audited."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        paid = checkout.pay_out(conn, ctx.clock, merchant_id, currency, f"staff:{key}")
+        paid = checkout.pay_out(
+            conn,
+            ctx.clock,
+            merchant_id,
+            currency,
+            staff_client_id(user.id, f"payout:{merchant_id}:{currency}", key),
+        )
         _audit(conn, ctx, user, "merchant.payout", "merchant", merchant_id, amount_fen=paid)
         return 201, {"merchant_id": merchant_id, "currency": currency, "paid_fen": paid}
 
     return idempotent(
-        ctx, f"staff:{user.id}", key, f"POST payout {merchant_id} {currency}", None, work
+        ctx,
+        staff_scope(user.id, f"payout:{merchant_id}:{currency}"),
+        key,
+        f"POST payout {merchant_id} {currency}",
+        None,
+        work,
     )
 
 
@@ -421,7 +505,14 @@ def replay_event(
         _audit(conn, ctx, user, "webhooks.replay", "webhook_event", event_id)
         return 201, {"event_id": event_id, "delivery_id": delivery_id}
 
-    return idempotent(ctx, f"staff:{user.id}", key, f"POST replay {event_id}", None, work)
+    return idempotent(
+        ctx,
+        staff_scope(user.id, f"webhook_event:{event_id}"),
+        key,
+        f"POST replay {event_id}",
+        None,
+        work,
+    )
 
 
 @router.get("/audit")

@@ -1,5 +1,6 @@
 """Shopper API (the wallet): accounts, plans, statements, ledger history, repay, early payoff,
-turning purchases into installments. A shopper sees only their own accounts."""
+turning purchases into installments. A shopper sees only their own accounts, and a session a
+shop minted shows only that shop's purchases (`fenqi.credit.shop_scope`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from fenqi.api.deps import (
 from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
 from fenqi.api.views import plan_quote
 from fenqi.context import Context
-from fenqi.credit import conversion, payoff, views
+from fenqi.credit import conversion, payoff, shop_scope, views
 from fenqi.credit import service as credit
 from fenqi.credit.plans import PlanOffer
 from fenqi.store.schema.credit import credit_accounts
@@ -36,6 +37,22 @@ def _own(conn: Connection, who: ShopperPrincipal, account_id: Id) -> dict[str, A
     if account["customer_ref"] != str(who.customer_id):
         raise ApiError(f"credit account {account_id} not found", code="not_found", http_status=404)
     return account
+
+
+def _shop_plans(conn: Connection, who: ShopperPrincipal, account_id: int) -> set[int] | None:
+    """The plans this session may see and act on: those of its shop (None: no shop scope)."""
+    if who.merchant_id is None:
+        return None
+    return shop_scope.shop_plan_ids(conn, account_id, who.merchant_id)
+
+
+def _own_plans(
+    conn: Connection, who: ShopperPrincipal, account_id: int, plan_ids: list[int]
+) -> None:
+    allowed = _shop_plans(conn, who, account_id)
+    for plan_id in plan_ids:
+        if allowed is not None and plan_id not in allowed:
+            raise ApiError(f"plan {plan_id} not found", code="not_found", http_status=404)
 
 
 def _notify(
@@ -78,7 +95,9 @@ def plans(
 ) -> list[dict[str, Any]]:
     with ctx.engine.connect() as conn:
         _own(conn, who, account_id)
-        return views.account_plans(conn, account_id)
+        items = views.account_plans(conn, account_id)
+        allowed = _shop_plans(conn, who, account_id)
+        return items if allowed is None else shop_scope.plans_for_shop(items, allowed)
 
 
 @router.get("/accounts/{account_id}/statements", response_model=list[s.StatementOut])
@@ -87,7 +106,9 @@ def statements(
 ) -> list[dict[str, Any]]:
     with ctx.engine.connect() as conn:
         _own(conn, who, account_id)
-        return views.statements(conn, account_id)
+        items = views.statements(conn, account_id)
+        allowed = _shop_plans(conn, who, account_id)
+        return items if allowed is None else shop_scope.statements_for_shop(items, allowed)
 
 
 @router.get("/accounts/{account_id}/ledger")
@@ -101,7 +122,12 @@ def ledger(
     """The account's ledger postings, oldest first (cursor pagination)."""
     with ctx.engine.connect() as conn:
         _own(conn, who, account_id)
-        items = views.ledger_lines(conn, account_id, limit, decode_cursor(cursor))
+        if who.merchant_id is None:
+            items = views.ledger_lines(conn, account_id, limit, decode_cursor(cursor))
+        else:
+            items = shop_scope.ledger_lines_for_shop(
+                conn, account_id, who.merchant_id, limit, decode_cursor(cursor)
+            )
     from fenqi.api.deps import page
 
     return page(items, limit, id_key="posting_id")
@@ -164,6 +190,7 @@ def payoff_quote(
 
     def work(conn: Connection) -> tuple[int, Any]:
         product = ctx.product(_own(conn, who, account_id)["product"])
+        _own_plans(conn, who, account_id, [plan_id])
         return 200, payoff.quote_payoff(
             conn, product, account_id, plan_id, ctx.clock.today()
         ).to_dict()
@@ -193,6 +220,7 @@ def pay_off(
 
     def work(conn: Connection) -> tuple[int, Any]:
         product = ctx.product(_own(conn, who, account_id)["product"])
+        _own_plans(conn, who, account_id, [plan_id])
         q = payoff.pay_off(
             conn,
             ctx.clock,
@@ -229,6 +257,7 @@ def conversion_quote(
 
     def work(conn: Connection) -> tuple[int, Any]:
         account = _own(conn, who, account_id)
+        _own_plans(conn, who, account_id, body.plan_ids)
         q = conversion.conversion_quote(
             conn,
             ctx.product(account["product"]),
@@ -256,6 +285,7 @@ def convert(
 ) -> JSONResponse:
     def work(conn: Connection) -> tuple[int, Any]:
         account = _own(conn, who, account_id)
+        _own_plans(conn, who, account_id, body.plan_ids)
         product = ctx.product(account["product"])
         q = conversion.conversion_quote(
             conn,

@@ -59,6 +59,15 @@ class ApplicationOut(BaseModel):
     limit_fen: int | None
     reasons: list[str]
     decision_id: str | None
+    account: Literal["opened", "existing"] | None = Field(
+        None,
+        description="approved: 'opened' (a new account) or 'existing' (the shopper's account "
+        "on this product is kept as it is; limit_fen is its real limit)",
+    )
+    decision_limit_fen: int | None = Field(
+        None, description="the limit this decision alone would grant (not applied to an "
+        "existing account)"
+    )
 
 
 class ShopperSessionIn(Body):

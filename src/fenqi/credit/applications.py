@@ -66,8 +66,17 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
         ceiling = found.limit_max_fen if found else product.limits.max_fen
         limit = max(product.limits.min_fen, min(limit, ceiling))
     account_id = existing
+    decided_limit = limit if outcome == "approved" else None
+    account_state: str | None = None
     if outcome == "approved" and existing is None:
         account_id = credit.open_credit_account(conn, clock, product, str(customer_id), limit, tier)
+        account_state = "opened"
+    elif outcome == "approved":
+        # A re-application does not change an open account: its limit and tier stay as they
+        # are (a limit changes through a limit review), and the response says so.
+        assert existing is not None
+        current = credit.get_account(conn, existing)
+        limit, tier, account_state = int(current["limit_fen"]), current["tier"], "existing"
     application_id = int(
         _INSERT.run(
             conn,
@@ -95,6 +104,10 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
         "limit_fen": limit if outcome == "approved" else None,
         "reasons": list(decision.reason_codes),
         "decision_id": decision.decision_id,
+        # what happened to the account: "opened" now, "existing" (kept as it was: limit_fen is
+        # its real limit, decision_limit_fen what this decision alone would have granted)
+        "account": account_state,
+        "decision_limit_fen": decided_limit,
     }
     enqueue(conn, clock, merchant_id, EventType.APPLICATION_DECIDED, {"application": out})
     return out

@@ -7,6 +7,8 @@ caller with the right role asks to reveal it (and that is audited by the caller)
 
 from __future__ import annotations
 
+import hmac
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -49,6 +51,46 @@ def check_identity(name: str, id_number: str, phone: str, today: date) -> Identi
 _BY_ID_NUMBER = Prepared(
     select(customers.c.id).where(customers.c.id_number_bidx == bindparam("k_bidx"))
 )
+_ON_FILE = Prepared(
+    select(customers.c.key_id, customers.c.name_enc, customers.c.phone_bidx).where(
+        customers.c.id == bindparam("k_id")
+    )
+)
+
+
+class IdentityMismatch(CreditError):
+    """An application gave an ID number on file with another name or phone: it must not reach
+    the customer on file (that would hand their account to whoever knows the ID number)."""
+
+    code = "identity_mismatch"
+    http_status = 409
+
+
+def _same_name(a: str, b: str) -> bool:
+    def norm(x: str) -> bytes:
+        return " ".join(unicodedata.normalize("NFKC", x).split()).casefold().encode()
+
+    return hmac.compare_digest(norm(a), norm(b))
+
+
+def check_same_person(
+    conn: Connection, keys: KeyRing, customer_id: int, ident: Identity
+) -> None:
+    """Refuse (409 identity_mismatch) unless name and phone match what is on file for this ID
+    number. The phone is compared by its blind index, the name after decrypting it; neither
+    value is logged nor put in the message."""
+    row = _ON_FILE.run(conn, {"k_id": customer_id}).mapping()
+    assert row is not None
+    phone_ok = hmac.compare_digest(
+        row["phone_bidx"], keys.blind_index(ident.phone, purpose="customers.phone")
+    )
+    name_on_file = keys.decrypt(row["key_id"], row["name_enc"], context="customers.name")
+    if not (_same_name(name_on_file, ident.name) and phone_ok):
+        raise IdentityMismatch(
+            "this ID number is on file with another name or phone; the application cannot "
+            "be attached to that customer (the shopper contacts support to update their "
+            "details)"
+        )
 _CUSTOMER_COLUMNS = (
     "key_id", "name_enc", "id_number_enc", "phone_enc", "id_number_bidx", "phone_bidx",
     "income_band", "created_at",
@@ -84,7 +126,10 @@ def register(
     income_band: str,
     merchant_id: str,
 ) -> tuple[int, bool]:
-    """The customer's id (created if new) and whether it was created; links the shop."""
+    """The customer's id (created if new) and whether it was created; links the shop.
+
+    An ID number already on file is accepted only with the name and phone on file
+    (`IdentityMismatch` otherwise), and nothing is linked or written then."""
     if income_band not in INCOME_BANDS:
         raise CreditError(
             f"income_band: one of {', '.join(INCOME_BANDS)}", code="invalid_income_band"
@@ -120,6 +165,8 @@ def register(
         if found is None:
             found = _BY_ID_NUMBER.run(conn, {"k_bidx": id_bidx}).scalar_one()
     assert found is not None
+    if not created:  # only the person on file may reach the customer on file
+        check_same_person(conn, keys, int(found), ident)
     _link_customer(conn.dialect.name).run(
         conn, {"customer_id": found, "merchant_id": merchant_id, "created_at": clock.now()}
     )

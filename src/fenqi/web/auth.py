@@ -5,6 +5,8 @@ The cookie holds a session token made like the API's (`open_session`, stored has
 token derived from the session token (HMAC), which a page on another site cannot read; before
 sign-in (the login form, the demo shop and wallet) a random token is set as a cookie and must
 come back in the form as well (double submit). SameSite=Lax on every cookie is a second fence.
+Every cookie is Secure unless the setting `cookie_secure` is off (plain-http development, the
+demo on http://localhost).
 """
 
 from __future__ import annotations
@@ -161,7 +163,14 @@ async def check_anonymous_csrf(request: Request) -> None:
 
 
 def _https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether cookies get the Secure attribute: always over https, and by default everywhere
+    (setting `cookie_secure`; off only for plain-http development and the demo), since behind
+    a TLS-terminating proxy the request reaching fenqi is plain http."""
+    return request.url.scheme == "https" or bool(ctx_of(request).settings.cookie_secure)
+
+
+def cookie_secure(request: Request) -> bool:
+    return _https(request)
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fenqi.analytics import (
@@ -23,7 +24,9 @@ from fenqi.credit import customers
 from fenqi.errors import FenqiError
 from fenqi.money import parse_yuan
 from fenqi.privacy.audit import record
-from fenqi.privacy.staff import Permission, authenticate
+from fenqi.privacy.logins import LoginFailed, LoginThrottled, sign_in
+from fenqi.privacy.passwords import HashingBusy
+from fenqi.privacy.staff import Permission
 from fenqi.web import queries
 from fenqi.web.auth import (
     CSRF_FIELD,
@@ -118,29 +121,34 @@ async def login(
 ) -> Response:
     await check_anonymous_csrf(request)
     ctx = ctx_of(request)
-    with ctx.engine.begin() as conn:
-        user = authenticate(conn, username, password)
-        if user is not None:
-            token, _ = customers.open_session(
-                conn, ctx.clock, "staff", str(user.id), None, hours=SESSION_HOURS
-            )
-            record(
-                conn,
-                ctx.clock,
-                actor_kind="staff",
-                actor_id=user.id,
-                action="staff.login",
-                detail={"via": "console"},
-            )
-    if user is None:
-        csrf = anonymous_csrf(request)
-        return page(
+    address = request.client.host if request.client else "unknown"
+    try:  # argon2 work off the event loop, throttled and audited (fenqi.privacy.logins)
+        user = await run_in_threadpool(sign_in, ctx, username, password, address, "console")
+    except (LoginFailed, LoginThrottled, HashingBusy) as error:
+        refused = page(
             request,
             "login.html",
-            status_code=401,
-            csrf=csrf,
+            status_code=error.http_status,
+            csrf=anonymous_csrf(request),
             next=_safe_next(next),
-            error="Wrong username or password.",
+            error="Wrong username or password."
+            if isinstance(error, LoginFailed)
+            else f"{error.message[0].upper()}{error.message[1:]}.",
+        )
+        if isinstance(error, LoginThrottled):
+            refused.headers["Retry-After"] = str(error.retry_after_seconds)
+        return refused
+    with ctx.engine.begin() as conn:
+        token, _ = customers.open_session(
+            conn, ctx.clock, "staff", str(user.id), None, hours=SESSION_HOURS
+        )
+        record(
+            conn,
+            ctx.clock,
+            actor_kind="staff",
+            actor_id=user.id,
+            action="staff.login",
+            detail={"via": "console"},
         )
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_session_cookie(request, response, token)

@@ -28,6 +28,7 @@ from fenqi.web.auth import (
     CSRF_HEADER,
     CsrfFailed,
     anonymous_csrf,
+    cookie_secure,
     ctx_of,
     set_anonymous_csrf,
 )
@@ -286,7 +287,7 @@ def wallet_session(
         httponly=True,
         samesite="lax",
         path="/wallet",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request),
     )
     return response
 

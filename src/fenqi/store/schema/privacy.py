@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     String,
     Table,
     Text,
@@ -63,3 +64,12 @@ audit_log = Table(
 )
 Index("ix_audit_log_target", audit_log.c.target_kind, audit_log.c.target_id, audit_log.c.id)
 Index("ix_audit_log_actor", audit_log.c.actor_id, audit_log.c.id)
+
+login_throttle = Table(
+    "login_throttle",  # failed sign-ins per account ("user:<name>") and per address ("addr:<ip>")
+    metadata,
+    Column("subject", String(120), primary_key=True),
+    Column("failures", Integer, nullable=False),  # within the window that began at window_start
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+)
