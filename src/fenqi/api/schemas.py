@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fenqi.api.text import Line, Paragraph
+from fenqi.api.text import IdNumberText, Line, NameText, Paragraph, PhoneText
 from fenqi.risk.transaction import TRANSACTION_AMOUNT_FEN_MAX
 
 Fen = Field(ge=1, le=10**11, description="Amount in fen (integer minor units).")
@@ -48,9 +48,9 @@ class Behaviour(Body):
 
 class ApplicationIn(Body):
     product: Line = Field(min_length=1, max_length=64)
-    name: Line = Field(min_length=1, max_length=64)
-    id_number: Line = Field(min_length=15, max_length=18)
-    phone: Line = Field(min_length=11, max_length=20)
+    name: NameText = Field(min_length=1, max_length=64)
+    id_number: IdNumberText = Field(min_length=15, max_length=18)
+    phone: PhoneText = Field(min_length=11, max_length=20)
     income_band: Literal["none", "lt3k", "3k_6k", "6k_10k", "10k_20k", "gt20k"]
     consents: list[ConsentIn] = Field(min_length=1, max_length=5)
     behaviour: Behaviour

@@ -13,9 +13,12 @@ integer is expected, rather than read as 1, 100, 100 and 1000.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, Strict
+
+from fenqi.privacy.masking import mask_id_number, mask_name, mask_phone, note_personal
 
 # C0, DEL and C1 controls; line and paragraph separators; bidirectional embeddings, overrides
 # and isolates (they reorder what a reader sees: "trojan source"). Surrogates are checked apart.
@@ -66,3 +69,18 @@ Paragraph = Annotated[
 
 StrictInt = Annotated[int, Strict()]
 ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
+
+
+def _noting(mask: Callable[[str], str]) -> Callable[[str], str]:
+    def note(value: str) -> str:
+        note_personal(value, mask(value))
+        return value
+
+    return note
+
+
+# Personal data as the API parses it: the value is masked in every log line of the request,
+# in whatever spelling it came (fenqi.privacy.masking.note_personal).
+PhoneText = Annotated[Line, AfterValidator(_noting(mask_phone))]
+IdNumberText = Annotated[Line, AfterValidator(_noting(mask_id_number))]
+NameText = Annotated[Line, AfterValidator(_noting(mask_name))]
