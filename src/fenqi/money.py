@@ -7,7 +7,6 @@ with the remainder placed where the product says (first or last part).
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import StrEnum

@@ -48,7 +48,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     app.state.ctx = ctx or build_context()
     problems.install(app)
     app.add_middleware(
-        RequestGuard,  # type: ignore[arg-type]
+        RequestGuard,
         max_body_bytes=app.state.ctx.settings.max_request_bytes,
     )
     app.include_router(routes_merchant.router)
@@ -102,5 +102,7 @@ def show_request_id_in_access_log() -> None:
         formatter = handler.formatter
         if isinstance(formatter, AccessFormatter) and formatter._fmt == ACCESS_FORMAT:
             handler.setFormatter(
-                AccessFormatter(ACCESS_FORMAT + " [%(request_id)s]", use_colors=formatter.use_colors)
+                AccessFormatter(
+                    ACCESS_FORMAT + " [%(request_id)s]", use_colors=formatter.use_colors
+                )
             )

@@ -89,9 +89,7 @@ class RequestGuard:
                 _check_body(scope, body)
             except Refused as refused:
                 extra = {"field": refused.field} if refused.field is not None else {}
-                await _answer(
-                    send_with_id, refused.status, refused.code, refused.detail, **extra
-                )
+                await _answer(send_with_id, refused.status, refused.code, refused.detail, **extra)
                 return
             await self.app(scope, _replay(body, receive), send_with_id)
         except Exception:
@@ -213,9 +211,7 @@ def _check_target(scope: Scope) -> None:
         found = control_character(text, allow="\t")
         if found is not None:
             name = bytes(key).decode("latin-1")
-            raise Refused(
-                422, "validation_error", f"header {name}: contains {found}", field=name
-            )
+            raise Refused(422, "validation_error", f"header {name}: contains {found}", field=name)
 
 
 def _check_body(scope: Scope, body: bytes | None) -> None:
@@ -283,8 +279,15 @@ def _check_json_strings(value: Any, where: str, depth: int) -> None:
 
 # Anything but NUL and lone surrogates passes this net; the field types are stricter.
 _BODY_ALLOWED = "".join(
-    chr(c) for c in [*range(1, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
-                     *range(0x2066, 0x206A)]
+    chr(c)
+    for c in [
+        *range(1, 0x20),
+        *range(0x7F, 0xA0),
+        0x2028,
+        0x2029,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
 )
 
 

@@ -38,7 +38,11 @@ SCHEMES: dict[str, dict[str, Any]] = {
         "description": "A staff session token from `POST /v1/ops/sessions`.",
     },
 }
-_BY_DEPENDENCY = {deps.merchant: "shopApiKey", deps.shopper: "shopperToken", deps.staff: "staffToken"}
+_BY_DEPENDENCY = {
+    deps.merchant: "shopApiKey",
+    deps.shopper: "shopperToken",
+    deps.staff: "staffToken",
+}
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:
@@ -55,7 +59,7 @@ def describe(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
         calls = set(_calls(route.dependant))
         schemes = [name for call, name in _BY_DEPENDENCY.items() if call in calls]
         key_required = deps.idempotency_key in calls
-        for method in route.methods:
+        for method in route.methods or ():
             operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, Field, Strict
 
 from fenqi.privacy.masking import mask_id_number, mask_name, mask_phone, note_personal
@@ -23,8 +25,14 @@ from fenqi.privacy.masking import mask_id_number, mask_name, mask_phone, note_pe
 # C0, DEL and C1 controls; line and paragraph separators; bidirectional embeddings, overrides
 # and isolates (they reorder what a reader sees: "trojan source"). Surrogates are checked apart.
 _REFUSED = frozenset(
-    [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
-     *range(0x2066, 0x206A)]
+    [
+        *range(0x00, 0x20),
+        *range(0x7F, 0xA0),
+        0x2028,
+        0x2029,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
 )
 
 
@@ -54,9 +62,7 @@ def _paragraph(value: str) -> str:
 
 
 # JSON Schema (ECMA-262) spelling of the rule, so clients and generated tests see it.
-LINE_PATTERN = (
-    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$"
-)
+LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$"
 PARAGRAPH_PATTERN = (
     "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
     "\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$"
@@ -69,6 +75,22 @@ Paragraph = Annotated[
 
 StrictInt = Annotated[int, Strict()]
 ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
+# An id in a path: past ID_MAX (let alone 2**63) it cannot name a row, and the database driver
+# would fail to bind it.
+ConsoleId = Annotated[int, Path(ge=1, le=ID_MAX, description="An id the system showed.")]
+
+# Dates a book can hold: a report range to the year 9999 or 1 overflows date arithmetic.
+BOOK_DATE_MIN = date(2000, 1, 1)
+BOOK_DATE_MAX = date(2199, 12, 31)
+
+
+def _book_date(value: date) -> date:
+    if not BOOK_DATE_MIN <= value <= BOOK_DATE_MAX:
+        raise ValueError(f"must be between {BOOK_DATE_MIN} and {BOOK_DATE_MAX}")
+    return value
+
+
+BookDate = Annotated[date, AfterValidator(_book_date)]
 
 
 def _noting(mask: Callable[[str], str]) -> Callable[[str], str]:
