@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fenqi.api.text import control_character
 from fenqi.privacy.masking import close_personal_scope, open_personal_scope
@@ -185,6 +185,12 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 def _check_target(scope: Scope) -> None:
     """Path, query and headers: no control characters, whatever route would parse them."""
+    raw_path = scope.get("raw_path")
+    if raw_path is not None:
+        try:
+            unquote_to_bytes(bytes(raw_path)).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(422, "validation_error", "the path is not UTF-8", field="path") from None
     path = scope.get("path", "")
     found = control_character(path)
     if found is not None:

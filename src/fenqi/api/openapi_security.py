@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import fastapi.routing
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from fenqi.api import deps
@@ -51,11 +51,19 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(sub)
 
 
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[Any]:
+    """Every API route in the document, included routers' routes too (FastAPI ≥ 0.16x keeps
+    an included router as one entry and resolves its routes through `iter_route_contexts`)."""
+    contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in contexts(list(routes)) if contexts is not None else routes:
+        dependant = getattr(route, "dependant", None)
+        if isinstance(dependant, Dependant) and getattr(route, "include_in_schema", False):
+            yield route
+
+
 def describe(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
     schema.setdefault("components", {})["securitySchemes"] = SCHEMES
-    for route in routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
+    for route in _api_routes(routes):
         calls = set(_calls(route.dependant))
         schemes = [name for call, name in _BY_DEPENDENCY.items() if call in calls]
         key_required = deps.idempotency_key in calls
