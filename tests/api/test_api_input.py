@@ -285,6 +285,12 @@ def test_loose_json_and_sizes(world: World) -> None:
     )
     body = refused(w.raw("POST", "/v1/orders", w.key, twice.encode()), 400)
     assert body["code"] == "duplicate_key" and body["field"] == "amount_fen"
+    untyped = w.api.http.post(  # no Content-Type: FastAPI reads the body as JSON all the same
+        "/v1/orders",
+        content=twice.encode(),
+        headers={"Authorization": f"Bearer {w.key}", "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert refused(untyped, 400)["code"] == "duplicate_key"
     nested = '{"reason": "x", "limit_fen": 5, "reason": "y"}'
     r = w.raw("POST", f"/v1/ops/accounts/{w.account}/limit", w.risk, nested.encode())
     assert refused(r, 400)["code"] == "duplicate_key"

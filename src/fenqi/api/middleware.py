@@ -224,7 +224,8 @@ def _check_body(scope: Scope, body: bytes | None) -> None:
     if not body:
         return
     media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
+    # FastAPI reads a body without a Content-Type as JSON too, so it is checked as JSON
+    if not media or media == "application/json" or media.endswith("+json"):
         _check_json(body)
     elif media == "application/x-www-form-urlencoded":
         _check_form(body)
