@@ -5,6 +5,8 @@ Heavy imports (models, database drivers) happen inside commands, so `fenqi --hel
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from fenqi.batch.cli import eod as eod_command
@@ -16,6 +18,9 @@ from fenqi.products.cli import app as products_app
 from fenqi.risk.cli import app as risk_app
 from fenqi.simulation.cli import simulate, whatif
 from fenqi.webhooks.cli import app as webhooks_app
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(
     help="fenqi: e-commerce consumer finance (buy now, pay later).", no_args_is_help=True
@@ -166,12 +171,38 @@ def serve(
     from fenqi.context import build_context
     from fenqi.store.migrate import upgrade
 
+    ctx = build_context()
     if upgrade_db:
-        ctx = build_context()
         upgrade(ctx.engine)
-        ctx.engine.dispose()
+    _check_connection_budget(ctx.engine, workers)
+    ctx.engine.dispose()
     uvicorn.run("fenqi.api.app:create_app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=access_log)
+
+
+def _check_connection_budget(engine: Engine, workers: int) -> None:
+    """Refuse to start more workers than the database has connections for (each worker may
+    open FENQI_DB_POOL_SIZE + FENQI_DB_MAX_OVERFLOW): past max_connections, a burst of
+    requests fails with "too many clients" instead of queueing (docs/api.md)."""
+    from fenqi.store.engine import connection_budget
+
+    budget = connection_budget(engine, workers)
+    if budget is None:
+        return
+    needed, allowed = budget
+    if needed > allowed:
+        typer.echo(
+            f"error: {workers} worker(s) × {needed // workers} connections (FENQI_DB_POOL_SIZE + "
+            f"FENQI_DB_MAX_OVERFLOW) = {needed}, more than the {allowed} the database allows "
+            "(max_connections less superuser_reserved_connections). Lower the pool settings or "
+            "the workers, or raise max_connections; leave room for `fenqi eod` and the webhook "
+            "worker.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(
+        f"database connections: up to {needed} of {allowed} for {workers} worker(s)", err=True
+    )
 
 
 @app.command()

@@ -66,6 +66,12 @@ def build_context(
     settings = settings or get_settings()
     return Context(
         settings=settings,
-        engine=engine or make_engine(settings.database_url),
+        engine=engine
+        or make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        ),
         clock=clock or SystemClock(settings.timezone),
     )

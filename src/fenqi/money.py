@@ -6,6 +6,7 @@ with the remainder placed where the product says (first or last part).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import StrEnum
@@ -76,15 +77,27 @@ def format_fen(amount_fen: int) -> str:
     return f"{sign}{whole:,}.{cents:02d}"
 
 
+# Digits, with commas only as thousands separators in their places (as format_fen writes them),
+# then at most one decimal point and two decimals: "1,0,0" is not ¥100, it is a typing mistake.
+_YUAN = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.([0-9]+))?$")
+
+
 def parse_yuan(text: str) -> int:
     """What a person typed as an amount in yuan ('12000', '12,000.5', '0.01') as fen; raises
-    ValueError naming the problem for anything else (a third decimal, a sign, not a number)."""
-    shown = repr(text.strip()[:40])
-    whole, _, cents = text.strip().replace(",", "").partition(".")
-    if not (whole or cents) or not (whole + cents).isascii() or not (whole + cents).isdigit():
-        raise ValueError(f"{shown} is not an amount in yuan such as 12000 or 99.50")
+    ValueError naming the problem for anything else (a third decimal, a sign, a misplaced
+    comma, not a number)."""
+    stripped = text.strip()
+    shown = repr(stripped[:40])
+    found = _YUAN.match(stripped)
+    if found is None or not any(c.isdigit() for c in stripped) or stripped.endswith("."):
+        raise ValueError(
+            f"{shown} is not an amount in yuan such as 12000, 12,000 or 99.50 (commas only "
+            "between groups of three digits)"
+        )
+    cents = found.group(1) or ""
     if len(cents) > 2:
         raise ValueError(f"{shown} has more than two decimals (fen are the smallest)")
+    whole = stripped.partition(".")[0].replace(",", "")
     return int(whole or "0") * 100 + int(cents.ljust(2, "0"))
 
 

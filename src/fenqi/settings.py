@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     # off only for plain-http development and the demo on http://localhost (`fenqi demo` turns
     # it off). Requests that arrive over https always get it.
     cookie_secure: bool = True
+    # A request body larger than this is refused with 413 before it is read whole: every body
+    # of this API is a few kilobytes (docs/api.md).
+    max_request_bytes: int = Field(default=1_000_000, ge=1_024, le=100_000_000)
+    # PostgreSQL connections per process: at most pool + overflow. Every API worker, the webhook
+    # worker and the end of day each hold their own, so workers × (pool + overflow) plus those
+    # must stay below the server's max_connections (100 by default; docs/api.md).
+    db_pool_size: int = Field(default=10, ge=1, le=1_000)
+    db_max_overflow: int = Field(default=5, ge=0, le=1_000)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
 
 @lru_cache(maxsize=1)

@@ -145,3 +145,58 @@ def test_process_wide_redaction(
         assert ID_NUMBER not in text and PHONE not in text
         assert "110***********002X" in text and "138****1234" in text
     assert all(ID_NUMBER not in r.getMessage() for r in caplog.records)
+
+
+def test_uvicorn_access_records_keep_their_args_and_lose_query_values() -> None:
+    """uvicorn's access formatter unpacks record.args (issue 24 item 1: the redaction set them
+    to None and every request printed a "Logging error"); query values go, in every spelling
+    (issue 25 item 6: `%2B86+139+...` was logged in clear)."""
+    from uvicorn.logging import AccessFormatter
+
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s')
+    target = "/v1/ops/customers?phone=%2B86+138+1234+1234&limit=5"
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", target, "1.1", 200),
+        None,
+    )
+    RedactingFilter().filter(record)
+    assert isinstance(record.args, tuple) and len(record.args) == 5
+    line = formatter.format(record)
+    assert line == '127.0.0.1:5000 - "GET /v1/ops/customers?phone=***&limit=*** HTTP/1.1" 200 OK'
+    path = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("c", "GET", "/%2B86%20138%201234%201234/x", "1.1", 404),
+        None,
+    )
+    RedactingFilter().filter(path)
+    assert "138****1234" in formatter.format(path) and "1234 1234" not in formatter.format(path)
+
+
+def test_values_the_request_parsed_are_masked_in_any_spelling(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    from fenqi.privacy.masking import close_personal_scope, note_personal, open_personal_scope
+
+    logger, stream = captured
+    install_log_redaction(logger)
+    token = open_personal_scope()
+    try:
+        note_personal("+86 138 1234 1234", "138****1234")
+        note_personal("Zhang Wei", "Z**** W**")  # a name: no pattern could find it
+        logger.info("raw %s", "%2B86+138+1234+1234")
+        logger.info("digits 8613812341234 name Zhang Wei")
+    finally:
+        close_personal_scope(token)
+    logger.info("outside a request, a name is just text: Zhang Wei")
+    out = stream.getvalue()
+    assert "1234+1234" not in out and "Zhang Wei\n" in out and out.count("Zhang Wei") == 1
+    assert "Z**** W**" in out

@@ -244,3 +244,37 @@ def test_a_pinned_https_delivery_checks_the_certificate_against_the_name(
         assert outcome.status_code is None and outcome.error is not None
         assert "CERTIFICATE_VERIFY_FAILED" in outcome.error or "certificate" in outcome.error
         assert receiver.requests == []
+
+
+# Other spellings of 127.0.0.1 and 10.0.0.1 that the C library's inet_aton reads (and so does
+# getaddrinfo, which httpx's connection uses): issue 24 item 18 found `http://0x7f.1/x` accepted.
+INET_ATON_SPELLINGS = [
+    "http://0x7f.1/x",
+    "http://0x7f000001/x",
+    "http://0177.0.0.1/x",
+    "http://0177.1/x",
+    "http://127.1/x",
+    "http://2130706433/x",
+    "http://0x7F.0.0.1/x",
+    "http://127.0.1/x",
+    "http://10.1/x",
+    "http://012.0.0.1/x",
+    "http://167772161/x",
+]
+
+
+@pytest.mark.parametrize("url", INET_ATON_SPELLINGS)
+def test_every_spelling_of_a_private_address_is_refused(url: str) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    # what the connection would reach: the system resolver reads the spelling without DNS
+    reached = {ipaddress.ip_address(i[4][0]) for i in socket.getaddrinfo(host, 80)}
+    assert all(not a.is_global for a in reached), reached
+    with pytest.raises(UnsafeDestination, match="not a public address"):
+        check_url(url, allow_private=False)
+
+
+def test_an_inet_aton_spelling_of_a_public_address_is_accepted() -> None:
+    check_url("http://0x8.0x8.0x8.0x8/hooks", allow_private=False)  # 8.8.8.8

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from fenqi import __version__
-from fenqi.api import problems, routes_merchant, routes_ops, routes_shopper
+from fenqi.api import openapi_security, problems, routes_merchant, routes_ops, routes_shopper
+from fenqi.api.middleware import RequestGuard, install_request_id_logging
 from fenqi.api.schemas import Problem
 from fenqi.context import Context, build_context
 from fenqi.web import mount_console
@@ -19,6 +22,19 @@ shoppers with a token their shop's session obtained (`st_...`), staff with a tok
 Amounts are integer fen. Errors are `application/problem+json` with a stable `code`."""
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Sync routes run on a thread pool (40 threads by default): no more of them at once than
+    # the process has database connections, so a burst queues for a thread instead of waiting
+    # on the pool and failing after its timeout (docs/api.md, connection budget).
+    import anyio.to_thread
+
+    settings = app.state.ctx.settings
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = settings.db_pool_size + settings.db_max_overflow
+    yield
+
+
 def create_app(ctx: Context | None = None) -> FastAPI:
     app = FastAPI(
         title="fenqi",
@@ -27,9 +43,14 @@ def create_app(ctx: Context | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.ctx = ctx or build_context()
     problems.install(app)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=app.state.ctx.settings.max_request_bytes,
+    )
     app.include_router(routes_merchant.router)
     app.include_router(routes_shopper.router)
     app.include_router(routes_ops.router)
@@ -49,6 +70,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             Problem.model_json_schema()
         )
+        openapi_security.describe(schema, app.routes)
         app.openapi_schema = schema
         return schema
 
@@ -61,4 +83,26 @@ def create_app_from_env() -> FastAPI:
     from fenqi.privacy.masking import install_log_redaction
 
     install_log_redaction()
+    install_request_id_logging()
+    show_request_id_in_access_log()
     return create_app()
+
+
+ACCESS_FORMAT = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+
+
+def show_request_id_in_access_log() -> None:
+    """uvicorn's access line with the request id at its end (the id each response carries in
+    X-Request-Id), when uvicorn's own access format is in use."""
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    for handler in logging.getLogger("uvicorn.access").handlers:
+        formatter = handler.formatter
+        if isinstance(formatter, AccessFormatter) and formatter._fmt == ACCESS_FORMAT:
+            handler.setFormatter(
+                AccessFormatter(
+                    ACCESS_FORMAT + " [%(request_id)s]", use_colors=formatter.use_colors
+                )
+            )

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import DBAPIError
 
 from fenqi.api.problems import ApiError, error_response
+from fenqi.api.text import Line
 from fenqi.context import Context
 from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Permission, StaffUser, get_staff, require
@@ -113,8 +114,14 @@ def allowed(permission: Permission) -> Callable[[StaffUser], StaffUser]:
     return check
 
 
+# The key reaches bounded columns inside longer references (ledger client ids such as
+# "refund:<shop>:<key>:<n>", the checkout risk reference "<shop>:<key>"): a key longer than this
+# is replaced by a digest of it of this length, so every reference built from it fits.
+KEY_CHARS_USED_MAX = 64
+
+
 def idempotency_key(
-    idempotency_key: str | None = Header(
+    idempotency_key: Line | None = Header(
         None, alias="Idempotency-Key", min_length=1, max_length=128
     ),
 ) -> str:
@@ -124,6 +131,9 @@ def idempotency_key(
             code="idempotency_key_required",
             http_status=400,
         )
+    if len(idempotency_key) > KEY_CHARS_USED_MAX:
+        digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+        return "~" + digest[: KEY_CHARS_USED_MAX - 1]
     return idempotency_key
 
 

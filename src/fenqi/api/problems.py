@@ -26,7 +26,9 @@ class ApiError(FenqiError):
 
 
 def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {
+    from fenqi.api.middleware import current_request_id
+
+    body = {
         "type": f"https://fenqi.dev/problems/{code}",
         "title": code.replace("_", " "),
         "status": status,
@@ -34,6 +36,18 @@ def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str,
         "detail": detail,
         **extra,
     }
+    request_id = current_request_id()
+    if request_id is not None:
+        body.setdefault("request_id", request_id)
+    return body
+
+
+def _field(error: Any) -> str:
+    """The field a validation error is about: its location without "body", and nothing for a
+    body that is not JSON at all (pydantic puts a byte offset there)."""
+    if error.get("type") == "json_invalid":
+        return ""
+    return ".".join(str(p) for p in error["loc"] if p != "body")
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
@@ -54,13 +68,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in exc.errors()
-        ]
+        raw = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in raw):
+            return problem(400, "malformed_json", "the body is not valid JSON")
+        errors = [{"field": _field(e), "message": e["msg"]} for e in raw]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         return problem(
-            422, "validation_error", f"{first['field']}: {first['message']}", errors=errors
+            422,
+            "validation_error",
+            f"{first['field']}: {first['message']}",
+            field=first["field"],
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)

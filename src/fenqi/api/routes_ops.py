@@ -4,9 +4,9 @@ audit log. Every action is done by a named staff user whose role grants it, and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
@@ -23,6 +23,7 @@ from fenqi.api.deps import (
     staff_scope,
 )
 from fenqi.api.problems import PROBLEM_RESPONSES, ApiError, error_response
+from fenqi.api.text import IdNumberText, Line, PhoneText
 from fenqi.context import Context
 from fenqi.credit import admin, checkout, customers, merchants
 from fenqi.credit import service as credit
@@ -91,8 +92,8 @@ def login(
 
 @router.get("/customers")
 def find_customers(
-    phone: str | None = None,
-    id_number: str | None = None,
+    phone: PhoneText | None = Query(None, max_length=20),
+    id_number: IdNumberText | None = Query(None, max_length=18),
     user: StaffUser = Depends(allowed(P.CUSTOMER_READ_MASKED)),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
@@ -441,7 +442,7 @@ def create_merchant(
 
 @router.post("/merchants/{merchant_id}/payouts", status_code=201)
 def payout(
-    merchant_id: str,
+    merchant_id: Annotated[Line, Path(min_length=1, max_length=32)],
     currency: str = Query("CNY", pattern="^[A-Z]{3}$"),
     user: StaffUser = Depends(allowed(P.BATCH_RUN)),
     key: str = Depends(idempotency_key),
@@ -473,7 +474,7 @@ def payout(
 @router.get("/webhooks/deliveries")
 def deliveries(
     status: DeliveryStatus | None = None,
-    merchant_id: str | None = None,
+    merchant_id: Line | None = Query(None, max_length=64),
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,
     user: StaffUser = Depends(allowed(P.WEBHOOKS_REPLAY)),
@@ -495,7 +496,7 @@ def deliveries(
 
 @router.post("/webhooks/events/{event_id}/replay", status_code=201)
 def replay_event(
-    event_id: str,
+    event_id: Annotated[Line, Path(min_length=1, max_length=40)],
     user: StaffUser = Depends(allowed(P.WEBHOOKS_REPLAY)),
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
@@ -517,8 +518,8 @@ def replay_event(
 
 @router.get("/audit")
 def audit(
-    target_kind: str | None = None,
-    target_id: str | None = None,
+    target_kind: Line | None = Query(None, max_length=32),
+    target_id: Line | None = Query(None, max_length=64),
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,
     user: StaffUser = Depends(allowed(P.AUDIT_READ)),

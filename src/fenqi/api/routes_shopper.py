@@ -183,10 +183,10 @@ def payoff_quote(
     account_id: Id,
     plan_id: Id,
     who: ShopperPrincipal = Depends(shopper),
-    key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
-    """What paying this plan off today costs (what is waived is shown too)."""
+    """What paying this plan off today costs (what is waived is shown too). Read-only: no
+    Idempotency-Key needed."""
 
     def work(conn: Connection) -> tuple[int, Any]:
         product = ctx.product(_own(conn, who, account_id)["product"])
@@ -195,14 +195,9 @@ def payoff_quote(
             conn, product, account_id, plan_id, ctx.clock.today()
         ).to_dict()
 
-    return idempotent(
-        ctx,
-        f"customer:{who.customer_id}",
-        key,
-        f"POST payoff-quote {account_id}/{plan_id}",
-        None,
-        work,
-    )
+    with ctx.engine.connect() as conn:
+        status, result = work(conn)
+    return JSONResponse(result, status_code=status)
 
 
 @router.post(
@@ -249,11 +244,10 @@ def conversion_quote(
     account_id: Id,
     body: s.ConversionIn,
     who: ShopperPrincipal = Depends(shopper),
-    key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
     """Quote turning interest-free-cycle purchases (one, or all on a statement) into
-    installments (交易分期 / 账单分期)."""
+    installments (交易分期 / 账单分期). Read-only: no Idempotency-Key needed."""
 
     def work(conn: Connection) -> tuple[int, Any]:
         account = _own(conn, who, account_id)
@@ -270,9 +264,9 @@ def conversion_quote(
         )
         return 200, {"plan_id": None, "quote": plan_quote(PlanOffer("installments", q))}
 
-    return idempotent(
-        ctx, f"customer:{who.customer_id}", key, f"POST conversion-quote {account_id}", body, work
-    )
+    with ctx.engine.connect() as conn:
+        status, result = work(conn)
+    return JSONResponse(result, status_code=status)
 
 
 @router.post("/accounts/{account_id}/conversions", status_code=201, response_model=s.ConversionOut)

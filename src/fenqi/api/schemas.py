@@ -1,4 +1,8 @@
-"""Request and response bodies of the REST API (pydantic). Amounts are integer fen."""
+"""Request and response bodies of the REST API (pydantic). Amounts are integer fen.
+
+Request bodies are strict (`fenqi.api.text`): integers must be JSON integers (not `true`,
+`"100"`, `100.0` or `1e3`), text may not hold control characters, unknown fields are refused.
+Text limits match the columns that store them, so nothing valid here fails in the database."""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fenqi.api.text import IdNumberText, Line, NameText, Paragraph, PhoneText
+from fenqi.risk.transaction import TRANSACTION_AMOUNT_FEN_MAX
+
 Fen = Field(ge=1, le=10**11, description="Amount in fen (integer minor units).")
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Problem(BaseModel):
@@ -23,8 +30,8 @@ class Problem(BaseModel):
 
 class ConsentIn(Body):
     kind: Literal["bureau_inquiry", "shopping_data", "marketing"]
-    text_version: str = Field(min_length=1, max_length=64)
-    scope: str = Field(min_length=1, max_length=200)
+    text_version: Line = Field(min_length=1, max_length=32)
+    scope: Line = Field(min_length=1, max_length=200)
 
 
 class Behaviour(Body):
@@ -40,10 +47,10 @@ class Behaviour(Body):
 
 
 class ApplicationIn(Body):
-    product: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=64)
-    id_number: str = Field(min_length=15, max_length=18)
-    phone: str = Field(min_length=11, max_length=20)
+    product: Line = Field(min_length=1, max_length=64)
+    name: NameText = Field(min_length=1, max_length=64)
+    id_number: IdNumberText = Field(min_length=15, max_length=18)
+    phone: PhoneText = Field(min_length=11, max_length=20)
     income_band: Literal["none", "lt3k", "3k_6k", "6k_10k", "10k_20k", "gt20k"]
     consents: list[ConsentIn] = Field(min_length=1, max_length=5)
     behaviour: Behaviour
@@ -116,10 +123,15 @@ class QuoteOut(BaseModel):
 
 class OrderIn(Body):
     credit_account_id: int = Field(ge=1, le=2**53 - 1)
-    amount_fen: int = Fen
+    amount_fen: int = Field(
+        ge=1,
+        le=TRANSACTION_AMOUNT_FEN_MAX,
+        description="Amount in fen (integer minor units); one checkout is at most "
+        "1,000,000 yuan (the transaction-risk maximum).",
+    )
     terms: int = Field(ge=0, le=60, description="0 = pay in the interest-free cycle")
-    merchant_order_ref: str = Field(min_length=1, max_length=64)
-    device_id: str | None = Field(default=None, max_length=128)
+    merchant_order_ref: Line = Field(min_length=1, max_length=64)
+    device_id: Line | None = Field(default=None, min_length=1, max_length=128)
     step_up_verified: bool = Field(
         default=False,
         description="The shopper passed the extra check that a `risk_step_up` "
@@ -263,30 +275,30 @@ class LedgerLineOut(BaseModel):
 
 
 class StaffLoginIn(Body):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: Line = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)  # hashed, never stored as sent
 
 
 class ReasonIn(Body):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Paragraph = Field(min_length=1, max_length=500)
 
 
 class LimitIn(Body):
     limit_fen: int = Field(ge=0, le=10**11)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Paragraph = Field(min_length=1, max_length=500)
 
 
 class HardshipIn(Body):
     terms: int = Field(ge=1, le=36)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Paragraph = Field(min_length=1, max_length=500)
     waive_charges: bool = False
 
 
 class MerchantIn(Body):
     id: str = Field(pattern=r"^m_[a-z0-9_]{1,29}$")
-    name: str = Field(min_length=1, max_length=200)
-    category: str = Field(min_length=1, max_length=40)
-    webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    name: Line = Field(min_length=1, max_length=200)
+    category: Line = Field(min_length=1, max_length=40)
+    webhook_url: Line | None = Field(default=None, max_length=500, pattern=r"^https?://")
 
 
 class MerchantOut(BaseModel):

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import re
+from contextvars import ContextVar, Token
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
 
 MASK = "*"
 
@@ -77,21 +79,107 @@ def redact_text(text: str) -> str:
     return MOBILE_PATTERN.sub(lambda m: mask_phone(m.group(1) + m.group(2) + m.group(3)), text)
 
 
+# Values the application parsed as personal data during the current request (a phone searched
+# for, an applicant's ID number and name): a log line of that request masks them wherever they
+# appear, in whatever spelling the client sent (URL-encoded, '+' for spaces, grouped digits), which
+# patterns of the raw line cannot promise. The API's middleware opens one list per request; a
+# sync endpoint runs in a copy of the context, so the list is shared and appended to in place.
+_PERSONAL: ContextVar[list[tuple[str, str]] | None] = ContextVar("fenqi_personal", default=None)
+ACCESS_LOGGER = "uvicorn.access"
+QUERY_VALUE_MASK = "***"
+_QUERY_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,64}$")
+
+
+def open_personal_scope() -> Token[list[tuple[str, str]] | None]:
+    """Start collecting the personal values parsed while handling one request."""
+    return _PERSONAL.set([])
+
+
+def close_personal_scope(token: Token[list[tuple[str, str]] | None]) -> None:
+    _PERSONAL.reset(token)
+
+
+def note_personal(value: str, masked: str) -> None:
+    """The application parsed `value` as personal data: mask it as `masked` in this request's
+    log lines (every spelling: as sent, digits only, URL-encoded)."""
+    found = _PERSONAL.get()
+    if found is None or not value.strip():
+        return
+    spellings = {value, value.strip(), quote(value, safe=""), quote_plus(value, safe="")}
+    digits = re.sub(r"\D", "", value)
+    if len(digits) >= 6:
+        spellings.add(digits)
+    for spelling in spellings:
+        if spelling and (spelling, masked) not in found:
+            found.append((spelling, masked))
+    found.sort(key=lambda pair: -len(pair[0]))  # longest first: a spelling may contain another
+
+
+def _redact_noted(text: str) -> str:
+    for spelling, masked in _PERSONAL.get() or ():
+        text = text.replace(spelling, masked)
+    return text
+
+
+def redact_full(text: str) -> str:
+    """What this request parsed as personal data, then every ID number and mobile pattern."""
+    return redact_text(_redact_noted(text))
+
+
+def redact_request_target(target: str) -> str:
+    """A request path and query as an access log may show them.
+
+    Every query value is replaced (a query is where a search for a phone or ID number goes, in
+    any encoding); names are kept when they look like parameter names. The path is decoded and
+    kept as sent unless it holds personal data, then it is shown decoded and masked.
+    """
+    path, sep, query = target.partition("?")
+    decoded = unquote_plus(path)
+    masked_path = redact_full(decoded)
+    shown = path if masked_path == decoded else masked_path
+    if not sep:
+        return shown
+    names = []
+    for part in query.split("&"):
+        name = unquote_plus(part.partition("=")[0])
+        names.append(
+            f"{name if _QUERY_NAME.match(name) else QUERY_VALUE_MASK}={QUERY_VALUE_MASK}"
+        )
+    return f"{shown}?{'&'.join(names)}"
+
+
+def _redact_access(record: logging.LogRecord) -> bool:
+    """uvicorn's access record keeps its args (client, method, path, version, status): its
+    formatter unpacks them, so they are redacted in place rather than folded into the message."""
+    args = record.args
+    if record.name != ACCESS_LOGGER or not isinstance(args, tuple) or len(args) != 5:
+        return False
+    client, method, target, version, status = args
+    record.args = (client, method, redact_request_target(str(target)), version, status)
+    return True
+
+
 def _redact_record(record: logging.LogRecord) -> None:
+    if _redact_access(record):
+        return
     # Format once with the args and keep the redacted result: masking each arg alone would miss
     # a number split across args, and non-str args (ints) must be rendered to be seen at all.
     try:
         message = record.getMessage()
     except Exception:  # a malformed format string: keep both parts visible, redacted
         message = f"{record.msg} {record.args}"
-    record.msg = redact_text(message)
-    record.args = None
+    redacted = redact_full(message)
+    if redacted != message:
+        # The args are folded into the message; an empty tuple (never None) keeps formatters
+        # that read record.args working.
+        record.msg = redacted
+        record.args = ()
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
-        record.exc_text = redact_text(record.exc_text)
+        record.exc_text = redact_full(record.exc_text)
     if record.stack_info:
-        record.stack_info = redact_text(record.stack_info)
+        record.stack_info = redact_full(record.stack_info)
 
 
 class RedactingFilter(logging.Filter):

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, select, text
@@ -363,7 +363,7 @@ class Simulation:
             name=name,
             id_number=id_number,
             phone=phone,
-            income_band=p.income_band(i),
+            income_band=cast(Any, p.income_band(i)),  # one of INCOME_BANDS; strict model
             consents=[
                 ConsentIn(kind="bureau_inquiry", text_version="v1", scope="credit decision"),
                 ConsentIn(kind="shopping_data", text_version="v1", scope="credit decision"),

@@ -16,6 +16,11 @@ from sqlalchemy.engine import make_url
 from fenqi.store.prepared import lean_savepoints
 
 SQLITE_CACHE_KIB = 64 * 1024
+# PostgreSQL connections per process (FENQI_DB_POOL_SIZE, FENQI_DB_MAX_OVERFLOW override them):
+# each API worker holds up to pool + overflow, so workers × (pool + overflow) must fit in the
+# server's max_connections with room for the webhook worker, the end of day and psql.
+POOL_SIZE = 10
+POOL_OVERFLOW = 5
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -27,8 +32,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs.setdefault("pool_size", 20)
-        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(parsed, **kwargs)
         lean_savepoints(engine.dialect)
@@ -39,6 +44,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    else:  # an in-memory database lives in one connection: no pool to size
+        for name in ("pool_size", "max_overflow", "pool_timeout"):
+            kwargs.pop(name, None)
     engine = create_engine(
         parsed, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs
     )
@@ -63,6 +71,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     lean_savepoints(engine.dialect)
     return engine
+
+
+def pool_capacity(engine: Engine) -> int:
+    """The most connections this engine opens at once (pool + overflow)."""
+    size = getattr(engine.pool, "size", None)
+    overflow = getattr(engine.pool, "_max_overflow", 0)
+    if not callable(size):
+        return 1
+    return int(size()) + max(int(overflow), 0)
+
+
+def connection_budget(engine: Engine, processes: int) -> tuple[int, int] | None:
+    """(connections `processes` such engines may open, connections the server allows for
+    ordinary users), or None when the database has no such limit (SQLite)."""
+    if is_sqlite(engine):
+        return None
+    with engine.connect() as conn:
+        allowed = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+    return processes * pool_capacity(engine), allowed - reserved
 
 
 def create_all(engine: Engine) -> None:

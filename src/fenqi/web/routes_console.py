@@ -5,10 +5,10 @@ pages behind them answer 403."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -20,6 +20,7 @@ from fenqi.analytics import (
     roll_rates,
     vintage_curves,
 )
+from fenqi.api.text import ID_MAX, BookDate, ConsoleId, Line, Paragraph
 from fenqi.credit import customers
 from fenqi.errors import FenqiError
 from fenqi.money import parse_yuan
@@ -115,9 +116,9 @@ def login_form(request: Request, next: str | None = None) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 async def login(
     request: Request,
-    username: str = Form(..., max_length=64),
+    username: Line = Form(..., max_length=64),
     password: str = Form(..., max_length=256),
-    next: str = Form("/console", max_length=500),
+    next: Line = Form("/console", max_length=500),
 ) -> Response:
     await check_anonymous_csrf(request)
     ctx = ctx_of(request)
@@ -174,8 +175,8 @@ def _months_back(day: date, months: int) -> date:
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(
     request: Request,
-    start: date | None = None,
-    end: date | None = None,
+    start: BookDate | None = None,
+    end: BookDate | None = None,
     console: Console = Depends(needs(P.REPORTS_READ)),
 ) -> Response:
     ctx = ctx_of(request)
@@ -222,8 +223,8 @@ def shoppers(
 @router.post("/shoppers/search", response_class=HTMLResponse)
 def shopper_search(
     request: Request,
-    phone: str = Form("", max_length=20),
-    id_number: str = Form("", max_length=18),
+    phone: Line = Form("", max_length=20),
+    id_number: Line = Form("", max_length=18),
     console: Console = Depends(posted(P.CUSTOMER_READ_MASKED)),
 ) -> Response:
     """A POST, so the phone or ID number searched for stays out of URLs and access logs."""
@@ -252,7 +253,7 @@ def shopper_search(
 @router.get("/shoppers/{customer_id}", response_class=HTMLResponse)
 def shopper(
     request: Request,
-    customer_id: int,
+    customer_id: ConsoleId,
     console: Console = Depends(needs(P.CUSTOMER_READ_MASKED)),
 ) -> Response:
     ctx = ctx_of(request)
@@ -272,8 +273,8 @@ def shopper(
 @router.post("/shoppers/{customer_id}/reveal", response_class=HTMLResponse)
 def reveal(
     request: Request,
-    customer_id: int,
-    reason: str = Form("", max_length=REASON_CHARS_MAX),
+    customer_id: ConsoleId,
+    reason: Paragraph = Form("", max_length=REASON_CHARS_MAX),
     console: Console = Depends(posted(P.CUSTOMER_REVEAL_PII)),
 ) -> Response:
     """The unmasked identity, for a stated reason that goes to the audit log with the reveal."""
@@ -330,9 +331,9 @@ def _account_result(
 @router.post("/accounts/{account_id}/status", response_class=HTMLResponse)
 def account_status(
     request: Request,
-    account_id: int,
-    action: str = Form(""),
-    reason: str = Form("", max_length=REASON_CHARS_MAX),
+    account_id: ConsoleId,
+    action: str = Form("", max_length=16),
+    reason: Paragraph = Form("", max_length=REASON_CHARS_MAX),
     console: Console = Depends(posted(P.ACCOUNT_FREEZE)),
 ) -> Response:
     """Freeze, unfreeze or close a credit account, for a stated reason (audited, as the API's
@@ -366,9 +367,9 @@ def account_status(
 @router.post("/accounts/{account_id}/limit", response_class=HTMLResponse)
 def account_limit(
     request: Request,
-    account_id: int,
+    account_id: ConsoleId,
     limit_yuan: str = Form("", max_length=40),
-    reason: str = Form("", max_length=REASON_CHARS_MAX),
+    reason: Paragraph = Form("", max_length=REASON_CHARS_MAX),
     console: Console = Depends(posted(P.ACCOUNT_CHANGE_LIMIT)),
 ) -> Response:
     """Set a credit account's limit, for a stated reason (audited with the old and new limit, as
@@ -421,7 +422,7 @@ def decisions(
     request: Request,
     outcome: str | None = Query(None, pattern="^(approve|decline|refer)$"),
     variant: str | None = Query(None, pattern="^(champion|challenger)$"),
-    before: int | None = Query(None, ge=1),
+    before: int | None = Query(None, ge=1, le=ID_MAX),
     console: Console = Depends(needs(P.RISK_MODELS_READ)),
 ) -> Response:
     with ctx_of(request).engine.connect() as conn:
@@ -439,7 +440,9 @@ def decisions(
 
 @router.get("/decisions/{decision_id}", response_class=HTMLResponse)
 def decision(
-    request: Request, decision_id: int, console: Console = Depends(needs(P.RISK_MODELS_READ))
+    request: Request,
+    decision_id: ConsoleId,
+    console: Console = Depends(needs(P.RISK_MODELS_READ)),
 ) -> Response:
     with ctx_of(request).engine.connect() as conn:
         found = queries.decision(conn, decision_id)
@@ -487,7 +490,7 @@ def batch(
 def webhooks(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|delivering|delivered|dead)$"),
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=ID_MAX),
     console: Console = Depends(needs(P.WEBHOOKS_REPLAY)),
 ) -> Response:
     with ctx_of(request).engine.connect() as conn:
@@ -507,7 +510,9 @@ def webhooks(
 
 @router.post("/webhooks/events/{event_id}/replay", response_class=HTMLResponse)
 def replay(
-    request: Request, event_id: str, console: Console = Depends(posted(P.WEBHOOKS_REPLAY))
+    request: Request,
+    event_id: Annotated[Line, Path(min_length=1, max_length=64)],
+    console: Console = Depends(posted(P.WEBHOOKS_REPLAY)),
 ) -> Response:
     from fenqi.webhooks.outbox import replay as replay_event
 
@@ -533,8 +538,8 @@ def replay(
 @router.get("/audit", response_class=HTMLResponse)
 def audit(
     request: Request,
-    target_kind: str | None = Query(None, max_length=32),
-    target_id: str | None = Query(None, max_length=64),
+    target_kind: Line | None = Query(None, max_length=32),
+    target_id: Line | None = Query(None, max_length=64),
     console: Console = Depends(needs(P.AUDIT_READ)),
 ) -> Response:
     with ctx_of(request).engine.connect() as conn:

@@ -19,9 +19,10 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from fenqi.api.text import ID_MAX, Line
 from fenqi.context import Context
 from fenqi.web.auth import (
     CSRF_COOKIE,
@@ -145,7 +146,7 @@ def _fragment(request: Request, message: str, status_code: int = 200) -> Respons
 def shop_quote(
     request: Request,
     sku: str = Form(..., max_length=32),
-    customer_id: int = Form(...),
+    customer_id: int = Form(..., ge=1, le=ID_MAX),
     csrf_token: str | None = Form(None, max_length=100),
 ) -> Response:
     verify_csrf(request, csrf_token)
@@ -173,7 +174,7 @@ def shop_quote(
 def shop_order(
     request: Request,
     sku: str = Form(..., max_length=32),
-    customer_id: int = Form(...),
+    customer_id: int = Form(..., ge=1, le=ID_MAX),
     terms: int = Form(..., ge=0, le=60),
     order_ref: str = Form(..., pattern=r"^demo-[0-9a-f]{16}$"),
     step_up_verified: bool = Form(False),
@@ -234,7 +235,11 @@ def parse_yuan(text: str) -> int | None:
 
 
 @router.get("/wallet", response_class=HTMLResponse)
-def wallet(request: Request, paid_fen: int | None = None, error: str | None = None) -> Response:
+def wallet(
+    request: Request,
+    paid_fen: int | None = Query(None, ge=0, le=10**12),
+    error: Line | None = Query(None, max_length=200),
+) -> Response:
     demo = load_demo(ctx_of(request))
     token = request.cookies.get(WALLET_COOKIE)
     if demo is None or not token:
@@ -269,7 +274,7 @@ def wallet(request: Request, paid_fen: int | None = None, error: str | None = No
 @router.post("/wallet/session")
 def wallet_session(
     request: Request,
-    customer_id: int = Form(...),
+    customer_id: int = Form(..., ge=1, le=ID_MAX),
     csrf_token: str | None = Form(None, max_length=100),
 ) -> Response:
     verify_csrf(request, csrf_token)
@@ -305,7 +310,7 @@ def wallet_logout(
 @router.post("/wallet/repay")
 def wallet_repay(
     request: Request,
-    account_id: int = Form(..., ge=1),
+    account_id: int = Form(..., ge=1, le=ID_MAX),
     amount_yuan: str = Form(..., max_length=20),
     pay_key: str = Form(..., pattern=r"^[0-9a-f]{24}$"),
     csrf_token: str | None = Form(None, max_length=100),

@@ -16,6 +16,7 @@ networks: for tests and the demo, whose receivers listen on 127.0.0.1.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,11 +49,28 @@ def _kind(address: IPAddress) -> str | None:
     return None if address.is_global else "not global"
 
 
+# What the C library's inet_aton reads as an IPv4 address: one to four parts, each decimal, octal
+# (leading 0) or hexadecimal (0x): 127.1, 0x7f.1, 0177.0.0.1 and 2130706433 are all 127.0.0.1.
+_INET_ATON_FORM = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}$")
+
+
 def _literal(host: str) -> IPAddress | None:
+    """The address `host` names, read the way the HTTP client's connection will read it.
+
+    httpx hands a host that is not a dotted quad to the system resolver, and getaddrinfo reads
+    every inet_aton spelling of an IPv4 address as that address without asking DNS: so must
+    this check, or `http://0x7f.1/` passes for a name while it connects to 127.0.0.1.
+    """
     try:
         return ipaddress.ip_address(host)
     except ValueError:
-        return None
+        pass
+    if _INET_ATON_FORM.match(host.lower()):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def check_url(url: str, allow_private: bool) -> None:
@@ -69,7 +87,8 @@ def check_url(url: str, allow_private: bool) -> None:
         kind = _kind(address)
         if kind is not None:
             raise UnsafeDestination(
-                f"url: {host} is not a public address ({kind}); webhooks go to public "
+                f"url: {host}{'' if str(address) == host else f' (that is {address})'} is "
+                f"not a public address ({kind}); webhooks go to public "
                 "addresses only",
                 field="url",
             )
