@@ -36,10 +36,10 @@ app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
 @db_app.command("upgrade")
 @clean_errors
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
-    """Apply migrations to FENQI_DATABASE_URL (SQLite file by default)."""
+    """Create or migrate the database at FENQI_DATABASE_URL (SQLite file by default)."""
     from fenqi.store.migrate import current, upgrade
 
-    with context() as ctx:
+    with context(create=True) as ctx:
         upgrade(ctx.engine, revision)
         typer.echo(
             f"database at revision {current(ctx.engine)}: "
@@ -142,10 +142,14 @@ def serve(
 ) -> None:
     """Run the REST API (uvicorn) on FENQI_DATABASE_URL (SQLite file by default)."""
     import uvicorn
+    from sqlalchemy.engine import make_url
 
+    from fenqi.cli_support import say_database
     from fenqi.context import build_context
+    from fenqi.settings import get_settings
     from fenqi.store.migrate import upgrade
 
+    say_database(make_url(get_settings().database_url).render_as_string(hide_password=True))
     if upgrade_db:
         ctx = build_context()
         upgrade(ctx.engine)

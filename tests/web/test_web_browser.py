@@ -33,7 +33,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get install -y chromium (CI's .ci/run does)")
+        pytest.fail("Chromium is missing: run scripts/ensure-chromium.sh (make test does)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
