@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from fenqi.batch.cli import eod as eod_command
-from fenqi.cli_support import clean_errors, context, parse_date, print_json
+from fenqi.cli_support import clean_errors, context, parse_date, print_json, table_console
 from fenqi.ledger.cli import app as ledger_app
 from fenqi.privacy.cli import app as staff_app
 from fenqi.products.cli import app as products_app
@@ -71,7 +71,6 @@ def quote(
     if as_json:
         print_json(data)
         return
-    from rich.console import Console
     from rich.table import Table
 
     from fenqi.money import format_fen
@@ -101,7 +100,7 @@ def quote(
         "total",
         *(format_fen(t[k]) for k in ("principal_fen", "fee_fen", "interest_fen", "total_fen")),
     )
-    Console().print(table)
+    table_console().print(table)
     r = data["annualized_rate"]
     typer.echo(
         f"annualized rate (IRR): nominal {r['nominal_bp'] / 100:.2f}%, "

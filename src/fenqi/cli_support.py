@@ -24,6 +24,22 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+# Width of tables written to a pipe or a file: rich would cut them at 80 columns (its default
+# when it finds no terminal), wrapping every cell; wide enough for any table here. A terminal
+# keeps its own width; COLUMNS, when set, wins as rich reads it.
+PIPED_WIDTH = 240
+
+
+def table_console() -> Any:
+    """A rich console for a command's tables on standard output, not cut at 80 columns when
+    piped (`fenqi ledger trial-balance | less`, `> report.txt`)."""
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=PIPED_WIDTH)
+
+
 def fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)

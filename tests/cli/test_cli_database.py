@@ -55,3 +55,12 @@ def test_after_db_upgrade_the_command_runs_and_says_where(tmp_path: Path) -> Non
     assert out.returncode == 0, out.stderr
     assert out.stdout.lstrip().startswith("{") or out.stdout.lstrip().startswith("[")
     assert f"database: {url} (FENQI_DATABASE_URL)" in out.stderr
+
+
+def test_tables_are_not_cut_at_80_columns_when_piped(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'book.sqlite'}"
+    assert fenqi("db", "upgrade", cwd=tmp_path, url=url).returncode == 0
+    out = fenqi("ledger", "trial-balance", cwd=tmp_path, url=url)  # stdout is a pipe
+    assert out.returncode == 0, out.stderr
+    header = next(line for line in out.stdout.splitlines() if "currency" in line)
+    assert "debits posted" in header and "credits pending" in header  # one line, not wrapped
