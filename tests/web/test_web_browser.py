@@ -159,3 +159,27 @@ def test_console_shop_wallet_round_trip(
         form.get_by_role("button", name="Apply").click()
         expect(page.locator("h2", has_text=f"Credit account {account}")).to_contain_text("frozen")
         context.close()
+
+
+def test_api_docs_render_with_the_network_cut_off(
+    browser: object, models_dir: Path, tmp_path: Path
+) -> None:
+    """Swagger UI draws the API from the package's files: every request to another host fails."""
+    with running_api(f"sqlite:///{tmp_path / 'f.sqlite'}", models_dir, tmp_path) as api:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        elsewhere: list[str] = []
+
+        def only_local(route: object) -> None:
+            url = route.request.url  # type: ignore[attr-defined]
+            if url.startswith(api.base):
+                route.continue_()  # type: ignore[attr-defined]
+            else:
+                elsewhere.append(url)
+                route.abort()  # type: ignore[attr-defined]
+
+        page.route("**/*", only_local)
+        page.goto(f"{api.base}/docs")
+        title = page.wait_for_selector(".swagger-ui .info .title", timeout=TIMEOUT_MS)
+        assert "fenqi" in title.inner_text()
+        page.wait_for_selector(".opblock", timeout=TIMEOUT_MS)  # the operations are listed
+        assert elsewhere == []
