@@ -217,6 +217,8 @@ def demo_settings() -> Settings:
         update={
             "database_url": f"sqlite:///{home / 'demo.sqlite'}",
             "models_dir": home / "demo-models",
+            # the demo's shops receive their webhooks on the demo's own server (127.0.0.1)
+            "webhook_allow_private_networks": True,
         }
     )
 
@@ -284,10 +286,26 @@ def _print_logins(console: Console, demo: dict[str, Any], host: str, port: int) 
     for s in demo["staff"]:
         table.add_row(s["role"], s["username"], s["password"])
     console.print(table)
+    shoppers = Table(
+        "customer", "credit account", "phone (synthetic)", title="demo shoppers (shop and wallet)"
+    )
+    for s in demo.get("shoppers", []):
+        shoppers.add_row(
+            str(s["customer_id"]), str(s["credit_account_id"]), s.get("phone") or "(rebuild)"
+        )
+    console.print(shoppers)
+    console.print("  find one in the console: Shoppers → search by phone")
     console.print(f"console:   {base}/console")
     console.print(f"demo shop: {base}/shop")
+    console.print(f"wallet:    {base}/wallet")
+    console.print(f"webhooks:  {base}/shop/webhooks (what the demo's shops received)")
     console.print(f"API docs:  {base}/docs")
     console.print(f"demo file: {get_settings().demo_file} (shop API key, shoppers)")
+    console.print(
+        "command line on the demo's data (another terminal, this folder):\n"
+        f"  export FENQI_DATABASE_URL={demo_settings().database_url}\n"
+        "  fenqi ledger trial-balance"
+    )
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -297,11 +315,16 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from fenqi.api.app import create_app
     from fenqi.privacy.masking import install_log_redaction
+    from fenqi.web.demo_webhooks import connect_shops
     from fenqi.webhooks.endpoints import endpoint_resolver
     from fenqi.webhooks.worker import run_worker
 
     install_log_redaction()
     ctx = build_context(settings)
+    with ctx.engine.begin() as conn:
+        connected = connect_shops(conn, ctx, host, port)
+    if connected:
+        Console().print(f"webhooks: {connected} shops now deliver to the demo receiver")
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,
