@@ -62,7 +62,7 @@ def _received(request: Request) -> deque[dict[str, Any]]:
     state = request.app.state
     if not hasattr(state, "demo_webhooks"):
         state.demo_webhooks = deque(maxlen=RECEIVED_MAX)
-    return state.demo_webhooks  # type: ignore[no-any-return]
+    return state.demo_webhooks
 
 
 @router.post(PATH + "/{merchant_id}")
