@@ -131,6 +131,16 @@ def rotate_keys() -> None:
     )
 
 
+@clean_errors
+def _prepare_database(upgrade_db: bool) -> None:
+    """Say which database; migrate it, or check that it exists and is migrated."""
+    from fenqi.store.migrate import upgrade
+
+    with context(create=upgrade_db) as ctx:
+        if upgrade_db:
+            upgrade(ctx.engine)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
@@ -139,20 +149,11 @@ def serve(
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     access_log: bool = typer.Option(True, help="Log every request."),
 ) -> None:
-    """Run the REST API (uvicorn) on FENQI_DATABASE_URL (SQLite file by default)."""
+    """Run the REST API (uvicorn) on FENQI_DATABASE_URL (SQLite file by default), creating or
+    migrating the database first unless --no-upgrade-db (then it must exist, migrated)."""
     import uvicorn
-    from sqlalchemy.engine import make_url
 
-    from fenqi.cli_support import say_database
-    from fenqi.context import build_context
-    from fenqi.settings import get_settings
-    from fenqi.store.migrate import upgrade
-
-    say_database(make_url(get_settings().database_url).render_as_string(hide_password=True))
-    if upgrade_db:
-        ctx = build_context()
-        upgrade(ctx.engine)
-        ctx.engine.dispose()
+    _prepare_database(upgrade_db)
     uvicorn.run("fenqi.api.app:create_app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=access_log)
 

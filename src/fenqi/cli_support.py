@@ -77,7 +77,8 @@ class DatabaseNotReady(FenqiError):
 
 def _create_hint(url: str) -> str:
     demo = Path(".fenqi/demo.sqlite")
-    hint = f"create it with `FENQI_DATABASE_URL={url} fenqi db upgrade`"
+    named = os.environ.get("FENQI_DATABASE_URL")
+    hint = f"create it with `{'FENQI_DATABASE_URL=' + url + ' ' if named else ''}fenqi db upgrade`"
     if demo.is_file():
         hint += (
             f", or use the demo's book: export FENQI_DATABASE_URL=sqlite:///{demo} "

@@ -64,3 +64,9 @@ def test_tables_are_not_cut_at_80_columns_when_piped(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     header = next(line for line in out.stdout.splitlines() if "currency" in line)
     assert "debits posted" in header and "credits pending" in header  # one line, not wrapped
+
+
+def test_serve_without_migrating_needs_an_existing_database(tmp_path: Path) -> None:
+    out = fenqi("serve", "--no-upgrade-db", "--port", "1", cwd=tmp_path)
+    assert out.returncode == 2 and "no database at .fenqi/fenqi.sqlite" in out.stderr
+    assert not (tmp_path / ".fenqi").exists()
