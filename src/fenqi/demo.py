@@ -194,7 +194,9 @@ def run_marketplace_demo(
     serve: bool = True,
 ) -> dict[str, Any]:
     """Build the demo (unless built), then serve it until Ctrl-C. Returns the demo file."""
-    console = Console()
+    from fenqi.cli_support import table_console
+
+    console = table_console()  # `make demo | tee demo.log` keeps the tables whole
     settings = demo_settings()
     demo = None if rebuild else read_demo_file(settings.demo_file)
     db = Path(make_url(settings.database_url).database or "")
