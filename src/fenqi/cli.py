@@ -17,7 +17,11 @@ from fenqi.simulation.cli import simulate, whatif
 from fenqi.webhooks.cli import app as webhooks_app
 
 app = typer.Typer(
-    help="fenqi: e-commerce consumer finance (buy now, pay later).", no_args_is_help=True
+    help="fenqi: e-commerce consumer finance (buy now, pay later).\n\n"
+    "Commands work on the database at FENQI_DATABASE_URL (default sqlite:///.fenqi/fenqi.sqlite; "
+    "`fenqi demo` keeps its own in .fenqi/demo.sqlite), name it on standard error, and never "
+    "create it: `fenqi db upgrade` does.",
+    no_args_is_help=True,
 )
 app.add_typer(products_app, name="products", help="Credit products: list, check a file.")
 app.add_typer(ledger_app, name="ledger", help="Ledger: trial balance, reconciliation, accounts.")

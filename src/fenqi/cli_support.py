@@ -100,11 +100,12 @@ def check_database(engine: Any, url: str) -> None:
 
         from fenqi.store.migrate import alembic_config, current
 
-        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
         at = current(engine)
-        if at != head:
+        if at not in heads:
             raise DatabaseNotReady(
-                f"database {url} is at schema revision {at}, this fenqi needs {head}: "
+                f"database {url} is at schema revision {at}, this fenqi needs "
+                f"{' or '.join(heads)}: "
                 f"upgrade it with `FENQI_DATABASE_URL={url} fenqi db upgrade`"
             )
 

@@ -287,6 +287,8 @@ def last_done(ctx: Context) -> date | None:
 # PostgreSQL advisory lock of the end of day: (this key, a hash of the schema), so two schemas
 # of one database (the tests' schemas, tenants) do not exclude each other.
 EOD_LOCK_KEY = 0x0E0D
+_LOCK = text("SELECT pg_try_advisory_lock(:k, hashtext(coalesce(current_schema(), '')))")
+_UNLOCK = text("SELECT pg_advisory_unlock(:k, hashtext(coalesce(current_schema(), '')))")
 
 
 @contextmanager
@@ -305,16 +307,14 @@ def exclusive_run(ctx: Context) -> Iterator[None]:
     if engine.dialect.name == "postgresql":
         key = {"k": EOD_LOCK_KEY}
         with engine.connect() as conn:
-            got = conn.execute(
-                text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"), key
-            ).scalar_one()
+            got = conn.execute(_LOCK, key).scalar_one()
             conn.commit()
             if not got:
                 raise busy
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"), key)
+                conn.execute(_UNLOCK, key)
                 conn.commit()
         return
     database = make_url(engine.url).database
