@@ -96,7 +96,9 @@ def test_console_shop_wallet_round_trip(
         page.fill("#password", STAFF_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(re.compile(r"/console/dashboard"))
-        expect(page.get_by_test_id("outstanding")).to_have_text(f"¥{format_fen(150_000)}")
+        expect(page.get_by_test_id("outstanding")).to_have_text(
+            f"¥{format_fen(150_000)}", timeout=TIMEOUT_MS
+        )
         # Plotly drew the charts: SVG paths for the points, lines and bars, with data in them
         for chart in ("#chart-balances", "#chart-vintages"):
             page.locator(f"{chart} .main-svg .scatterlayer .points path").first.wait_for()
