@@ -317,7 +317,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from fenqi.api.app import create_app
     from fenqi.privacy.masking import install_log_redaction
-    from fenqi.web.demo_webhooks import connect_shops
+    from fenqi.web.demo_webhooks import connect_shops, replay_unsent
     from fenqi.webhooks.endpoints import endpoint_resolver
     from fenqi.webhooks.worker import run_worker
 
@@ -325,8 +325,11 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     ctx = build_context(settings)
     with ctx.engine.begin() as conn:
         connected = connect_shops(conn, ctx, host, port)
+        replayed = replay_unsent(conn, ctx)
     if connected:
         Console().print(f"webhooks: {connected} shops now deliver to the demo receiver")
+    if replayed:
+        Console().print(f"webhooks: {replayed} events that had no endpoint are sent again")
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,

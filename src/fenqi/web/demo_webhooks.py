@@ -18,10 +18,12 @@ from sqlalchemy import Connection, select
 
 from fenqi.context import Context
 from fenqi.store.schema.parties import merchants
-from fenqi.store.schema.webhooks import webhook_endpoints
+from fenqi.store.schema.webhooks import webhook_deliveries, webhook_endpoints, webhook_events
 from fenqi.web.render import page
 from fenqi.webhooks.endpoints import new_secret, resolve_endpoint, set_endpoint
+from fenqi.webhooks.outbox import replay
 from fenqi.webhooks.signing import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, verify
+from fenqi.webhooks.worker import NO_ENDPOINT_ERROR
 
 router = APIRouter(include_in_schema=False)
 RECEIVED_MAX = 200
@@ -56,6 +58,27 @@ def connect_shops(conn: Connection, ctx: Context, host: str, port: int) -> int:
             ctx.keys, allow_private=ctx.settings.webhook_allow_private_networks,
         )  # fmt: skip
     return len(without)
+
+
+def replay_unsent(conn: Connection, ctx: Context) -> int:
+    """Replay the events that became dead letters only because their shop had no endpoint (a
+    demo served before its shops had the receiver), now that every shop has one; returns how
+    many. The dead deliveries stay as history, as with any replay."""
+    d, ev = webhook_deliveries.c, webhook_events.c
+    dead_for_want = select(d.event_row_id).where(
+        d.status == "dead", d.last_error == NO_ENDPOINT_ERROR
+    )
+    other = select(d.event_row_id).where(
+        d.last_error.is_(None) | (d.last_error != NO_ENDPOINT_ERROR)
+    )
+    events = conn.execute(
+        select(ev.event_id).where(ev.id.in_(dead_for_want), ev.id.not_in(other)).order_by(ev.id)
+    ).scalars()
+    count = 0
+    for event_id in events.all():
+        replay(conn, ctx.clock, event_id)
+        count += 1
+    return count
 
 
 def _received(request: Request) -> deque[dict[str, Any]]:
