@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 FENQI := $(VENV)/bin/fenqi
 export FENQI_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint bench venv venv-test clean
+.PHONY: demo test lint bench venv venv-test browser clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ lint: venv-test
 	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/mypy
 
-test: venv-test lint
+# what the browser tests need beyond Python packages: Debian's Chromium (installed when missing)
+browser:
+	scripts/ensure-chromium.sh
+
+test: venv-test lint browser
 	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: venv-test

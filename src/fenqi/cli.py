@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from fenqi.batch.cli import eod as eod_command
-from fenqi.cli_support import clean_errors, context, parse_date, print_json
+from fenqi.cli_support import clean_errors, context, parse_date, print_json, table_console
 from fenqi.funding.cli import app as funding_app
 from fenqi.ledger.cli import app as ledger_app
 from fenqi.privacy.cli import app as staff_app
@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 app = typer.Typer(
-    help="fenqi: e-commerce consumer finance (buy now, pay later).", no_args_is_help=True
+    help="fenqi: e-commerce consumer finance (buy now, pay later).\n\n"
+    "Commands work on the database at FENQI_DATABASE_URL (default sqlite:///.fenqi/fenqi.sqlite; "
+    "`fenqi demo` keeps its own in .fenqi/demo.sqlite), name it on standard error, and never "
+    "create it: `fenqi db upgrade` does.",
+    no_args_is_help=True,
 )
 app.add_typer(products_app, name="products", help="Credit products: list, check a file.")
 app.add_typer(ledger_app, name="ledger", help="Ledger: trial balance, reconciliation, accounts.")
@@ -43,10 +47,10 @@ app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
 @db_app.command("upgrade")
 @clean_errors
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
-    """Apply migrations to FENQI_DATABASE_URL (SQLite file by default)."""
+    """Create or migrate the database at FENQI_DATABASE_URL (SQLite file by default)."""
     from fenqi.store.migrate import current, upgrade
 
-    with context() as ctx:
+    with context(create=True) as ctx:
         upgrade(ctx.engine, revision)
         typer.echo(
             f"database at revision {current(ctx.engine)}: "
@@ -78,7 +82,6 @@ def quote(
     if as_json:
         print_json(data)
         return
-    from rich.console import Console
     from rich.table import Table
 
     from fenqi.money import format_fen
@@ -108,7 +111,7 @@ def quote(
         "total",
         *(format_fen(t[k]) for k in ("principal_fen", "fee_fen", "interest_fen", "total_fen")),
     )
-    Console().print(table)
+    table_console().print(table)
     r = data["annualized_rate"]
     typer.echo(
         f"annualized rate (IRR): nominal {r['nominal_bp'] / 100:.2f}%, "
@@ -157,6 +160,18 @@ def purge_idempotency_keys() -> None:
                f"{ctx.settings.idempotency_window_hours} h")
 
 
+@clean_errors
+def _prepare_database(upgrade_db: bool, workers: int) -> None:
+    """Say which database; migrate it, or check that it exists and is migrated; refuse more
+    workers than its connections allow."""
+    from fenqi.store.migrate import upgrade
+
+    with context(create=upgrade_db) as ctx:
+        if upgrade_db:
+            upgrade(ctx.engine)
+        _check_connection_budget(ctx.engine, workers)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
@@ -165,17 +180,11 @@ def serve(
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     access_log: bool = typer.Option(True, help="Log every request."),
 ) -> None:
-    """Run the REST API (uvicorn) on FENQI_DATABASE_URL (SQLite file by default)."""
+    """Run the REST API (uvicorn) on FENQI_DATABASE_URL (SQLite file by default), creating or
+    migrating the database first unless --no-upgrade-db (then it must exist, migrated)."""
     import uvicorn
 
-    from fenqi.context import build_context
-    from fenqi.store.migrate import upgrade
-
-    ctx = build_context()
-    if upgrade_db:
-        upgrade(ctx.engine)
-    _check_connection_budget(ctx.engine, workers)
-    ctx.engine.dispose()
+    _prepare_database(upgrade_db, workers)
     uvicorn.run("fenqi.api.app:create_app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=access_log)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -20,6 +22,22 @@ R = TypeVar("R")
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+# Width of tables written to a pipe or a file: rich would cut them at 80 columns (its default
+# when it finds no terminal), wrapping every cell; wide enough for any table here. A terminal
+# keeps its own width; COLUMNS, when set, wins as rich reads it.
+PIPED_WIDTH = 240
+
+
+def table_console() -> Any:
+    """A rich console for a command's tables on standard output, not cut at 80 columns when
+    piped (`fenqi ledger trial-balance | less`, `> report.txt`)."""
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=PIPED_WIDTH)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -52,12 +70,74 @@ def parse_date(value: str | None) -> date | None:
         raise ValueError(f"--date: {value!r} is not a date like 2026-11-26") from None
 
 
-@contextmanager
-def context() -> Iterator[Any]:
-    from fenqi.context import build_context
+class DatabaseNotReady(FenqiError):
+    code = "database_not_ready"
+    http_status = 503
 
+
+def _create_hint(url: str) -> str:
+    demo = Path(".fenqi/demo.sqlite")
+    named = os.environ.get("FENQI_DATABASE_URL")
+    hint = f"create it with `{'FENQI_DATABASE_URL=' + url + ' ' if named else ''}fenqi db upgrade`"
+    if demo.is_file():
+        hint += (
+            f", or use the demo's book: export FENQI_DATABASE_URL=sqlite:///{demo} "
+            "(what `make demo` built)"
+        )
+    return hint
+
+
+def check_database(engine: Any, url: str) -> None:
+    """Refuse a database without fenqi's tables, or behind the code's migrations, naming it and
+    how to set it up (a command never creates an empty database silently)."""
+    from sqlalchemy import inspect
+
+    tables = set(inspect(engine).get_table_names())
+    if "ledger_accounts" not in tables:
+        raise DatabaseNotReady(f"database {url} has no fenqi tables; {_create_hint(url)}")
+    if "alembic_version" in tables:  # tables made by create_all (tests) carry no version
+        from alembic.script import ScriptDirectory
+
+        from fenqi.store.migrate import alembic_config, current
+
+        heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
+        at = current(engine)
+        if at not in heads:
+            raise DatabaseNotReady(
+                f"database {url} is at schema revision {at}, this fenqi needs "
+                f"{' or '.join(heads)}: "
+                f"upgrade it with `FENQI_DATABASE_URL={url} fenqi db upgrade`"
+            )
+
+
+def say_database(url: str) -> None:
+    """Which database a command works on, on standard error (stdout stays data)."""
+    source = "FENQI_DATABASE_URL" if os.environ.get("FENQI_DATABASE_URL") else "default"
+    typer.secho(f"database: {url} ({source})", err=True, fg=typer.colors.BRIGHT_BLACK)
+
+
+@contextmanager
+def context(*, create: bool = False) -> Iterator[Any]:
+    """The command's context on FENQI_DATABASE_URL, said on standard error. Unless `create`
+    (`fenqi db upgrade`), a SQLite file that does not exist is not created and a database
+    without fenqi's tables is refused (DatabaseNotReady)."""
+    from sqlalchemy.engine import make_url
+
+    from fenqi.context import build_context
+    from fenqi.settings import get_settings
+
+    raw = get_settings().database_url
+    url = make_url(raw).render_as_string(hide_password=True)
+    say_database(url)
+    parsed = make_url(raw)
+    path = parsed.database
+    in_file = parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+    if not create and in_file and not Path(str(path)).is_file():
+        raise DatabaseNotReady(f"no database at {path} ({url}); {_create_hint(url)}")
     ctx = build_context()
     try:
+        if not create:
+            check_database(ctx.engine, url)
         yield ctx
     finally:
         ctx.engine.dispose()

@@ -194,7 +194,9 @@ def run_marketplace_demo(
     serve: bool = True,
 ) -> dict[str, Any]:
     """Build the demo (unless built), then serve it until Ctrl-C. Returns the demo file."""
-    console = Console()
+    from fenqi.cli_support import table_console
+
+    console = table_console()  # `make demo | tee demo.log` keeps the tables whole
     settings = demo_settings()
     demo = None if rebuild else read_demo_file(settings.demo_file)
     db = Path(make_url(settings.database_url).database or "")
@@ -218,6 +220,8 @@ def demo_settings() -> Settings:
             "database_url": f"sqlite:///{home / 'demo.sqlite'}",
             "models_dir": home / "demo-models",
             "cookie_secure": False,  # served on http://localhost
+            # the demo's shops receive their webhooks on the demo's own server (127.0.0.1)
+            "webhook_allow_private_networks": True,
         }
     )
 
@@ -285,10 +289,26 @@ def _print_logins(console: Console, demo: dict[str, Any], host: str, port: int) 
     for s in demo["staff"]:
         table.add_row(s["role"], s["username"], s["password"])
     console.print(table)
+    shoppers = Table(
+        "customer", "credit account", "phone (synthetic)", title="demo shoppers (shop and wallet)"
+    )
+    for s in demo.get("shoppers", []):
+        shoppers.add_row(
+            str(s["customer_id"]), str(s["credit_account_id"]), s.get("phone") or "(rebuild)"
+        )
+    console.print(shoppers)
+    console.print("  find one in the console: Shoppers → search by phone")
     console.print(f"console:   {base}/console")
     console.print(f"demo shop: {base}/shop")
+    console.print(f"wallet:    {base}/wallet")
+    console.print(f"webhooks:  {base}/shop/webhooks (what the demo's shops received)")
     console.print(f"API docs:  {base}/docs")
     console.print(f"demo file: {get_settings().demo_file} (shop API key, shoppers)")
+    console.print(
+        "command line on the demo's data (another terminal, this folder):\n"
+        f"  export FENQI_DATABASE_URL={demo_settings().database_url}\n"
+        "  fenqi ledger trial-balance"
+    )
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -298,11 +318,19 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from fenqi.api.app import create_app
     from fenqi.privacy.masking import install_log_redaction
+    from fenqi.web.demo_webhooks import connect_shops, replay_unsent
     from fenqi.webhooks.endpoints import endpoint_resolver
     from fenqi.webhooks.worker import run_worker
 
     install_log_redaction()
     ctx = build_context(settings)
+    with ctx.engine.begin() as conn:
+        connected = connect_shops(conn, ctx, host, port)
+        replayed = replay_unsent(conn, ctx)
+    if connected:
+        Console().print(f"webhooks: {connected} shops now deliver to the demo receiver")
+    if replayed:
+        Console().print(f"webhooks: {replayed} events that had no endpoint are sent again")
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,

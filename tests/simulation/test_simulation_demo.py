@@ -7,10 +7,12 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from rich.console import Console
 from sqlalchemy import Engine
 
 from fenqi.context import Context
 from fenqi.credit import customers
+from fenqi.demo import _print_logins
 from fenqi.privacy.staff import Role
 from fenqi.simulation.demo_build import (
     DEMO_SHOP_ID,
@@ -46,6 +48,15 @@ def test_build_writes_a_usable_demo_file(
             assert customers.is_linked(conn, s["customer_id"], DEMO_SHOP_ID)
     assert demo["built"]["ledger"] == {"trial_balance_zero": True, "reconciliation_mismatches": 0}
     assert demo["built"]["through"] == "2026-02-28"
+    with engine.connect() as conn:  # each shopper's printed phone finds that shopper
+        for s in demo["shoppers"]:
+            assert customers.find(conn, ctx.keys, phone=s["phone"]) == [s["customer_id"]]
+    printed = Console(record=True, width=200)
+    _print_logins(printed, demo, "127.0.0.1", 8000)
+    text = printed.export_text()
+    assert all(s["phone"] in text for s in demo["shoppers"])
+    assert "wallet:    http://127.0.0.1:8000/wallet" in text
+    assert "export FENQI_DATABASE_URL=sqlite:///.fenqi/demo.sqlite" in text
     path = tmp_path / "demo.json"
     write_demo_file(path, demo)
     assert read_demo_file(path) == demo and path.stat().st_mode & 0o077 == 0

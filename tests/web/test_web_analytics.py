@@ -146,6 +146,7 @@ def test_psi_by_month_against_training_deciles() -> None:
         + [{"model_id": "gbm-v0001", "month": "2026-02", "score": s} for s in shifted]
         + [{"model_id": "unknown", "month": "2026-02", "score": 1}],
         {"gbm-v0001": deciles},
+        min_decisions=50,  # the default (100) leaves months of 50 unmeasured
     )
     assert [(p["month"], p["n"]) for p in points] == [("2026-01", 50), ("2026-02", 50)]
     assert points[0]["psi"] == pytest.approx(0.0, abs=1e-9)

@@ -33,7 +33,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get install -y chromium (CI's .ci/run does)")
+        pytest.fail("Chromium is missing: run scripts/ensure-chromium.sh (make test does)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -96,7 +96,9 @@ def test_console_shop_wallet_round_trip(
         page.fill("#password", STAFF_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(re.compile(r"/console/dashboard"))
-        expect(page.get_by_test_id("outstanding")).to_have_text(format_fen(150_000))
+        expect(page.get_by_test_id("outstanding")).to_have_text(
+            f"¥{format_fen(150_000)}", timeout=TIMEOUT_MS
+        )
         # Plotly drew the charts: SVG paths for the points, lines and bars, with data in them
         for chart in ("#chart-balances", "#chart-vintages"):
             page.locator(f"{chart} .main-svg .scatterlayer .points path").first.wait_for()
@@ -159,3 +161,27 @@ def test_console_shop_wallet_round_trip(
         form.get_by_role("button", name="Apply").click()
         expect(page.locator("h2", has_text=f"Credit account {account}")).to_contain_text("frozen")
         context.close()
+
+
+def test_api_docs_render_with_the_network_cut_off(
+    browser: object, models_dir: Path, tmp_path: Path
+) -> None:
+    """Swagger UI draws the API from the package's files: every request to another host fails."""
+    with running_api(f"sqlite:///{tmp_path / 'f.sqlite'}", models_dir, tmp_path) as api:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        elsewhere: list[str] = []
+
+        def only_local(route: object) -> None:
+            url = route.request.url  # type: ignore[attr-defined]
+            if url.startswith(api.base):
+                route.continue_()  # type: ignore[attr-defined]
+            else:
+                elsewhere.append(url)
+                route.abort()  # type: ignore[attr-defined]
+
+        page.route("**/*", only_local)
+        page.goto(f"{api.base}/docs")
+        title = page.wait_for_selector(".swagger-ui .info .title", timeout=TIMEOUT_MS)
+        assert "fenqi" in title.inner_text()
+        page.wait_for_selector(".opblock", timeout=TIMEOUT_MS)  # the operations are listed
+        assert elsewhere == []

@@ -103,7 +103,9 @@ def score_histogram_figure(scores: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
-def psi_figure(points: list[dict[str, Any]]) -> go.Figure:
+def psi_figure(points: list[dict[str, Any]], min_decisions: int = 100) -> go.Figure:
+    """PSI by month per model, each point labelled with its number of decisions; a month with
+    too few decisions (psi None) is a gap, never joined across."""
     fig = go.Figure()
     models = sorted({p["model_id"] for p in points})
     for model_id in models:
@@ -113,10 +115,21 @@ def psi_figure(points: list[dict[str, Any]]) -> go.Figure:
                 x=[p["month"] for p in mine],
                 y=[p["psi"] for p in mine],
                 name=model_id,
-                mode="lines+markers",
+                mode="lines+markers+text",
+                text=[f"n={p['n']:,}" for p in mine],
+                textposition="top center",
+                customdata=[p["n"] for p in mine],
+                hovertemplate="%{x}: PSI %{y:.3f} from %{customdata:,} decisions<extra></extra>",
+                connectgaps=False,
             )
         )
     for level, label in ((0.1, "watch"), (0.25, "review")):
         fig.add_hline(y=level, line_dash="dot", annotation_text=label)
+    if points and all(p["psi"] is None for p in points):
+        fig.add_annotation(
+            text=f"no month has {min_decisions:,} decisions yet: too few to measure PSI",
+            xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+        )  # fmt: skip
+    fig.update_xaxes(type="category")  # every month on the axis, the empty ones too
     fig.update_layout(title="PSI of decision scores vs training, by month", **LAYOUT)
     return fig

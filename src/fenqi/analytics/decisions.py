@@ -76,18 +76,45 @@ def recent_scores(conn: Connection, limit: int = SCORES_MAX) -> list[dict[str, A
     ]
 
 
+# PSI compares ten score bands; with fewer decisions than this in a month the bands hold a few
+# each and the index swings on noise (5 decisions read as a spike), so no PSI is computed
+PSI_MIN_DECISIONS = 100
+
+
+def _months(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last` (YYYY-MM), both included."""
+    y, m = int(first[:4]), int(first[5:])
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
 def psi_by_month(
-    scores: list[dict[str, Any]], deciles_by_model: dict[str, list[float]]
+    scores: list[dict[str, Any]],
+    deciles_by_model: dict[str, list[float]],
+    min_decisions: int = PSI_MIN_DECISIONS,
 ) -> list[dict[str, Any]]:
-    """PSI of each model's scores in each month against its training deciles."""
+    """PSI of each model's scores in each month against its training deciles: one point per
+    month from the model's first decision to its last, with the month's number of decisions
+    `n`; `psi` is None for a month with no decisions or fewer than `min_decisions` (too few to
+    measure), so a chart leaves a gap there instead of drawing a line across it."""
     grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
     for s in scores:
         grouped[(s["model_id"], s["month"])].append(s["score"])
     out = []
-    for (model_id, month), values in sorted(grouped.items()):
+    for model_id in sorted({m for m, _ in grouped}):
         deciles = deciles_by_model.get(model_id)
         if deciles is None or len(deciles) != 9:
             continue
-        value = psi_against_deciles(np.asarray(deciles), np.asarray(values, dtype=np.float64))
-        out.append({"model_id": model_id, "month": month, "psi": value, "n": len(values)})
+        months = sorted(month for m, month in grouped if m == model_id)
+        for month in _months(months[0], months[-1]):
+            values = grouped.get((model_id, month), [])
+            value = (
+                psi_against_deciles(np.asarray(deciles), np.asarray(values, dtype=np.float64))
+                if len(values) >= min_decisions
+                else None
+            )
+            out.append({"model_id": model_id, "month": month, "psi": value, "n": len(values)})
     return out

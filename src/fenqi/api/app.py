@@ -41,7 +41,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs: Swagger UI from the package (fenqi.web.api_docs), not a CDN
         redoc_url=None,
         lifespan=_lifespan,
     )

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy.engine import make_url
 
 from fenqi.batch.sql import Partition
 from fenqi.batch.steps import STEPS, RunFacts
@@ -43,6 +44,15 @@ PLATFORM_CODES = (
 class BatchError(FenqiError):
     code = "batch_error"
     http_status = 409
+
+
+class RunInProgress(BatchError):
+    code = "batch_in_progress"
+
+
+class FutureDate(BatchError):
+    code = "batch_future_date"
+    http_status = 422
 
 
 @dataclass(frozen=True)
@@ -252,6 +262,81 @@ def dates_to_run(ctx: Context, business_date: date) -> list[date]:
     return [start + timedelta(days=i) for i in range(days)]
 
 
+def check_business_date(ctx: Context, business_date: date, allow_future: bool = False) -> None:
+    """Refuse a date after today's business date (the operator's zone): the end of day of a
+    date that has not come would bill, age and charge accounts early. Tests and simulations
+    that move time on purpose say so (`allow_future`)."""
+    today = ctx.clock.today()
+    if business_date > today and not allow_future:
+        raise FutureDate(
+            f"--date {business_date} is after the business date {today} "
+            f"(today in {ctx.settings.timezone}); end of day runs for dates that have come. "
+            "To run it anyway on a test database, add --allow-future"
+        )
+
+
+def last_done(ctx: Context) -> date | None:
+    """The latest business date whose run is done."""
+    with ctx.engine.connect() as conn:
+        last = conn.execute(
+            select(func.max(batch_runs.c.business_date)).where(batch_runs.c.status == "done")
+        ).scalar()
+    return date.fromisoformat(last) if isinstance(last, str) else last
+
+
+# PostgreSQL advisory lock of the end of day: (this key, a hash of the schema), so two schemas
+# of one database (the tests' schemas, tenants) do not exclude each other.
+EOD_LOCK_KEY = 0x0E0D
+_LOCK = text("SELECT pg_try_advisory_lock(:k, hashtext(coalesce(current_schema(), '')))")
+_UNLOCK = text("SELECT pg_advisory_unlock(:k, hashtext(coalesce(current_schema(), '')))")
+
+
+@contextmanager
+def exclusive_run(ctx: Context) -> Iterator[None]:
+    """One end-of-day run at a time per database, refused at once (RunInProgress) when another
+    process is running one. The lock is the database's own and dies with its holder, so a
+    killed run leaves nothing to clear and is resumed by the next `fenqi eod`:
+    - PostgreSQL: a session advisory lock on a connection held for the run (idle between);
+    - SQLite: an exclusive transaction on a small side database beside the file
+      (`<file>-eod.lock`), SQLite's file locking; a database in memory is one process's own."""
+    engine = ctx.engine
+    busy = RunInProgress(
+        "an end-of-day run is in progress on this database (another process holds its lock); "
+        "wait for it to finish, then run again: finished dates are skipped"
+    )
+    if engine.dialect.name == "postgresql":
+        key = {"k": EOD_LOCK_KEY}
+        with engine.connect() as conn:
+            got = conn.execute(_LOCK, key).scalar_one()
+            conn.commit()
+            if not got:
+                raise busy
+            try:
+                yield
+            finally:
+                conn.execute(_UNLOCK, key)
+                conn.commit()
+        return
+    database = make_url(engine.url).database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import sqlite3
+
+    lock = sqlite3.connect(f"{database}-eod.lock", timeout=0, isolation_level=None)
+    try:
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as exc:
+            raise busy from exc
+        try:
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+    finally:
+        lock.close()
+
+
 def run_eod(
     ctx: Context,
     business_date: date,
@@ -264,17 +349,18 @@ def run_eod(
     """Run end of day for `business_date`, catching up missed dates first."""
     from fenqi.batch.executors import run_dask, run_local
 
+    if executor not in ("local", "dask"):
+        raise BatchError(f"executor: {executor!r} is not local or dask", http_status=422)
     results: dict[str, Any] = {}
-    for day in dates_to_run(ctx, business_date):
-        plan = start_run(ctx, day, executor)
-        if plan is None:
-            results[day.isoformat()] = {"status": "already done"}
-            continue
-        if executor == "dask":
-            run_dask(ctx, plan, scheduler)
-        elif executor == "local":
-            run_local(ctx, plan, progress)
-        else:
-            raise BatchError(f"executor: {executor!r} is not local or dask", http_status=422)
-        results[day.isoformat()] = finish_run(ctx, plan)
+    with exclusive_run(ctx):
+        for day in dates_to_run(ctx, business_date):
+            plan = start_run(ctx, day, executor)
+            if plan is None:
+                results[day.isoformat()] = {"status": "already done"}
+                continue
+            if executor == "dask":
+                run_dask(ctx, plan, scheduler)
+            else:
+                run_local(ctx, plan, progress)
+            results[day.isoformat()] = finish_run(ctx, plan)
     return results

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fenqi.batch.eod import RunPlan, run_partition
@@ -24,6 +25,7 @@ def run_local(ctx: Context, plan: RunPlan, progress: bool) -> None:
         TimeElapsedColumn(),
         disable=not progress,
         transient=True,
+        console=Console(stderr=True),  # standard output is the run's figures
     ) as bar:
         task = bar.add_task("steps", total=total)
         for part in plan.partitions:

@@ -160,6 +160,8 @@ def _per_product(
         return null() if v is None else literal(v)
 
     items = list(run.products.values())
+    if not items:  # a partition without accounts (a fresh book): a CASE needs a WHEN
+        return literal(None)
     if len(items) == 1:
         return as_sql(value(items[0]))
     return case(*[(product == p.name, as_sql(value(p))) for p in items], else_=null())

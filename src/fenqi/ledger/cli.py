@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import typer
 
-from fenqi.cli_support import clean_errors, context, print_json
+from fenqi.cli_support import clean_errors, context, print_json, table_console
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -22,7 +22,6 @@ def trial_balance_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json({"balanced": tb.balanced, "totals": tb.totals, "accounts": tb.rows})
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(
@@ -49,7 +48,7 @@ def trial_balance_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
                     )
                 )
             )
-        Console().print(table)
+        table_console().print(table)
         typer.echo("balanced" if tb.balanced else "NOT BALANCED")
     if not tb.balanced:
         raise typer.Exit(1)

@@ -10,7 +10,7 @@ import os
 
 import typer
 
-from fenqi.cli_support import clean_errors, context, print_json
+from fenqi.cli_support import clean_errors, context, print_json, table_console
 
 app = typer.Typer(no_args_is_help=True, help="Staff users and roles.")
 
@@ -76,7 +76,6 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json([u.to_dict() for u in users])
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("id", "username", "role", "display name", "disabled", "created at")
@@ -89,7 +88,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
             "yes" if u.disabled else "no",
             u.created_at.isoformat(timespec="seconds"),
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @app.command("disable")

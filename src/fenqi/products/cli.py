@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from fenqi.cli_support import clean_errors, print_json
+from fenqi.cli_support import clean_errors, print_json, table_console
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -46,7 +46,6 @@ def list_products(as_json: bool = typer.Option(False, "--json", help="Print JSON
     if as_json:
         print_json(rows)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("name", "kind", "currency", "terms", "fee / rate (bp)", "free days")
@@ -59,7 +58,7 @@ def list_products(as_json: bool = typer.Option(False, "--json", help="Print JSON
             "/".join(str(t["total_fee_bp"] or t["annual_rate_bp"]) for t in r["terms"]),
             str(r["max_interest_free_days"]),
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @app.command("check")

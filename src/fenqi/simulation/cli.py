@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from fenqi.cli_support import clean_errors, parse_date, print_json
+from fenqi.cli_support import clean_errors, parse_date, print_json, table_console
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -231,19 +231,30 @@ def _stopped(ctx: Any, database: str, models_dir: Path, parallel: bool) -> None:
     )
 
 
+def metric_label(key: str) -> tuple[str, str]:
+    """What a metric is called in a table, and its unit: the value is shown in yuan (¥) or as a
+    percentage, so the key's `_fen` / `_bp` suffix (the JSON's unit) is not its label."""
+    from fenqi.simulation.whatif import COMPARED
+
+    for known, label, unit in COMPARED:
+        if known == key:
+            return label, unit
+    for suffix, unit in (("_fen", "fen"), ("_bp", "bp")):
+        if key.endswith(suffix):
+            return key.removesuffix(suffix).replace("_", " "), unit
+    return key.replace("_", " "), ""
+
+
 def _print_result(data: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    from fenqi.simulation.whatif import COMPARED, format_value
+    from fenqi.simulation.whatif import format_value
 
-    units = {key: unit for key, _, unit in COMPARED}
     table = Table("figure", "value", title="simulated portfolio")
     for key, value in data["metrics"].items():
-        default = "fen" if key.endswith("_fen") else "bp" if key.endswith("_bp") else ""
-        unit = units.get(key, default)
-        table.add_row(key, format_value(int(value), unit))
-    console = Console()
+        label, unit = metric_label(key)
+        table.add_row(label, format_value(int(value), unit))
+    console = table_console()
     console.print(table)
     t = data["throughput"]
     console.print(
@@ -316,7 +327,6 @@ def whatif(
             "charts": str(html),
         })
         return
-    from rich.console import Console
     from rich.table import Table
 
     from fenqi.simulation.whatif import format_value
@@ -324,7 +334,7 @@ def whatif(
     table = Table("metric", *(a.name for a, _ in results), title="what-if")
     for row in rows:
         table.add_row(row["label"], *(format_value(row[a.name], row["unit"]) for a, _ in results))
-    console = Console()
+    console = table_console()
     console.print(table)
     console.print(f"charts: {html}")
 

@@ -81,9 +81,16 @@ def build(ctx: Context, spec: DemoSpec, today: date, say: Step, tick: Tick) -> d
             staff.append({"username": username, "password": password, "role": role.value})
         shoppers = []
         for i in _good_shoppers(sim, conn):
-            out = apply(conn, ctx, DEMO_SHOP_ID, sim.application_body(i))  # links the shop
+            body = sim.application_body(i)
+            out = apply(conn, ctx, DEMO_SHOP_ID, body)  # links the shop
             shoppers.append(
-                {"customer_id": int(out["customer_id"]), "credit_account_id": sim.account(i)}
+                {
+                    "customer_id": int(out["customer_id"]),
+                    "credit_account_id": sim.account(i),
+                    # synthetic (simulation.distributions): printed by `fenqi demo` so that a
+                    # shopper can be looked up in the console by phone
+                    "phone": body.phone,
+                }
             )
         checks = ledger_checks(conn)
     return {

@@ -46,6 +46,7 @@ def run_arms(
 ) -> list[tuple[Arm, SimResult]]:
     if not 2 <= len(arms) <= ARMS_MAX:
         raise ValueError(f"what-if needs 2..{ARMS_MAX} arms")
+    check_flows(arms)
     out = []
     for k, arm in enumerate(arms):
         db = workdir / f"arm-{k + 1}.sqlite"
@@ -69,6 +70,18 @@ def run_arms(
         finally:
             ctx.engine.dispose()
     return out
+
+
+def check_flows(arms: Sequence[Arm]) -> None:
+    """Load every arm's flow as the risk engine does (`fenqi.risk.flow.load_flow`: JSON, graph,
+    expressions, outputs on probe applications) before any arm runs: a broken flow would
+    otherwise decide nothing, every application would be refused with `risk.bad_flow`, and the
+    comparison would show zeros."""
+    from fenqi.risk.flow import load_flow
+
+    for arm in arms:
+        if arm.flow_file is not None:
+            load_flow(arm.flow_file)
 
 
 def comparison(results: Sequence[tuple[Arm, SimResult]]) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The web console (staff), the demo shop and the shopper wallet: server-rendered pages
 (Jinja2 + htmx) mounted into the API's FastAPI app. Scripts are served from the package
-(htmx vendored under static/, plotly.js from the installed plotly): no CDN, works offline."""
+(htmx vendored under static/, plotly.js from the installed plotly): no CDN, works offline.
+The API reference (/docs, Swagger UI) is served from static/ too (`api_docs.py`)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,12 @@ def _plotly_js() -> str:
 
 def mount_console(app: FastAPI) -> None:
     """Add /console, /shop and /wallet to `app` (whose state holds the Context)."""
-    from fenqi.web import routes_console, routes_shop
+    from fenqi.web import demo_webhooks, routes_console, routes_shop
+    from fenqi.web.api_docs import mount_api_docs
     from fenqi.web.render import page
+
+    if not any(getattr(r, "path", None) == "/docs" for r in app.router.routes):
+        mount_api_docs(app)  # Swagger UI from static/ (the app is made with docs_url=None)
 
     @app.get("/console/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
@@ -39,6 +44,7 @@ def mount_console(app: FastAPI) -> None:
 
     app.include_router(routes_console.router)
     app.include_router(routes_shop.router)
+    app.include_router(demo_webhooks.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 
     async def login_required(request: Request, exc: Exception) -> Response:

@@ -22,6 +22,20 @@ def _fen(value: int | None) -> str:
     return "—" if value is None else format_fen(int(value))
 
 
+SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "HKD": "HK$"}
+
+
+def _money(value: int | None, currency: str | None = "CNY") -> str:
+    """An amount in fen with its currency's sign, as the console shows money: ¥1,234.56
+    (an unknown currency is written before the amount: XYZ 1,234.56)."""
+    if value is None:
+        return "—"
+    code = currency or "CNY"
+    sign = SYMBOLS.get(code, f"{code} ")
+    shown = format_fen(int(value))
+    return f"-{sign}{shown[1:]}" if shown.startswith("-") else f"{sign}{shown}"
+
+
 def _pct(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
@@ -31,6 +45,7 @@ def _bp(value: int | None) -> str:
 
 
 TEMPLATES.env.filters["fen"] = _fen
+TEMPLATES.env.filters["money"] = _money
 TEMPLATES.env.filters["pct"] = _pct
 TEMPLATES.env.filters["bp"] = _bp
 TEMPLATES.env.globals["P"] = Permission

@@ -20,6 +20,7 @@ from fenqi.analytics import (
     roll_rates,
     vintage_curves,
 )
+from fenqi.analytics.decisions import PSI_MIN_DECISIONS
 from fenqi.api.text import ID_MAX, BookDate, ConsoleId, Line, Paragraph
 from fenqi.credit import customers
 from fenqi.errors import FenqiError
@@ -167,6 +168,9 @@ def logout(request: Request, console: Console = Depends(posted())) -> Response:
 # ---------------------------------------------------------------- dashboard
 
 
+DASHBOARD_MONTHS_MAX = 60  # month-end series, roll rates: five years at most in one page
+
+
 def _months_back(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 - months
     return date(index // 12, index % 12 + 1, 1)
@@ -180,11 +184,20 @@ def dashboard(
     console: Console = Depends(needs(P.REPORTS_READ)),
 ) -> Response:
     ctx = ctx_of(request)
-    end = end or ctx.clock.today()
+    today = ctx.clock.today()
+    notes = []
+    if end is not None and end > today:  # no figures exist yet for days to come
+        notes.append(f"The end date was after the business date; showing up to {today}.")
+        end = today
+    end = end or today
     start = start or _months_back(end, 5)
-    error = None
     if start > end:
-        start, error = _months_back(end, 5), "The start date was after the end date."
+        start = _months_back(end, 5)
+        notes.append("The start date was after the end date.")
+    if start < _months_back(end, DASHBOARD_MONTHS_MAX):
+        start = _months_back(end, DASHBOARD_MONTHS_MAX)
+        notes.append(f"At most {DASHBOARD_MONTHS_MAX} months are shown; from {start}.")
+    error = " ".join(notes) or None
     with ctx.engine.connect() as conn:
         book = load_book(conn, end)
         summary = portfolio_summary(conn, start, end, book)
@@ -459,7 +472,7 @@ def models(request: Request, console: Console = Depends(needs(P.RISK_MODELS_READ
         monitor = queries.model_monitoring(conn, registry)
     figures = {
         "scores": figure_html(charts.score_histogram_figure(monitor["scores"]), "chart-scores"),
-        "psi": figure_html(charts.psi_figure(monitor["psi"]), "chart-psi"),
+        "psi": figure_html(charts.psi_figure(monitor["psi"], PSI_MIN_DECISIONS), "chart-psi"),
     }
     return _page(
         request,
@@ -470,6 +483,7 @@ def models(request: Request, console: Console = Depends(needs(P.RISK_MODELS_READ
         figures=figures,
         has_scores=bool(monitor["scores"]),
         psi=monitor["psi"],
+        psi_min=PSI_MIN_DECISIONS,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from fenqi.cli_support import clean_errors, context, print_json
+from fenqi.cli_support import clean_errors, context, print_json, table_console
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -82,7 +82,6 @@ def list_cmd(
     if as_json:
         print_json([r.to_dict() for r in rows])
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("id", "event", "type", "merchant", "status", "attempts", "next attempt", "error")
@@ -97,7 +96,7 @@ def list_cmd(
             r.next_attempt_at.isoformat(timespec="seconds"),
             r.last_error or (str(r.last_status_code) if r.last_status_code else ""),
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @app.command("replay")
