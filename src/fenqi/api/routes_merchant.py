@@ -279,6 +279,16 @@ def settlement(
     m: MerchantPrincipal = Depends(merchant),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
-    """What fenqi owes this shop: captured less refunds less the merchant discount."""
-    with ctx.engine.begin() as conn:
+    """What fenqi owes this shop: captured less refunds less the merchant discount. A read:
+    `currency` must be one the catalog's products use (422 `unknown_currency` otherwise), and
+    nothing is written."""
+    known = sorted({p.currency for p in ctx.catalog.values()})
+    if currency not in known:
+        raise ApiError(
+            f"currency: {currency!r} is not a currency of any product ({', '.join(known)})",
+            code="unknown_currency",
+            http_status=422,
+            field="currency",
+        )
+    with ctx.engine.connect() as conn:
         return checkout.settlement(conn, ctx.clock, m.id, currency)

@@ -17,6 +17,7 @@ from fenqi.credit.errors import CreditError, Declined, NotFound
 from fenqi.credit.plans import offer
 from fenqi.credit.refunds import refund_plan
 from fenqi.ledger import service as ledger
+from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.queries import net_credit_by_code
 from fenqi.products.model import Product
@@ -370,11 +371,18 @@ def list_orders(
 
 
 def settlement(conn: Connection, clock: Clock, merchant_id: str, currency: str) -> dict[str, Any]:
-    """What fenqi owes the shop: its payable balance in the ledger, with how it came about."""
-    payable_id = ledger.open_account(
-        conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, merchant_id, currency
+    """What fenqi owes the shop: its payable balance in the ledger, with how it came about.
+    A read: it never opens a ledger account (a shop with no payable yet is owed nothing)."""
+    payable_id = find_account(
+        conn, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, merchant_id, currency
     )
-    bal = ledger.get_balance(conn, payable_id)
+    if payable_id is None:
+        owed = held = 0
+        by_code: dict[str, int] = {}
+    else:
+        bal = ledger.get_balance(conn, payable_id)
+        owed, held = bal.credits_posted - bal.debits_posted, bal.credits_pending
+        by_code = net_credit_by_code(conn, payable_id)
     totals = conn.execute(
         select(
             func.coalesce(func.sum(orders.c.captured_fen), 0),
@@ -382,12 +390,11 @@ def settlement(conn: Connection, clock: Clock, merchant_id: str, currency: str) 
             func.count(),
         ).where(orders.c.merchant_id == merchant_id, orders.c.currency == currency)
     ).one()
-    by_code = net_credit_by_code(conn, payable_id)
     return {
         "merchant_id": merchant_id,
         "currency": currency,
-        "owed_fen": bal.credits_posted - bal.debits_posted,
-        "held_fen": bal.credits_pending,
+        "owed_fen": owed,
+        "held_fen": held,
         "captured_fen": int(totals[0]),
         "refunded_fen": int(totals[1]),
         "orders": int(totals[2]),
