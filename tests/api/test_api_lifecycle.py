@@ -45,6 +45,7 @@ def test_purchase_lifecycle(db_url: str, models_dir: Path, tmp_path: Path) -> No
             "credit_account_id": account,
             "amount_fen": 300_000,
             "terms": 6,
+            "currency": "CNY",
             "merchant_order_ref": "A-1",
         }
         o = api.post("/v1/orders", key, order_in)
@@ -127,6 +128,7 @@ def test_a_sale_is_authorized_and_captured_in_one_request(
             "credit_account_id": account,
             "amount_fen": 120_000,
             "terms": 3,
+            "currency": "CNY",
             "merchant_order_ref": "S-1",
             "step_up_verified": True,
             "capture": True,

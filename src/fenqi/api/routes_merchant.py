@@ -29,6 +29,8 @@ from fenqi.credit import checkout, customers
 from fenqi.credit import service as credit
 from fenqi.credit.applications import apply
 from fenqi.credit.checkout import RiskVerdict
+from fenqi.credit.currency import check_order_currency, check_product_currency
+from fenqi.credit.merchants import merchant_currency
 from fenqi.credit.plans import offers
 
 router = APIRouter(prefix="/v1", tags=["merchant"], responses=PROBLEM_RESPONSES)
@@ -52,15 +54,15 @@ def create_application(
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
-    """A shopper applies for credit through the shop; the decision flow decides."""
-    return idempotent(
-        ctx,
-        f"merchant:{m.id}",
-        key,
-        "POST /v1/applications",
-        body,
-        lambda conn: (201, apply(conn, ctx, m.id, body)),
-    )
+    """A shopper applies for credit through the shop; the decision flow decides. The product
+    must lend in the shop's currency (422 `currency_mismatch`)."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(body.product)
+        check_product_currency(product.name, product.currency, merchant_currency(conn, m.id))
+        return 201, apply(conn, ctx, m.id, body)
+
+    return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/applications", body, work)
 
 
 @router.post("/shopper-sessions", status_code=201, response_model=s.SessionOut)
@@ -97,6 +99,8 @@ def quote(
 
     def work(conn: Connection) -> tuple[int, Any]:
         account = _linked_account(conn, m, body.credit_account_id)
+        shop_currency = merchant_currency(conn, m.id)
+        check_order_currency(shop_currency, shop_currency, account["currency"])
         product = ctx.product(account["product"])
         summary = credit.account_summary(conn, body.credit_account_id, ctx.clock.today())
         found = offers(
@@ -134,6 +138,8 @@ def authorize(
 
     with ctx.engine.begin() as conn:  # the risk state commits even when declined
         account = _linked_account(conn, m, body.credit_account_id)
+        # refused before checkout risk counts anything
+        check_order_currency(body.currency, merchant_currency(conn, m.id), account["currency"])
         verdict = ctx.checkout_risk(
             conn,
             {
@@ -163,6 +169,7 @@ def authorize(
             hold_seconds=ctx.settings.pending_hold_seconds,
             risk=lambda _conn, _facts: verdict,
             capture=body.capture,
+            currency=body.currency,
         )
         return 201, order
 

@@ -108,6 +108,11 @@ class QuoteOut(BaseModel):
 class OrderIn(Body):
     credit_account_id: int = Field(ge=1, le=2**53 - 1)
     amount_fen: int = Fen
+    currency: str = Field(
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of `amount_fen` (required): it must be the shop's currency "
+        "and the credit account's, or the order is refused with `currency_mismatch`.",
+    )
     terms: int = Field(ge=0, le=60, description="0 = pay in the interest-free cycle")
     merchant_order_ref: str = Field(min_length=1, max_length=64)
     device_id: str | None = Field(default=None, max_length=128)
@@ -278,11 +283,18 @@ class MerchantIn(Body):
     name: str = Field(min_length=1, max_length=200)
     category: str = Field(min_length=1, max_length=40)
     webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    currency: str = Field(
+        default="CNY",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code the shop sells in; its orders and the products its "
+        "shoppers apply for must be in it.",
+    )
 
 
 class MerchantOut(BaseModel):
     id: str
     name: str
     category: str
+    currency: str = "CNY"
     api_key: str | None = None
     webhook_secret: str | None = None

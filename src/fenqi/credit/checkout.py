@@ -111,12 +111,13 @@ def authorize_order(
     risk: RiskCheck = approve_all,
     risk_facts: dict[str, Any] | None = None,
     capture: bool = False,
+    currency: str | None = None,
 ) -> dict[str, Any]:
     """Checkout risk, then a hold on the account's available credit for the chosen plan; the
     shop captures later (at shipment). With `capture`, a sale: the order is authorized and
     captured at once and its plan booked, with no hold (Klarna's auto-capture, Stripe's
     automatic capture; for what is handed over at checkout). A sale's only event is
-    `order.captured`."""
+    `order.captured`. `currency`, when given, must be the account's (`currency_mismatch`)."""
     taken = _ORDER_BY_REF.run(
         conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
     ).scalar()
@@ -130,6 +131,13 @@ def authorize_order(
     account = credit.get_account(conn, credit_account_id)
     if account["product"] != product.name:
         raise CreditError("product mismatch", code="product_mismatch")
+    if currency is not None and currency != account["currency"]:
+        raise CreditError(
+            f"currency: the order is in {currency} but the credit account lends in "
+            f"{account['currency']}",
+            code="currency_mismatch",
+            field="currency",
+        )
     plan = offer(product, amount_fen, terms, clock.today(), cap_bp=cap_bp, tier=account["tier"])
     verdict = risk(
         conn,

@@ -189,6 +189,7 @@ def shop_order(
     body = {
         "credit_account_id": account,
         "amount_fen": item.price_fen,
+        "currency": "CNY",  # the demo shop sells in yuan
         "terms": terms,
         "merchant_order_ref": order_ref,
         "step_up_verified": step_up_verified,
