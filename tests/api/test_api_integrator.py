@@ -97,3 +97,81 @@ def test_orders_state_their_currency_and_it_must_match(
         assert ok.status_code == 201 and ok.json()["currency"] == "CNY", ok.text
         ok_usd = api.post("/v1/orders", usd_shop, _order(usd_account, "ok-2", "USD", terms=3))
         assert ok_usd.status_code == 201 and ok_usd.json()["currency"] == "USD", ok_usd.text
+
+
+def test_every_plan_capture_and_refund_of_an_order_is_shown(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """The issue's case: a capture returned plan_id 2 and GET /v1/orders/{id} returned null.
+    Each partial capture books its own plan; every call shows all of them, and captures and
+    refunds are resources of their own."""
+    with running_api(db_url, models_dir, tmp_path) as api:
+        _approve_all(api)
+        key = api.merchant("m_plans")
+        app = api.apply(key, id_number(seq="301"), "13500000301").json()
+        account = app["credit_account_id"]
+        o = api.post("/v1/orders", key, {**_order(account, "P-1"), "amount_fen": 90_000})
+        assert o.status_code == 201, o.text
+        order = o.json()
+        assert order["plan_id"] is None and order["plans"] == []
+        c1 = api.post(f"/v1/orders/{order['id']}/captures", key, {"amount_fen": 60_000}).json()
+        c2 = api.post(f"/v1/orders/{order['id']}/captures", key, {}).json()
+        assert c1["capture"]["number"] == 1 and c2["capture"]["number"] == 2
+        assert c1["capture"]["id"] != c2["capture"]["id"]
+        got = api.get(f"/v1/orders/{order['id']}", key).json()
+        assert got["plan_id"] == c2["plan_id"] == c2["capture"]["plan_id"]
+        assert [p["plan_id"] for p in got["plans"]] == [c1["plan_id"], c2["plan_id"]]
+        assert [p["principal_fen"] for p in got["plans"]] == [60_000, 30_000]
+        assert got["plans"][0]["capture_id"] == c1["capture"]["id"]
+        caps = api.get(f"/v1/orders/{order['id']}/captures", key).json()["items"]
+        assert [(c["number"], c["amount_fen"]) for c in caps] == [(1, 60_000), (2, 30_000)]
+        one = api.get(f"/v1/orders/{order['id']}/captures/{caps[1]['id']}", key)
+        assert one.status_code == 200 and one.json() == c2["capture"]
+        assert api.get(f"/v1/orders/{order['id']}/captures/999999", key).status_code == 404
+        r1 = api.post(f"/v1/orders/{order['id']}/refunds", key, {"amount_fen": 10_000}).json()
+        r2 = api.post(f"/v1/orders/{order['id']}/refunds", key, {"amount_fen": 5_000}).json()
+        assert r1["refund"]["id"] != r2["refund"]["id"] and r2["refund"]["amount_fen"] == 5_000
+        refunds = api.get(f"/v1/orders/{order['id']}/refunds", key).json()["items"]
+        assert [r["amount_fen"] for r in refunds] == [10_000, 5_000]
+        fetched = api.get(f"/v1/orders/{order['id']}/refunds/{refunds[0]['id']}", key).json()
+        assert fetched == r1["refund"]
+        # another shop sees none of it
+        other = api.merchant("m_other")
+        assert api.get(f"/v1/orders/{order['id']}/captures", other).status_code == 404
+        assert api.get(f"/v1/orders/{order['id']}/refunds", other).status_code == 404
+        # the list shows the plans too
+        [listed] = api.get("/v1/orders", key).json()["items"]
+        assert listed["plans"] == got["plans"] and listed["plan_id"] == got["plan_id"]
+
+
+def test_orders_by_reference_filters_and_newest_first(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    with running_api(db_url, models_dir, tmp_path) as api:
+        _approve_all(api)
+        key = api.merchant("m_lists")
+        account = api.apply(key, id_number(seq="401"), "13500000401").json()["credit_account_id"]
+        ids = []
+        for n in range(5):
+            r = api.post("/v1/orders", key, _order(account, f"R-{n}", capture=n % 2 == 0))
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        listed = api.get("/v1/orders", key).json()
+        assert [o["id"] for o in listed["items"]] == ids[::-1]  # newest first
+        oldest = api.get("/v1/orders", key, order="asc").json()
+        assert [o["id"] for o in oldest["items"]] == ids
+        first = api.get("/v1/orders", key, limit=2).json()
+        second = api.get("/v1/orders", key, limit=2, cursor=first["next_cursor"]).json()
+        assert [o["id"] for o in first["items"] + second["items"]] == ids[::-1][:4]
+        captured = api.get("/v1/orders", key, status="captured").json()["items"]
+        assert [o["merchant_order_ref"] for o in captured] == ["R-4", "R-2", "R-0"]
+        bad = api.get("/v1/orders", key, status="shipped")
+        assert bad.status_code == 422 and "status" in bad.json()["detail"]
+        by_filter = api.get("/v1/orders", key, merchant_order_ref="R-3").json()["items"]
+        assert [o["id"] for o in by_filter] == [ids[3]]
+        by_ref = api.get("/v1/orders/by-reference/R-3", key)
+        assert by_ref.status_code == 200 and by_ref.json()["id"] == ids[3]
+        missing = api.get("/v1/orders/by-reference/nope", key)
+        assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+        assert api.get("/v1/orders", key, credit_account_id=account).json()["items"]
+        assert api.get("/v1/orders", key, credit_account_id=account + 999).json()["items"] == []

@@ -168,6 +168,6 @@ def test_a_sale_is_authorized_and_captured_in_one_request(
         big = api.post("/v1/orders", key, too_much)
         assert big.status_code == 402 and big.json()["code"] == "insufficient_credit", big.text
         refs = [o["merchant_order_ref"] for o in api.get("/v1/orders", key).json()["items"]]
-        assert refs == ["S-1"]
+        assert refs == ["S-1"]  # the refused sale left no order
         assert api.get(f"/v1/me/accounts/{account}", shopper).json()["available_fen"] == 100_000
         books_balance(api)

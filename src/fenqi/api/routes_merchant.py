@@ -5,9 +5,9 @@ the shoppers who dealt with it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
@@ -176,24 +176,104 @@ def authorize(
     return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/orders", body, work)
 
 
+OrderStatus = Literal[
+    "authorized", "partially_captured", "captured", "voided", "expired", "refunded"
+]
+
+
 @router.get("/orders", response_model=s.OrderPage)
 def list_orders(
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,
+    order: Literal["desc", "asc"] = Query(
+        "desc", description="`desc`: newest first (the default); `asc`: oldest first."
+    ),
+    status: OrderStatus | None = None,
+    merchant_order_ref: str | None = Query(None, min_length=1, max_length=64),
+    credit_account_id: int | None = Query(None, ge=1, le=2**53 - 1),
     m: MerchantPrincipal = Depends(merchant),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
+    """The shop's orders, newest first unless `order=asc`, each with every plan; filters narrow
+    by status, the shop's own reference and the credit account."""
     with ctx.engine.connect() as conn:
-        items = checkout.list_orders(conn, m.id, limit=limit, after_id=decode_cursor(cursor))
+        items = checkout.list_orders(
+            conn,
+            m.id,
+            limit=limit,
+            after_id=decode_cursor(cursor),
+            newest_first=order == "desc",
+            status=status,
+            merchant_order_ref=merchant_order_ref,
+            credit_account_id=credit_account_id,
+        )
     return page(items, limit)
+
+
+@router.get("/orders/by-reference/{merchant_order_ref}", response_model=s.OrderOut)
+def get_order_by_reference(
+    merchant_order_ref: str = Path(min_length=1, max_length=64),
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """The shop's order by its own reference (`merchant_order_ref`), as `GET /v1/orders/{id}`."""
+    with ctx.engine.connect() as conn:
+        return checkout.order_by_reference(conn, m.id, merchant_order_ref)
 
 
 @router.get("/orders/{order_id}", response_model=s.OrderOut)
 def get_order(
     order_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
+    """An order with every plan it booked (one per capture); `plan_id` is the latest's."""
     with ctx.engine.connect() as conn:
         return checkout.get_order(conn, m.id, order_id)
+
+
+@router.get("/orders/{order_id}/captures", response_model=s.CaptureList)
+def list_captures(
+    order_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """The order's captures in order (an order has at most a few: one page)."""
+    with ctx.engine.connect() as conn:
+        return {"items": checkout.order_captures_of(conn, m.id, order_id), "next_cursor": None}
+
+
+@router.get("/orders/{order_id}/captures/{capture_id}", response_model=s.CaptureOut)
+def get_capture(
+    order_id: Id,
+    capture_id: Id,
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        found = [c for c in checkout.order_captures_of(conn, m.id, order_id) if c["id"] == capture_id]
+    if not found:
+        raise ApiError(f"capture {capture_id} not found", code="not_found", http_status=404)
+    return found[0]
+
+
+@router.get("/orders/{order_id}/refunds", response_model=s.RefundList)
+def list_refunds(
+    order_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """The order's refunds, oldest first."""
+    with ctx.engine.connect() as conn:
+        return {"items": checkout.order_refunds_of(conn, m.id, order_id), "next_cursor": None}
+
+
+@router.get("/orders/{order_id}/refunds/{refund_id}", response_model=s.RefundOut)
+def get_refund(
+    order_id: Id,
+    refund_id: Id,
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        found = [r for r in checkout.order_refunds_of(conn, m.id, order_id) if r["id"] == refund_id]
+    if not found:
+        raise ApiError(f"refund {refund_id} not found", code="not_found", http_status=404)
+    return found[0]
 
 
 def _product_of_order(conn: Connection, ctx: Context, m: MerchantPrincipal, order_id: Id) -> Any:

@@ -139,6 +139,46 @@ class RefundIn(Body):
     amount_fen: int = Fen
 
 
+class OrderPlanOut(BaseModel):
+    """One plan of an order: each capture books its own (a partial capture is a purchase of its
+    own, with its own schedule from the day it is captured)."""
+
+    plan_id: int
+    capture_id: int
+    capture_number: int
+    principal_fen: int
+    kind: str
+    terms: int
+    status: str
+
+
+class CaptureOut(BaseModel):
+    id: int
+    order_id: int
+    number: int
+    amount_fen: int
+    plan_id: int
+    created_at: str
+
+
+class CaptureList(BaseModel):
+    items: list[CaptureOut]
+    next_cursor: str | None = None
+
+
+class RefundOut(BaseModel):
+    id: int
+    order_id: int
+    amount_fen: int
+    paid_back_to_shopper_fen: int
+    created_at: str
+
+
+class RefundList(BaseModel):
+    items: list[RefundOut]
+    next_cursor: str | None = None
+
+
 class OrderOut(BaseModel):
     id: int
     merchant_order_ref: str
@@ -151,7 +191,18 @@ class OrderOut(BaseModel):
     refunded_fen: int
     created_at: str
     expires_at: str
-    plan_id: int | None = None
+    plan_id: int | None = Field(
+        default=None, description="The plan of the order's latest capture (null before one)."
+    )
+    plans: list[OrderPlanOut] = Field(
+        default_factory=list, description="Every plan of the order, one per capture, in order."
+    )
+    capture: CaptureOut | None = Field(
+        default=None, description="The capture this request made (capture and sale responses)."
+    )
+    refund: RefundOut | None = Field(
+        default=None, description="The refund this request made (refund responses)."
+    )
     paid_back_to_shopper_fen: int | None = None
 
 

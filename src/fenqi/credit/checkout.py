@@ -23,7 +23,7 @@ from fenqi.ledger.queries import net_credit_by_code
 from fenqi.products.model import Product
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import installment_plans as plans
-from fenqi.store.schema.parties import orders
+from fenqi.store.schema.parties import order_captures, order_refunds, orders
 from fenqi.store.times import iso
 from fenqi.webhooks.outbox import EventType, enqueue
 
@@ -82,6 +82,103 @@ _PLANS_OF_ORDER = Prepared(
 )
 
 
+_INSERT_CAPTURE = Prepared(insert(order_captures).returning(*order_captures.c))
+_INSERT_REFUND = Prepared(insert(order_refunds).returning(*order_refunds.c))
+
+
+def capture_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "order_id": row["order_id"],
+        "number": row["number"],
+        "amount_fen": row["amount_fen"],
+        "plan_id": row["plan_id"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def refund_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "order_id": row["order_id"],
+        "amount_fen": row["amount_fen"],
+        "paid_back_to_shopper_fen": row["paid_back_to_shopper_fen"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def _record_capture(
+    conn: Connection, clock: Clock, order_id: int, number: int, amount_fen: int, plan_id: int
+) -> dict[str, Any]:
+    row = _INSERT_CAPTURE.run(
+        conn,
+        {
+            "order_id": order_id,
+            "number": number,
+            "amount_fen": amount_fen,
+            "plan_id": plan_id,
+            "created_at": clock.now(),
+        },
+    ).mapping()
+    return capture_view(row)
+
+
+def _plans_by_order(conn: Connection, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each order's plans, one per capture, in capture order."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in order_ids}
+    if not order_ids:
+        return out
+    c, p = order_captures.c, plans.c
+    rows = conn.execute(
+        select(c.order_id, c.id, c.number, c.amount_fen, p.id, p.kind, p.terms, p.status)
+        .join(plans, p.id == c.plan_id)
+        .where(c.order_id.in_(order_ids))
+        .order_by(c.order_id, c.number)
+    ).all()
+    for order_id, capture_id, number, amount, plan_id, kind, terms, status in rows:
+        out[int(order_id)].append(
+            {
+                "plan_id": plan_id,
+                "capture_id": capture_id,
+                "capture_number": number,
+                "principal_fen": amount,
+                "kind": kind,
+                "terms": terms,
+                "status": status,
+            }
+        )
+    return out
+
+
+def _with_plans(view: dict[str, Any], order_plans: list[dict[str, Any]]) -> dict[str, Any]:
+    """An order as every call shows it: all its plans, and `plan_id` the latest capture's."""
+    return {
+        **view,
+        "plans": order_plans,
+        "plan_id": order_plans[-1]["plan_id"] if order_plans else None,
+    }
+
+
+def order_captures_of(conn: Connection, merchant_id: str, order_id: int) -> list[dict[str, Any]]:
+    _order(conn, merchant_id, order_id, lock=False)
+    rows = conn.execute(
+        select(order_captures)
+        .where(order_captures.c.order_id == order_id)
+        .order_by(order_captures.c.number)
+    ).mappings()
+    return [capture_view(r) for r in rows]
+
+
+def order_refunds_of(conn: Connection, merchant_id: str, order_id: int) -> list[dict[str, Any]]:
+    _order(conn, merchant_id, order_id, lock=False)
+    rows = conn.execute(
+        select(order_refunds)
+        .where(order_refunds.c.order_id == order_id)
+        .order_by(order_refunds.c.id)
+    ).mappings()
+    return [refund_view(r) for r in rows]
+
+
 def _order(conn: Connection, merchant_id: str, order_id: int, lock: bool = True) -> Any:
     stmt = _ORDER_LOCKED if lock else _ORDER
     row = stmt.run(conn, {"k_id": order_id}).mapping()
@@ -92,7 +189,8 @@ def _order(conn: Connection, merchant_id: str, order_id: int, lock: bool = True)
 
 
 def get_order(conn: Connection, merchant_id: str, order_id: int) -> dict[str, Any]:
-    return order_view(_order(conn, merchant_id, order_id, lock=False))
+    view = order_view(_order(conn, merchant_id, order_id, lock=False))
+    return _with_plans(view, _plans_by_order(conn, [order_id])[order_id])
 
 
 def authorize_order(
@@ -191,15 +289,16 @@ def authorize_order(
             f"sale:{client_id}",
             account=account,
         )
-        view = order_view(row)
+        taken = _record_capture(conn, clock, row["id"], 1, amount_fen, sale.plan_id)
+        view = _with_plans(order_view(row), _plans_by_order(conn, [row["id"]])[row["id"]])
         enqueue(
             conn,
             clock,
             merchant_id,
             EventType.ORDER_CAPTURED,
-            {"order": view, "plan_id": sale.plan_id, "amount_fen": amount_fen},
+            {"order": view, "plan_id": sale.plan_id, "amount_fen": amount_fen, "capture": taken},
         )
-        return {**view, "plan_id": sale.plan_id}
+        return {**view, "capture": taken}
     hold = credit.authorize(
         conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds,
         account=account,
@@ -215,7 +314,7 @@ def authorize_order(
             "expires_at": now + timedelta(seconds=hold_seconds),
         },
     ).mapping()
-    view = order_view(held)
+    view = _with_plans(order_view(held), [])
     enqueue(conn, clock, merchant_id, EventType.ORDER_AUTHORIZED, {"order": view})
     return view
 
@@ -267,15 +366,19 @@ def capture_order(
     _UPDATE_ORDER.run(
         conn, {"k_id": order_id, "captured_fen": captured, "captures": number, "status": status}
     )
-    view = {**order_view(row), "captured_fen": captured, "status": status}
+    taken = _record_capture(conn, clock, order_id, number, amount, plan_id)
+    view = _with_plans(
+        {**order_view(row), "captured_fen": captured, "status": status},
+        _plans_by_order(conn, [order_id])[order_id],
+    )
     enqueue(
         conn,
         clock,
         merchant_id,
         EventType.ORDER_CAPTURED,
-        {"order": view, "plan_id": plan_id, "amount_fen": amount},
+        {"order": view, "plan_id": plan_id, "amount_fen": amount, "capture": taken},
     )
-    return {**view, "plan_id": plan_id}
+    return {**view, "capture": taken}
 
 
 def void_order(
@@ -289,7 +392,9 @@ def void_order(
     ledger.void_pending(conn, clock, f"void:{client_id}", row["hold_entry_id"], "void by shop")
     status = "voided" if row["captured_fen"] == 0 else "captured"
     conn.execute(update(orders).where(orders.c.id == order_id).values(status=status))
-    view = {**order_view(row), "status": status}
+    view = _with_plans(
+        {**order_view(row), "status": status}, _plans_by_order(conn, [order_id])[order_id]
+    )
     enqueue(conn, clock, merchant_id, EventType.ORDER_VOIDED, {"order": view})
     return view
 
@@ -351,31 +456,81 @@ def refund_order(
         else (row["status"])
     )
     _UPDATE_ORDER.run(conn, {"k_id": order_id, "refunded_fen": refunded, "status": status})
-    view = {**order_view(row), "refunded_fen": refunded, "status": status}
+    made = refund_view(
+        _INSERT_REFUND.run(
+            conn,
+            {
+                "order_id": order_id,
+                "amount_fen": amount_fen,
+                "paid_back_to_shopper_fen": cash_back,
+                "created_at": clock.now(),
+            },
+        ).mapping()
+    )
+    view = _with_plans(
+        {**order_view(row), "refunded_fen": refunded, "status": status},
+        _plans_by_order(conn, [order_id])[order_id],
+    )
     enqueue(
         conn,
         clock,
         merchant_id,
         EventType.ORDER_REFUNDED,
-        {"order": view, "amount_fen": amount_fen, "paid_back_to_shopper_fen": cash_back},
+        {
+            "order": view,
+            "amount_fen": amount_fen,
+            "paid_back_to_shopper_fen": cash_back,
+            "refund": made,
+        },
     )
-    return {**view, "paid_back_to_shopper_fen": cash_back}
+    return {**view, "paid_back_to_shopper_fen": cash_back, "refund": made}
 
 
 def list_orders(
-    conn: Connection, merchant_id: str, *, limit: int = 50, after_id: int = 0
+    conn: Connection,
+    merchant_id: str,
+    *,
+    limit: int = 50,
+    after_id: int = 0,
+    newest_first: bool = False,
+    status: str | None = None,
+    merchant_order_ref: str | None = None,
+    credit_account_id: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The shop's orders, oldest or newest first, after the cursor's id (0: from the start),
+    narrowed by status, the shop's own reference or the credit account; each with its plans."""
+    o = orders.c
+    where = [o.merchant_id == merchant_id]
+    if after_id:
+        where.append(o.id < after_id if newest_first else o.id > after_id)
+    if status is not None:
+        where.append(o.status == status)
+    if merchant_order_ref is not None:
+        where.append(o.merchant_order_ref == merchant_order_ref)
+    if credit_account_id is not None:
+        where.append(o.credit_account_id == credit_account_id)
     rows = (
         conn.execute(
             select(orders)
-            .where(orders.c.merchant_id == merchant_id, orders.c.id > after_id)
-            .order_by(orders.c.id)
+            .where(*where)
+            .order_by(o.id.desc() if newest_first else o.id)
             .limit(max(1, min(limit, 200)))
         )
         .mappings()
         .all()
     )
-    return [order_view(r) for r in rows]
+    by_order = _plans_by_order(conn, [int(r["id"]) for r in rows])
+    return [_with_plans(order_view(r), by_order[int(r["id"])]) for r in rows]
+
+
+def order_by_reference(conn: Connection, merchant_id: str, merchant_order_ref: str) -> dict[str, Any]:
+    """The shop's order with its own reference (`merchant_order_ref`), or 404."""
+    found = _ORDER_BY_REF.run(
+        conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
+    ).scalar()
+    if found is None:
+        raise NotFound(f"no order with merchant_order_ref {merchant_order_ref!r}")
+    return get_order(conn, merchant_id, int(found))
 
 
 def settlement(conn: Connection, clock: Clock, merchant_id: str, currency: str) -> dict[str, Any]:
