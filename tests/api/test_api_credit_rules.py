@@ -58,9 +58,7 @@ def test_conversion_window_is_pure() -> None:
     assert conversion_refusal(pay_in_4, due, date(2026, 1, 2)) is not None
 
 
-def test_a_bill_past_due_cannot_be_converted(
-    db_url: str, models_dir: Path, tmp_path: Path
-) -> None:
+def test_a_bill_past_due_cannot_be_converted(db_url: str, models_dir: Path, tmp_path: Path) -> None:
     """The issue's case: a bill 37 days past due (M2) converted into 12 installments read M0
     two days later. Now refused; the same bill on its due day converts."""
     with running_api(db_url, models_dir, tmp_path) as api:
@@ -93,4 +91,45 @@ def test_a_bill_converts_on_its_due_day(db_url: str, models_dir: Path, tmp_path:
             {"plan_ids": [plan["id"]], "terms": 3},
         )
         assert c.status_code == 201, c.text
+        books_balance(api)
+
+
+def test_overpayment_is_capped_and_a_credit_balance_is_paid_back(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """The issue's case: a repayment of 1e11 fen was accepted into a credit balance. Now a
+    payment beyond what is owed (Huabei's cap: 0) is refused whole; a credit balance that a
+    refund leaves is paid back on request."""
+    with running_api(db_url, models_dir, tmp_path) as api:
+        shop, account, customer, order = _shopper_with_purchase(api, "13500000103")
+        shopper = api.shopper_token(shop, customer)
+        path = f"/v1/me/accounts/{account}"
+        huge = api.post(f"{path}/repayments", shopper, {"amount_fen": 10**11})
+        assert huge.status_code == 422 and huge.json()["code"] == "overpayment_too_large", huge.text
+        assert huge.json()["owed_fen"] == 120_000 and huge.json()["overpayment_max_fen"] == 0
+        one_more = api.post(f"{path}/repayments", shopper, {"amount_fen": 120_001})
+        assert one_more.status_code == 422, one_more.text
+        assert api.get(path, shopper).json()["owed_fen"] == 120_000  # nothing changed
+        paid = api.post(f"{path}/repayments", shopper, {"amount_fen": 120_000})
+        assert paid.status_code == 201 and paid.json()["to_credit_balance_fen"] == 0
+        # the shop takes back part of the goods after the shopper paid: a credit balance
+        r = api.post(f"/v1/orders/{order['id']}/refunds", shop, {"amount_fen": 50_000})
+        assert r.status_code == 201, r.text
+        assert api.get(path, shopper).json()["credit_balance_fen"] == 50_000
+        too_much = api.post(f"{path}/credit-balance/payouts", shopper, {"amount_fen": 50_001})
+        assert too_much.status_code == 422, too_much.text
+        assert too_much.json()["code"] == "exceeds_credit_balance"
+        part = api.post(f"{path}/credit-balance/payouts", shopper, {"amount_fen": 20_000})
+        assert part.status_code == 201, part.text
+        assert part.json() == {
+            "credit_account_id": account,
+            "currency": "CNY",
+            "amount_fen": 20_000,
+            "credit_balance_fen": 30_000,
+        }
+        rest = api.post(f"{path}/credit-balance/payouts", shopper, {})
+        assert rest.status_code == 201 and rest.json()["amount_fen"] == 30_000, rest.text
+        assert api.get(path, shopper).json()["credit_balance_fen"] == 0
+        none = api.post(f"{path}/credit-balance/payouts", shopper, {})
+        assert none.status_code == 422 and none.json()["code"] == "no_credit_balance"
         books_balance(api)

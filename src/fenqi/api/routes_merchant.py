@@ -247,7 +247,8 @@ def get_capture(
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        found = [c for c in checkout.order_captures_of(conn, m.id, order_id) if c["id"] == capture_id]
+        captures = checkout.order_captures_of(conn, m.id, order_id)
+    found = [c for c in captures if c["id"] == capture_id]
     if not found:
         raise ApiError(f"capture {capture_id} not found", code="not_found", http_status=404)
     return found[0]
@@ -270,7 +271,8 @@ def get_refund(
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        found = [r for r in checkout.order_refunds_of(conn, m.id, order_id) if r["id"] == refund_id]
+        refunds = checkout.order_refunds_of(conn, m.id, order_id)
+    found = [r for r in refunds if r["id"] == refund_id]
     if not found:
         raise ApiError(f"refund {refund_id} not found", code="not_found", http_status=404)
     return found[0]

@@ -24,6 +24,7 @@ from fenqi.api.views import plan_quote
 from fenqi.context import Context
 from fenqi.credit import conversion, payoff, views
 from fenqi.credit import service as credit
+from fenqi.credit.credit_balance import pay_back_credit_balance
 from fenqi.credit.plans import PlanOffer
 from fenqi.store.schema.credit import credit_accounts
 from fenqi.webhooks.outbox import EventType, enqueue
@@ -147,6 +148,42 @@ def repay(
         f"customer:{who.customer_id}",
         key,
         f"POST /v1/me/accounts/{account_id}/repayments",
+        body,
+        work,
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/credit-balance/payouts",
+    status_code=201,
+    response_model=s.CreditPayoutOut,
+)
+def pay_back_credit(
+    account_id: Id,
+    body: s.CreditPayoutIn,
+    who: ShopperPrincipal = Depends(shopper),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Pay the account's credit balance (or `amount_fen` of it) back to the shopper."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        account = _own(conn, who, account_id)
+        done = pay_back_credit_balance(
+            conn, ctx.clock, account_id, body.amount_fen, f"customer:{who.customer_id}:{key}"
+        )
+        return 201, {
+            "credit_account_id": account_id,
+            "currency": account["currency"],
+            "amount_fen": done.amount_fen,
+            "credit_balance_fen": done.credit_balance_fen,
+        }
+
+    return idempotent(
+        ctx,
+        f"customer:{who.customer_id}",
+        key,
+        f"POST /v1/me/accounts/{account_id}/credit-balance/payouts",
         body,
         work,
     )

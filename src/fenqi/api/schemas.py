@@ -233,6 +233,22 @@ class RepaymentOut(BaseModel):
     to_credit_balance_fen: int
 
 
+class CreditPayoutIn(Body):
+    amount_fen: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**11,
+        description="Part of the credit balance; all of it if absent.",
+    )
+
+
+class CreditPayoutOut(BaseModel):
+    credit_account_id: int
+    currency: str
+    amount_fen: int
+    credit_balance_fen: int
+
+
 class PayoffIn(Body):
     amount_fen: int = Fen
 

@@ -1003,8 +1003,15 @@ def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any) -> None:
         )
 
 
+def _apply_credit(conn: Connection, run: RunFacts, part: Partition) -> Result:
+    from fenqi.batch.credit_step import apply_credit
+
+    return apply_credit(conn, run, part)
+
+
 STEPS = (
     ("expire_holds", expire_holds),
+    ("apply_credit", _apply_credit),  # credit balances pay what is due (batch/credit_step.py)
     ("revolve", revolve),
     ("accrue", accrue),
     ("bill", bill),

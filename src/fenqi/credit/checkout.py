@@ -523,7 +523,9 @@ def list_orders(
     return [_with_plans(order_view(r), by_order[int(r["id"])]) for r in rows]
 
 
-def order_by_reference(conn: Connection, merchant_id: str, merchant_order_ref: str) -> dict[str, Any]:
+def order_by_reference(
+    conn: Connection, merchant_id: str, merchant_order_ref: str
+) -> dict[str, Any]:
     """The shop's order with its own reference (`merchant_order_ref`), or 404."""
     found = _ORDER_BY_REF.run(
         conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}

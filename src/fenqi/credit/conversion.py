@@ -13,8 +13,8 @@ from datetime import date
 from sqlalchemy import Connection, select, update
 
 from fenqi.clock import Clock
-from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.conversion_window import conversion_refusal
+from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import Line, line_from_row
 from fenqi.credit.plans import offer
 from fenqi.credit.posting import leg, post

@@ -28,30 +28,43 @@ def upgrade() -> None:
         )
     op.create_table(
         "order_captures",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True,
-                  nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("order_id", sa.BigInteger(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
         sa.Column("plan_id", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["order_id"], ["orders.id"],
-                                name=op.f("fk_order_captures_order_id_orders")),
-        sa.ForeignKeyConstraint(["plan_id"], ["installment_plans.id"],
-                                name=op.f("fk_order_captures_plan_id_installment_plans")),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_order_captures_order_id_orders")
+        ),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["installment_plans.id"],
+            name=op.f("fk_order_captures_plan_id_installment_plans"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_captures")),
         sa.UniqueConstraint("order_id", "number", name="uq_order_captures_number"),
     )
     op.create_table(
         "order_refunds",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True,
-                  nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("order_id", sa.BigInteger(), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
         sa.Column("paid_back_to_shopper_fen", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["order_id"], ["orders.id"],
-                                name=op.f("fk_order_refunds_order_id_orders")),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_order_refunds_order_id_orders")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_refunds")),
     )
     op.create_index("ix_order_refunds_order", "order_refunds", ["order_id"])
