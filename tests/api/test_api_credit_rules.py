@@ -133,3 +133,37 @@ def test_overpayment_is_capped_and_a_credit_balance_is_paid_back(
         none = api.post(f"{path}/credit-balance/payouts", shopper, {})
         assert none.status_code == 422 and none.json()["code"] == "no_credit_balance"
         books_balance(api)
+
+
+def test_an_approved_applicant_gets_the_tiers_discount(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """The issue's case: the flow assigned T1-T4, the products named new/regular/prime, and the
+    tier was dropped, so nobody had a discount. Now the account carries the flow's tier and the
+    quote and the booked plan are priced with that tier's discount."""
+    from fenqi.pricing.quote import plan_pricing
+
+    with running_api(db_url, models_dir, tmp_path) as api:
+        api.ctx.__dict__["checkout_risk"] = lambda _c, _f: RiskVerdict("approve")
+        shop = api.merchant()
+        app = api.apply(shop, id_number(seq="501"), "13500000501", product="baitiao").json()
+        assert app["outcome"] == "approved", app
+        baitiao = api.ctx.product("baitiao")
+        tier = baitiao.tier(app["tier"])
+        assert tier is not None, app  # the flow's tier, kept
+        with api.ctx.engine.connect() as conn:
+            from fenqi.credit.service import get_account
+
+            assert get_account(conn, app["credit_account_id"])["tier"] == app["tier"]
+        # this applicant scores into a discounted tier (T1 or T2 of Baitiao)
+        assert tier.fee_discount_bp > 0, app
+        q = api.post(
+            "/v1/quotes",
+            shop,
+            {"credit_account_id": app["credit_account_id"], "amount_fen": 100_000},
+        ).json()
+        three = next(p for p in q["plans"] if p["terms"] == 3)
+        base_bp = plan_pricing(baitiao, 3).total_fee_bp
+        tier_bp = plan_pricing(baitiao, 3, tier=app["tier"]).total_fee_bp
+        assert tier_bp < base_bp
+        assert three["total_fee_fen"] == 100_000 * tier_bp // 10_000
