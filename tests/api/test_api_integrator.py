@@ -175,3 +175,48 @@ def test_orders_by_reference_filters_and_newest_first(
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
         assert api.get("/v1/orders", key, credit_account_id=account).json()["items"]
         assert api.get("/v1/orders", key, credit_account_id=account + 999).json()["items"] == []
+
+
+def test_applications_products_and_accounts_for_an_integrator(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    with running_api(db_url, models_dir, tmp_path) as api:
+        key = api.merchant("m_integrator")
+        made = api.apply(key, id_number(seq="601"), "13500000601")
+        assert made.status_code == 201, made.text
+        app = made.json()
+        got = api.get(f"/v1/applications/{app['application_id']}", key)
+        assert got.status_code == 200, got.text
+        body = got.json()
+        assert body["created_at"]
+        assert {k: v for k, v in body.items() if k != "created_at"} == {
+            k: v for k, v in app.items() if k != "created_at"
+        }
+        other = api.merchant("m_stranger")
+        hidden = api.get(f"/v1/applications/{app['application_id']}", other)
+        assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"
+        assert api.get("/v1/applications/999999", key).status_code == 404
+
+        products = api.get("/v1/products", key).json()["items"]
+        names = [p["name"] for p in products]
+        assert "huabei" in names and "baitiao" in names
+        assert all(p["currency"] == "CNY" for p in products)  # the shop's currency only
+        assert "affirm_loan" not in names and "pay_in_4" not in names
+        huabei = next(p for p in products if p["name"] == "huabei")
+        assert huabei["interest_free_cycle"] is True
+        assert [t["count"] for t in huabei["installment_terms"]] == [3, 6, 9, 12]
+        assert [t["name"] for t in huabei["tiers"]] == ["T1", "T2", "T3", "T4"]
+
+        # a second account for the same shopper, then the paginated shape, newest first
+        second = api.apply(key, id_number(seq="601"), "13500000601", product="baitiao").json()
+        assert second["outcome"] == "approved", second
+        shopper = api.shopper_token(key, app["customer_id"])
+        page = api.get("/v1/me/accounts", shopper).json()
+        assert page["next_cursor"] is None
+        ids = [a["credit_account_id"] for a in page["items"]]
+        assert ids == [second["credit_account_id"], app["credit_account_id"]]
+        first = api.get("/v1/me/accounts", shopper, limit=1).json()
+        rest = api.get("/v1/me/accounts", shopper, limit=1, cursor=first["next_cursor"]).json()
+        assert [a["credit_account_id"] for a in first["items"] + rest["items"]] == ids
+        oldest = api.get("/v1/me/accounts", shopper, order="asc").json()["items"]
+        assert [a["credit_account_id"] for a in oldest] == ids[::-1]

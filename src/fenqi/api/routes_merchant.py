@@ -5,11 +5,12 @@ the shoppers who dealt with it.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from fenqi.api import schemas as s
 from fenqi.api.deps import (
@@ -32,6 +33,9 @@ from fenqi.credit.checkout import RiskVerdict
 from fenqi.credit.currency import check_order_currency, check_product_currency
 from fenqi.credit.merchants import merchant_currency
 from fenqi.credit.plans import offers
+from fenqi.products.model import ProductKind
+from fenqi.store.schema.parties import applications
+from fenqi.store.times import iso
 
 router = APIRouter(prefix="/v1", tags=["merchant"], responses=PROBLEM_RESPONSES)
 
@@ -63,6 +67,72 @@ def create_application(
         return 201, apply(conn, ctx, m.id, body)
 
     return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/applications", body, work)
+
+
+@router.get("/applications/{application_id}", response_model=s.ApplicationOut)
+def get_application(
+    application_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """An application this shop made, with its decision (404 for any other)."""
+    with ctx.engine.connect() as conn:
+        row = (
+            conn.execute(select(applications).where(applications.c.id == application_id))
+            .mappings()
+            .first()
+        )
+    if row is None or row["merchant_id"] != m.id:
+        raise ApiError(f"application {application_id} not found", code="not_found", http_status=404)
+    approved = row["outcome"] == "approved"
+    return {
+        "application_id": row["id"],
+        "created_at": iso(row["created_at"]),
+        "customer_id": row["customer_id"],
+        "outcome": row["outcome"],
+        "credit_account_id": row["credit_account_id"] if approved else None,
+        "product": row["product"],
+        "tier": row["tier"],
+        "limit_fen": row["limit_fen"] if approved else None,
+        "reasons": json.loads(row["reasons"]),
+        "decision_id": row["decision_id"],
+    }
+
+
+@router.get("/products", response_model=s.ProductList)
+def products(m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)) -> Any:
+    """The products this shop offers: those in the shop's currency, with their plans."""
+    with ctx.engine.connect() as conn:
+        currency = merchant_currency(conn, m.id)
+    items = [
+        {
+            "name": p.name,
+            "display_name": p.display_name,
+            "kind": p.kind.value,
+            "currency": p.currency,
+            "limit_min_fen": p.limits.min_fen,
+            "limit_max_fen": p.limits.max_fen,
+            "interest_free_cycle": p.kind is ProductKind.REVOLVING,
+            "max_interest_free_days": p.billing.max_interest_free_days,
+            "installment_terms": [
+                {
+                    "count": t.count,
+                    "total_fee_bp": t.total_fee_bp,
+                    "annual_rate_bp": t.annual_rate_bp,
+                }
+                for t in p.installments.terms
+            ],
+            "tiers": [
+                {
+                    "name": t.name,
+                    "limit_max_fen": t.limit_max_fen,
+                    "fee_discount_bp": t.fee_discount_bp,
+                }
+                for t in p.tiers
+            ],
+        }
+        for _, p in sorted(ctx.catalog.items())
+        if p.currency == currency
+    ]
+    return {"items": items, "next_cursor": None}
 
 
 @router.post("/shopper-sessions", status_code=201, response_model=s.SessionOut)

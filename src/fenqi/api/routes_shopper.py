@@ -3,7 +3,7 @@ turning purchases into installments. A shopper sees only their own accounts."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -46,21 +46,29 @@ def _notify(
         enqueue(conn, ctx.clock, who.merchant_id, event, data)
 
 
-@router.get("/accounts", response_model=list[s.AccountOut])
+@router.get("/accounts", response_model=s.AccountPage)
 def accounts(
-    who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
-) -> list[dict[str, Any]]:
-    with ctx.engine.begin() as conn:
-        ids = (
-            conn.execute(
-                select(credit_accounts.c.id)
-                .where(credit_accounts.c.customer_ref == str(who.customer_id))
-                .order_by(credit_accounts.c.id)
-            )
-            .scalars()
-            .all()
-        )
-        return [credit.account_summary(conn, i, ctx.clock.today()) for i in ids]
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = None,
+    order: Literal["desc", "asc"] = Query(
+        "desc", description="`desc`: newest first (the default); `asc`: oldest first."
+    ),
+    who: ShopperPrincipal = Depends(shopper),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """The shopper's credit accounts, in the paginated shape of every list."""
+    after = decode_cursor(cursor)
+    c = credit_accounts.c
+    stmt = select(c.id).where(c.customer_ref == str(who.customer_id))
+    if after:
+        stmt = stmt.where(c.id < after if order == "desc" else c.id > after)
+    stmt = stmt.order_by(c.id.desc() if order == "desc" else c.id).limit(limit)
+    with ctx.engine.connect() as conn:
+        ids = conn.execute(stmt).scalars().all()
+        items = [credit.account_summary(conn, i, ctx.clock.today()) for i in ids]
+    from fenqi.api.deps import page
+
+    return page(items, limit, id_key="credit_account_id")
 
 
 @router.get("/accounts/{account_id}", response_model=s.AccountOut)

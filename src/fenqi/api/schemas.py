@@ -51,6 +51,7 @@ class ApplicationIn(Body):
 
 class ApplicationOut(BaseModel):
     application_id: int
+    created_at: str | None = None
     customer_id: int
     outcome: Literal["approved", "declined", "review"]
     credit_account_id: int | None
@@ -59,6 +60,36 @@ class ApplicationOut(BaseModel):
     limit_fen: int | None
     reasons: list[str]
     decision_id: str | None
+
+
+class ProductTermOut(BaseModel):
+    count: int
+    total_fee_bp: int
+    annual_rate_bp: int
+
+
+class ProductTierOut(BaseModel):
+    name: str
+    limit_max_fen: int
+    fee_discount_bp: int
+
+
+class ProductOut(BaseModel):
+    name: str
+    display_name: str
+    kind: str
+    currency: str
+    limit_min_fen: int
+    limit_max_fen: int
+    interest_free_cycle: bool
+    max_interest_free_days: int
+    installment_terms: list[ProductTermOut]
+    tiers: list[ProductTierOut]
+
+
+class ProductList(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None = None
 
 
 class ShopperSessionIn(Body):
@@ -289,6 +320,11 @@ class AccountOut(BaseModel):
     credit_balance_fen: int
     next_due_date: str | None
     next_due_fen: int
+
+
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None
 
 
 class PlanOut(BaseModel):
