@@ -48,3 +48,14 @@ def test_an_account_in_grace_is_current_then_late_from_its_due_date(world: World
     assert world.arrears(acct)[:2] == (30, "M1")
     world.go_to(date(2026, 3, 14))
     assert world.arrears(acct)[:2] == (31, "M2")
+
+
+def test_the_portfolio_history_does_not_count_grace_days_late() -> None:
+    from fenqi.analytics.arrears import AccountHistory, ArrearsBucket, DueLine
+
+    line = DueLine(date(2026, 2, 10), 100_000, 100_000)
+    graced = AccountHistory([line], [], grace_days=3)
+    assert graced.state(date(2026, 2, 13)).bucket is ArrearsBucket.M0
+    assert graced.state(date(2026, 2, 13)).days_past_due == 0
+    assert graced.state(date(2026, 2, 14)).days_past_due == 4
+    assert AccountHistory([line], []).state(date(2026, 2, 11)).days_past_due == 1

@@ -177,7 +177,8 @@ def dashboard(
     if start > end:
         start, error = _months_back(end, 5), "The start date was after the end date."
     with ctx.engine.connect() as conn:
-        book = load_book(conn, end)
+        grace = {name: p.billing.grace_days for name, p in ctx.catalog.items()}
+        book = load_book(conn, end, grace)
         summary = portfolio_summary(conn, start, end, book)
         vintages = vintage_curves(conn, end, book)
         rolls = roll_rates(conn, start, end, book)
