@@ -97,6 +97,9 @@ def test_orders_state_their_currency_and_it_must_match(
         assert ok.status_code == 201 and ok.json()["currency"] == "CNY", ok.text
         ok_usd = api.post("/v1/orders", usd_shop, _order(usd_account, "ok-2", "USD", terms=3))
         assert ok_usd.status_code == 201 and ok_usd.json()["currency"] == "USD", ok_usd.text
+        # the settlement is in the shop's currency unless asked for another
+        assert api.get("/v1/settlement", usd_shop).json()["currency"] == "USD"
+        assert api.get("/v1/settlement", cny_shop).json()["currency"] == "CNY"
 
 
 def test_every_plan_capture_and_refund_of_an_order_is_shown(

@@ -434,7 +434,9 @@ def refund(
 
 @router.get("/settlement", response_model=s.SettlementOut)
 def settlement(
-    currency: str = Query("CNY", pattern="^[A-Z]{3}$"),
+    currency: str | None = Query(
+        None, pattern="^[A-Z]{3}$", description="Default: the currency the shop sells in."
+    ),
     m: MerchantPrincipal = Depends(merchant),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
@@ -442,7 +444,7 @@ def settlement(
     `currency` must be one the catalog's products use (422 `unknown_currency` otherwise), and
     nothing is written."""
     known = sorted({p.currency for p in ctx.catalog.values()})
-    if currency not in known:
+    if currency is not None and currency not in known:
         raise ApiError(
             f"currency: {currency!r} is not a currency of any product ({', '.join(known)})",
             code="unknown_currency",
@@ -450,4 +452,5 @@ def settlement(
             field="currency",
         )
     with ctx.engine.connect() as conn:
-        return checkout.settlement(conn, ctx.clock, m.id, currency)
+        chosen = currency or merchant_currency(conn, m.id)
+        return checkout.settlement(conn, ctx.clock, m.id, chosen)
