@@ -82,7 +82,7 @@ async def load(base: str, key: str, accounts: list[int], clients: int, seconds: 
                 t0 = time.perf_counter()
                 r = await http.post("/v1/orders", json={
                     "credit_account_id": accounts[i % len(accounts)], "amount_fen": 1_000,
-                    "terms": 0, "merchant_order_ref": uuid.uuid4().hex},
+                    "terms": 0, "currency": "CNY", "merchant_order_ref": uuid.uuid4().hex},
                     headers={"Idempotency-Key": uuid.uuid4().hex})
                 if r.status_code != 201:
                     raise SystemExit(f"authorize failed: {r.status_code} {r.text}")

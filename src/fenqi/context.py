@@ -42,7 +42,15 @@ class Context:
     @cached_property
     def underwriter(self) -> Underwriter:
         from fenqi.credit.underwriting import RiskUnderwriter, bootstrap_decider
+        from fenqi.products.tiers import (
+            check_tier_vocabulary,
+            flow_pricing_tiers,
+            read_flow_graph,
+        )
 
+        # the flow's pricing tiers must be the catalog's: checked before anything is decided
+        graph, source = read_flow_graph(self.settings.risk_flow_file)
+        check_tier_vocabulary(flow_pricing_tiers(graph), source, self.catalog)
         return RiskUnderwriter(
             bootstrap_decider(self.settings.models_dir, self.clock, self.settings.risk_flow_file)
         )

@@ -48,6 +48,7 @@ def test_concurrent_authorizations_respect_the_limit(
                         "credit_account_id": account,
                         "amount_fen": AMOUNT,
                         "terms": 0,
+                        "currency": "CNY",
                         "merchant_order_ref": f"o-{i}",
                     },
                     headers={"Authorization": f"Bearer {shop}", "Idempotency-Key": f"k-{i}"},

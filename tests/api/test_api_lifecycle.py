@@ -48,6 +48,7 @@ def test_purchase_lifecycle(db_url: str, models_dir: Path, tmp_path: Path) -> No
             "credit_account_id": account,
             "amount_fen": 300_000,
             "terms": 6,
+            "currency": "CNY",
             "merchant_order_ref": "A-1",
         }
         o = api.post("/v1/orders", key, order_in)
@@ -130,6 +131,7 @@ def test_a_sale_is_authorized_and_captured_in_one_request(
             "credit_account_id": account,
             "amount_fen": 120_000,
             "terms": 3,
+            "currency": "CNY",
             "merchant_order_ref": "S-1",
             "step_up_verified": True,
             "capture": True,
@@ -169,6 +171,6 @@ def test_a_sale_is_authorized_and_captured_in_one_request(
         big = api.post("/v1/orders", key, too_much)
         assert big.status_code == 402 and big.json()["code"] == "insufficient_credit", big.text
         refs = [o["merchant_order_ref"] for o in api.get("/v1/orders", key).json()["items"]]
-        assert refs == ["S-1"]
+        assert refs == ["S-1"]  # the refused sale left no order
         assert api.get(f"/v1/me/accounts/{account}", shopper).json()["available_fen"] == 100_000
         books_balance(api)

@@ -43,6 +43,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator
                 "credit_account_id": app["credit_account_id"],
                 "amount_fen": 1_000,
                 "terms": 0,
+                "currency": "CNY",
                 "merchant_order_ref": "seed",
             },
         )

@@ -33,6 +33,7 @@ def test_isolation_between_shops_shoppers_and_roles(
                 "credit_account_id": acct_a,
                 "amount_fen": 10_000,
                 "terms": 0,
+                "currency": "CNY",
                 "merchant_order_ref": "x",
             },
         )
@@ -74,7 +75,8 @@ def test_isolation_between_shops_shoppers_and_roles(
         declined = api.post(
             "/v1/orders",
             shop_a,
-            {"credit_account_id": acct_a, "amount_fen": 100, "terms": 0, "merchant_order_ref": "y"},
+            {"credit_account_id": acct_a, "amount_fen": 100, "currency": "CNY", "terms": 0,
+             "merchant_order_ref": "y"},
         )
         assert declined.status_code == 402 and declined.json()["code"] == "account_not_active"
         r = api.post(
@@ -99,6 +101,7 @@ def test_idempotency_replay_conflict_and_validation(
             "credit_account_id": acct,
             "amount_fen": 10_000,
             "terms": 0,
+            "currency": "CNY",
             "merchant_order_ref": "r1",
         }
         first = api.post("/v1/orders", shop, body, key="k-1")

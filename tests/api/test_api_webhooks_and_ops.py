@@ -65,6 +65,7 @@ def test_events_are_delivered_signed(db_url: str, models_dir: Path, tmp_path: Pa
                     "credit_account_id": app["credit_account_id"],
                     "amount_fen": 5_000,
                     "terms": 0,
+                    "currency": "CNY",
                     "merchant_order_ref": "w1",
                 },
             ).json()
@@ -119,6 +120,7 @@ def test_conversion_and_reversal(db_url: str, models_dir: Path, tmp_path: Path) 
                 "credit_account_id": account,
                 "amount_fen": 120_000,
                 "terms": 0,
+                "currency": "CNY",
                 "merchant_order_ref": "c1",
             },
         ).json()

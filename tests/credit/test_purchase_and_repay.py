@@ -17,7 +17,7 @@ from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import CUSTOMER_CODES, OwnerKind
 from fenqi.ledger.service import get_balance, reconcile, trial_balance
 from fenqi.products import load_catalog
-from fenqi.products.model import ChargeKind
+from fenqi.products.model import ChargeKind, RepaymentRule
 from fenqi.store.schema.credit import installment_plans
 
 CATALOG = load_catalog(2400)
@@ -87,7 +87,16 @@ def test_purchase_repay_and_overpay(db_engine: Engine) -> None:
         assert paid.by_kind_fen["fee"] == plan.quote.schedule.lines[0].fee_fen
         assert credit.repay(conn, clock, huabei, acct, first, "r1").replayed
         rest = plan.quote.schedule.total_fen - first
-        over = credit.repay(conn, clock, huabei, acct, rest + 123, "r2")
+        # Huabei takes nothing beyond what is owed (repayment.overpayment_max_fen = 0) ...
+        with pytest.raises(CreditError) as refused:
+            credit.repay(conn, clock, huabei, acct, rest + 123, "r2")
+        assert refused.value.code == "overpayment_too_large"
+        assert refused.value.detail["owed_fen"] == rest
+        # ... a product that allows ¥1.23 more keeps it as a credit balance
+        lenient = huabei.model_copy(update={"repayment": RepaymentRule(overpayment_max_fen=123)})
+        with pytest.raises(CreditError):
+            credit.repay(conn, clock, lenient, acct, rest + 124, "r2")
+        over = credit.repay(conn, clock, lenient, acct, rest + 123, "r2")
         assert over.to_credit_balance_fen == 123
         status = conn.execute(
             select(installment_plans.c.status).where(installment_plans.c.id == plan_id)

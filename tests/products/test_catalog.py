@@ -105,7 +105,7 @@ def test_baitiao_tiers_span_the_published_monthly_fee_range() -> None:
     assert sorted(t.count for t in baitiao.installments.terms) == [3, 6, 12, 24]
     # 3 periods: 1.2% a month at the base price, 0.5% a month for the best tier
     assert plan_pricing(baitiao, 3).total_fee_bp == 360
-    assert plan_pricing(baitiao, 3, tier="prime").total_fee_bp == 150
+    assert plan_pricing(baitiao, 3, tier="T1").total_fee_bp == 150
     for term in baitiao.installments.terms:  # never above the published 1.2% a month
         assert term.total_fee_bp <= 120 * term.count
 

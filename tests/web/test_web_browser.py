@@ -72,7 +72,7 @@ def test_console_shop_wallet_round_trip(
         o = api.post(
             "/v1/orders", key,
             {"credit_account_id": earlier["credit_account_id"], "amount_fen": 150_000,
-             "terms": 3, "merchant_order_ref": "EARLY-1"},
+             "terms": 3, "currency": "CNY", "merchant_order_ref": "EARLY-1"},
         )
         assert o.status_code == 201, o.text
         assert api.post(f"/v1/orders/{o.json()['id']}/captures", key, {}).status_code == 201

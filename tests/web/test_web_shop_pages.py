@@ -64,3 +64,34 @@ def test_pages_before_the_demo_exists_and_csrf(
             "application/javascript"
         )
         assert "plotly" in plotly.text[:2000].lower()
+
+
+def _response(status: int, body: dict[str, object]) -> httpx.Response:
+    return httpx.Response(status, json=body)
+
+
+def test_the_shop_never_shows_internal_rule_codes_to_shoppers() -> None:
+    from fenqi.web.routes_shop import SHOPPER_MESSAGE_DEFAULT, shopper_message
+
+    declined = _response(
+        402, {"code": "risk_decline", "detail": "checkout risk: decline (T07)", "reason": "T07"}
+    )
+    text = shopper_message(declined)
+    assert "T07" not in text and "checkout risk" not in text
+    assert "could not approve" in text
+    step_up = _response(402, {"code": "risk_step_up", "detail": "checkout risk: step_up (T03)"})
+    assert "T03" not in shopper_message(step_up)
+    odd = _response(422, {"code": "something_internal", "detail": "rule R12 fired"})
+    assert shopper_message(odd) == SHOPPER_MESSAGE_DEFAULT
+    assert shopper_message(httpx.Response(500, text="oops")) == SHOPPER_MESSAGE_DEFAULT
+
+
+def test_the_shop_hides_plans_the_available_credit_cannot_cover() -> None:
+    from fenqi.web.routes_shop import affordable_plans
+
+    def plan(terms: int, principal: int) -> dict[str, object]:
+        return {"terms": terms, "schedule": [{"principal_fen": principal}]}
+
+    quote = {"available_fen": 50_000, "plans": [plan(0, 89_900), plan(3, 89_900)]}
+    assert affordable_plans(quote) == []
+    assert [p["terms"] for p in affordable_plans({**quote, "available_fen": 89_900})] == [0, 3]

@@ -72,7 +72,11 @@ class AccountState:
 class AccountHistory:
     """One account's lines (in due-date order) and payments, queried at any date."""
 
-    def __init__(self, lines: Iterable[DueLine], payments: Iterable[Payment]) -> None:
+    def __init__(
+        self, lines: Iterable[DueLine], payments: Iterable[Payment], grace_days: int = 0
+    ) -> None:
+        # inside the product's grace period an unpaid amount is not late (issue 24 item 11)
+        self.grace_days = grace_days
         self.lines = sorted(lines, key=lambda x: x.due_date)
         self.payments = sorted(payments, key=lambda x: x.business_date)
         self._cum_due = list(accumulate(x.amount_fen for x in self.lines))
@@ -93,6 +97,8 @@ class AccountHistory:
         overdue = 0
         if first < len(self.lines) and self.lines[first].due_date < as_of:
             days = (as_of - self.lines[first].due_date).days
+            if days <= self.grace_days:
+                days = 0
             last_due = bisect.bisect_left(self._due_dates, as_of)
             overdue = self._cum_due[last_due - 1] - paid if last_due else 0
         lent = (

@@ -14,6 +14,7 @@ Definitions (docs/console.md):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -61,7 +62,11 @@ class Book:
         return found
 
 
-def load_book(conn: Connection, as_of: date) -> Book:
+def load_book(
+    conn: Connection, as_of: date, grace_days: Mapping[str, int] | None = None
+) -> Book:
+    """Every account's history up to `as_of`; `grace_days` (product name -> the product's
+    grace days) keeps an amount inside its grace period from counting as late."""
     pl, p, r, ca = plan_lines.c, installment_plans.c, repayments.c, credit_accounts.c
     amount = (
         pl.principal_fen
@@ -99,12 +104,15 @@ def load_book(conn: Connection, as_of: date) -> Book:
         purchased[int(plan[0])].append((plan[1], int(plan[2])))
     opened: dict[int, date] = {}
     charged_off: dict[int, date] = {}
-    for account in conn.execute(select(ca.id, ca.opened_at, ca.charged_off_on)):
+    grace: dict[int, int] = {}
+    for account in conn.execute(select(ca.id, ca.opened_at, ca.charged_off_on, ca.product)):
         opened[int(account[0])] = account[1].date()
         if account[2] is not None and account[2] <= as_of:
             charged_off[int(account[0])] = account[2]
+        grace[int(account[0])] = (grace_days or {}).get(account[3], 0)
     histories = {
-        a: AccountHistory(lines.get(a, ()), payments.get(a, ())) for a in set(lines) | set(payments)
+        a: AccountHistory(lines.get(a, ()), payments.get(a, ()), grace.get(a, 0))
+        for a in set(lines) | set(payments)
     }
     return Book(as_of, histories, dict(purchased), charged_off, opened)
 

@@ -5,11 +5,12 @@ the shoppers who dealt with it.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from fenqi.api import schemas as s
 from fenqi.api.deps import (
@@ -29,7 +30,12 @@ from fenqi.credit import checkout, customers
 from fenqi.credit import service as credit
 from fenqi.credit.applications import apply
 from fenqi.credit.checkout import RiskVerdict
+from fenqi.credit.currency import check_order_currency, check_product_currency
+from fenqi.credit.merchants import merchant_currency
 from fenqi.credit.plans import offers
+from fenqi.products.model import ProductKind
+from fenqi.store.schema.parties import applications
+from fenqi.store.times import iso
 
 router = APIRouter(prefix="/v1", tags=["merchant"], responses=PROBLEM_RESPONSES)
 
@@ -52,15 +58,81 @@ def create_application(
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
-    """A shopper applies for credit through the shop; the decision flow decides."""
-    return idempotent(
-        ctx,
-        f"merchant:{m.id}",
-        key,
-        "POST /v1/applications",
-        body,
-        lambda conn: (201, apply(conn, ctx, m.id, body)),
-    )
+    """A shopper applies for credit through the shop; the decision flow decides. The product
+    must lend in the shop's currency (422 `currency_mismatch`)."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        product = ctx.product(body.product)
+        check_product_currency(product.name, product.currency, merchant_currency(conn, m.id))
+        return 201, apply(conn, ctx, m.id, body)
+
+    return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/applications", body, work)
+
+
+@router.get("/applications/{application_id}", response_model=s.ApplicationOut)
+def get_application(
+    application_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """An application this shop made, with its decision (404 for any other)."""
+    with ctx.engine.connect() as conn:
+        row = (
+            conn.execute(select(applications).where(applications.c.id == application_id))
+            .mappings()
+            .first()
+        )
+    if row is None or row["merchant_id"] != m.id:
+        raise ApiError(f"application {application_id} not found", code="not_found", http_status=404)
+    approved = row["outcome"] == "approved"
+    return {
+        "application_id": row["id"],
+        "created_at": iso(row["created_at"]),
+        "customer_id": row["customer_id"],
+        "outcome": row["outcome"],
+        "credit_account_id": row["credit_account_id"] if approved else None,
+        "product": row["product"],
+        "tier": row["tier"],
+        "limit_fen": row["limit_fen"] if approved else None,
+        "reasons": json.loads(row["reasons"]),
+        "decision_id": row["decision_id"],
+    }
+
+
+@router.get("/products", response_model=s.ProductList)
+def products(m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)) -> Any:
+    """The products this shop offers: those in the shop's currency, with their plans."""
+    with ctx.engine.connect() as conn:
+        currency = merchant_currency(conn, m.id)
+    items = [
+        {
+            "name": p.name,
+            "display_name": p.display_name,
+            "kind": p.kind.value,
+            "currency": p.currency,
+            "limit_min_fen": p.limits.min_fen,
+            "limit_max_fen": p.limits.max_fen,
+            "interest_free_cycle": p.kind is ProductKind.REVOLVING,
+            "max_interest_free_days": p.billing.max_interest_free_days,
+            "installment_terms": [
+                {
+                    "count": t.count,
+                    "total_fee_bp": t.total_fee_bp,
+                    "annual_rate_bp": t.annual_rate_bp,
+                }
+                for t in p.installments.terms
+            ],
+            "tiers": [
+                {
+                    "name": t.name,
+                    "limit_max_fen": t.limit_max_fen,
+                    "fee_discount_bp": t.fee_discount_bp,
+                }
+                for t in p.tiers
+            ],
+        }
+        for _, p in sorted(ctx.catalog.items())
+        if p.currency == currency
+    ]
+    return {"items": items, "next_cursor": None}
 
 
 @router.post("/shopper-sessions", status_code=201, response_model=s.SessionOut)
@@ -98,6 +170,8 @@ def quote(
 
     def work(conn: Connection) -> tuple[int, Any]:
         account = _linked_account(conn, m, body.credit_account_id)
+        shop_currency = merchant_currency(conn, m.id)
+        check_order_currency(shop_currency, shop_currency, account["currency"])
         product = ctx.product(account["product"])
         summary = credit.account_summary(conn, body.credit_account_id, ctx.clock.today())
         found = offers(
@@ -137,6 +211,8 @@ def authorize(
 
     with ctx.engine.begin() as conn:  # the risk state commits even when declined
         account = _linked_account(conn, m, body.credit_account_id)
+        # refused before checkout risk counts anything
+        check_order_currency(body.currency, merchant_currency(conn, m.id), account["currency"])
         verdict = ctx.checkout_risk(
             conn,
             {
@@ -166,30 +242,113 @@ def authorize(
             hold_seconds=ctx.settings.pending_hold_seconds,
             risk=lambda _conn, _facts: verdict,
             capture=body.capture,
+            currency=body.currency,
         )
         return 201, order
 
     return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/orders", body, work)
 
 
+OrderStatus = Literal[
+    "authorized", "partially_captured", "captured", "voided", "expired", "refunded"
+]
+
+
 @router.get("/orders", response_model=s.OrderPage)
 def list_orders(
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,
+    order: Literal["desc", "asc"] = Query(
+        "desc", description="`desc`: newest first (the default); `asc`: oldest first."
+    ),
+    status: OrderStatus | None = None,
+    merchant_order_ref: str | None = Query(None, min_length=1, max_length=64),
+    credit_account_id: int | None = Query(None, ge=1, le=2**53 - 1),
     m: MerchantPrincipal = Depends(merchant),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
+    """The shop's orders, newest first unless `order=asc`, each with every plan; filters narrow
+    by status, the shop's own reference and the credit account."""
     with ctx.engine.connect() as conn:
-        items = checkout.list_orders(conn, m.id, limit=limit, after_id=decode_cursor(cursor))
+        items = checkout.list_orders(
+            conn,
+            m.id,
+            limit=limit,
+            after_id=decode_cursor(cursor),
+            newest_first=order == "desc",
+            status=status,
+            merchant_order_ref=merchant_order_ref,
+            credit_account_id=credit_account_id,
+        )
     return page(items, limit)
+
+
+@router.get("/orders/by-reference/{merchant_order_ref}", response_model=s.OrderOut)
+def get_order_by_reference(
+    merchant_order_ref: str = Path(min_length=1, max_length=64),
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """The shop's order by its own reference (`merchant_order_ref`), as `GET /v1/orders/{id}`."""
+    with ctx.engine.connect() as conn:
+        return checkout.order_by_reference(conn, m.id, merchant_order_ref)
 
 
 @router.get("/orders/{order_id}", response_model=s.OrderOut)
 def get_order(
     order_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
+    """An order with every plan it booked (one per capture); `plan_id` is the latest's."""
     with ctx.engine.connect() as conn:
         return checkout.get_order(conn, m.id, order_id)
+
+
+@router.get("/orders/{order_id}/captures", response_model=s.CaptureList)
+def list_captures(
+    order_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """The order's captures in order (an order has at most a few: one page)."""
+    with ctx.engine.connect() as conn:
+        return {"items": checkout.order_captures_of(conn, m.id, order_id), "next_cursor": None}
+
+
+@router.get("/orders/{order_id}/captures/{capture_id}", response_model=s.CaptureOut)
+def get_capture(
+    order_id: Id,
+    capture_id: Id,
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        captures = checkout.order_captures_of(conn, m.id, order_id)
+    found = [c for c in captures if c["id"] == capture_id]
+    if not found:
+        raise ApiError(f"capture {capture_id} not found", code="not_found", http_status=404)
+    return found[0]
+
+
+@router.get("/orders/{order_id}/refunds", response_model=s.RefundList)
+def list_refunds(
+    order_id: Id, m: MerchantPrincipal = Depends(merchant), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """The order's refunds, oldest first."""
+    with ctx.engine.connect() as conn:
+        return {"items": checkout.order_refunds_of(conn, m.id, order_id), "next_cursor": None}
+
+
+@router.get("/orders/{order_id}/refunds/{refund_id}", response_model=s.RefundOut)
+def get_refund(
+    order_id: Id,
+    refund_id: Id,
+    m: MerchantPrincipal = Depends(merchant),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        refunds = checkout.order_refunds_of(conn, m.id, order_id)
+    found = [r for r in refunds if r["id"] == refund_id]
+    if not found:
+        raise ApiError(f"refund {refund_id} not found", code="not_found", http_status=404)
+    return found[0]
 
 
 def _product_of_order(conn: Connection, ctx: Context, m: MerchantPrincipal, order_id: Id) -> Any:
@@ -278,10 +437,23 @@ def refund(
 
 @router.get("/settlement", response_model=s.SettlementOut)
 def settlement(
-    currency: str = Query("CNY", pattern="^[A-Z]{3}$"),
+    currency: str | None = Query(
+        None, pattern="^[A-Z]{3}$", description="Default: the currency the shop sells in."
+    ),
     m: MerchantPrincipal = Depends(merchant),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
-    """What fenqi owes this shop: captured less refunds less the merchant discount."""
-    with ctx.engine.begin() as conn:
-        return checkout.settlement(conn, ctx.clock, m.id, currency)
+    """What fenqi owes this shop: captured less refunds less the merchant discount. A read:
+    `currency` must be one the catalog's products use (422 `unknown_currency` otherwise), and
+    nothing is written."""
+    known = sorted({p.currency for p in ctx.catalog.values()})
+    if currency is not None and currency not in known:
+        raise ApiError(
+            f"currency: {currency!r} is not a currency of any product ({', '.join(known)})",
+            code="unknown_currency",
+            http_status=422,
+            field="currency",
+        )
+    with ctx.engine.connect() as conn:
+        chosen = currency or merchant_currency(conn, m.id)
+        return checkout.settlement(conn, ctx.clock, m.id, chosen)

@@ -425,6 +425,7 @@ def create_merchant(
             body.webhook_url,
             ctx.keys,
             allow_private=ctx.settings.webhook_allow_private_networks,
+            currency=body.currency,
         )
         _audit(conn, ctx, user, "merchant.create", "merchant", body.id)
         return 201, out

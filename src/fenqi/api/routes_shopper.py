@@ -4,7 +4,7 @@ shop minted shows only that shop's purchases (`fenqi.credit.shop_scope`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -25,6 +25,7 @@ from fenqi.api.views import plan_quote
 from fenqi.context import Context
 from fenqi.credit import conversion, payoff, shop_scope, views
 from fenqi.credit import service as credit
+from fenqi.credit.credit_balance import pay_back_credit_balance
 from fenqi.credit.plans import PlanOffer
 from fenqi.store.schema.credit import credit_accounts
 from fenqi.webhooks.outbox import EventType, enqueue
@@ -62,21 +63,29 @@ def _notify(
         enqueue(conn, ctx.clock, who.merchant_id, event, data)
 
 
-@router.get("/accounts", response_model=list[s.AccountOut])
+@router.get("/accounts", response_model=s.AccountPage)
 def accounts(
-    who: ShopperPrincipal = Depends(shopper), ctx: Context = Depends(get_ctx)
-) -> list[dict[str, Any]]:
-    with ctx.engine.begin() as conn:
-        ids = (
-            conn.execute(
-                select(credit_accounts.c.id)
-                .where(credit_accounts.c.customer_ref == str(who.customer_id))
-                .order_by(credit_accounts.c.id)
-            )
-            .scalars()
-            .all()
-        )
-        return [credit.account_summary(conn, i, ctx.clock.today()) for i in ids]
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = None,
+    order: Literal["desc", "asc"] = Query(
+        "desc", description="`desc`: newest first (the default); `asc`: oldest first."
+    ),
+    who: ShopperPrincipal = Depends(shopper),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """The shopper's credit accounts, in the paginated shape of every list."""
+    after = decode_cursor(cursor)
+    c = credit_accounts.c
+    stmt = select(c.id).where(c.customer_ref == str(who.customer_id))
+    if after:
+        stmt = stmt.where(c.id < after if order == "desc" else c.id > after)
+    stmt = stmt.order_by(c.id.desc() if order == "desc" else c.id).limit(limit)
+    with ctx.engine.connect() as conn:
+        ids = conn.execute(stmt).scalars().all()
+        items = [credit.account_summary(conn, i, ctx.clock.today()) for i in ids]
+    from fenqi.api.deps import page
+
+    return page(items, limit, id_key="credit_account_id")
 
 
 @router.get("/accounts/{account_id}", response_model=s.AccountOut)
@@ -173,6 +182,42 @@ def repay(
         f"customer:{who.customer_id}",
         key,
         f"POST /v1/me/accounts/{account_id}/repayments",
+        body,
+        work,
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/credit-balance/payouts",
+    status_code=201,
+    response_model=s.CreditPayoutOut,
+)
+def pay_back_credit(
+    account_id: Id,
+    body: s.CreditPayoutIn,
+    who: ShopperPrincipal = Depends(shopper),
+    key: str = Depends(idempotency_key),
+    ctx: Context = Depends(get_ctx),
+) -> JSONResponse:
+    """Pay the account's credit balance (or `amount_fen` of it) back to the shopper."""
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        account = _own(conn, who, account_id)
+        done = pay_back_credit_balance(
+            conn, ctx.clock, account_id, body.amount_fen, f"customer:{who.customer_id}:{key}"
+        )
+        return 201, {
+            "credit_account_id": account_id,
+            "currency": account["currency"],
+            "amount_fen": done.amount_fen,
+            "credit_balance_fen": done.credit_balance_fen,
+        }
+
+    return idempotent(
+        ctx,
+        f"customer:{who.customer_id}",
+        key,
+        f"POST /v1/me/accounts/{account_id}/credit-balance/payouts",
         body,
         work,
     )

@@ -58,6 +58,7 @@ class ApplicationIn(Body):
 
 class ApplicationOut(BaseModel):
     application_id: int
+    created_at: str | None = None
     customer_id: int
     outcome: Literal["approved", "declined", "review"]
     credit_account_id: int | None
@@ -75,6 +76,36 @@ class ApplicationOut(BaseModel):
         None, description="the limit this decision alone would grant (not applied to an "
         "existing account)"
     )
+
+
+class ProductTermOut(BaseModel):
+    count: int
+    total_fee_bp: int
+    annual_rate_bp: int
+
+
+class ProductTierOut(BaseModel):
+    name: str
+    limit_max_fen: int
+    fee_discount_bp: int
+
+
+class ProductOut(BaseModel):
+    name: str
+    display_name: str
+    kind: str
+    currency: str
+    limit_min_fen: int
+    limit_max_fen: int
+    interest_free_cycle: bool
+    max_interest_free_days: int
+    installment_terms: list[ProductTermOut]
+    tiers: list[ProductTierOut]
+
+
+class ProductList(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None = None
 
 
 class ShopperSessionIn(Body):
@@ -129,6 +160,11 @@ class OrderIn(Body):
         description="Amount in fen (integer minor units); one checkout is at most "
         "1,000,000 yuan (the transaction-risk maximum).",
     )
+    currency: str = Field(
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of `amount_fen` (required): it must be the shop's currency "
+        "and the credit account's, or the order is refused with `currency_mismatch`.",
+    )
     terms: int = Field(ge=0, le=60, description="0 = pay in the interest-free cycle")
     merchant_order_ref: Line = Field(min_length=1, max_length=64)
     device_id: Line | None = Field(default=None, min_length=1, max_length=128)
@@ -155,6 +191,46 @@ class RefundIn(Body):
     amount_fen: int = Fen
 
 
+class OrderPlanOut(BaseModel):
+    """One plan of an order: each capture books its own (a partial capture is a purchase of its
+    own, with its own schedule from the day it is captured)."""
+
+    plan_id: int
+    capture_id: int
+    capture_number: int
+    principal_fen: int
+    kind: str
+    terms: int
+    status: str
+
+
+class CaptureOut(BaseModel):
+    id: int
+    order_id: int
+    number: int
+    amount_fen: int
+    plan_id: int
+    created_at: str
+
+
+class CaptureList(BaseModel):
+    items: list[CaptureOut]
+    next_cursor: str | None = None
+
+
+class RefundOut(BaseModel):
+    id: int
+    order_id: int
+    amount_fen: int
+    paid_back_to_shopper_fen: int
+    created_at: str
+
+
+class RefundList(BaseModel):
+    items: list[RefundOut]
+    next_cursor: str | None = None
+
+
 class OrderOut(BaseModel):
     id: int
     merchant_order_ref: str
@@ -167,7 +243,18 @@ class OrderOut(BaseModel):
     refunded_fen: int
     created_at: str
     expires_at: str
-    plan_id: int | None = None
+    plan_id: int | None = Field(
+        default=None, description="The plan of the order's latest capture (null before one)."
+    )
+    plans: list[OrderPlanOut] = Field(
+        default_factory=list, description="Every plan of the order, one per capture, in order."
+    )
+    capture: CaptureOut | None = Field(
+        default=None, description="The capture this request made (capture and sale responses)."
+    )
+    refund: RefundOut | None = Field(
+        default=None, description="The refund this request made (refund responses)."
+    )
     paid_back_to_shopper_fen: int | None = None
 
 
@@ -196,6 +283,22 @@ class RepaymentOut(BaseModel):
     amount_fen: int
     by_kind_fen: dict[str, int]
     to_credit_balance_fen: int
+
+
+class CreditPayoutIn(Body):
+    amount_fen: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**11,
+        description="Part of the credit balance; all of it if absent.",
+    )
+
+
+class CreditPayoutOut(BaseModel):
+    credit_account_id: int
+    currency: str
+    amount_fen: int
+    credit_balance_fen: int
 
 
 class PayoffIn(Body):
@@ -238,6 +341,11 @@ class AccountOut(BaseModel):
     credit_balance_fen: int
     next_due_date: str | None
     next_due_fen: int
+
+
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None
 
 
 class PlanOut(BaseModel):
@@ -299,11 +407,18 @@ class MerchantIn(Body):
     name: Line = Field(min_length=1, max_length=200)
     category: Line = Field(min_length=1, max_length=40)
     webhook_url: Line | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    currency: str = Field(
+        default="CNY",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code the shop sells in; its orders and the products its "
+        "shoppers apply for must be in it.",
+    )
 
 
 class MerchantOut(BaseModel):
     id: str
     name: str
     category: str
+    currency: str = "CNY"
     api_key: str | None = None
     webhook_secret: str | None = None

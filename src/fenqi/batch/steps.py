@@ -196,7 +196,8 @@ snapshot = _temp(
     Column("account_id", BigId, primary_key=True, autoincrement=False),
     Column("revolving_principal", BigInteger, nullable=False),  # revolving since today or before
     Column("penalty_ppm", BigInteger, nullable=False),  # Σ overdue × the line's daily ppm
-    # the due date of the oldest amount due, unpaid and not revolving (NULL if none)
+    # the due date of the oldest amount due, unpaid, not revolving and out of its grace period
+    # (NULL if none)
     Column("past_due_since", Date, nullable=True),
     # the lines on the statement cut today (zero on other days)
     Column("stmt_owed", BigInteger, nullable=False),
@@ -263,9 +264,10 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
             total(UNPAID * rate, and_(lines.c.due_date < overdue_before, not_revolving)).label(
                 "penalty_ppm"
             ),
-            func.min(case((and_(lines.c.due_date < day, not_revolving), lines.c.due_date))).label(
-                "past_due_since"
-            ),
+            # late only once out of the product's grace period (issue 24 item 11)
+            func.min(
+                case((and_(lines.c.due_date < overdue_before, not_revolving), lines.c.due_date))
+            ).label("past_due_since"),
             *[value.label(f"s{i}") for i, value in enumerate(stmt)],
         )
         .select_from(lines)
@@ -1003,8 +1005,15 @@ def _drop_unbilled(conn: Connection, run: RunFacts, victims: Any) -> None:
         )
 
 
+def _apply_credit(conn: Connection, run: RunFacts, part: Partition) -> Result:
+    from fenqi.batch.credit_step import apply_credit
+
+    return apply_credit(conn, run, part)
+
+
 STEPS = (
     ("expire_holds", expire_holds),
+    ("apply_credit", _apply_credit),  # credit balances pay what is due (batch/credit_step.py)
     ("revolve", revolve),
     ("accrue", accrue),
     ("bill", bill),

@@ -28,8 +28,20 @@ def bucket_bounds() -> list[tuple[str, int, int]]:
     return [(f"M{i}", (i - 1) * BUCKET_DAYS + 1, i * BUCKET_DAYS) for i in range(1, LAST_BUCKET)]
 
 
-def arrears_on(past_due_since: date | None, day: date) -> tuple[int, str]:
+def arrears_on(
+    past_due_since: date | None, day: date, grace_days: int = 0
+) -> tuple[int, str]:
     """(days past due, bucket) on `day` of an account whose oldest unpaid due date is
-    `past_due_since` (None when current): a due date counts from the day after it."""
+    `past_due_since` (None when current): a due date counts from the day after it.
+
+    Within the product's grace period (`grace_days` after the due date) an amount is not late:
+    the account is current (0, M0). Past the grace period it counts from the due date, as a
+    lender reports it (grace 3: the 4th day after the due date is DPD 4, M1). The end of day
+    stores `past_due_since` only once an amount is out of its grace period, so a stored date is
+    already late; `grace_days` guards a read of an amount the night run has not seen."""
+    if grace_days < 0:
+        raise ValueError("grace_days must not be negative")
     days = 0 if past_due_since is None else max(0, (day - past_due_since).days)
+    if days <= grace_days:
+        days = 0
     return days, bucket_for(days)

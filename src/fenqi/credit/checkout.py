@@ -17,13 +17,14 @@ from fenqi.credit.errors import CreditError, Declined, NotFound
 from fenqi.credit.plans import offer
 from fenqi.credit.refunds import refund_plan
 from fenqi.ledger import service as ledger
+from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.queries import net_credit_by_code
 from fenqi.products.model import Product
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.ledger import ledger_balances as balance_rows
-from fenqi.store.schema.parties import orders
+from fenqi.store.schema.parties import order_captures, order_refunds, orders
 from fenqi.store.times import iso
 from fenqi.webhooks.outbox import EventType, enqueue
 
@@ -82,6 +83,103 @@ _PLANS_OF_ORDER = Prepared(
 )
 
 
+_INSERT_CAPTURE = Prepared(insert(order_captures).returning(*order_captures.c))
+_INSERT_REFUND = Prepared(insert(order_refunds).returning(*order_refunds.c))
+
+
+def capture_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "order_id": row["order_id"],
+        "number": row["number"],
+        "amount_fen": row["amount_fen"],
+        "plan_id": row["plan_id"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def refund_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "order_id": row["order_id"],
+        "amount_fen": row["amount_fen"],
+        "paid_back_to_shopper_fen": row["paid_back_to_shopper_fen"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def _record_capture(
+    conn: Connection, clock: Clock, order_id: int, number: int, amount_fen: int, plan_id: int
+) -> dict[str, Any]:
+    row = _INSERT_CAPTURE.run(
+        conn,
+        {
+            "order_id": order_id,
+            "number": number,
+            "amount_fen": amount_fen,
+            "plan_id": plan_id,
+            "created_at": clock.now(),
+        },
+    ).mapping()
+    return capture_view(row)
+
+
+def _plans_by_order(conn: Connection, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each order's plans, one per capture, in capture order."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in order_ids}
+    if not order_ids:
+        return out
+    c, p = order_captures.c, plans.c
+    rows = conn.execute(
+        select(c.order_id, c.id, c.number, c.amount_fen, p.id, p.kind, p.terms, p.status)
+        .join(plans, p.id == c.plan_id)
+        .where(c.order_id.in_(order_ids))
+        .order_by(c.order_id, c.number)
+    ).all()
+    for order_id, capture_id, number, amount, plan_id, kind, terms, status in rows:
+        out[int(order_id)].append(
+            {
+                "plan_id": plan_id,
+                "capture_id": capture_id,
+                "capture_number": number,
+                "principal_fen": amount,
+                "kind": kind,
+                "terms": terms,
+                "status": status,
+            }
+        )
+    return out
+
+
+def _with_plans(view: dict[str, Any], order_plans: list[dict[str, Any]]) -> dict[str, Any]:
+    """An order as every call shows it: all its plans, and `plan_id` the latest capture's."""
+    return {
+        **view,
+        "plans": order_plans,
+        "plan_id": order_plans[-1]["plan_id"] if order_plans else None,
+    }
+
+
+def order_captures_of(conn: Connection, merchant_id: str, order_id: int) -> list[dict[str, Any]]:
+    _order(conn, merchant_id, order_id, lock=False)
+    rows = conn.execute(
+        select(order_captures)
+        .where(order_captures.c.order_id == order_id)
+        .order_by(order_captures.c.number)
+    ).mappings()
+    return [capture_view(r) for r in rows]
+
+
+def order_refunds_of(conn: Connection, merchant_id: str, order_id: int) -> list[dict[str, Any]]:
+    _order(conn, merchant_id, order_id, lock=False)
+    rows = conn.execute(
+        select(order_refunds)
+        .where(order_refunds.c.order_id == order_id)
+        .order_by(order_refunds.c.id)
+    ).mappings()
+    return [refund_view(r) for r in rows]
+
+
 def _order(conn: Connection, merchant_id: str, order_id: int, lock: bool = True) -> Any:
     stmt = _ORDER_LOCKED if lock else _ORDER
     row = stmt.run(conn, {"k_id": order_id}).mapping()
@@ -92,7 +190,8 @@ def _order(conn: Connection, merchant_id: str, order_id: int, lock: bool = True)
 
 
 def get_order(conn: Connection, merchant_id: str, order_id: int) -> dict[str, Any]:
-    return order_view(_order(conn, merchant_id, order_id, lock=False))
+    view = order_view(_order(conn, merchant_id, order_id, lock=False))
+    return _with_plans(view, _plans_by_order(conn, [order_id])[order_id])
 
 
 def authorize_order(
@@ -111,12 +210,13 @@ def authorize_order(
     risk: RiskCheck = approve_all,
     risk_facts: dict[str, Any] | None = None,
     capture: bool = False,
+    currency: str | None = None,
 ) -> dict[str, Any]:
     """Checkout risk, then a hold on the account's available credit for the chosen plan; the
     shop captures later (at shipment). With `capture`, a sale: the order is authorized and
     captured at once and its plan booked, with no hold (Klarna's auto-capture, Stripe's
     automatic capture; for what is handed over at checkout). A sale's only event is
-    `order.captured`."""
+    `order.captured`. `currency`, when given, must be the account's (`currency_mismatch`)."""
     taken = _ORDER_BY_REF.run(
         conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
     ).scalar()
@@ -130,6 +230,13 @@ def authorize_order(
     account = credit.get_account(conn, credit_account_id)
     if account["product"] != product.name:
         raise CreditError("product mismatch", code="product_mismatch")
+    if currency is not None and currency != account["currency"]:
+        raise CreditError(
+            f"currency: the order is in {currency} but the credit account lends in "
+            f"{account['currency']}",
+            code="currency_mismatch",
+            field="currency",
+        )
     plan = offer(product, amount_fen, terms, clock.today(), cap_bp=cap_bp, tier=account["tier"])
     verdict = risk(
         conn,
@@ -183,15 +290,16 @@ def authorize_order(
             f"sale:{client_id}",
             account=account,
         )
-        view = order_view(row)
+        taken = _record_capture(conn, clock, row["id"], 1, amount_fen, sale.plan_id)
+        view = _with_plans(order_view(row), _plans_by_order(conn, [row["id"]])[row["id"]])
         enqueue(
             conn,
             clock,
             merchant_id,
             EventType.ORDER_CAPTURED,
-            {"order": view, "plan_id": sale.plan_id, "amount_fen": amount_fen},
+            {"order": view, "plan_id": sale.plan_id, "amount_fen": amount_fen, "capture": taken},
         )
-        return {**view, "plan_id": sale.plan_id}
+        return {**view, "capture": taken}
     hold = credit.authorize(
         conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds,
         account=account,
@@ -207,7 +315,7 @@ def authorize_order(
             "expires_at": now + timedelta(seconds=hold_seconds),
         },
     ).mapping()
-    view = order_view(held)
+    view = _with_plans(order_view(held), [])
     enqueue(conn, clock, merchant_id, EventType.ORDER_AUTHORIZED, {"order": view})
     return view
 
@@ -259,15 +367,19 @@ def capture_order(
     _UPDATE_ORDER.run(
         conn, {"k_id": order_id, "captured_fen": captured, "captures": number, "status": status}
     )
-    view = {**order_view(row), "captured_fen": captured, "status": status}
+    taken = _record_capture(conn, clock, order_id, number, amount, plan_id)
+    view = _with_plans(
+        {**order_view(row), "captured_fen": captured, "status": status},
+        _plans_by_order(conn, [order_id])[order_id],
+    )
     enqueue(
         conn,
         clock,
         merchant_id,
         EventType.ORDER_CAPTURED,
-        {"order": view, "plan_id": plan_id, "amount_fen": amount},
+        {"order": view, "plan_id": plan_id, "amount_fen": amount, "capture": taken},
     )
-    return {**view, "plan_id": plan_id}
+    return {**view, "capture": taken}
 
 
 def void_order(
@@ -281,7 +393,9 @@ def void_order(
     ledger.void_pending(conn, clock, f"void:{client_id}", row["hold_entry_id"], "void by shop")
     status = "voided" if row["captured_fen"] == 0 else "captured"
     conn.execute(update(orders).where(orders.c.id == order_id).values(status=status))
-    view = {**order_view(row), "status": status}
+    view = _with_plans(
+        {**order_view(row), "status": status}, _plans_by_order(conn, [order_id])[order_id]
+    )
     enqueue(conn, clock, merchant_id, EventType.ORDER_VOIDED, {"order": view})
     return view
 
@@ -347,39 +461,98 @@ def refund_order(
         else (row["status"])
     )
     _UPDATE_ORDER.run(conn, {"k_id": order_id, "refunded_fen": refunded, "status": status})
-    view = {**order_view(row), "refunded_fen": refunded, "status": status}
+    made = refund_view(
+        _INSERT_REFUND.run(
+            conn,
+            {
+                "order_id": order_id,
+                "amount_fen": amount_fen,
+                "paid_back_to_shopper_fen": cash_back,
+                "created_at": clock.now(),
+            },
+        ).mapping()
+    )
+    view = _with_plans(
+        {**order_view(row), "refunded_fen": refunded, "status": status},
+        _plans_by_order(conn, [order_id])[order_id],
+    )
     enqueue(
         conn,
         clock,
         merchant_id,
         EventType.ORDER_REFUNDED,
-        {"order": view, "amount_fen": amount_fen, "paid_back_to_shopper_fen": cash_back},
+        {
+            "order": view,
+            "amount_fen": amount_fen,
+            "paid_back_to_shopper_fen": cash_back,
+            "refund": made,
+        },
     )
-    return {**view, "paid_back_to_shopper_fen": cash_back}
+    return {**view, "paid_back_to_shopper_fen": cash_back, "refund": made}
 
 
 def list_orders(
-    conn: Connection, merchant_id: str, *, limit: int = 50, after_id: int = 0
+    conn: Connection,
+    merchant_id: str,
+    *,
+    limit: int = 50,
+    after_id: int = 0,
+    newest_first: bool = False,
+    status: str | None = None,
+    merchant_order_ref: str | None = None,
+    credit_account_id: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The shop's orders, oldest or newest first, after the cursor's id (0: from the start),
+    narrowed by status, the shop's own reference or the credit account; each with its plans."""
+    o = orders.c
+    where = [o.merchant_id == merchant_id]
+    if after_id:
+        where.append(o.id < after_id if newest_first else o.id > after_id)
+    if status is not None:
+        where.append(o.status == status)
+    if merchant_order_ref is not None:
+        where.append(o.merchant_order_ref == merchant_order_ref)
+    if credit_account_id is not None:
+        where.append(o.credit_account_id == credit_account_id)
     rows = (
         conn.execute(
             select(orders)
-            .where(orders.c.merchant_id == merchant_id, orders.c.id > after_id)
-            .order_by(orders.c.id)
+            .where(*where)
+            .order_by(o.id.desc() if newest_first else o.id)
             .limit(max(1, min(limit, 200)))
         )
         .mappings()
         .all()
     )
-    return [order_view(r) for r in rows]
+    by_order = _plans_by_order(conn, [int(r["id"]) for r in rows])
+    return [_with_plans(order_view(r), by_order[int(r["id"])]) for r in rows]
+
+
+def order_by_reference(
+    conn: Connection, merchant_id: str, merchant_order_ref: str
+) -> dict[str, Any]:
+    """The shop's order with its own reference (`merchant_order_ref`), or 404."""
+    found = _ORDER_BY_REF.run(
+        conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
+    ).scalar()
+    if found is None:
+        raise NotFound(f"no order with merchant_order_ref {merchant_order_ref!r}")
+    return get_order(conn, merchant_id, int(found))
 
 
 def settlement(conn: Connection, clock: Clock, merchant_id: str, currency: str) -> dict[str, Any]:
-    """What fenqi owes the shop: its payable balance in the ledger, with how it came about."""
-    payable_id = ledger.open_account(
-        conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, merchant_id, currency
+    """What fenqi owes the shop: its payable balance in the ledger, with how it came about.
+    A read: it never opens a ledger account (a shop with no payable yet is owed nothing)."""
+    payable_id = find_account(
+        conn, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, merchant_id, currency
     )
-    bal = ledger.get_balance(conn, payable_id)
+    if payable_id is None:
+        owed = held = 0
+        by_code: dict[str, int] = {}
+    else:
+        bal = ledger.get_balance(conn, payable_id)
+        owed, held = bal.credits_posted - bal.debits_posted, bal.credits_pending
+        by_code = net_credit_by_code(conn, payable_id)
     totals = conn.execute(
         select(
             func.coalesce(func.sum(orders.c.captured_fen), 0),
@@ -387,12 +560,11 @@ def settlement(conn: Connection, clock: Clock, merchant_id: str, currency: str) 
             func.count(),
         ).where(orders.c.merchant_id == merchant_id, orders.c.currency == currency)
     ).one()
-    by_code = net_credit_by_code(conn, payable_id)
     return {
         "merchant_id": merchant_id,
         "currency": currency,
-        "owed_fen": bal.credits_posted - bal.debits_posted,
-        "held_fen": bal.credits_pending,
+        "owed_fen": owed,
+        "held_fen": held,
         "captured_fen": int(totals[0]),
         "refunded_fen": int(totals[1]),
         "orders": int(totals[2]),

@@ -13,8 +13,9 @@ from datetime import date
 from sqlalchemy import Connection, select, update
 
 from fenqi.clock import Clock
+from fenqi.credit.conversion_window import conversion_refusal
 from fenqi.credit.errors import CreditError, NotFound
-from fenqi.credit.lines import line_from_row
+from fenqi.credit.lines import Line, line_from_row
 from fenqi.credit.plans import offer
 from fenqi.credit.posting import leg, post
 from fenqi.credit.service import customer_account, get_account, platform_account, store_plan
@@ -25,8 +26,14 @@ from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines_t
 
 
-def _convertible(conn: Connection, credit_account_id: int, plan_ids: list[int]) -> int:
-    """The unpaid principal of the plans, after checking each may be converted."""
+def _convertible(
+    conn: Connection,
+    credit_account_id: int,
+    plan_ids: list[int],
+    window: tuple[Product, date] | None = None,
+) -> int:
+    """The unpaid principal of the plans, after checking each may be converted (and, given
+    `window` (product, today), that today is in its conversion window)."""
     if not plan_ids:
         raise CreditError("plan_ids: name at least one purchase", code="nothing_to_convert")
     # the account row first, as repayments, payoffs and refunds take it: a repayment racing
@@ -52,8 +59,19 @@ def _convertible(conn: Connection, credit_account_id: int, plan_ids: list[int]) 
             raise CreditError(
                 f"plan {plan_id} is partly paid; pay it or repay first", code="not_convertible"
             )
+        if window is not None:
+            _check_window(window[0], plan_id, lines, window[1])
         total += sum(x.unpaid(ChargeKind.PRINCIPAL) for x in lines)
     return total
+
+
+def _check_window(product: Product, plan_id: int, lines: list[Line], today: date) -> None:
+    for line in lines:
+        refusal = conversion_refusal(product, line.due_date, today)
+        if refusal is not None:
+            raise CreditError(
+                f"plan {plan_id}: {refusal.message}", code=refusal.code, plan_id=plan_id
+            )
 
 
 def conversion_quote(
@@ -66,7 +84,7 @@ def conversion_quote(
     cap_bp: int,
     tier: str | None = None,
 ) -> Quote:
-    principal = _convertible(conn, credit_account_id, plan_ids)
+    principal = _convertible(conn, credit_account_id, plan_ids, (product, as_of))
     return offer(product, principal, terms, as_of, cap_bp=cap_bp, tier=tier).quote
 
 

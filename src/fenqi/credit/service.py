@@ -571,7 +571,11 @@ def repay(
     amount_fen: int,
     client_id: str,
 ) -> RepaymentResult:
-    """Apply a payment by the product's allocation order; any excess becomes a credit balance."""
+    """Apply a payment by the product's allocation order; an excess over everything owed, up to
+    the product's `repayment.overpayment_max_fen`, becomes a credit balance (more is refused:
+    `fenqi.credit.credit_balance`)."""
+    from fenqi.credit.credit_balance import check_overpayment
+
     if amount_fen <= 0:
         raise CreditError(f"amount_fen: must be positive, got {amount_fen}", code="invalid_amount")
     done = _REPAYMENT_BY_CLIENT_ID.run(conn, {"k_client_id": client_id}).mapping()
@@ -590,6 +594,7 @@ def repay(
         product.allocation_order,
         clock.today(),
     )
+    check_overpayment(product, amount_fen, allocation.overpayment_fen)  # refused whole
     # what each line (and accrued charge) is paid, summed by kind: one UPDATE per line, all
     # lines in one executemany
     paid_lines: dict[tuple[Any, Any], dict[str, Any]] = {}

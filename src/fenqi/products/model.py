@@ -120,6 +120,12 @@ class RefundRule(Strict):
     overpayment: str = Field(default="credit_balance", pattern="^(credit_balance|pay_back)$")
 
 
+class RepaymentRule(Strict):
+    # how far a repayment may exceed everything the account owes (due or not); the excess
+    # becomes a credit balance. 0: a payment beyond what is owed is refused.
+    overpayment_max_fen: Fen = 0
+
+
 class Tier(Strict):
     name: str = Field(min_length=1, max_length=32)
     limit_max_fen: Fen
@@ -154,6 +160,7 @@ class Product(Strict):
     minimum_payment: MinimumPayment = MinimumPayment()
     early_payoff: EarlyPayoff = EarlyPayoff()
     refund: RefundRule = RefundRule()
+    repayment: RepaymentRule = RepaymentRule()
     allocation_order: tuple[ChargeKind, ...] = DEFAULT_ALLOCATION
     merchant_discount_bp: Bp = 0
     tiers: tuple[Tier, ...] = ()

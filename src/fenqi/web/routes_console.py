@@ -199,7 +199,8 @@ def dashboard(
         notes.append(f"At most {DASHBOARD_MONTHS_MAX} months are shown; from {start}.")
     error = " ".join(notes) or None
     with ctx.engine.connect() as conn:
-        book = load_book(conn, end)
+        grace = {name: p.billing.grace_days for name, p in ctx.catalog.items()}
+        book = load_book(conn, end, grace)
         summary = portfolio_summary(conn, start, end, book)
         vintages = vintage_curves(conn, end, book)
         rolls = roll_rates(conn, start, end, book)

@@ -111,6 +111,38 @@ def _problem(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}"
 
 
+# What a shopper is told when the API refuses: plain words, never the API's detail (it names
+# internal rule codes, e.g. a checkout-risk rule) — a real shop keeps those to itself.
+SHOPPER_MESSAGES = {
+    "insufficient_credit": "Your available credit does not cover this purchase.",
+    "account_not_active": "Your credit account cannot be used for purchases right now.",
+    "risk_decline": "We could not approve this purchase. Please choose another way to pay.",
+    "risk_step_up": "For your security, please confirm this purchase.",
+    "currency_mismatch": "This credit account cannot pay in this shop's currency.",
+}
+SHOPPER_MESSAGE_DEFAULT = "The payment could not be completed. Please try again later."
+
+
+def shopper_message(response: httpx.Response) -> str:
+    """A refusal in words for the shopper: by the problem's code, never its detail."""
+    try:
+        code = str(response.json().get("code", ""))
+    except ValueError:
+        code = ""
+    return SHOPPER_MESSAGES.get(code, SHOPPER_MESSAGE_DEFAULT)
+
+
+def affordable_plans(quote: dict[str, Any]) -> list[dict[str, Any]]:
+    """The quoted plans the shopper's available credit covers (the authorization holds the
+    purchase amount, whatever the plan)."""
+    available = int(quote.get("available_fen") or 0)
+    return [
+        p
+        for p in quote.get("plans", [])
+        if sum(int(x["principal_fen"]) for x in p.get("schedule", [])) <= available
+    ]
+
+
 def verify_csrf(request: Request, csrf_token: str | None) -> None:
     """Double submit: the form's (or htmx header's) token must equal the cookie's. These
     handlers are synchronous (they call the API over HTTP on this same server, which must not
@@ -158,11 +190,20 @@ def shop_quote(
     with _api(request, demo.api_key) as api:
         r = _post(api, "/v1/quotes", {"credit_account_id": account, "amount_fen": item.price_fen})
     if r.status_code != 200:
-        return _fragment(request, f"No plans: {_problem(r)}", 200)
+        return _fragment(request, f"No plans: {shopper_message(r)}", 200)
+    quote = r.json()
+    plans = affordable_plans(quote)
+    if not plans:  # nothing to choose: say why, without offering what would be declined
+        return _fragment(
+            request,
+            f"Your available credit (¥{quote['available_fen'] / 100:,.2f}) does not cover "
+            f"this item (¥{item.price_fen / 100:,.2f}).",
+            200,
+        )
     return page(
         request,
         "_shop_plans.html",
-        quote=r.json(),
+        quote={**quote, "plans": plans},
         item=item,
         customer_id=customer_id,
         order_ref=f"demo-{uuid.uuid4().hex[:16]}",
@@ -191,6 +232,7 @@ def shop_order(
     body = {
         "credit_account_id": account,
         "amount_fen": item.price_fen,
+        "currency": "CNY",  # the demo shop sells in yuan
         "terms": terms,
         "merchant_order_ref": order_ref,
         "step_up_verified": step_up_verified,
@@ -208,14 +250,14 @@ def shop_order(
                 terms=terms,
                 order_ref=order_ref,
                 csrf=csrf,
-                detail=_problem(r),
+                detail=shopper_message(r),
             )
         if r.status_code != 201:
-            return _fragment(request, f"Payment declined: {_problem(r)}")
+            return _fragment(request, f"Payment declined: {shopper_message(r)}")
         order = r.json()
         c = _post(api, f"/v1/orders/{order['id']}/captures", {}, f"{order_ref}:capture")
     if c.status_code != 201:
-        return _fragment(request, f"Authorized, but capture failed: {_problem(c)}")
+        return _fragment(request, f"Authorized, but capture failed: {shopper_message(c)}")
     return page(request, "_shop_done.html", order=c.json(), item=item, terms=terms)
 
 
@@ -251,7 +293,7 @@ def wallet(
             response = _with_csrf(request, "wallet.html", demo=demo, accounts=None, error=None)
             response.delete_cookie(WALLET_COOKIE, path="/wallet")
             return response
-        for summary in r.json() if r.status_code == 200 else []:
+        for summary in r.json()["items"] if r.status_code == 200 else []:
             account_id = summary["credit_account_id"]
             accounts.append(
                 {

@@ -26,6 +26,8 @@ merchants = Table(
     Column("id", String(32), primary_key=True),  # "m_..." chosen by the operator
     Column("name", String(200), nullable=False),
     Column("category", String(40), nullable=False),  # merchant category, used by checkout risk
+    # what the shop sells in: its orders, and the products its shoppers apply for, are in it
+    Column("currency", String(3), nullable=False, server_default="CNY"),
     Column("status", String(12), nullable=False),  # active | suspended
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -125,6 +127,32 @@ orders = Table(
     UniqueConstraint("merchant_id", "merchant_order_ref", name="uq_orders_merchant_ref"),
 )
 Index("ix_orders_account", orders.c.credit_account_id)
+
+# Each capture of an order books its own plan (a partial capture is a purchase of its own: its
+# own schedule and due dates), and each refund is a record of its own, so a shop can list and
+# fetch them (GET /v1/orders/{id}/captures, /refunds).
+order_captures = Table(
+    "order_captures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("order_id", BigInteger, ForeignKey("orders.id"), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2, … in the order
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("plan_id", BigInteger, ForeignKey("installment_plans.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("order_id", "number", name="uq_order_captures_number"),
+)
+
+order_refunds = Table(
+    "order_refunds",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("order_id", BigInteger, ForeignKey("orders.id"), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("paid_back_to_shopper_fen", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_order_refunds_order", order_refunds.c.order_id)
 
 idempotency_keys = Table(
     "idempotency_keys",
