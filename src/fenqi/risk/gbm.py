@@ -244,14 +244,14 @@ class GbmModel:
 
     def __init__(
         self, specs: Sequence[FeatureSpec], booster: Any, calibrator: Calibrator,
-        params: GbmParams, best_rounds: int, *, model_file: Path | None = None,
+        params: GbmParams, best_rounds: int, *, model_text: bytes | None = None,
         row_predictor: _RowPredictor | None = None,
     ) -> None:
-        if booster is None and model_file is None:
-            raise ValueError("a GBM needs a booster or its model file")
+        if booster is None and model_text is None:
+            raise ValueError("a GBM needs a booster or its model text")
         self.specs = tuple(specs)
         self._booster = booster
-        self._model_file = model_file
+        self._model_text = model_text
         self._row_predictor = row_predictor
         self._row_predictor_tried = row_predictor is not None
         self.calibrator = calibrator
@@ -263,12 +263,20 @@ class GbmModel:
 
     @property
     def booster(self) -> Any:
-        """The `lightgbm.Booster` (loaded from the model file on first use)."""
+        """The `lightgbm.Booster`, built on first use from the model text read at load time (so
+        a model whose folder was moved or deleted after loading still scores)."""
         if self._booster is None:
             import lightgbm as lgb
 
-            self._booster = lgb.Booster(model_file=str(self._model_file))
+            assert self._model_text is not None
+            self._booster = lgb.Booster(model_str=self._model_text.decode())
         return self._booster
+
+    def feature_importance(self) -> dict[str, float]:
+        """Total gain per feature (LightGBM's split gain summed over trees), largest first."""
+        gains = np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=float)
+        pairs = sorted(zip(self._names, gains.tolist(), strict=True), key=lambda kv: -kv[1])
+        return dict(pairs)
 
     def _row_contributions(self, row: np.ndarray) -> np.ndarray:
         if not self._row_predictor_tried:
@@ -320,25 +328,34 @@ class GbmModel:
                                     tuple(cal["iso_x"]), tuple(cal["iso_y"]))
             params = GbmParams(**payload["params"])
             best_rounds = int(payload["best_rounds"])
+            model_text = model_file.read_bytes()  # kept: the folder may move after loading
             lib = _native_lib()
             if lib is not None:  # deciding needs no lightgbm import
-                row_predictor = _RowPredictor(lib, model_file.read_bytes())
+                row_predictor = _RowPredictor(lib, model_text)
                 names = row_predictor.feature_names()
             else:
-                booster, names = _load_booster(model_file)
+                booster, names = _load_booster(model_text)
         except (OSError, KeyError, TypeError, ValueError, NativeError) as exc:
             raise ArtifactError(f"cannot load GBM from {directory}: {exc}") from exc
-        if names != [s.name for s in specs]:
+        # Boosters name features by position (f0, f1, ...: LightGBM refuses some characters in
+        # names and rewrites spaces); artifacts from before that carry the column names.
+        if names not in ([s.name for s in specs], booster_names(specs)):
             raise ArtifactError(f"GBM in {directory} does not match its manifest's features")
-        return cls(specs, booster, calibrator, params, best_rounds, model_file=model_file,
+        return cls(specs, booster, calibrator, params, best_rounds, model_text=model_text,
                    row_predictor=row_predictor)
 
 
-def _load_booster(model_file: Path) -> tuple[Any, list[str]]:
+def booster_names(specs: Sequence[FeatureSpec]) -> list[str]:
+    """The feature names given to LightGBM: positional, so any column name works (LightGBM
+    refuses JSON special characters such as `[` or `:` and turns spaces into `_`)."""
+    return [f"f{j}" for j in range(len(specs))]
+
+
+def _load_booster(model_text: bytes) -> tuple[Any, list[str]]:
     import lightgbm as lgb
 
     try:
-        booster = lgb.Booster(model_file=str(model_file))
+        booster = lgb.Booster(model_str=model_text.decode())
     except lgb.basic.LightGBMError as exc:
         raise NativeError(str(exc)) from exc
     return booster, booster.feature_name()
@@ -375,8 +392,9 @@ def fit_gbm(
     from sklearn.model_selection import train_test_split
 
     params = params or GbmParams()
-    names = [s.name for s in specs]
-    categorical = [s.name for s in specs if s.kind is FeatureKind.CATEGORICAL]
+    names = booster_names(specs)
+    categorical = [n for n, s in zip(names, specs, strict=True)
+                   if s.kind is FeatureKind.CATEGORICAL]
     lgb_params = _lgb_params(params, specs)
     index = np.arange(len(y))
     train_idx, valid_idx = train_test_split(

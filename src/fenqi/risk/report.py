@@ -26,9 +26,11 @@ def evaluate_frame(
     loaded: LoadedModel, frame: pd.DataFrame, target_column: str, bad_value: str | None = None
 ) -> dict[str, Any]:
     """Every figure of model quality on this table: summary, calibration, gains, PSI."""
+    source = "--bad-value"
     if bad_value is None and loaded.manifest["target"]["column"] == target_column:
         bad_value = loaded.manifest["target"]["bad_label"]
-    target = resolve_target(frame, target_column, bad_value)
+        source = f"the bad label of model {loaded.model_id} (pass --bad-value to override):"
+    target = resolve_target(frame, target_column, bad_value, source)
     y = target_vector(frame, target)
     pd_ = loaded.predict_pd(frame)
     scores = loaded.model.scale.score_from_pd(pd_)

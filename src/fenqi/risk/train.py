@@ -1,8 +1,11 @@
 """Training pipeline: table -> typed features -> model -> held-out metrics -> registry artifact.
 
-A stratified share of rows (`holdout`, default 20%) is kept out of training and used for the
-metrics recorded in the manifest, so the numbers an operator reads are out-of-sample. The
-training scores' decile edges are kept too, as the baseline for PSI monitoring later.
+A stratified share of rows (`holdout`, default 20%) is kept out of a first fit and used for the
+metrics recorded in the manifest, so the numbers an operator reads are out-of-sample. Then, by
+default (`refit=True`), the model is fit again with the same settings on every row and that
+model is saved: the holdout measured the method, the refit gives the saved model all the data
+(the manifest says both: `metrics.sample`, `refit_on_all_rows`). The saved model's score deciles
+and each feature's distribution are kept too, as the baseline for PSI monitoring later.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from fenqi.risk.data import (
     target_vector,
 )
 from fenqi.risk.errors import BadDataError
+from fenqi.risk.fairness import protected_columns
 from fenqi.risk.gbm import GbmParams, fit_gbm
 from fenqi.risk.model import RiskModel
 from fenqi.risk.registry import LoadedModel, save_model
@@ -50,11 +54,12 @@ class Prepared:
     y: np.ndarray
     specs: list[FeatureSpec]
     target: dict[str, str]
+    notes: tuple[str, ...] = ()
 
 
 def prepare(
     frame: pd.DataFrame, target_column: str, bad_value: str | None = None,
-    exclude: Sequence[str] = (),
+    exclude: Sequence[str] = (), *, allow_protected: Sequence[str] = (),
 ) -> Prepared:
     target = resolve_target(frame, target_column, bad_value)
     y = target_vector(frame, target)
@@ -64,10 +69,20 @@ def prepare(
             f"{len(y)} rows with {int(y.sum())} bad"
         )
     features = frame.drop(columns=[target_column])
-    specs = infer_features(features, exclude)
+    notes: list[str] = []
+    protected = protected_columns(features.columns, allow_protected)
+    if protected:
+        notes.append(
+            "protected attributes excluded (opt in with --allow-protected): "
+            + ", ".join(protected)
+        )
+    for name in allow_protected:
+        notes.append(f"protected attribute {name!r} used as a feature by explicit opt-in")
+    specs = infer_features(features, [*exclude, *protected], notes)
     return Prepared(
         encode_frame(features, specs), y, specs,
         {"column": target.column, "bad_label": target.bad_label, "good_label": target.good_label},
+        tuple(notes),
     )
 
 
@@ -101,12 +116,14 @@ def train_model(
     frame: pd.DataFrame, target_column: str, kind: ModelKind | str, registry: Path, clock: Clock,
     *, seed: int = 42, bad_value: str | None = None, exclude: Sequence[str] = (),
     holdout: float = 0.2, params: dict[str, Any] | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, refit: bool = True, allow_protected: Sequence[str] = (),
 ) -> LoadedModel:
+    from fenqi.risk import validation
+
     kind = ModelKind(kind)
     say = progress or (lambda _message: None)
     say(f"checking {len(frame)} rows")
-    prepared = prepare(frame, target_column, bad_value, exclude)
+    prepared = prepare(frame, target_column, bad_value, exclude, allow_protected=allow_protected)
     train, test = _split(prepared.y, holdout, seed)
     say(f"training {kind} on {len(train)} rows, {len(prepared.specs)} features")
     model = fit(kind, prepared.matrix[train], prepared.y[train], prepared.specs, seed, params,
@@ -114,24 +131,40 @@ def train_model(
     say("measuring on held-out rows" if holdout > 0 else "measuring on training rows")
     test_pd = model.predict_pd(prepared.matrix[test])
     train_scores = model.scale.score_from_pd(model.predict_pd(prepared.matrix[train]))
+    y_test = prepared.y[test]
     measured: dict[str, Any] = {
         "sample": "holdout" if holdout > 0 else "training", "holdout_share": holdout,
-        **metrics.summary(prepared.y[test], test_pd).to_dict(),
+        **metrics.summary(y_test, test_pd).to_dict(),
+        **validation.intervals(y_test, test_pd, seed=seed),
+        "hosmer_lemeshow": validation.hosmer_lemeshow(y_test, test_pd),
         "psi_holdout_vs_train": metrics.psi(
             train_scores, model.scale.score_from_pd(test_pd)
         ) if holdout > 0 else 0.0,
     }
+    refitted = refit and holdout > 0
+    if refitted:
+        say(f"refitting {kind} on all {len(prepared.y)} rows with the same settings")
+        model = fit(kind, prepared.matrix, prepared.y, prepared.specs, seed, params, progress)
+    all_scores = model.scale.score_from_pd(model.predict_pd(prepared.matrix))
     effective = getattr(model, "params", None)
+    notes = [*prepared.notes, *getattr(model, "notes", ())]
     say("writing artifact")
     return save_model(
         model, Path(registry), clock, target=prepared.target,
         data_fingerprint=fingerprint_frame(frame), n_rows=len(frame), metrics=measured,
-        params={"seed": seed, "holdout": holdout, "exclude": list(exclude),
+        params={"seed": seed, "holdout": holdout, "refit": refit, "exclude": list(exclude),
+                "allow_protected": list(allow_protected),
                 **(effective.to_dict() if effective is not None else {})},
         extra={"dropped_columns": [
             str(c) for c in frame.columns
             if c != target_column and c not in {s.name for s in prepared.specs}
-        ], "score_reference": {
-            "deciles": np.quantile(train_scores, np.linspace(0.1, 0.9, 9)).tolist()
-        }},
+        ], "refit_on_all_rows": refitted,
+            "training_rows": len(prepared.y) if refitted else len(train),
+            "training_bads": int(prepared.y.sum() if refitted else prepared.y[train].sum()),
+            "warnings": notes,
+            "score_reference": {
+                "deciles": np.quantile(all_scores, np.linspace(0.1, 0.9, 9)).tolist()
+            },
+            "feature_reference": validation.feature_reference(prepared.matrix, prepared.specs),
+        },
     )
