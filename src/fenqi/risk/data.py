@@ -379,7 +379,8 @@ def _category_codes(series: pd.Series, spec: FeatureSpec) -> np.ndarray:
 
     categories = list(spec.categories)
     if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
-        codes = pd.Index(categories, dtype=object).get_indexer(series.to_numpy(dtype=object))
+        values = pd.Index(series.to_numpy(dtype=object))
+        codes = pd.Index(categories, dtype=object).get_indexer(values)
     else:
         codes = np.full(len(series), -1, dtype=np.int16)
     out = codes.astype(np.float64)

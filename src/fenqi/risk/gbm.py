@@ -300,6 +300,13 @@ class GbmModel:
     def predict_pd(self, matrix: np.ndarray) -> np.ndarray:
         return self.calibrator.apply(self.raw_score(matrix))
 
+    def batch_reasons(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """Feature names, the score points each feature cost each row (TreeSHAP), and the rows'
+        PDs, from one `pred_contrib` call (the contributions add up to the raw score)."""
+        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=np.float64)
+        pd_ = self.calibrator.apply(contrib.sum(axis=1))
+        return self._names, contrib[:, :-1] * self._points_per_raw, pd_
+
     def explain_row(self, row: np.ndarray, top_n: int = REASONS_MAX) -> Explained:
         contrib = self._row_contributions(row)
         raw = float(contrib.sum())

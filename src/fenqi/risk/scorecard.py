@@ -250,9 +250,12 @@ class ScorecardModel:
         woe = self.woe_matrix(matrix)
         return -self.scale.factor * woe * self.coefficients + self._shift
 
-    def reasons_matrix(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
-        """Points lost per characteristic against its best bin, for every row."""
-        return self._names, self._max_points - self.points_matrix(matrix)
+    def batch_reasons(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """Characteristic names, points lost per characteristic against its best bin for every
+        row, and the rows' PDs (from the same points)."""
+        points = self.points_matrix(matrix)
+        pd_ = self.scale.pd_from_score(points.sum(axis=1))
+        return self._names, self._max_points - points, pd_
 
     def explain_row(self, row: np.ndarray, top_n: int = REASONS_MAX) -> Explained:
         points = self.points_matrix(row.reshape(1, -1))[0]
