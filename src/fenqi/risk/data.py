@@ -96,11 +96,15 @@ def read_table(
     if not path.is_file():
         raise BadDataError(f"data file not found: {path}", path=str(path))
     if path.suffix.lower() in {".parquet", ".pq"}:
+        import polars as pl
+
         try:
-            frame = pd.read_parquet(path)
-        except (OSError, ValueError) as exc:
+            parquet = pl.read_parquet(path)
+        except (OSError, pl.exceptions.PolarsError) as exc:
             raise BadDataError(f"cannot read {path} as Parquet: {exc}", path=str(path)) from exc
-        _check_names([str(c) for c in frame.columns], path)
+        _check_names(parquet.columns, path)
+        # Column by column through numpy: no pyarrow needed.
+        frame = pd.DataFrame({name: parquet[name].to_numpy() for name in parquet.columns})
     else:
         chosen = encoding or "utf-8"
         try:

@@ -37,15 +37,17 @@ def _chunks(path: Path, loaded: LoadedModel, chunk_rows: int, encoding: str | No
     import pandas as pd
 
     if path.suffix.lower() in PARQUET_SUFFIXES:
-        import pyarrow.parquet as pq
+        import polars as pl
 
         try:
-            handle = pq.ParquetFile(path)
-        except (OSError, ValueError) as exc:
+            lazy = pl.scan_parquet(path)
+            names = lazy.collect_schema().names()
+            rows = int(lazy.select(pl.len()).collect().item())
+        except (OSError, pl.exceptions.PolarsError) as exc:
             raise BadDataError(f"cannot read {path} as Parquet: {exc}") from exc
-        _check_names(handle.schema_arrow.names, path)
-        for batch in handle.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+        _check_names(names, path)
+        for start in range(0, rows, chunk_rows):
+            yield polars_to_pandas(lazy.slice(start, chunk_rows).collect())
         return
     chosen = encoding or "utf-8"
     text = {s.name: "string" for s in loaded.specs if s.kind is FeatureKind.CATEGORICAL}
@@ -63,6 +65,19 @@ def _chunks(path: Path, loaded: LoadedModel, chunk_rows: int, encoding: str | No
         raise BadDataError(f"{path} is not {chosen} text; " + ENCODING_HINT) from exc
     except pd.errors.ParserError as exc:
         raise BadDataError(f"cannot parse {path} as CSV: {exc}") from exc
+
+
+def polars_to_pandas(frame: Any) -> pd.DataFrame:
+    """Without pyarrow: column by column through numpy (text stays object, nulls None/NaN)."""
+    import pandas as pd
+
+    return pd.DataFrame({name: frame[name].to_numpy() for name in frame.columns})
+
+
+def pandas_to_polars(frame: pd.DataFrame) -> Any:
+    import polars as pl
+
+    return pl.DataFrame({str(c): frame[c].to_numpy() for c in frame.columns})
 
 
 def score_matrix(loaded: LoadedModel, matrix: np.ndarray, reasons: int = REASONS_MAX
@@ -118,7 +133,7 @@ def score_file(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     parquet = out.suffix.lower() in PARQUET_SUFFIXES
-    writer: Any = None
+    parts: list[Any] = []  # Parquet output: written once at the end (polars has no appender)
     total = 0
     try:
         for number, chunk in enumerate(_chunks(data, loaded, chunk_rows, encoding, na_values)):
@@ -130,27 +145,20 @@ def score_file(
                     f"{exc.message} (in the chunk starting at row {first})", **exc.detail
                 ) from exc
             if parquet:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                table = pa.Table.from_pandas(scored, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table)
+                parts.append(pandas_to_polars(scored))
             else:
                 scored.to_csv(tmp, mode="w" if number == 0 else "a", header=number == 0,
                               index=False)
             total += len(scored)
             if progress:
                 progress(total)
-        if writer is not None:
-            writer.close()
-            writer = None
         if total == 0:
             raise BadDataError(f"data file has no rows: {data}")
+        if parquet:
+            import polars as pl
+
+            pl.concat(parts, how="vertical_relaxed").write_parquet(tmp)
         tmp.replace(out)
     finally:
-        if writer is not None:
-            writer.close()
         tmp.unlink(missing_ok=True)
     return total
