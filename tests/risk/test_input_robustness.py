@@ -53,8 +53,14 @@ def test_infinite_values_at_scoring_are_refused(small: pd.DataFrame) -> None:
 def test_gbm_takes_any_column_name_and_its_saved_model_loads(
     small: pd.DataFrame, tmp_path: Path
 ) -> None:
-    renamed = small.rename(columns={"utilization": "util [%]", "income": "income: monthly",
-                                    "region": "home region", "noise": '{"x",}'})
+    renamed = small.rename(
+        columns={
+            "utilization": "util [%]",
+            "income": "income: monthly",
+            "region": "home region",
+            "noise": '{"x",}',
+        }
+    )
     loaded = train_model(renamed, "outcome", "gbm", tmp_path, CLOCK)
     again = load_model(loaded.path)
     assert [s.name for s in again.specs][:2] == ["util [%]", "income: monthly"]
@@ -87,8 +93,11 @@ def test_percent_text_is_a_numeric_fraction() -> None:
 
 def test_mostly_numeric_column_with_text_is_refused_not_made_a_category() -> None:
     values = [str(i * 37 % 1000) for i in range(80)] + ["n/a"] * 20
-    with pytest.raises(BadDataError, match=r"'amount' is numeric but has 20 non-numeric values, "
-                                           r"e.g. 'n/a'.*--na-values"):
+    with pytest.raises(
+        BadDataError,
+        match=r"'amount' is numeric but has 20 non-numeric values, "
+        r"e.g. 'n/a'.*--na-values",
+    ):
         infer_features(pd.DataFrame({"amount": values}))
 
 
@@ -107,14 +116,30 @@ def test_a_few_codes_with_a_letter_stay_a_category() -> None:
 
 def test_gbk_csv_needs_and_accepts_an_encoding(small: pd.DataFrame, tmp_path: Path) -> None:
     path = tmp_path / "gbk.csv"
-    frame = small.assign(region=small["region"].map(
-        {"north": "北方", "south": "南方", "east": "东部", "west": "西部"}))
+    frame = small.assign(
+        region=small["region"].map(
+            {"north": "北方", "south": "南方", "east": "东部", "west": "西部"}
+        )
+    )
     frame.to_csv(path, index=False, encoding="gbk")
-    with pytest.raises(BadDataError, match="is not utf-8 text .*--encoding"):
+    with pytest.raises(BadDataError, match=r"is not utf-8 text .*--encoding"):
         read_table(path)
     assert set(read_table(path, encoding="gbk")["region"]) == {"北方", "南方", "东部", "西部"}
-    result = runner.invoke(app, ["risk", "train", "--data", str(path), "--target", "outcome",
-                                 "--out", str(tmp_path / "reg"), "--encoding", "gbk"])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "train",
+            "--data",
+            str(path),
+            "--target",
+            "outcome",
+            "--out",
+            str(tmp_path / "reg"),
+            "--encoding",
+            "gbk",
+        ],
+    )
     assert result.exit_code == 0, result.output
     manifest = load_model(tmp_path / "reg").manifest
     region = next(f for f in manifest["features"] if f["name"] == "region")
@@ -134,9 +159,21 @@ def test_evaluate_does_not_blame_a_bad_value_flag_the_user_never_passed(
     trained = train_model(small, "outcome", "scorecard", tmp_path / "reg", CLOCK)
     other = tmp_path / "other.csv"
     small.assign(outcome=np.where(small["outcome"] == "bad", "yes", "no")).to_csv(
-        other, index=False)
-    result = runner.invoke(app, ["risk", "evaluate", "--model", str(trained.path), "--data",
-                                 str(other), "--target", "outcome"])
+        other, index=False
+    )
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "evaluate",
+            "--model",
+            str(trained.path),
+            "--data",
+            str(other),
+            "--target",
+            "outcome",
+        ],
+    )
     assert result.exit_code == 2
     assert "--bad-value 'bad'" not in result.stderr
     assert f"the bad label of model {trained.model_id}" in result.stderr
@@ -148,20 +185,24 @@ def test_high_cardinality_labels_are_capped_with_a_warning(tmp_path: Path) -> No
     common = rng.choice(["p1", "p2", "p3"], n)
     rare = np.array([f"r{i}" for i in rng.integers(0, 400, n)])
     postcode = np.where(rng.random(n) < 0.5, common, rare)
-    frame = pd.DataFrame({"postcode": postcode, "x": rng.normal(size=n),
-                          "y": (rng.random(n) < 0.2).astype(int)})
+    frame = pd.DataFrame(
+        {"postcode": postcode, "x": rng.normal(size=n), "y": (rng.random(n) < 0.2).astype(int)}
+    )
     loaded = train_model(frame, "y", "scorecard", tmp_path, CLOCK)
     spec = next(s for s in loaded.specs if s.name == "postcode")
     assert set(spec.categories) == {"p1", "p2", "p3"}
-    assert any("'postcode' has" in w and "treated as unseen" in w
-               for w in loaded.manifest["warnings"])
+    assert any(
+        "'postcode' has" in w and "treated as unseen" in w for w in loaded.manifest["warnings"]
+    )
 
 
 def test_protected_attributes_are_excluded_unless_opted_in(
     small: pd.DataFrame, tmp_path: Path
 ) -> None:
-    frame = small.assign(SEX=np.where(np.arange(len(small)) % 2, 1, 2),
-                         personal_status_and_sex="x" + (np.arange(len(small)) % 3).astype(str))
+    frame = small.assign(
+        SEX=np.where(np.arange(len(small)) % 2, 1, 2),
+        personal_status_and_sex="x" + (np.arange(len(small)) % 3).astype(str),
+    )
     loaded = train_model(frame, "outcome", "scorecard", tmp_path, CLOCK)
     names = {s.name for s in loaded.specs}
     assert not names & {"SEX", "personal_status_and_sex"}
@@ -169,5 +210,6 @@ def test_protected_attributes_are_excluded_unless_opted_in(
     opted = train_model(frame, "outcome", "scorecard", tmp_path, CLOCK, allow_protected=["SEX"])
     assert "SEX" in {s.name for s in opted.specs}
     assert opted.manifest["params"]["allow_protected"] == ["SEX"]
-    assert any("'SEX' used as a feature by explicit opt-in" in w
-               for w in opted.manifest["warnings"])
+    assert any(
+        "'SEX' used as a feature by explicit opt-in" in w for w in opted.manifest["warnings"]
+    )

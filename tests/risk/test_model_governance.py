@@ -33,8 +33,9 @@ def collinear(n: int = 4000, seed: int = 3) -> pd.DataFrame:
     b = a + rng.normal(scale=0.3, size=n)
     c = rng.normal(size=n)
     logit = -1 + 2.0 * a - 1.2 * b + 0.5 * c
-    return pd.DataFrame({"a": a, "b": b, "c": c,
-                         "y": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)})
+    return pd.DataFrame(
+        {"a": a, "b": b, "c": c, "y": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)}
+    )
 
 
 def _points_follow_bad_rates(model: object) -> bool:
@@ -56,8 +57,9 @@ def _by_characteristic(model: object) -> dict[str, list[dict[str, float]]]:
 
 def test_no_scorecard_ships_with_a_wrong_sign_by_default() -> None:
     prepared = prepare(collinear(), "y")
-    kept = fit_scorecard(prepared.matrix, prepared.y, prepared.specs,
-                         ScorecardParams(drop_wrong_sign=False))
+    kept = fit_scorecard(
+        prepared.matrix, prepared.y, prepared.specs, ScorecardParams(drop_wrong_sign=False)
+    )
     assert (kept.coefficients > 0).any()  # the trap springs when allowed
     assert not _points_follow_bad_rates(kept)
     assert any("wrong sign" in n for n in kept.notes)
@@ -91,8 +93,12 @@ def test_each_special_code_gets_its_own_bin() -> None:
     p = np.where(x == -7, 0.6, np.where(x == -8, 0.03, 1 / (1 + np.exp(1.5 - 0.8 * x))))
     frame = pd.DataFrame({"x": x, "y": (rng.random(n) < p).astype(int)})
     prepared = prepare(frame, "y")
-    model = fit_scorecard(prepared.matrix, prepared.y, prepared.specs,
-                          ScorecardParams(special_codes=(-7.0, -8.0, -9.0)))
+    model = fit_scorecard(
+        prepared.matrix,
+        prepared.y,
+        prepared.specs,
+        ScorecardParams(special_codes=(-7.0, -8.0, -9.0)),
+    )
     char = model.characteristics[0]
     assert char.special_values == [-7.0, -8.0, -9.0]
     assert char.special_counts[2] == 0
@@ -103,8 +109,9 @@ def test_each_special_code_gets_its_own_bin() -> None:
 
 def test_scorecard_monotone_trend_by_feature(credit_frame: pd.DataFrame) -> None:
     prepared = prepare(credit_frame, "outcome")
-    model = fit_scorecard(prepared.matrix, prepared.y, prepared.specs,
-                          ScorecardParams(monotone={"noise": 1}))
+    model = fit_scorecard(
+        prepared.matrix, prepared.y, prepared.specs, ScorecardParams(monotone={"noise": 1})
+    )
     rates = next(c for c in model.characteristics if c.name == "noise").event_rates
     assert rates == sorted(rates)
 
@@ -133,7 +140,10 @@ def test_train_help_explains_the_holdout_and_refit() -> None:
 @pytest.mark.parametrize("kind", ["scorecard", "gbm"])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_batch_scoring_matches_single_decisions(
-    request: pytest.FixtureRequest, credit_frame: pd.DataFrame, tmp_path: Path, kind: str,
+    request: pytest.FixtureRequest,
+    credit_frame: pd.DataFrame,
+    tmp_path: Path,
+    kind: str,
     suffix: str,
 ) -> None:
     loaded: LoadedModel = request.getfixturevalue(kind)
@@ -169,15 +179,41 @@ def test_score_command(gbm: LoadedModel, credit_frame: pd.DataFrame, tmp_path: P
     data = tmp_path / "apps.csv"
     credit_frame.drop(columns=["outcome"]).head(300).to_csv(data, index=False)
     out = tmp_path / "scored.csv"
-    result = runner.invoke(app, ["risk", "score", "--model", str(gbm.path), "--data", str(data),
-                                 "--out", str(out), "--keep", "row_id", "--reasons", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "score",
+            "--model",
+            str(gbm.path),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--keep",
+            "row_id",
+            "--reasons",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out)
     assert len(scored) == 300 and "reason_2" in scored and "reason_3" not in scored
     broken = tmp_path / "broken.csv"
     credit_frame.drop(columns=["income"]).to_csv(broken, index=False)
-    result = runner.invoke(app, ["risk", "score", "--model", str(gbm.path), "--data",
-                                 str(broken), "--out", str(tmp_path / "x.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "score",
+            "--model",
+            str(gbm.path),
+            "--data",
+            str(broken),
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+    )
     assert result.exit_code == 2 and "lacks model features: income" in result.stderr
     assert not (tmp_path / "x.csv").exists()
 
@@ -201,8 +237,7 @@ def test_delong_intervals_and_hosmer_lemeshow() -> None:
     assert not doubled["passed"] and doubled["p_value"] < 1e-6
 
 
-def test_master_scale_and_feature_psi(scorecard: LoadedModel, credit_frame: pd.DataFrame
-                                      ) -> None:
+def test_master_scale_and_feature_psi(scorecard: LoadedModel, credit_frame: pd.DataFrame) -> None:
     rng = np.random.default_rng(1)
     pd_ = rng.beta(1, 20, 2000)
     y = (rng.random(2000) < pd_).astype(int)
@@ -226,17 +261,45 @@ def test_report_has_the_validation_tables(
 ) -> None:
     data = tmp_path / "sample.csv"
     credit_frame.assign(gender=np.where(np.arange(len(credit_frame)) % 3, "f", "m")).to_csv(
-        data, index=False)
+        data, index=False
+    )
     html = tmp_path / "r.html"
     cutoff = float(np.median(gbm.score(gbm.predict_pd(credit_frame))))
-    result = runner.invoke(app, ["risk", "report", "--model", str(gbm.path), "--data", str(data),
-                                 "--target", "outcome", "--html", str(html), "--group", "gender",
-                                 "--challenger", str(scorecard.path), "--cutoff", str(cutoff)])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "report",
+            "--model",
+            str(gbm.path),
+            "--data",
+            str(data),
+            "--target",
+            "outcome",
+            "--html",
+            str(html),
+            "--group",
+            "gender",
+            "--challenger",
+            str(scorecard.path),
+            "--cutoff",
+            str(cutoff),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(html.with_suffix(".json").read_text())
-    for key in ("auc_ci95", "ks_ci95", "hosmer_lemeshow", "score_bands", "information_value",
-                "feature_psi_vs_training", "feature_importance_gain", "sample", "comparison",
-                "groups"):
+    for key in (
+        "auc_ci95",
+        "ks_ci95",
+        "hosmer_lemeshow",
+        "score_bands",
+        "information_value",
+        "feature_psi_vs_training",
+        "feature_importance_gain",
+        "sample",
+        "comparison",
+        "groups",
+    ):
         assert key in report, key
     assert report["sample"]["rows"] == len(credit_frame)
     assert set(report["feature_importance_gain"]) == {s.name for s in gbm.specs}
@@ -252,8 +315,13 @@ def test_promotion_gate(credit_frame: pd.DataFrame, tmp_path: Path) -> None:
     registry = tmp_path / "reg"
     sample = synthetic_credit(n=3000, seed=99)  # neither model trained on it
     strong = train_model(credit_frame, "outcome", "gbm", registry, CLOCK)
-    weak = train_model(credit_frame[["noise", "months_on_book", "outcome"]], "outcome",
-                       "scorecard", registry, CLOCK)
+    weak = train_model(
+        credit_frame[["noise", "months_on_book", "outcome"]],
+        "outcome",
+        "scorecard",
+        registry,
+        CLOCK,
+    )
     # Before any promotion the newest version is used; the first promotion has no champion.
     assert load_model(registry).model_id == weak.model_id
     first = promote_if_better(registry, strong.path, sample, "outcome", CLOCK)
@@ -262,14 +330,27 @@ def test_promotion_gate(credit_frame: pd.DataFrame, tmp_path: Path) -> None:
     assert not refused["promoted"]
     assert any("is not above the champion's" in r for r in refused["reasons"])
     assert load_model(registry).model_id == strong.model_id  # a newer model is not live
-    few = promote_if_better(registry, weak.path, sample.head(200), "outcome", CLOCK,
-                            policy=GatePolicy(bads_min=100))
+    few = promote_if_better(
+        registry, weak.path, sample.head(200), "outcome", CLOCK, policy=GatePolicy(bads_min=100)
+    )
     assert any("bads, fewer than 100" in r for r in few["reasons"])
     log = [json.loads(line) for line in (registry / "promotions.jsonl").read_text().splitlines()]
     assert [e["promoted"] for e in log] == [True, False, False]
     sample_path = tmp_path / "sample.csv"
     sample.to_csv(sample_path, index=False)
-    result = runner.invoke(app, ["risk", "promote", "--registry", str(registry), "--challenger",
-                                 str(weak.path), "--data", str(sample_path), "--target",
-                                 "outcome"])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "promote",
+            "--registry",
+            str(registry),
+            "--challenger",
+            str(weak.path),
+            "--data",
+            str(sample_path),
+            "--target",
+            "outcome",
+        ],
+    )
     assert result.exit_code == 1 and "stays challenger" in result.stdout

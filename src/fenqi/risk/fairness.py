@@ -23,11 +23,27 @@ import numpy as np
 
 from fenqi.risk.errors import BadDataError
 
-PROTECTED_WORDS = frozenset({
-    "sex", "gender", "marital", "marriage", "married", "race", "racial", "ethnicity", "ethnic",
-    "religion", "religious", "nationality", "foreign", "pregnant", "pregnancy", "disability",
-    "disabled",
-})
+PROTECTED_WORDS = frozenset(
+    {
+        "sex",
+        "gender",
+        "marital",
+        "marriage",
+        "married",
+        "race",
+        "racial",
+        "ethnicity",
+        "ethnic",
+        "religion",
+        "religious",
+        "nationality",
+        "foreign",
+        "pregnant",
+        "pregnancy",
+        "disability",
+        "disabled",
+    }
+)
 ADVERSE_IMPACT_MIN = 0.8  # the four-fifths rule
 GROUPS_MAX = 50
 
@@ -60,11 +76,15 @@ def group_table(
     for label in unique:
         mask = labels == label
         ok = mask & approved
-        rows.append({
-            "group": label, "n": int(mask.sum()), "bad_rate": float(y[mask].mean()),
-            "approval_rate": float(ok.sum() / mask.sum()),
-            "bad_rate_approved": float(y[ok].mean()) if ok.any() else None,
-        })
+        rows.append(
+            {
+                "group": label,
+                "n": int(mask.sum()),
+                "bad_rate": float(y[mask].mean()),
+                "approval_rate": float(ok.sum() / mask.sum()),
+                "bad_rate_approved": float(y[ok].mean()) if ok.any() else None,
+            }
+        )
     best = max((r["approval_rate"] for r in rows), default=0.0)
     for row in rows:
         ratio = row["approval_rate"] / best if best > 0 else None

@@ -59,14 +59,20 @@ def _pd(loaded: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
 
 
 def evaluate_gate(
-    champion: LoadedModel | None, challenger: LoadedModel, frame: pd.DataFrame,
-    target_column: str, *, bad_value: str | None = None, policy: GatePolicy = GatePolicy(),
+    champion: LoadedModel | None,
+    challenger: LoadedModel,
+    frame: pd.DataFrame,
+    target_column: str,
+    *,
+    bad_value: str | None = None,
+    policy: GatePolicy = GatePolicy(),
 ) -> dict[str, Any]:
     """The gate's checks and figures (nothing written)."""
     if bad_value is None and challenger.manifest["target"]["column"] == target_column:
         bad_value = challenger.manifest["target"]["bad_label"]
-    target = resolve_target(frame, target_column, bad_value,
-                            "--bad-value" if bad_value is None else "the bad label")
+    target = resolve_target(
+        frame, target_column, bad_value, "--bad-value" if bad_value is None else "the bad label"
+    )
     y = target_vector(frame, target)
     reasons: list[str] = []
     bads = int(y.sum())
@@ -74,41 +80,64 @@ def evaluate_gate(
     if bads < policy.bads_min:
         reasons.append(f"the sample has {bads} bads, fewer than {policy.bads_min}")
     if train_bads is not None and int(train_bads) < policy.bads_min:
-        reasons.append(f"the challenger trained on {train_bads} bads, fewer than "
-                       f"{policy.bads_min}")
+        reasons.append(f"the challenger trained on {train_bads} bads, fewer than {policy.bads_min}")
     pd_challenger = _pd(challenger, frame)
-    figures: dict[str, Any] = {"n": len(y), "bads": bads,
-                               "challenger_auc": metrics.auc(y, pd_challenger)}
+    figures: dict[str, Any] = {
+        "n": len(y),
+        "bads": bads,
+        "challenger_auc": metrics.auc(y, pd_challenger),
+    }
     deciles = challenger.manifest.get("score_reference", {}).get("deciles")
     if deciles:
         score_psi = metrics.psi_against_deciles(
-            np.asarray(deciles), challenger.model.scale.score_from_pd(pd_challenger))
+            np.asarray(deciles), challenger.model.scale.score_from_pd(pd_challenger)
+        )
         figures["challenger_score_psi"] = score_psi
         if score_psi >= policy.psi_max:
-            reasons.append(f"the challenger's score PSI vs its training data is "
-                           f"{score_psi:.3f}, not below {policy.psi_max}")
+            reasons.append(
+                f"the challenger's score PSI vs its training data is "
+                f"{score_psi:.3f}, not below {policy.psi_max}"
+            )
     if champion is not None:
         test = delong_test(y, _pd(champion, frame), pd_challenger)
-        figures.update({"champion_auc": test["auc_a"], "auc_difference": test["difference"],
-                        "delong_z": test["z"], "delong_p_challenger_better":
-                        test["p_value_b_better"]})
+        figures.update(
+            {
+                "champion_auc": test["auc_a"],
+                "auc_difference": test["difference"],
+                "delong_z": test["z"],
+                "delong_p_challenger_better": test["p_value_b_better"],
+            }
+        )
         if test["difference"] <= 0:
-            reasons.append(f"the challenger's AUC {test['auc_b']:.4f} is not above the "
-                           f"champion's {test['auc_a']:.4f} on the same rows")
+            reasons.append(
+                f"the challenger's AUC {test['auc_b']:.4f} is not above the "
+                f"champion's {test['auc_a']:.4f} on the same rows"
+            )
         elif test["p_value_b_better"] >= policy.p_max:
-            reasons.append(f"the AUC gain {test['difference']:+.4f} is not significant "
-                           f"(DeLong one-sided p = {test['p_value_b_better']:.3f}, needs "
-                           f"< {policy.p_max})")
-    return {"challenger": challenger.model_id,
-            "champion": champion.model_id if champion is not None else None,
-            "promoted": not reasons, "reasons": reasons or ["passed every check"],
-            "figures": figures, "policy": {"bads_min": policy.bads_min, "p_max": policy.p_max,
-                                           "psi_max": policy.psi_max}}
+            reasons.append(
+                f"the AUC gain {test['difference']:+.4f} is not significant "
+                f"(DeLong one-sided p = {test['p_value_b_better']:.3f}, needs "
+                f"< {policy.p_max})"
+            )
+    return {
+        "challenger": challenger.model_id,
+        "champion": champion.model_id if champion is not None else None,
+        "promoted": not reasons,
+        "reasons": reasons or ["passed every check"],
+        "figures": figures,
+        "policy": {"bads_min": policy.bads_min, "p_max": policy.p_max, "psi_max": policy.psi_max},
+    }
 
 
 def promote_if_better(
-    registry: Path | str, challenger_dir: Path | str, frame: pd.DataFrame, target_column: str,
-    clock: Clock, *, bad_value: str | None = None, policy: GatePolicy = GatePolicy(),
+    registry: Path | str,
+    challenger_dir: Path | str,
+    frame: pd.DataFrame,
+    target_column: str,
+    clock: Clock,
+    *,
+    bad_value: str | None = None,
+    policy: GatePolicy = GatePolicy(),
 ) -> dict[str, Any]:
     registry = Path(registry)
     if not registry.is_dir():
@@ -121,8 +150,9 @@ def promote_if_better(
     if current is not None and current.name == challenger_path.name:
         raise BadDataError(f"{challenger.model_id} is already the champion")
     champion = load_model(current) if current is not None else None
-    result = evaluate_gate(champion, challenger, frame, target_column, bad_value=bad_value,
-                           policy=policy)
+    result = evaluate_gate(
+        champion, challenger, frame, target_column, bad_value=bad_value, policy=policy
+    )
     result["decided_at"] = clock.now().isoformat()
     if result["promoted"]:
         tmp = registry / f".{CHAMPION}.{os.getpid()}"

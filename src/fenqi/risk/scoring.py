@@ -32,8 +32,9 @@ CHUNK_ROWS = 100_000
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 
 
-def _chunks(path: Path, loaded: LoadedModel, chunk_rows: int, encoding: str | None,
-            na_values: Sequence[str]) -> Iterator[pd.DataFrame]:
+def _chunks(
+    path: Path, loaded: LoadedModel, chunk_rows: int, encoding: str | None, na_values: Sequence[str]
+) -> Iterator[pd.DataFrame]:
     import pandas as pd
 
     if path.suffix.lower() in PARQUET_SUFFIXES:
@@ -57,9 +58,14 @@ def _chunks(path: Path, loaded: LoadedModel, chunk_rows: int, encoding: str | No
         if header is None:
             raise BadDataError(f"data file is empty: {path}")
         _check_names(header, path)
-        reader = pd.read_csv(path, chunksize=chunk_rows, encoding=chosen, low_memory=False,
-                             dtype={k: v for k, v in text.items() if k in header},
-                             na_values=list(na_values) or None)
+        reader = pd.read_csv(
+            path,
+            chunksize=chunk_rows,
+            encoding=chosen,
+            low_memory=False,
+            dtype={k: v for k, v in text.items() if k in header},
+            na_values=list(na_values) or None,
+        )
         yield from reader
     except UnicodeDecodeError as exc:
         raise BadDataError(f"{path} is not {chosen} text; " + ENCODING_HINT) from exc
@@ -80,8 +86,9 @@ def pandas_to_polars(frame: pd.DataFrame) -> Any:
     return pl.DataFrame({str(c): frame[c].to_numpy() for c in frame.columns})
 
 
-def score_matrix(loaded: LoadedModel, matrix: np.ndarray, reasons: int = REASONS_MAX
-                 ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None]:
+def score_matrix(
+    loaded: LoadedModel, matrix: np.ndarray, reasons: int = REASONS_MAX
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None]:
     """PD per row, and (when `reasons` > 0) the points each feature cost each row."""
     model: Any = loaded.model
     if reasons > 0:
@@ -90,8 +97,13 @@ def score_matrix(loaded: LoadedModel, matrix: np.ndarray, reasons: int = REASONS
     return model.predict_pd(matrix), (), None
 
 
-def score_frame(loaded: LoadedModel, frame: pd.DataFrame, *, keep: Sequence[str] = (),
-                reasons: int = REASONS_MAX) -> pd.DataFrame:
+def score_frame(
+    loaded: LoadedModel,
+    frame: pd.DataFrame,
+    *,
+    keep: Sequence[str] = (),
+    reasons: int = REASONS_MAX,
+) -> pd.DataFrame:
     """The output rows for one chunk (see the module docstring)."""
     import pandas as pd
 
@@ -117,9 +129,16 @@ def score_frame(loaded: LoadedModel, frame: pd.DataFrame, *, keep: Sequence[str]
 
 
 def score_file(
-    loaded: LoadedModel, data: Path, out: Path, *, keep: Sequence[str] = (),
-    reasons: int = REASONS_MAX, chunk_rows: int = CHUNK_ROWS, encoding: str | None = None,
-    na_values: Sequence[str] = (), progress: Callable[[int], None] | None = None,
+    loaded: LoadedModel,
+    data: Path,
+    out: Path,
+    *,
+    keep: Sequence[str] = (),
+    reasons: int = REASONS_MAX,
+    chunk_rows: int = CHUNK_ROWS,
+    encoding: str | None = None,
+    na_values: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Score every row of `data` into `out`; return the number of rows. The output is written
     to a temporary name and renamed at the end, so a failed run leaves no partial file."""
@@ -147,8 +166,9 @@ def score_file(
             if parquet:
                 parts.append(pandas_to_polars(scored))
             else:
-                scored.to_csv(tmp, mode="w" if number == 0 else "a", header=number == 0,
-                              index=False)
+                scored.to_csv(
+                    tmp, mode="w" if number == 0 else "a", header=number == 0, index=False
+                )
             total += len(scored)
             if progress:
                 progress(total)

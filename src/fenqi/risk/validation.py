@@ -23,7 +23,13 @@ BOOTSTRAP_ROUNDS = 200
 # alike across scorecard and GBM. On the default score scale (600 at 50:1, PDO 20) band C's
 # upper bound (2% PD) is 600 points.
 MASTER_SCALE: tuple[tuple[str, float], ...] = (
-    ("A", 0.005), ("B", 0.01), ("C", 0.02), ("D", 0.05), ("E", 0.10), ("F", 0.20), ("G", 1.0),
+    ("A", 0.005),
+    ("B", 0.01),
+    ("C", 0.02),
+    ("D", 0.05),
+    ("E", 0.10),
+    ("F", 0.20),
+    ("G", 1.0),
 )
 IV_BINS = 10
 
@@ -87,14 +93,24 @@ def delong_test(y: np.ndarray, pd_a: np.ndarray, pd_b: np.ndarray) -> dict[str, 
     aucs, cov = _delong_components(y, preds)
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     diff = float(aucs[1] - aucs[0])
-    z = diff / math.sqrt(var) if var > 0 else (math.inf if diff > 0 else -math.inf if diff < 0
-                                               else 0.0)
-    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff, "z": z,
-            "p_value": min(2 * _normal_sf(abs(z)), 1.0), "p_value_b_better": _normal_sf(z)}
+    z = (
+        diff / math.sqrt(var)
+        if var > 0
+        else (math.inf if diff > 0 else -math.inf if diff < 0 else 0.0)
+    )
+    return {
+        "auc_a": float(aucs[0]),
+        "auc_b": float(aucs[1]),
+        "difference": diff,
+        "z": z,
+        "p_value": min(2 * _normal_sf(abs(z)), 1.0),
+        "p_value_b_better": _normal_sf(z),
+    }
 
 
-def intervals(y: np.ndarray, pd_: np.ndarray, *, seed: int = 42,
-              rounds: int = BOOTSTRAP_ROUNDS) -> dict[str, list[float]]:
+def intervals(
+    y: np.ndarray, pd_: np.ndarray, *, seed: int = 42, rounds: int = BOOTSTRAP_ROUNDS
+) -> dict[str, list[float]]:
     """95% intervals: AUC from DeLong's variance; KS from a stratified bootstrap (seeded)."""
     y = np.asarray(y)
     pd_ = np.asarray(pd_, dtype=np.float64)
@@ -105,8 +121,10 @@ def intervals(y: np.ndarray, pd_: np.ndarray, *, seed: int = 42,
         rows = np.concatenate([rng.choice(bad, len(bad)), rng.choice(good, len(good))])
         values.append(metrics.ks(y[rows], pd_[rows]))
     lo, hi = auc_ci(y, pd_)
-    return {"auc_ci95": [lo, hi],
-            "ks_ci95": [float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))]}
+    return {
+        "auc_ci95": [lo, hi],
+        "ks_ci95": [float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))],
+    }
 
 
 def hosmer_lemeshow(y: np.ndarray, pd_: np.ndarray, groups: int = 10) -> dict[str, Any]:
@@ -127,11 +145,16 @@ def hosmer_lemeshow(y: np.ndarray, pd_: np.ndarray, groups: int = 10) -> dict[st
             statistic += (observed - expected) ** 2 / variance
     df = len(rows)
     p_value = float(chi2.sf(statistic, df))
-    return {"statistic": statistic, "df": df, "p_value": p_value, "passed": p_value >= 0.05,
-            "worst_group": max(
-                ({"bin": r["bin"], "pd_mean": r["pd_mean"], "bad_rate": r["bad_rate"]}
-                 for r in rows), key=lambda r: abs(r["pd_mean"] - r["bad_rate"]),
-            )}
+    return {
+        "statistic": statistic,
+        "df": df,
+        "p_value": p_value,
+        "passed": p_value >= 0.05,
+        "worst_group": max(
+            ({"bin": r["bin"], "pd_mean": r["pd_mean"], "bad_rate": r["bad_rate"]} for r in rows),
+            key=lambda r: abs(r["pd_mean"] - r["bad_rate"]),
+        ),
+    }
 
 
 def score_bands(y: np.ndarray, pd_: np.ndarray, scale: ScoreScale) -> list[dict[str, Any]]:
@@ -150,22 +173,30 @@ def score_bands(y: np.ndarray, pd_: np.ndarray, scale: ScoreScale) -> list[dict[
         cum_n += n
         cum_bad += bad
         score_min = float(scale.score_from_pd(np.array([upper]))[0]) if upper < 1 else None
-        rows.append({
-            "band": name, "pd_from": lower, "pd_to": upper,
-            "score_from": None if score_min is None else math.ceil(score_min),
-            "n": n, "bads": int(bad), "bad_rate": bad / n if n else None,
-            "pd_mean": float(np.mean(pd_[mask])) if n else None,
-            "approval_rate_at_cutoff": cum_n / total,
-            "bad_rate_approved_at_cutoff": cum_bad / cum_n if cum_n else None,
-            "bads_declined_share_at_cutoff": (total_bad - cum_bad) / total_bad if total_bad
-            else None,
-        })
+        rows.append(
+            {
+                "band": name,
+                "pd_from": lower,
+                "pd_to": upper,
+                "score_from": None if score_min is None else math.ceil(score_min),
+                "n": n,
+                "bads": int(bad),
+                "bad_rate": bad / n if n else None,
+                "pd_mean": float(np.mean(pd_[mask])) if n else None,
+                "approval_rate_at_cutoff": cum_n / total,
+                "bad_rate_approved_at_cutoff": cum_bad / cum_n if cum_n else None,
+                "bads_declined_share_at_cutoff": (total_bad - cum_bad) / total_bad
+                if total_bad
+                else None,
+            }
+        )
         lower = upper
     return rows
 
 
-def _feature_bins(column: np.ndarray, spec: FeatureSpec, edges: Sequence[float] | None
-                  ) -> tuple[np.ndarray, int]:
+def _feature_bins(
+    column: np.ndarray, spec: FeatureSpec, edges: Sequence[float] | None
+) -> tuple[np.ndarray, int]:
     """Bin index per row (the last index is "missing") and the number of bins."""
     missing = np.isnan(column)
     if spec.kind is FeatureKind.CATEGORICAL:
@@ -198,8 +229,9 @@ def feature_reference(matrix: np.ndarray, specs: Sequence[FeatureSpec]) -> dict[
     return out
 
 
-def feature_psi(reference: dict[str, Any], matrix: np.ndarray, specs: Sequence[FeatureSpec]
-                ) -> dict[str, float]:
+def feature_psi(
+    reference: dict[str, Any], matrix: np.ndarray, specs: Sequence[FeatureSpec]
+) -> dict[str, float]:
     """PSI of each feature of `matrix` against the training reference, largest first."""
     out: dict[str, float] = {}
     for j, spec in enumerate(specs):
@@ -210,14 +242,14 @@ def feature_psi(reference: dict[str, Any], matrix: np.ndarray, specs: Sequence[F
         expected = np.maximum(np.asarray(ref["shares"], dtype=np.float64), metrics.PSI_EPSILON)
         if len(expected) != n:
             continue
-        actual = np.maximum(np.bincount(bins, minlength=n) / max(len(bins), 1),
-                            metrics.PSI_EPSILON)
+        actual = np.maximum(np.bincount(bins, minlength=n) / max(len(bins), 1), metrics.PSI_EPSILON)
         out[spec.name] = max(float(np.sum((actual - expected) * np.log(actual / expected))), 0.0)
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def information_values(matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec]
-                       ) -> dict[str, float]:
+def information_values(
+    matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec]
+) -> dict[str, float]:
     """Information value of each feature on this sample (numeric: deciles; categories: labels;
     missing its own bin; 0.5 added to empty cells), largest first. < 0.02 not predictive,
     0.02-0.1 weak, 0.1-0.3 medium, > 0.3 strong, > 0.5 suspect (a leak?)."""
