@@ -354,3 +354,17 @@ def test_promotion_gate(credit_frame: pd.DataFrame, tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 1 and "stays challenger" in result.stdout
+
+
+def test_a_newly_trained_model_does_not_replace_a_crowned_one(
+    credit_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    from fenqi.risk.promotion import crown_current
+
+    registry = tmp_path / "reg"
+    assert crown_current(registry) is None  # nothing to crown yet
+    first = train_model(credit_frame, "outcome", "scorecard", registry, CLOCK, holdout=0.0)
+    assert crown_current(registry) == first.path
+    few = credit_frame.head(300)  # e.g. a platform's first accounts: few bads
+    train_model(few, "outcome", "scorecard", registry, CLOCK, holdout=0.0)
+    assert load_model(registry).model_id == first.model_id

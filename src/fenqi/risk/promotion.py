@@ -54,6 +54,24 @@ def champion_of(registry: Path) -> Path | None:
     return Path(registry) / name
 
 
+def crown_current(registry: Path | str) -> Path | None:
+    """Make the version now in use the explicit champion when the registry has none yet (so a
+    model trained next is a challenger, not live); return the champion's folder, or None for
+    an empty registry."""
+    registry = Path(registry)
+    current = champion_of(registry)
+    if current is not None:
+        return current
+    try:
+        current = resolve(registry)
+    except ArtifactError:
+        return None
+    tmp = registry / f".{CHAMPION}.{os.getpid()}"
+    tmp.write_text(current.name + "\n")
+    tmp.replace(registry / CHAMPION)
+    return current
+
+
 def _pd(loaded: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
     return loaded.predict_pd(frame)
 
