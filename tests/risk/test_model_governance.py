@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from fenqi.cli import app
 from fenqi.clock import FixedClock
 from fenqi.risk import metrics, validation
+from fenqi.risk.errors import BadDataError
 from fenqi.risk.promotion import GatePolicy, champion_of, promote_if_better
 from fenqi.risk.registry import LoadedModel, load_model
 from fenqi.risk.scorecard import ScorecardParams, fit_scorecard
@@ -368,3 +369,22 @@ def test_a_newly_trained_model_does_not_replace_a_crowned_one(
     few = credit_frame.head(300)  # e.g. a platform's first accounts: few bads
     train_model(few, "outcome", "scorecard", registry, CLOCK, holdout=0.0)
     assert load_model(registry).model_id == first.model_id
+
+
+@pytest.mark.parametrize(("kind", "method"), [("scorecard", "fuzzy"), ("gbm", "parceling")])
+def test_reject_inference_trains_on_accepted_and_inferred_rejects(
+    credit_frame: pd.DataFrame, tmp_path: Path, kind: str, method: str
+) -> None:
+    approved = credit_frame["utilization"] < 0.55  # a past policy declined the rest
+    accepted = credit_frame[approved]
+    rejects = credit_frame[~approved].drop(columns=["outcome"])
+    loaded = train_model(accepted, "outcome", kind, tmp_path, CLOCK, rejects=rejects,
+                         reject_method=method)
+    info = loaded.manifest["reject_inference"]
+    assert info["method"] == method and info["rejects"] == len(rejects)
+    assert 0 < info["mean_inferred_pd"] < 1 and info["accepted_bad_rate"] == pytest.approx(
+        (accepted["outcome"] == "bad").mean())
+    assert np.isfinite(loaded.predict_pd(rejects)).all()
+    with pytest.raises(BadDataError, match="fuzzy or parceling"):
+        train_model(accepted, "outcome", kind, tmp_path, CLOCK, rejects=rejects,
+                    reject_method="magic")

@@ -75,6 +75,11 @@ def train(
     na_values: list[str] | None = typer.Option(
         None, "--na-values", help="A text meaning 'missing' (repeatable), e.g. n/a."
     ),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="Rejected applicants (same feature columns, no outcome): "
+        "reject inference, for data of accepted applicants only."),
+    reject_method: str = typer.Option("fuzzy", "--reject-method",
+                                      help="fuzzy (default) or parceling."),
     keep_wrong_sign: bool = typer.Option(
         False, "--keep-wrong-sign",
         help="Scorecard: keep characteristics whose coefficient has the wrong sign (default: "
@@ -142,6 +147,8 @@ def train(
                       console=console, transient=True) as progress:
             task = progress.add_task(f"reading {data}")
             frame = read_table(data, encoding=encoding, na_values=na_values or ())
+            reject_frame = (read_table(rejects, encoding=encoding, na_values=na_values or ())
+                            if rejects is not None else None)
 
             def step(message: str) -> None:
                 progress.update(task, description=message)
@@ -150,6 +157,7 @@ def train(
                 frame, target, model, out, SystemClock(), seed=seed, bad_value=bad_value,
                 exclude=_excludes(exclude), holdout=holdout, params=params, progress=step,
                 refit=refit, allow_protected=_excludes(allow_protected),
+                rejects=reject_frame, reject_method=reject_method,
             )
         measured = loaded.manifest["metrics"]
         for note in loaded.manifest.get("warnings", []):

@@ -93,17 +93,21 @@ class Calibrator:
         return self.platt_a if self.method == Calibration.PLATT else 1.0
 
 
-def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
+def fit_calibrator(
+    method: str, raw: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+) -> Calibrator:
     if method == Calibration.PLATT:
         from sklearn.linear_model import LogisticRegression
 
-        regression = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+        regression = LogisticRegression(C=1e6, max_iter=1000).fit(
+            raw.reshape(-1, 1), y, sample_weight=weight
+        )
         return Calibrator(method, float(regression.coef_[0][0]), float(regression.intercept_[0]))
     if method == Calibration.ISOTONIC:
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        iso.fit(1.0 / (1.0 + np.exp(-raw)), y)
+        iso.fit(1.0 / (1.0 + np.exp(-raw)), y, sample_weight=weight)
         return Calibrator(method, iso_x=tuple(map(float, iso.X_thresholds_)),
                           iso_y=tuple(map(float, iso.y_thresholds_)))
     if method == Calibration.NONE:
@@ -394,6 +398,7 @@ def _lgb_params(params: GbmParams, specs: Sequence[FeatureSpec]) -> dict[str, An
 def fit_gbm(
     matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
     params: GbmParams | None = None, progress: Progress | None = None,
+    weight: np.ndarray | None = None,
 ) -> GbmModel:
     import lightgbm as lgb
     from sklearn.model_selection import train_test_split
@@ -410,10 +415,12 @@ def fit_gbm(
 
     def dataset(rows: np.ndarray) -> Any:
         return lgb.Dataset(matrix[rows], y[rows], feature_name=names,
-                           categorical_feature=categorical, free_raw_data=False)
+                           categorical_feature=categorical, free_raw_data=False,
+                           weight=None if weight is None else weight[rows])
 
     train_set = dataset(train_idx)
-    valid_set = lgb.Dataset(matrix[valid_idx], y[valid_idx], reference=train_set)
+    valid_set = lgb.Dataset(matrix[valid_idx], y[valid_idx], reference=train_set,
+                            weight=None if weight is None else weight[valid_idx])
 
     def report(env: Any) -> None:
         if progress and env.iteration % 50 == 0:
@@ -428,7 +435,8 @@ def fit_gbm(
         progress(f"calibrating ({params.calibration}) on {len(valid_idx)} held-out rows")
     valid_raw = np.asarray(booster.predict(matrix[valid_idx], raw_score=True,
                                            num_iteration=best))
-    calibrator = fit_calibrator(params.calibration, valid_raw, y[valid_idx])
+    calibrator = fit_calibrator(params.calibration, valid_raw, y[valid_idx],
+                                None if weight is None else weight[valid_idx])
     if params.refit_full:
         if progress:
             progress(f"refitting on all {len(y)} rows for {best} rounds")

@@ -115,7 +115,8 @@ class Characteristic:
 
 
 def _bin_feature(
-    values: np.ndarray, y: np.ndarray, spec: FeatureSpec, params: ScorecardParams
+    values: np.ndarray, y: np.ndarray, spec: FeatureSpec, params: ScorecardParams,
+    weight: np.ndarray | None = None,
 ) -> Characteristic:
     from optbinning import OptimalBinning
 
@@ -142,13 +143,14 @@ def _bin_feature(
         # optbinning's table builder trips a pandas deprecation (dtype upcast on the "Totals"
         # row); harmless for us, and not ours to fix.
         warnings.filterwarnings("ignore", module=r"optbinning\..*")
-        binning.fit(x, y)
+        binning.fit(x, y, sample_weight=weight)
         table = binning.binning_table.build()
     rows = table.drop(index="Totals")
     n_special = len(specials) if specials else 1
     regular = rows.iloc[: -(n_special + 1)]
     special_rows, missing = rows.iloc[-(n_special + 1):-1], rows.iloc[-1]
-    totals = (float(y.sum()), float(len(y) - y.sum()))
+    w = np.ones(len(y)) if weight is None else weight
+    totals = (float(np.sum(w * y)), float(np.sum(w * (1 - y))))
     char = Characteristic(
         name=spec.name, kind=str(spec.kind), iv=float(binning.binning_table.iv),
         woe_missing=_woe(missing, totals),
@@ -334,6 +336,7 @@ def export_table(model: ScorecardModel, csv_path: Path, html_path: Path) -> None
 def fit_scorecard(
     matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
     params: ScorecardParams | None = None, progress: Progress | None = None,
+    weight: np.ndarray | None = None,
 ) -> ScorecardModel:
     """Bin every feature, keep those with enough information value, fit the regression.
 
@@ -351,7 +354,7 @@ def fit_scorecard(
     for j, spec in enumerate(specs):
         if progress:
             progress(f"binning {spec.name}")
-        char = _bin_feature(matrix[:, j], y, spec, params)
+        char = _bin_feature(matrix[:, j], y, spec, params, weight)
         if params.min_iv <= char.iv <= params.max_iv:
             chars.append(char)
     if not chars:
@@ -364,7 +367,7 @@ def fit_scorecard(
             progress(f"logistic regression on {len(chars)} characteristics")
         woe = np.column_stack([c.woe_of(matrix[:, columns[c.name]], special) for c in chars])
         regression = LogisticRegression(C=params.regularization_c, max_iter=1000)
-        regression.fit(woe, y)
+        regression.fit(woe, y, sample_weight=weight)
         beta = regression.coef_[0]
         # optbinning's WoE is ln(good share / bad share): a sound characteristic has beta < 0.
         wrong = [i for i, b in enumerate(beta) if b > 0]

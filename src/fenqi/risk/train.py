@@ -89,15 +89,51 @@ def prepare(
 def fit(
     kind: ModelKind, matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
     seed: int = 42, params: dict[str, Any] | None = None, progress: Progress | None = None,
+    weight: np.ndarray | None = None,
 ) -> RiskModel:
     params = dict(params or {})
     if kind is ModelKind.SCORECARD:
         if "special_codes" in params:
             params["special_codes"] = tuple(params["special_codes"])
-        return fit_scorecard(matrix, y, specs, ScorecardParams(**params), progress)
+        return fit_scorecard(matrix, y, specs, ScorecardParams(**params), progress, weight)
     if kind is ModelKind.GBM:
-        return fit_gbm(matrix, y, specs, GbmParams(seed=seed, **params), progress)
+        return fit_gbm(matrix, y, specs, GbmParams(seed=seed, **params), progress, weight)
     raise BadDataError(f"unknown model kind {kind!r}: use scorecard or gbm")
+
+
+REJECT_METHODS = ("fuzzy", "parceling")
+
+
+def fit_with_rejects(
+    kind: ModelKind, matrix: np.ndarray, y: np.ndarray, rejects: np.ndarray,
+    specs: Sequence[FeatureSpec], seed: int, params: dict[str, Any] | None,
+    progress: Progress | None, method: str = "fuzzy",
+) -> tuple[RiskModel, dict[str, Any]]:
+    """Reject inference: a model of the accepted applicants scores the rejected ones, whose
+    outcomes were never seen; the final model trains on both.
+
+    fuzzy: each reject enters twice, as bad with weight PD and as good with weight 1 - PD.
+    parceling: each reject is labelled bad or good at random with its PD (seeded), weight 1.
+    """
+    if method not in REJECT_METHODS:
+        raise BadDataError(f"reject inference is fuzzy or parceling, not {method!r}")
+    base = fit(kind, matrix, y, specs, seed, params, progress)
+    pd_ = base.predict_pd(rejects)
+    if progress:
+        progress(f"reject inference ({method}) on {len(rejects)} rejected applicants")
+    if method == "fuzzy":
+        x = np.vstack([matrix, rejects, rejects])
+        labels = np.concatenate([y, np.ones(len(rejects)), np.zeros(len(rejects))])
+        weight = np.concatenate([np.ones(len(y)), pd_, 1.0 - pd_])
+    else:
+        rng = np.random.default_rng(seed)
+        x = np.vstack([matrix, rejects])
+        labels = np.concatenate([y, (rng.random(len(rejects)) < pd_).astype(float)])
+        weight = np.ones(len(labels))
+    model = fit(kind, x, labels.astype(np.int8), specs, seed, params, progress, weight)
+    return model, {"method": method, "rejects": len(rejects),
+                   "mean_inferred_pd": float(np.mean(pd_)),
+                   "accepted_bad_rate": float(np.mean(y))}
 
 
 def _split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,6 +153,7 @@ def train_model(
     *, seed: int = 42, bad_value: str | None = None, exclude: Sequence[str] = (),
     holdout: float = 0.2, params: dict[str, Any] | None = None,
     progress: Progress | None = None, refit: bool = True, allow_protected: Sequence[str] = (),
+    rejects: pd.DataFrame | None = None, reject_method: str = "fuzzy",
 ) -> LoadedModel:
     from fenqi.risk import validation
 
@@ -125,9 +162,27 @@ def train_model(
     say(f"checking {len(frame)} rows")
     prepared = prepare(frame, target_column, bad_value, exclude, allow_protected=allow_protected)
     train, test = _split(prepared.y, holdout, seed)
+    reject_matrix = None
+    if rejects is not None:
+        reject_matrix = encode_frame(
+            rejects.drop(columns=[target_column], errors="ignore"), prepared.specs
+        )
+        if len(reject_matrix) == 0:
+            raise BadDataError("the rejects file has no rows")
+    inference: dict[str, Any] | None = None
+
+    def fit_on(rows: np.ndarray) -> RiskModel:
+        nonlocal inference
+        if reject_matrix is None:
+            return fit(kind, prepared.matrix[rows], prepared.y[rows], prepared.specs, seed,
+                       params, progress)
+        model, inference = fit_with_rejects(
+            kind, prepared.matrix[rows], prepared.y[rows], reject_matrix, prepared.specs, seed,
+            params, progress, reject_method)
+        return model
+
     say(f"training {kind} on {len(train)} rows, {len(prepared.specs)} features")
-    model = fit(kind, prepared.matrix[train], prepared.y[train], prepared.specs, seed, params,
-                progress)
+    model = fit_on(train)
     say("measuring on held-out rows" if holdout > 0 else "measuring on training rows")
     test_pd = model.predict_pd(prepared.matrix[test])
     train_scores = model.scale.score_from_pd(model.predict_pd(prepared.matrix[train]))
@@ -144,7 +199,7 @@ def train_model(
     refitted = refit and holdout > 0
     if refitted:
         say(f"refitting {kind} on all {len(prepared.y)} rows with the same settings")
-        model = fit(kind, prepared.matrix, prepared.y, prepared.specs, seed, params, progress)
+        model = fit_on(np.arange(len(prepared.y)))
     all_scores = model.scale.score_from_pd(model.predict_pd(prepared.matrix))
     effective = getattr(model, "params", None)
     notes = [*prepared.notes, *getattr(model, "notes", ())]
@@ -162,6 +217,7 @@ def train_model(
             "training_rows": len(prepared.y) if refitted else len(train),
             "training_bads": int(prepared.y.sum() if refitted else prepared.y[train].sum()),
             "warnings": notes,
+            "reject_inference": inference,
             "score_reference": {
                 "deciles": np.quantile(all_scores, np.linspace(0.1, 0.9, 9)).tolist()
             },
