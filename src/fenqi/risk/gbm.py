@@ -10,7 +10,9 @@ A single application is explained through LightGBM's own C library (`_RowPredict
 single-row fast path, configured once per model), which is the code `Booster.predict` runs, so
 the figures are the same; it skips ≈ 0.5 ms of per-call Python set-up, and deciding does not
 import the `lightgbm` package (≈ 2 s of CPU: it imports scikit-learn and SciPy). Training,
-batch scoring and saving use the package's `Booster`, loaded on first use.
+batch scoring and saving use the package's `Booster`, built on first use from the model text
+read when the model was loaded (a loaded model never reads its folder again). LightGBM sees
+positional feature names (`f0`, `f1`, ...), so any column name works.
 """
 
 from __future__ import annotations
