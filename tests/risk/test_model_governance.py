@@ -388,3 +388,21 @@ def test_reject_inference_trains_on_accepted_and_inferred_rejects(
     with pytest.raises(BadDataError, match="fuzzy or parceling"):
         train_model(accepted, "outcome", kind, tmp_path, CLOCK, rejects=rejects,
                     reject_method="magic")
+
+
+def test_out_of_time_validation_holds_out_the_latest_rows(
+    credit_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    days = pd.date_range("2025-01-01", periods=300, freq="D")
+    frame = credit_frame.assign(applied_on=[str(days[i % 300].date())
+                                            for i in range(len(credit_frame))])
+    loaded = train_model(frame, "outcome", "scorecard", tmp_path, CLOCK, refit=False,
+                         time_column="applied_on")
+    measured = loaded.manifest["metrics"]
+    assert measured["sample"] == "out_of_time"
+    assert measured["out_of_time"]["test_from"].startswith("2025-08-29")  # day 240 of 300
+    assert measured["n"] == measured["out_of_time"]["test_rows"] == 600
+    assert "applied_on" not in {s.name for s in loaded.specs}
+    broken = frame.assign(applied_on=frame["applied_on"].where(frame.index != 4, "soon"))
+    with pytest.raises(BadDataError, match="'applied_on' has 1 missing or unreadable"):
+        train_model(broken, "outcome", "scorecard", tmp_path, CLOCK, time_column="applied_on")

@@ -75,6 +75,9 @@ def train(
     na_values: list[str] | None = typer.Option(
         None, "--na-values", help="A text meaning 'missing' (repeatable), e.g. n/a."
     ),
+    time_column: str | None = typer.Option(
+        None, "--time-column", help="Date/time column: the holdout is the latest rows by it "
+        "(out-of-time validation); the column is not a feature."),
     rejects: Path | None = typer.Option(
         None, "--rejects", help="Rejected applicants (same feature columns, no outcome): "
         "reject inference, for data of accepted applicants only."),
@@ -157,7 +160,7 @@ def train(
                 frame, target, model, out, SystemClock(), seed=seed, bad_value=bad_value,
                 exclude=_excludes(exclude), holdout=holdout, params=params, progress=step,
                 refit=refit, allow_protected=_excludes(allow_protected),
-                rejects=reject_frame, reject_method=reject_method,
+                rejects=reject_frame, reject_method=reject_method, time_column=time_column,
             )
         measured = loaded.manifest["metrics"]
         for note in loaded.manifest.get("warnings", []):

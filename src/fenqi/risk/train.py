@@ -136,6 +136,41 @@ def fit_with_rejects(
                    "accepted_bad_rate": float(np.mean(y))}
 
 
+def _time_split(
+    frame: pd.DataFrame, column: str, y: np.ndarray, holdout: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Out-of-time validation: the latest `holdout` share of rows by `column` (a date or time,
+    or a number such as a month index) is the test sample; rows of the same instant stay on one
+    side."""
+    import pandas as pd
+
+    if column not in frame.columns:
+        raise BadDataError(f"--time-column {column!r} not found", column=column)
+    if not 0 < holdout < 1:
+        raise BadDataError("out-of-time validation needs a holdout share between 0 and 1")
+    raw = frame[column]
+    if pd.api.types.is_numeric_dtype(raw):
+        when = pd.to_numeric(raw, errors="coerce")
+    else:
+        when = pd.to_datetime(raw, errors="coerce", utc=True)
+    if when.isna().any():
+        bad = raw[when.isna()]
+        raise BadDataError(
+            f"--time-column {column!r} has {len(bad)} missing or unreadable values, e.g. "
+            f"{bad.iloc[0]!r} at row {int(bad.index[0]) + 2}", column=column)
+    order = np.argsort(when.to_numpy(), kind="stable")
+    cut_value = when.iloc[order[int(len(order) * (1 - holdout))]]
+    test_mask = (when >= cut_value).to_numpy()
+    train, test = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+    for part, rows in (("before", train), ("from", test)):
+        if len(rows) == 0 or y[rows].min() == y[rows].max():
+            raise BadDataError(
+                f"the rows {part} {cut_value} by {column!r} lack one of the outcomes: "
+                "out-of-time validation needs goods and bads on both sides")
+    return train, test, {"time_column": column, "test_from": str(cut_value),
+                         "train_rows": len(train), "test_rows": len(test)}
+
+
 def _split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
@@ -154,14 +189,21 @@ def train_model(
     holdout: float = 0.2, params: dict[str, Any] | None = None,
     progress: Progress | None = None, refit: bool = True, allow_protected: Sequence[str] = (),
     rejects: pd.DataFrame | None = None, reject_method: str = "fuzzy",
+    time_column: str | None = None,
 ) -> LoadedModel:
     from fenqi.risk import validation
 
     kind = ModelKind(kind)
     say = progress or (lambda _message: None)
     say(f"checking {len(frame)} rows")
+    if time_column is not None:
+        exclude = [*exclude, time_column]
     prepared = prepare(frame, target_column, bad_value, exclude, allow_protected=allow_protected)
-    train, test = _split(prepared.y, holdout, seed)
+    out_of_time: dict[str, Any] | None = None
+    if time_column is not None:
+        train, test, out_of_time = _time_split(frame, time_column, prepared.y, holdout)
+    else:
+        train, test = _split(prepared.y, holdout, seed)
     reject_matrix = None
     if rejects is not None:
         reject_matrix = encode_frame(
@@ -188,7 +230,8 @@ def train_model(
     train_scores = model.scale.score_from_pd(model.predict_pd(prepared.matrix[train]))
     y_test = prepared.y[test]
     measured: dict[str, Any] = {
-        "sample": "holdout" if holdout > 0 else "training", "holdout_share": holdout,
+        "sample": ("out_of_time" if out_of_time else "holdout") if holdout > 0 else "training",
+        "holdout_share": holdout, **({"out_of_time": out_of_time} if out_of_time else {}),
         **metrics.summary(y_test, test_pd).to_dict(),
         **validation.intervals(y_test, test_pd, seed=seed),
         "hosmer_lemeshow": validation.hosmer_lemeshow(y_test, test_pd),
