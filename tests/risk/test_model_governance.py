@@ -378,26 +378,31 @@ def test_reject_inference_trains_on_accepted_and_inferred_rejects(
     approved = credit_frame["utilization"] < 0.55  # a past policy declined the rest
     accepted = credit_frame[approved]
     rejects = credit_frame[~approved].drop(columns=["outcome"])
-    loaded = train_model(accepted, "outcome", kind, tmp_path, CLOCK, rejects=rejects,
-                         reject_method=method)
+    loaded = train_model(
+        accepted, "outcome", kind, tmp_path, CLOCK, rejects=rejects, reject_method=method
+    )
     info = loaded.manifest["reject_inference"]
     assert info["method"] == method and info["rejects"] == len(rejects)
     assert 0 < info["mean_inferred_pd"] < 1 and info["accepted_bad_rate"] == pytest.approx(
-        (accepted["outcome"] == "bad").mean())
+        (accepted["outcome"] == "bad").mean()
+    )
     assert np.isfinite(loaded.predict_pd(rejects)).all()
     with pytest.raises(BadDataError, match="fuzzy or parceling"):
-        train_model(accepted, "outcome", kind, tmp_path, CLOCK, rejects=rejects,
-                    reject_method="magic")
+        train_model(
+            accepted, "outcome", kind, tmp_path, CLOCK, rejects=rejects, reject_method="magic"
+        )
 
 
 def test_out_of_time_validation_holds_out_the_latest_rows(
     credit_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
     days = pd.date_range("2025-01-01", periods=300, freq="D")
-    frame = credit_frame.assign(applied_on=[str(days[i % 300].date())
-                                            for i in range(len(credit_frame))])
-    loaded = train_model(frame, "outcome", "scorecard", tmp_path, CLOCK, refit=False,
-                         time_column="applied_on")
+    frame = credit_frame.assign(
+        applied_on=[str(days[i % 300].date()) for i in range(len(credit_frame))]
+    )
+    loaded = train_model(
+        frame, "outcome", "scorecard", tmp_path, CLOCK, refit=False, time_column="applied_on"
+    )
     measured = loaded.manifest["metrics"]
     assert measured["sample"] == "out_of_time"
     assert measured["out_of_time"]["test_from"].startswith("2025-08-29")  # day 240 of 300
