@@ -90,3 +90,25 @@ def features_of(frame: pd.DataFrame, index: int) -> dict[str, Any]:
     row = frame.drop(columns=["outcome"]).iloc[index]
     return {k: (None if isinstance(v, float) and np.isnan(v) else
                 v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+
+
+def _find_datasets() -> Path | None:
+    """../shared/datasets from the repository, also from a worktree nested deeper
+    (FENQI_DATASETS overrides)."""
+    import os
+
+    if os.environ.get("FENQI_DATASETS"):
+        return Path(os.environ["FENQI_DATASETS"])
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "datasets"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def datasets_dir() -> Path:
+    found = _find_datasets()
+    if found is None or not found.is_dir():
+        pytest.skip("../shared/datasets is absent")
+    return found

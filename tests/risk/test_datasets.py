@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.risk.conftest import application
+from tests.risk.conftest import _find_datasets, application
 from typer.testing import CliRunner
 
 from fenqi.cli import app
@@ -24,10 +24,10 @@ CLOCK = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
 
 @pytest.fixture(scope="module")
 def uci_sample() -> pd.DataFrame:
-    path = Path(__file__).resolve().parents[3] / "shared/datasets/uci_credit_card_default.csv"
-    if not path.is_file():
+    found = _find_datasets()
+    if found is None or not (found / "uci_credit_card_default.csv").is_file():
         pytest.skip("../shared/datasets is absent")
-    return read_table(path).sample(n=8_000, random_state=5)
+    return read_table(found / "uci_credit_card_default.csv").sample(n=8_000, random_state=5)
 
 
 @pytest.mark.parametrize(("kind", "auc_min"), [("scorecard", 0.74), ("gbm", 0.75)])

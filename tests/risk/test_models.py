@@ -79,11 +79,12 @@ def test_scorecard_table_has_special_and_missing_bins_and_exports(
 ) -> None:
     table = pd.read_csv(scorecard.path / "scorecard_table.csv")
     months = table[table["characteristic"] == "months_on_book"]
-    assert {"Special", "Missing"} <= set(months["bin"])
-    special = months[months["bin"] == "Special"]["points"].iloc[0]
+    assert {"Special -1", "Missing"} <= set(months["bin"])
+    special = months[months["bin"] == "Special -1"]["points"].iloc[0]
     assert special < months["points"].max()  # "no history" (-1) costs points
     utilization = table[table["characteristic"] == "utilization"]
-    regular = utilization[~utilization["bin"].isin(["Special", "Missing"])]["points"].tolist()
+    regular = utilization[~utilization["bin"].str.startswith("Special")
+                          & (utilization["bin"] != "Missing")]["points"].tolist()
     assert regular == sorted(regular, reverse=True)  # monotonic: more utilization, fewer points
     html = (scorecard.path / "scorecard_table.html").read_text()
     assert "<table" in html and "months_on_book" in html

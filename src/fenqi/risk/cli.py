@@ -58,13 +58,48 @@ def train(
                                          help="Target value meaning default (e.g. bad)."),
     exclude: list[str] | None = typer.Option(None, "--exclude",
                                              help="Columns that are not features (repeatable)."),
-    holdout: float = typer.Option(0.2, "--holdout", help="Share of rows kept for metrics."),
+    holdout: float = typer.Option(
+        0.2, "--holdout",
+        help="Share of rows (stratified) kept out of a first fit to measure the manifest's "
+        "metrics; the saved model is then refit on every row with the same settings "
+        "(see --no-refit).",
+    ),
+    refit: bool = typer.Option(
+        True, "--refit/--no-refit",
+        help="Refit on all rows after measuring on the holdout (default). --no-refit saves "
+        "the model that was measured, trained on the other rows only.",
+    ),
+    encoding: str | None = typer.Option(None, "--encoding",
+                                        help="Text encoding of the CSV (default utf-8; "
+                                        "e.g. gbk, gb18030)."),
+    na_values: list[str] | None = typer.Option(
+        None, "--na-values", help="A text meaning 'missing' (repeatable), e.g. n/a."
+    ),
+    time_column: str | None = typer.Option(
+        None, "--time-column", help="Date/time column: the holdout is the latest rows by it "
+        "(out-of-time validation); the column is not a feature."),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="Rejected applicants (same feature columns, no outcome): "
+        "reject inference, for data of accepted applicants only."),
+    reject_method: str = typer.Option("fuzzy", "--reject-method",
+                                      help="fuzzy (default) or parceling."),
+    keep_wrong_sign: bool = typer.Option(
+        False, "--keep-wrong-sign",
+        help="Scorecard: keep characteristics whose coefficient has the wrong sign (default: "
+        "drop them and refit; kept ones are listed in the manifest's warnings).",
+    ),
+    allow_protected: list[str] | None = typer.Option(
+        None, "--allow-protected",
+        help="Use this protected attribute (sex, marital status, ...) as a feature; logged "
+        "in the manifest. Excluded by default (repeatable).",
+    ),
     min_iv: float | None = typer.Option(None, "--min-iv",
                                         help="Scorecard: drop characteristics below this IV."),
     calibration: str | None = typer.Option(None, "--calibration",
                                            help="GBM: platt (default), isotonic or none."),
     monotone: list[str] | None = typer.Option(
-        None, "--monotone", help="GBM: FEATURE=+1 (risk rises with it) or FEATURE=-1."
+        None, "--monotone", help="FEATURE=+1 (risk rises with it) or FEATURE=-1: a monotone "
+        "GBM constraint, or monotone scorecard bins."
     ),
     special_codes: str | None = typer.Option(
         None, "--special-codes", help="Scorecard: numeric codes binned apart, e.g. -1,-2."
@@ -98,9 +133,12 @@ def train(
                 raise BadDataError("--calibration is platt, isotonic or none, for --model gbm")
             params["calibration"] = calibration
         if monotone:
-            if model != ModelKind.GBM:
-                raise BadDataError("--monotone applies to --model gbm only")
-            params["monotone_constraints"] = _monotone(monotone)
+            key = "monotone_constraints" if model == ModelKind.GBM else "monotone"
+            params[key] = _monotone(monotone)
+        if keep_wrong_sign:
+            if model != ModelKind.SCORECARD:
+                raise BadDataError("--keep-wrong-sign applies to --model scorecard only")
+            params["drop_wrong_sign"] = False
         if special_codes:
             if model != ModelKind.SCORECARD:
                 raise BadDataError("--special-codes applies to --model scorecard only")
@@ -111,7 +149,9 @@ def train(
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             task = progress.add_task(f"reading {data}")
-            frame = read_table(data)
+            frame = read_table(data, encoding=encoding, na_values=na_values or ())
+            reject_frame = (read_table(rejects, encoding=encoding, na_values=na_values or ())
+                            if rejects is not None else None)
 
             def step(message: str) -> None:
                 progress.update(task, description=message)
@@ -119,23 +159,30 @@ def train(
             loaded = train_model(
                 frame, target, model, out, SystemClock(), seed=seed, bad_value=bad_value,
                 exclude=_excludes(exclude), holdout=holdout, params=params, progress=step,
+                refit=refit, allow_protected=_excludes(allow_protected),
+                rejects=reject_frame, reject_method=reject_method, time_column=time_column,
             )
         measured = loaded.manifest["metrics"]
+        for note in loaded.manifest.get("warnings", []):
+            console.print(f"[yellow]warning[/yellow]: {note}")
         console.print(
             f"[green]trained[/green] {loaded.model_id} -> {loaded.path}  "
             f"({measured['sample']}: AUC {measured['auc']:.4f}, KS {measured['ks']:.4f}, "
-            f"n {measured['n']})"
+            f"n {measured['n']}"
+            + ("; saved model refit on all rows" if loaded.manifest.get("refit_on_all_rows")
+               else "") + ")"
         )
         typer.echo(str(loaded.path))
 
 
-def _evaluate(model: Path, data: Path, target: str, bad_value: str | None) -> dict[str, Any]:
+def _evaluate(model: Path, data: Path, target: str, bad_value: str | None,
+              encoding: str | None = None) -> dict[str, Any]:
     from fenqi.risk.data import read_table
     from fenqi.risk.registry import load_model
     from fenqi.risk.report import evaluate_frame
 
     loaded = load_model(model)
-    return evaluate_frame(loaded, read_table(data), target, bad_value)
+    return evaluate_frame(loaded, read_table(data, encoding=encoding), target, bad_value)
 
 
 @app.command()
@@ -145,12 +192,13 @@ def evaluate(
     target: str = typer.Option(..., "--target"),
     bad_value: str | None = typer.Option(None, "--bad-value"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    encoding: str | None = typer.Option(None, "--encoding", help="CSV text encoding."),
 ) -> None:
     """AUC, KS, Gini, Brier, calibration and gains of a model on labelled data."""
     from fenqi.risk.report import public
 
     with _refusals():
-        result = public(_evaluate(model, data, target, bad_value))
+        result = public(_evaluate(model, data, target, bad_value, encoding))
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -168,12 +216,26 @@ def report(
     target: str = typer.Option(..., "--target"),
     html: Path = typer.Option(..., "--html", help="HTML file; the JSON goes beside it."),
     bad_value: str | None = typer.Option(None, "--bad-value"),
+    encoding: str | None = typer.Option(None, "--encoding", help="CSV text encoding."),
+    group: list[str] | None = typer.Option(
+        None, "--group", help="Column to report approval and bad rates by (e.g. a protected "
+        "attribute; repeatable). It need not be a model feature."),
+    cutoff: float = typer.Option(600.0, "--cutoff", help="Score cut-off for --group tables."),
+    challenger: Path | None = typer.Option(
+        None, "--challenger", help="A second model: DeLong's test of the two AUCs."),
 ) -> None:
-    """HTML report (ROC, KS, score distribution, calibration) plus the same figures as JSON."""
-    from fenqi.risk.report import write_report
+    """HTML report (ROC, KS, score distribution, calibration, master scale, IV, PSI,
+    intervals, Hosmer-Lemeshow) plus the same figures and tables as JSON."""
+    from fenqi.risk.registry import load_model
+    from fenqi.risk.report import add_comparison, add_groups, write_report
 
     with _refusals():
-        json_path = write_report(_evaluate(model, data, target, bad_value), html)
+        evaluation = _evaluate(model, data, target, bad_value, encoding)
+        if group:
+            add_groups(evaluation, _excludes(group), cutoff)
+        if challenger is not None:
+            add_comparison(evaluation, load_model(challenger))
+        json_path = write_report(evaluation, html)
     typer.echo(f"{html}\n{json_path}")
 
 
@@ -268,3 +330,80 @@ def decide(
     else:
         for key, value in result.items():
             typer.echo(f"{key:>20}: {value}")
+
+
+@app.command()
+def score(
+    model: Path = typer.Option(..., "--model", help="Model version folder or registry."),
+    data: Path = typer.Option(..., "--data", help="CSV or Parquet (.parquet) to score."),
+    out: Path = typer.Option(..., "--out", help="CSV or Parquet (.parquet) to write."),
+    keep: list[str] | None = typer.Option(
+        None, "--keep", help="Input column copied to the output, e.g. an id (repeatable)."),
+    reasons: int = typer.Option(4, "--reasons", help="Reason codes per row (0: none)."),
+    chunk_rows: int = typer.Option(100_000, "--chunk-rows", help="Rows per chunk."),
+    encoding: str | None = typer.Option(None, "--encoding", help="CSV text encoding."),
+    na_values: list[str] | None = typer.Option(None, "--na-values",
+                                               help="A text meaning 'missing' (repeatable)."),
+) -> None:
+    """Score a file: PD, score, master-scale band and top reasons per row, in chunks."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fenqi.risk.registry import load_model
+    from fenqi.risk.scoring import score_file
+
+    console = Console(stderr=True)
+    with _refusals():
+        loaded = load_model(model)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task(f"scoring {data} with {loaded.model_id}")
+
+            def step(rows: int) -> None:
+                progress.update(task, description=f"scored {rows:,} rows")
+
+            rows = score_file(loaded, data, out, keep=_excludes(keep), reasons=reasons,
+                              chunk_rows=chunk_rows, encoding=encoding,
+                              na_values=na_values or (), progress=step)
+    console.print(f"[green]scored[/green] {rows:,} rows with {loaded.model_id} -> {out}")
+    typer.echo(str(out))
+
+
+@app.command()
+def promote(
+    registry: Path = typer.Option(..., "--registry", help="The registry folder."),
+    challenger: Path = typer.Option(..., "--challenger", help="Version folder to promote."),
+    data: Path = typer.Option(..., "--data", help="Labelled sample neither model trained on "
+                              "(ideally out of time)."),
+    target: str = typer.Option(..., "--target"),
+    bad_value: str | None = typer.Option(None, "--bad-value"),
+    bads_min: int = typer.Option(100, "--bads-min", help="Bads needed in the sample."),
+    p_max: float = typer.Option(0.05, "--p-max", help="DeLong one-sided p-value needed."),
+    psi_max: float = typer.Option(0.1, "--psi-max", help="Largest score PSI vs training."),
+    encoding: str | None = typer.Option(None, "--encoding", help="CSV text encoding."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Make a challenger the registry's champion if it passes the gate; else say why not.
+
+    The gate: enough bads in the sample and in the challenger's training data, an AUC better
+    than the champion's on the same rows by DeLong's test, and a stable score PSI. The outcome
+    and its reasons are appended to <registry>/promotions.jsonl either way."""
+    from fenqi.clock import SystemClock
+    from fenqi.risk.data import read_table
+    from fenqi.risk.promotion import GatePolicy, promote_if_better
+
+    with _refusals():
+        result = promote_if_better(
+            registry, challenger, read_table(data, encoding=encoding), target, SystemClock(),
+            bad_value=bad_value, policy=GatePolicy(bads_min=bads_min, p_max=p_max,
+                                                   psi_max=psi_max),
+        )
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        verdict = "promoted" if result["promoted"] else "stays challenger"
+        typer.echo(f"{result['challenger']}: {verdict}")
+        for reason in result["reasons"]:
+            typer.echo(f"  - {reason}")
+    if not result["promoted"]:
+        raise typer.Exit(1)

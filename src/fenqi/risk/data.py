@@ -9,8 +9,10 @@ single-row path never builds a DataFrame.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,8 +31,21 @@ if TYPE_CHECKING:
 BAD_LABELS = frozenset({"bad", "default", "defaulted", "yes", "true", "y", "event"})
 # A text column whose values are numbers except for a few is a typing error, not a category.
 NUMERIC_SHARE_MIN = 0.9
-CATEGORIES_MAX = 1_000  # more distinct labels than this is an identifier, not a category
+# A text column that is mostly numbers (at least this share) with many distinct numbers is a
+# numeric column with some text in it, not a category: refused (clean it or pass --na-values).
+MOSTLY_NUMERIC_SHARE = 0.5
+CODES_MAX = 20  # a mostly-numeric column with at most this many distinct numbers is a code list
+# High-cardinality categories: with more labels than HIGH_CARDINALITY, only labels seen in at
+# least max(RARE_MIN_ROWS, RARE_MIN_SHARE of the rows) are kept (CATEGORIES_KEPT_MAX most
+# frequent at most); the rest are treated like a label never seen in training (missing), and a
+# warning says so. Grouping hundreds of rare labels by their observed bad rate overfits.
+HIGH_CARDINALITY = 20
+RARE_MIN_ROWS = 50
+RARE_MIN_SHARE = 0.005
+CATEGORIES_KEPT_MAX = 100
 ROWS_MAX = 50_000_000
+PERCENT_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)\s*%$")
+ENCODING_HINT = "pass --encoding (e.g. gbk, gb18030, latin-1)"
 
 
 class FeatureKind(StrEnum):
@@ -43,13 +58,21 @@ class FeatureSpec:
     name: str
     kind: FeatureKind
     categories: tuple[str, ...] = ()
+    # "percent": a numeric feature written as text like "83.70%", read as the fraction 0.837
+    # (a number given for it is taken as the fraction already).
+    unit: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": str(self.kind), "categories": list(self.categories)}
+        out: dict[str, Any] = {"name": self.name, "kind": str(self.kind),
+                               "categories": list(self.categories)}
+        if self.unit:
+            out["unit"] = self.unit
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> FeatureSpec:
-        return cls(str(raw["name"]), FeatureKind(raw["kind"]), tuple(raw.get("categories", ())))
+        return cls(str(raw["name"]), FeatureKind(raw["kind"]), tuple(raw.get("categories", ())),
+                   str(raw.get("unit", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +84,68 @@ class Target:
     good_label: str
 
 
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV; refuse a missing, empty or header-only file with a clear message."""
+def read_table(
+    path: Path | str, *, encoding: str | None = None, na_values: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Read a CSV (or Parquet: `.parquet`/`.pq`); refuse a missing, empty or header-only file,
+    a file that is not in `encoding` (UTF-8 by default), and duplicate column names (pandas
+    would rename them `x.1` silently). `na_values`: extra strings that mean "missing"."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise BadDataError(f"data file not found: {path}", path=str(path))
-    try:
-        frame = pd.read_csv(path, low_memory=False)
-    except pd.errors.EmptyDataError as exc:
-        raise BadDataError(f"data file is empty: {path}", path=str(path)) from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BadDataError(f"cannot parse {path} as CSV: {exc}", path=str(path)) from exc
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        import polars as pl
+
+        try:
+            parquet = pl.read_parquet(path)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise BadDataError(f"cannot read {path} as Parquet: {exc}", path=str(path)) from exc
+        _check_names(parquet.columns, path)
+        # Column by column through numpy: no pyarrow needed.
+        frame = pd.DataFrame({name: parquet[name].to_numpy() for name in parquet.columns})
+    else:
+        chosen = encoding or "utf-8"
+        try:
+            "".encode(chosen)
+        except LookupError as exc:
+            raise BadDataError(f"unknown encoding {chosen!r}", path=str(path)) from exc
+        try:
+            with path.open(newline="", encoding=chosen) as handle:
+                header = next(csv.reader(handle), None)
+            frame = pd.read_csv(path, low_memory=False, encoding=chosen,
+                                na_values=list(na_values) or None)
+        except pd.errors.EmptyDataError as exc:
+            raise BadDataError(f"data file is empty: {path}", path=str(path)) from exc
+        except UnicodeDecodeError as exc:
+            raise BadDataError(
+                f"{path} is not {chosen} text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}); " + ENCODING_HINT, path=str(path),
+            ) from exc
+        except pd.errors.ParserError as exc:
+            raise BadDataError(f"cannot parse {path} as CSV: {exc}", path=str(path)) from exc
+        if header is not None:
+            _check_names(header, path)
     if frame.empty:
         raise BadDataError(f"data file has no rows: {path}", path=str(path))
     if len(frame) > ROWS_MAX:
         raise BadDataError(f"data file has {len(frame)} rows, more than {ROWS_MAX}")
     return frame
+
+
+def _check_names(names: Sequence[str], path: Path) -> None:
+    seen: dict[str, int] = {}
+    for name in names:
+        key = name.strip().lstrip("\ufeff")
+        seen[key] = seen.get(key, 0) + 1
+    duplicated = sorted(n for n, count in seen.items() if count > 1)
+    if duplicated:
+        raise BadDataError(
+            f"{path} has duplicate column names: {', '.join(map(repr, duplicated))}; "
+            "rename them so each column is named once",
+            path=str(path), columns=duplicated,
+        )
 
 
 def _label(value: Any) -> str:
@@ -87,11 +154,16 @@ def _label(value: Any) -> str:
     return str(value).strip()
 
 
-def resolve_target(frame: pd.DataFrame, column: str, bad_value: str | None = None) -> Target:
+def resolve_target(
+    frame: pd.DataFrame, column: str, bad_value: str | None = None,
+    bad_value_source: str = "--bad-value",
+) -> Target:
     """Work out which of the target's two values is the bad outcome.
 
     0/1 (or False/True) targets: 1 is bad. Two text labels: `bad_value` if given, else the one
     label in BAD_LABELS (e.g. good/bad, no/yes); anything else needs an explicit `bad_value`.
+    `bad_value_source` names where `bad_value` came from, for the error message (e.g. the
+    model's manifest when evaluating).
     """
     if column not in frame.columns:
         raise BadDataError(
@@ -115,7 +187,8 @@ def resolve_target(frame: pd.DataFrame, column: str, bad_value: str | None = Non
     if bad_value is not None:
         if bad_value not in labels:
             raise BadDataError(
-                f"--bad-value {bad_value!r} is not a value of {column!r} ({', '.join(labels)})",
+                f"{bad_value_source} {bad_value!r} is not a value of {column!r} "
+                f"({', '.join(labels)})",
                 column=column,
             )
         bad = bad_value
@@ -168,14 +241,25 @@ def _looks_like_identifier(series: pd.Series) -> bool:
     return len(series) >= IDENTIFIER_ROWS_MIN and bool(series.is_unique)
 
 
-def infer_features(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> list[FeatureSpec]:
+def _first_row(mask: Any) -> int:
+    """The CSV line number (header = 1) of the first True in a boolean Series."""
+    return int(mask.index[mask.to_numpy().nonzero()[0][0]]) + 2
+
+
+def infer_features(
+    frame: pd.DataFrame, exclude: Sequence[str] = (), notes: list[str] | None = None,
+) -> list[FeatureSpec]:
     """Type each column as numeric or categorical; refuse columns that are mistyped.
 
     Dropped without asking: the excluded columns, constant columns and identifiers (whole
-    numbers that are all different), which carry no information about the applicant.
+    numbers that are all different, or text labels that are all different), which carry no
+    information about the applicant. Conversions and warnings are appended to `notes`:
+    percentages written as text ("83.70%") become numeric fractions; rare labels of a
+    high-cardinality text column are treated as unseen (missing).
     """
     import pandas as pd
 
+    notes = notes if notes is not None else []
     specs: list[FeatureSpec] = []
     for name in frame.columns:
         if name in exclude:
@@ -184,25 +268,61 @@ def infer_features(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> list[Fea
         if series.nunique(dropna=True) <= 1 or _looks_like_identifier(series):
             continue
         if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            if not pd.api.types.is_bool_dtype(series):
+                infinite = pd.Series(np.isinf(series.to_numpy(dtype=np.float64)),
+                                     index=series.index)
+                if infinite.any():
+                    raise BadDataError(
+                        f"column {name!r} has {int(infinite.sum())} infinite values (first at "
+                        f"row {_first_row(infinite)}); replace them with a number, a special "
+                        "code or an empty cell",
+                        column=str(name),
+                    )
             specs.append(FeatureSpec(str(name), FeatureKind.NUMERIC))
             continue
         present = series.dropna().astype(str).str.strip()
+        present = present[present != ""]
+        if len(present) and bool(present.str.fullmatch(PERCENT_RE).all()):
+            specs.append(FeatureSpec(str(name), FeatureKind.NUMERIC, unit="percent"))
+            notes.append(f"column {name!r}: percentages read as fractions (\"83.70%\" -> 0.837)")
+            continue
         numeric = pd.to_numeric(present, errors="coerce")
         share = float(numeric.notna().mean()) if len(present) else 0.0
-        if share >= NUMERIC_SHARE_MIN:
+        distinct_numbers = int(numeric.nunique(dropna=True))
+        if share >= NUMERIC_SHARE_MIN or (
+            share >= MOSTLY_NUMERIC_SHARE and distinct_numbers > CODES_MAX
+        ):
             bad = present[numeric.isna()]
+            others = [repr(v) for v in bad.value_counts().index[:5] if v != bad.iloc[0]]
             raise BadDataError(
-                f"column {name!r} is numeric but has {len(bad)} non-numeric values, "
-                f"e.g. {bad.iloc[0]!r} at row {int(bad.index[0]) + 2}",
+                f"column {name!r} is numeric but has {len(bad)} non-numeric values, e.g. "
+                f"{bad.iloc[0]!r} at row {int(bad.index[0]) + 2}"
+                + (f" (also {', '.join(others)})" if others else "")
+                + f"; {len(present) - len(bad)} of {len(present)} values are numbers. Clean "
+                "them, pass --na-values for those meaning missing, or --exclude the column",
                 column=str(name),
             )
-        categories = tuple(sorted(present.unique()))
-        if len(categories) > CATEGORIES_MAX:
-            raise BadDataError(
-                f"column {name!r} has {len(categories)} distinct text values (identifier?); "
-                "exclude it",
-                column=str(name),
-            )
+        counts = present.value_counts()
+        if len(counts) > HIGH_CARDINALITY:
+            if len(present) >= IDENTIFIER_ROWS_MIN and int(counts.iloc[0]) == 1:
+                notes.append(f"column {name!r} dropped: every text value differs (identifier)")
+                continue
+            rare_min = max(RARE_MIN_ROWS, math.ceil(RARE_MIN_SHARE * len(series)))
+            kept = counts[counts >= rare_min].index[:CATEGORIES_KEPT_MAX]
+            if len(kept) == 0:
+                notes.append(
+                    f"column {name!r} dropped: {len(counts)} labels, none seen in {rare_min} rows"
+                )
+                continue
+            if len(kept) < len(counts):
+                notes.append(
+                    f"column {name!r} has {len(counts)} labels: the {len(kept)} seen in at least "
+                    f"{rare_min} rows are kept, the other {len(counts) - len(kept)} "
+                    f"({int(counts.iloc[len(kept):].sum())} rows) are treated as unseen (missing)"
+                )
+            categories = tuple(sorted(map(str, kept)))
+        else:
+            categories = tuple(sorted(counts.index.astype(str)))
         specs.append(FeatureSpec(str(name), FeatureKind.CATEGORICAL, categories))
     if not specs:
         raise BadDataError("no usable feature columns besides the target")
@@ -223,10 +343,8 @@ def check_columns(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> None:
         series = frame[spec.name]
         if spec.kind is FeatureKind.NUMERIC and not (
             pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-        ):
-            present = series.dropna()
-            if pd.to_numeric(present.astype(str).str.strip(), errors="coerce").isna().any():
-                mistyped.append(spec.name)
+        ) and _numeric_text(series, spec).isna().any():
+            mistyped.append(spec.name)
     if mistyped:
         raise FeatureMismatchError(
             f"numeric model features hold non-numeric values: {', '.join(mistyped)}",
@@ -234,22 +352,75 @@ def check_columns(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> None:
         )
 
 
-def encode_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> np.ndarray:
-    """The float matrix every model scores: one column per feature, in spec order."""
+def _numeric_text(series: pd.Series, spec: FeatureSpec) -> pd.Series:
+    """The numbers in a text column (NaN where a present value is not a number)."""
     import pandas as pd
 
+    present = series.dropna().astype(str).str.strip()
+    present = present[present != ""]
+    if spec.unit == "percent":
+        is_percent = present.str.endswith("%")
+        values = pd.to_numeric(present.str.rstrip("%").str.strip(), errors="coerce")
+        return values.where(~is_percent, values / 100.0)
+    return pd.to_numeric(present, errors="coerce")
+
+
+def _numeric_column(series: pd.Series, spec: FeatureSpec) -> np.ndarray:
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = np.full(len(series), np.nan)
+    values = _numeric_text(series, spec)
+    out[series.index.get_indexer(values.index)] = values.to_numpy(dtype=np.float64)
+    return out
+
+
+def _category_codes(series: pd.Series, spec: FeatureSpec) -> np.ndarray:
+    """Index in the training label list; NaN for missing or unseen labels. Exact matches go
+    through pandas' categorical hashing; only the rest are stripped and matched again."""
+    import pandas as pd
+
+    categories = list(spec.categories)
+    if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+        values = pd.Index(series.to_numpy(dtype=object))
+        codes = pd.Index(categories, dtype=object).get_indexer(values)
+    else:
+        codes = np.full(len(series), -1, dtype=np.int16)
+    out = codes.astype(np.float64)
+    unmatched = (codes < 0) & series.notna().to_numpy()
+    if unmatched.any():
+        labels = series[unmatched].astype("string").str.strip()
+        index = {c: float(i) for i, c in enumerate(categories)}
+        out[unmatched] = labels.map(index).astype("Float64").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    out[out < 0] = np.nan
+    return out
+
+
+def encode_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> np.ndarray:
+    """The float matrix every model scores: one column per feature, in spec order."""
+    if frame.columns.has_duplicates:
+        duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise FeatureMismatchError(f"input has duplicate columns: {', '.join(duplicated)}")
     check_columns(frame, specs)
+    frame = frame.reset_index(drop=True)
     out = np.empty((len(frame), len(specs)), dtype=np.float64)
+    infinite: list[str] = []
     for j, spec in enumerate(specs):
         series = frame[spec.name]
         if spec.kind is FeatureKind.NUMERIC:
-            out[:, j] = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+            out[:, j] = _numeric_column(series, spec)
+            if np.isinf(out[:, j]).any():
+                infinite.append(spec.name)
         else:
-            index = {c: float(i) for i, c in enumerate(spec.categories)}
-            labels = series.astype("string").str.strip()
-            out[:, j] = labels.map(index).astype("Float64").to_numpy(
-                dtype=np.float64, na_value=np.nan
-            )
+            out[:, j] = _category_codes(series, spec)
+    if infinite:
+        raise FeatureMismatchError(
+            f"numeric model features hold infinite values: {', '.join(infinite)}",
+            infinite=infinite,
+        )
     return out
 
 
@@ -278,8 +449,15 @@ class RecordEncoder:
                 row[j] = math.nan
             elif index is None:
                 try:
-                    row[j] = float(value)
+                    if spec.unit == "percent" and isinstance(value, str) and value.strip(
+                    ).endswith("%"):
+                        row[j] = float(value.strip()[:-1]) / 100.0
+                    else:
+                        row[j] = float(value)
                 except (TypeError, ValueError):
+                    mistyped.append(spec.name)
+                    continue
+                if math.isinf(row[j]):
                     mistyped.append(spec.name)
             else:
                 row[j] = index.get(str(value).strip(), math.nan)

@@ -10,7 +10,9 @@ A single application is explained through LightGBM's own C library (`_RowPredict
 single-row fast path, configured once per model), which is the code `Booster.predict` runs, so
 the figures are the same; it skips ≈ 0.5 ms of per-call Python set-up, and deciding does not
 import the `lightgbm` package (≈ 2 s of CPU: it imports scikit-learn and SciPy). Training,
-batch scoring and saving use the package's `Booster`, loaded on first use.
+batch scoring and saving use the package's `Booster`, built on first use from the model text
+read when the model was loaded (a loaded model never reads its folder again). LightGBM sees
+positional feature names (`f0`, `f1`, ...), so any column name works.
 """
 
 from __future__ import annotations
@@ -93,17 +95,21 @@ class Calibrator:
         return self.platt_a if self.method == Calibration.PLATT else 1.0
 
 
-def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
+def fit_calibrator(
+    method: str, raw: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+) -> Calibrator:
     if method == Calibration.PLATT:
         from sklearn.linear_model import LogisticRegression
 
-        regression = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+        regression = LogisticRegression(C=1e6, max_iter=1000).fit(
+            raw.reshape(-1, 1), y, sample_weight=weight
+        )
         return Calibrator(method, float(regression.coef_[0][0]), float(regression.intercept_[0]))
     if method == Calibration.ISOTONIC:
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        iso.fit(1.0 / (1.0 + np.exp(-raw)), y)
+        iso.fit(1.0 / (1.0 + np.exp(-raw)), y, sample_weight=weight)
         return Calibrator(method, iso_x=tuple(map(float, iso.X_thresholds_)),
                           iso_y=tuple(map(float, iso.y_thresholds_)))
     if method == Calibration.NONE:
@@ -244,14 +250,14 @@ class GbmModel:
 
     def __init__(
         self, specs: Sequence[FeatureSpec], booster: Any, calibrator: Calibrator,
-        params: GbmParams, best_rounds: int, *, model_file: Path | None = None,
+        params: GbmParams, best_rounds: int, *, model_text: bytes | None = None,
         row_predictor: _RowPredictor | None = None,
     ) -> None:
-        if booster is None and model_file is None:
-            raise ValueError("a GBM needs a booster or its model file")
+        if booster is None and model_text is None:
+            raise ValueError("a GBM needs a booster or its model text")
         self.specs = tuple(specs)
         self._booster = booster
-        self._model_file = model_file
+        self._model_text = model_text
         self._row_predictor = row_predictor
         self._row_predictor_tried = row_predictor is not None
         self.calibrator = calibrator
@@ -263,12 +269,20 @@ class GbmModel:
 
     @property
     def booster(self) -> Any:
-        """The `lightgbm.Booster` (loaded from the model file on first use)."""
+        """The `lightgbm.Booster`, built on first use from the model text read at load time (so
+        a model whose folder was moved or deleted after loading still scores)."""
         if self._booster is None:
             import lightgbm as lgb
 
-            self._booster = lgb.Booster(model_file=str(self._model_file))
+            assert self._model_text is not None
+            self._booster = lgb.Booster(model_str=self._model_text.decode())
         return self._booster
+
+    def feature_importance(self) -> dict[str, float]:
+        """Total gain per feature (LightGBM's split gain summed over trees), largest first."""
+        gains = np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=float)
+        pairs = sorted(zip(self._names, gains.tolist(), strict=True), key=lambda kv: -kv[1])
+        return dict(pairs)
 
     def _row_contributions(self, row: np.ndarray) -> np.ndarray:
         if not self._row_predictor_tried:
@@ -291,6 +305,13 @@ class GbmModel:
 
     def predict_pd(self, matrix: np.ndarray) -> np.ndarray:
         return self.calibrator.apply(self.raw_score(matrix))
+
+    def batch_reasons(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """Feature names, the score points each feature cost each row (TreeSHAP), and the rows'
+        PDs, from one `pred_contrib` call (the contributions add up to the raw score)."""
+        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=np.float64)
+        pd_ = self.calibrator.apply(contrib.sum(axis=1))
+        return self._names, contrib[:, :-1] * self._points_per_raw, pd_
 
     def explain_row(self, row: np.ndarray, top_n: int = REASONS_MAX) -> Explained:
         contrib = self._row_contributions(row)
@@ -320,25 +341,34 @@ class GbmModel:
                                     tuple(cal["iso_x"]), tuple(cal["iso_y"]))
             params = GbmParams(**payload["params"])
             best_rounds = int(payload["best_rounds"])
+            model_text = model_file.read_bytes()  # kept: the folder may move after loading
             lib = _native_lib()
             if lib is not None:  # deciding needs no lightgbm import
-                row_predictor = _RowPredictor(lib, model_file.read_bytes())
+                row_predictor = _RowPredictor(lib, model_text)
                 names = row_predictor.feature_names()
             else:
-                booster, names = _load_booster(model_file)
+                booster, names = _load_booster(model_text)
         except (OSError, KeyError, TypeError, ValueError, NativeError) as exc:
             raise ArtifactError(f"cannot load GBM from {directory}: {exc}") from exc
-        if names != [s.name for s in specs]:
+        # Boosters name features by position (f0, f1, ...: LightGBM refuses some characters in
+        # names and rewrites spaces); artifacts from before that carry the column names.
+        if names not in ([s.name for s in specs], booster_names(specs)):
             raise ArtifactError(f"GBM in {directory} does not match its manifest's features")
-        return cls(specs, booster, calibrator, params, best_rounds, model_file=model_file,
+        return cls(specs, booster, calibrator, params, best_rounds, model_text=model_text,
                    row_predictor=row_predictor)
 
 
-def _load_booster(model_file: Path) -> tuple[Any, list[str]]:
+def booster_names(specs: Sequence[FeatureSpec]) -> list[str]:
+    """The feature names given to LightGBM: positional, so any column name works (LightGBM
+    refuses JSON special characters such as `[` or `:` and turns spaces into `_`)."""
+    return [f"f{j}" for j in range(len(specs))]
+
+
+def _load_booster(model_text: bytes) -> tuple[Any, list[str]]:
     import lightgbm as lgb
 
     try:
-        booster = lgb.Booster(model_file=str(model_file))
+        booster = lgb.Booster(model_str=model_text.decode())
     except lgb.basic.LightGBMError as exc:
         raise NativeError(str(exc)) from exc
     return booster, booster.feature_name()
@@ -370,13 +400,15 @@ def _lgb_params(params: GbmParams, specs: Sequence[FeatureSpec]) -> dict[str, An
 def fit_gbm(
     matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
     params: GbmParams | None = None, progress: Progress | None = None,
+    weight: np.ndarray | None = None,
 ) -> GbmModel:
     import lightgbm as lgb
     from sklearn.model_selection import train_test_split
 
     params = params or GbmParams()
-    names = [s.name for s in specs]
-    categorical = [s.name for s in specs if s.kind is FeatureKind.CATEGORICAL]
+    names = booster_names(specs)
+    categorical = [n for n, s in zip(names, specs, strict=True)
+                   if s.kind is FeatureKind.CATEGORICAL]
     lgb_params = _lgb_params(params, specs)
     index = np.arange(len(y))
     train_idx, valid_idx = train_test_split(
@@ -385,10 +417,12 @@ def fit_gbm(
 
     def dataset(rows: np.ndarray) -> Any:
         return lgb.Dataset(matrix[rows], y[rows], feature_name=names,
-                           categorical_feature=categorical, free_raw_data=False)
+                           categorical_feature=categorical, free_raw_data=False,
+                           weight=None if weight is None else weight[rows])
 
     train_set = dataset(train_idx)
-    valid_set = lgb.Dataset(matrix[valid_idx], y[valid_idx], reference=train_set)
+    valid_set = lgb.Dataset(matrix[valid_idx], y[valid_idx], reference=train_set,
+                            weight=None if weight is None else weight[valid_idx])
 
     def report(env: Any) -> None:
         if progress and env.iteration % 50 == 0:
@@ -403,7 +437,8 @@ def fit_gbm(
         progress(f"calibrating ({params.calibration}) on {len(valid_idx)} held-out rows")
     valid_raw = np.asarray(booster.predict(matrix[valid_idx], raw_score=True,
                                            num_iteration=best))
-    calibrator = fit_calibrator(params.calibration, valid_raw, y[valid_idx])
+    calibrator = fit_calibrator(params.calibration, valid_raw, y[valid_idx],
+                                None if weight is None else weight[valid_idx])
     if params.refit_full:
         if progress:
             progress(f"refitting on all {len(y)} rows for {best} rounds")

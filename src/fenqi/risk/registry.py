@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+CHAMPION = "CHAMPION"  # names the version in use after a promotion (see promotion.py)
 VERSION_RE = re.compile(r"^(?P<kind>[a-z]+)-v(?P<number>\d{4,})$")
 VERSIONS_MAX = 100_000
 
@@ -113,12 +114,19 @@ def save_model(
 
 
 def resolve(path: Path) -> Path:
-    """A version folder as is; a registry folder resolves to its newest version."""
+    """A version folder as is; a registry folder resolves to its champion (the version named in
+    its CHAMPION file, written by a promotion) or, before any promotion, its newest version."""
     path = Path(path)
     if (path / MANIFEST).is_file():
         return path
     if not path.is_dir():
         raise ArtifactError(f"model not found: {path}", path=str(path))
+    pointer = path / CHAMPION
+    if pointer.is_file():
+        champion = path / pointer.read_text().strip()
+        if not VERSION_RE.match(champion.name) or not (champion / MANIFEST).is_file():
+            raise ArtifactError(f"{pointer} names {champion.name!r}, not a model version")
+        return champion
     versions = [
         p for p in path.iterdir() if VERSION_RE.match(p.name) and (p / MANIFEST).is_file()
     ]

@@ -2,10 +2,16 @@
 
 Training uses optbinning only to find the bins; scoring uses the bin tables kept here (splits,
 category groups, weight of evidence), so a saved scorecard is plain JSON and a single row scores
-without pandas. Special values (codes such as -1 "no data") and missing values get their own bins.
+without pandas. Missing values get their own bin, and so does each special value (codes such
+as -7 "no bureau record", -8 "no usable trade", -9 "not asked": each its own bin and WoE).
 
-Reason codes follow the usual adverse-action method: for each characteristic, the points the
-applicant lost against the best bin of that characteristic; the largest losses are the reasons.
+No characteristic ships with a wrong sign (a coefficient that gives a riskier bin more points):
+by default such characteristics are dropped one at a time and the regression refit
+(`drop_wrong_sign=False` keeps them, with a warning in the manifest). With every sign right, a
+characteristic's points fall as its bins' bad rates rise, so the reason codes are true: for each
+characteristic, the points the applicant lost against the best bin of that characteristic seen
+in training; the largest losses are the reasons, and a characteristic on which the applicant is
+in the best bin is never one.
 """
 
 from __future__ import annotations
@@ -43,13 +49,17 @@ class ScorecardParams:
     min_prebin_size: float = 0.04
     special_codes: tuple[float, ...] = ()
     regularization_c: float = 1.0
-    drop_wrong_sign: bool = False  # True: refit without characteristics of the wrong sign
+    drop_wrong_sign: bool = True  # refit without characteristics of the wrong sign
+    # feature -> +1 (risk rises with it: bins' bad rate ascending) or -1 (descending)
+    monotone: dict[str, int] = field(default_factory=dict)
     base_score: float = 600.0
     base_odds: float = 50.0
     pdo: float = 20.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["special_codes"] = list(self.special_codes)
+        return out
 
 
 @dataclass(slots=True)
@@ -65,9 +75,26 @@ class Characteristic:
     woe_bins: list[float] = field(default_factory=list)  # categorical: per bin
     counts: list[int] = field(default_factory=list)
     event_rates: list[float] = field(default_factory=list)
-    woe_special: float = 0.0
+    woe_special: float = 0.0  # artifacts before one bin per special value: one shared bin
     woe_missing: float = 0.0
     iv: float = 0.0
+    special_values: list[float] = field(default_factory=list)  # one bin per special value
+    woe_specials: list[float] = field(default_factory=list)
+    special_counts: list[int] = field(default_factory=list)
+    special_event_rates: list[float] = field(default_factory=list)
+    missing_count: int = -1  # -1: not recorded (older artifacts)
+    missing_event_rate: float = 0.0
+
+    def observed_woes(self) -> list[float]:
+        """The WoE of every bin that had rows in training (the candidates for the best bin)."""
+        out = list(self.woe if self.kind == FeatureKind.NUMERIC else self.woe_bins or self.woe)
+        if self.missing_count != 0:
+            out.append(self.woe_missing)
+        if self.special_values:
+            out += [w for w, c in zip(self.woe_specials, self.special_counts, strict=True) if c]
+        elif self.missing_count < 0:
+            out.append(self.woe_special)
+        return out
 
     def woe_of(self, column: np.ndarray, special_codes: np.ndarray) -> np.ndarray:
         out = np.empty(len(column), dtype=np.float64)
@@ -75,7 +102,10 @@ class Characteristic:
         if self.kind == FeatureKind.NUMERIC:
             index = np.searchsorted(np.asarray(self.splits), column, side="right")
             out[:] = np.asarray(self.woe)[np.minimum(index, len(self.woe) - 1)]
-            if len(special_codes):
+            if self.special_values:
+                for value, woe in zip(self.special_values, self.woe_specials, strict=True):
+                    out[column == value] = woe
+            elif len(special_codes):
                 out[np.isin(column, special_codes)] = self.woe_special
         else:
             codes = np.where(missing, 0, column).astype(np.int64)
@@ -85,15 +115,20 @@ class Characteristic:
 
 
 def _bin_feature(
-    values: np.ndarray, y: np.ndarray, spec: FeatureSpec, params: ScorecardParams
+    values: np.ndarray, y: np.ndarray, spec: FeatureSpec, params: ScorecardParams,
+    weight: np.ndarray | None = None,
 ) -> Characteristic:
     from optbinning import OptimalBinning
 
-    specials = list(params.special_codes) if spec.kind is FeatureKind.NUMERIC else None
+    specials: dict[str, list[float]] | None = None
+    if spec.kind is FeatureKind.NUMERIC and params.special_codes:
+        specials = {f"{c:g}": [c] for c in params.special_codes}
     if spec.kind is FeatureKind.NUMERIC:
         x: np.ndarray = values
         dtype = "numerical"
-        trend = params.monotonic_trend
+        trend = {1: "ascending", -1: "descending"}.get(
+            params.monotone.get(spec.name, 0), params.monotonic_trend
+        )
     else:
         labels = np.array(spec.categories, dtype=object)
         x = np.array([labels[int(c)] if not math.isnan(c) else np.nan for c in values],
@@ -108,18 +143,27 @@ def _bin_feature(
         # optbinning's table builder trips a pandas deprecation (dtype upcast on the "Totals"
         # row); harmless for us, and not ours to fix.
         warnings.filterwarnings("ignore", module=r"optbinning\..*")
-        binning.fit(x, y)
+        binning.fit(x, y, sample_weight=weight)
         table = binning.binning_table.build()
     rows = table.drop(index="Totals")
-    regular = rows.iloc[:-2]
-    special, missing = rows.iloc[-2], rows.iloc[-1]
+    n_special = len(specials) if specials else 1
+    regular = rows.iloc[: -(n_special + 1)]
+    special_rows, missing = rows.iloc[-(n_special + 1):-1], rows.iloc[-1]
+    w = np.ones(len(y)) if weight is None else weight
+    totals = (float(np.sum(w * y)), float(np.sum(w * (1 - y))))
     char = Characteristic(
         name=spec.name, kind=str(spec.kind), iv=float(binning.binning_table.iv),
-        woe_special=float(special["WoE"]), woe_missing=float(missing["WoE"]),
+        woe_missing=_woe(missing, totals),
         counts=[int(c) for c in regular["Count"]],
         event_rates=[float(r) for r in regular["Event rate"]],
         labels=[str(b) for b in regular["Bin"]],
+        missing_count=int(missing["Count"]), missing_event_rate=_event_rate(missing),
     )
+    if specials:
+        char.special_values = [float(c) for c in params.special_codes]
+        char.woe_specials = [_woe(r, totals) for _, r in special_rows.iterrows()]
+        char.special_counts = [int(r["Count"]) for _, r in special_rows.iterrows()]
+        char.special_event_rates = [_event_rate(r) for _, r in special_rows.iterrows()]
     bin_woe = [float(w) for w in regular["WoE"]]
     if spec.kind is FeatureKind.NUMERIC:
         char.splits = [float(s) for s in binning.splits]
@@ -136,6 +180,24 @@ def _bin_feature(
         # A category too rare to bin behaves like a missing value.
         char.woe = [bin_woe[b] if b >= 0 else char.woe_missing for b in bin_of_code]
     return char
+
+
+def _event_rate(row: Any) -> float:
+    count = int(row["Count"])
+    return float(row["Event"]) / count if count else 0.0
+
+
+def _woe(row: Any, totals: tuple[float, float]) -> float:
+    """ln(good share / bad share) of a special or missing bin (optbinning's sign), with half a
+    row added to an empty class so that a pure bin gets a finite WoE (optbinning gives 0)."""
+    count, bad = float(row["Count"]), float(row["Event"])
+    good = count - bad
+    if count == 0:
+        return 0.0
+    total_bad, total_good = totals
+    if bad == 0 or good == 0:
+        bad, good, total_bad, total_good = bad + 0.5, good + 0.5, total_bad + 0.5, total_good + 0.5
+    return math.log((good / total_good) / (bad / total_bad))
 
 
 class ScorecardModel:
@@ -162,9 +224,14 @@ class ScorecardModel:
         k = max(len(characteristics), 1)
         self._shift = -self.scale.factor * self.intercept / k + self.scale.offset / k
         self._max_points = np.array([
-            max(self._points(j, np.asarray([*c.woe, c.woe_missing, c.woe_special])))
+            max(self._points(j, np.asarray(c.observed_woes())))
             for j, c in enumerate(characteristics)
         ])
+        wrong = [c.name for c, b in zip(characteristics, self.coefficients, strict=True) if b > 0]
+        self.notes: tuple[str, ...] = (
+            f"characteristics kept with the wrong sign (riskier bins get more points; their "
+            f"reason codes are unreliable): {', '.join(wrong)}",
+        ) if wrong else ()
 
     def _points(self, j: int, woe: np.ndarray) -> np.ndarray:
         return -self.scale.factor * self.coefficients[j] * woe + self._shift
@@ -185,6 +252,13 @@ class ScorecardModel:
         woe = self.woe_matrix(matrix)
         return -self.scale.factor * woe * self.coefficients + self._shift
 
+    def batch_reasons(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """Characteristic names, points lost per characteristic against its best bin for every
+        row, and the rows' PDs (from the same points)."""
+        points = self.points_matrix(matrix)
+        pd_ = self.scale.pd_from_score(points.sum(axis=1))
+        return self._names, self._max_points - points, pd_
+
     def explain_row(self, row: np.ndarray, top_n: int = REASONS_MAX) -> Explained:
         points = self.points_matrix(row.reshape(1, -1))[0]
         score = float(points.sum())
@@ -201,8 +275,17 @@ class ScorecardModel:
                 (label, count, rate, woe) for label, count, rate, woe
                 in zip(char.labels, char.counts, char.event_rates, woe_bins, strict=True)
             ]
-            entries += [("Special", None, None, char.woe_special),
-                        ("Missing", None, None, char.woe_missing)]
+            if char.special_values:
+                entries += [
+                    (f"Special {value:g}", count, rate, woe) for value, count, rate, woe in zip(
+                        char.special_values, char.special_counts, char.special_event_rates,
+                        char.woe_specials, strict=True)
+                ]
+            elif char.missing_count < 0:
+                entries.append(("Special", None, None, char.woe_special))
+            entries.append(("Missing", None if char.missing_count < 0 else char.missing_count,
+                            None if char.missing_count < 0 else char.missing_event_rate,
+                            char.woe_missing))
             for label, count, rate, woe in entries:
                 rows.append({
                     "characteristic": char.name, "bin": label, "count": count, "event_rate": rate,
@@ -227,6 +310,7 @@ class ScorecardModel:
         try:
             payload = json.loads((directory / "scorecard.json").read_text())
             params = ScorecardParams(**{
+                "drop_wrong_sign": False,  # the default of artifacts that do not record it
                 **payload["params"], "special_codes": tuple(payload["params"]["special_codes"])
             })
             chars = [Characteristic(**c) for c in payload["characteristics"]]
@@ -252,37 +336,48 @@ def export_table(model: ScorecardModel, csv_path: Path, html_path: Path) -> None
 def fit_scorecard(
     matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
     params: ScorecardParams | None = None, progress: Progress | None = None,
+    weight: np.ndarray | None = None,
 ) -> ScorecardModel:
     """Bin every feature, keep those with enough information value, fit the regression.
 
     A characteristic whose coefficient comes out with the wrong sign (more points for a riskier
-    bin) is dropped and the regression refit: such a scorecard could not be explained.
+    bin) is dropped and the regression refit (`drop_wrong_sign`, default): such a scorecard
+    could not be explained.
     """
     from sklearn.linear_model import LogisticRegression
 
     params = params or ScorecardParams()
+    unknown = sorted(set(params.monotone) - {s.name for s in specs})
+    if unknown:
+        raise BadDataError(f"monotone trends name unknown features: {unknown}")
     chars: list[Characteristic] = []
     for j, spec in enumerate(specs):
         if progress:
             progress(f"binning {spec.name}")
-        char = _bin_feature(matrix[:, j], y, spec, params)
+        char = _bin_feature(matrix[:, j], y, spec, params, weight)
         if params.min_iv <= char.iv <= params.max_iv:
             chars.append(char)
     if not chars:
         raise BadDataError(f"no feature reaches the minimum information value {params.min_iv}")
     special = np.asarray(params.special_codes, dtype=np.float64)
     columns = {s.name: j for j, s in enumerate(specs)}
+    dropped: list[str] = []
     for _ in range(len(chars)):
         if progress:
             progress(f"logistic regression on {len(chars)} characteristics")
         woe = np.column_stack([c.woe_of(matrix[:, columns[c.name]], special) for c in chars])
         regression = LogisticRegression(C=params.regularization_c, max_iter=1000)
-        regression.fit(woe, y)
+        regression.fit(woe, y, sample_weight=weight)
         beta = regression.coef_[0]
         # optbinning's WoE is ln(good share / bad share): a sound characteristic has beta < 0.
         wrong = [i for i, b in enumerate(beta) if b > 0]
         if not params.drop_wrong_sign or not wrong or len(chars) == 1:
             break
         worst = max(wrong, key=lambda i: beta[i])
-        chars.pop(worst)
-    return ScorecardModel(specs, chars, beta, float(regression.intercept_[0]), params)
+        dropped.append(chars.pop(worst).name)
+    model = ScorecardModel(specs, chars, beta, float(regression.intercept_[0]), params)
+    if dropped:
+        model.notes = (*model.notes, "characteristics dropped for a wrong-sign coefficient "
+                       f"(given the others, riskier bins would get more points): "
+                       f"{', '.join(dropped)}")
+    return model

@@ -123,15 +123,28 @@ def _train(ctx: Context, sim: Simulation, say: Step) -> str:
         say(f"risk model: only {bads} accounts went 90+ days past due; keeping the bootstrap")
         return f"bootstrap (only {bads} bad accounts observed)"
     say(f"risk model: training on {len(frame):,} accounts of this platform ({bads} bad)")
+    from fenqi.risk.promotion import crown_current, promote_if_better
+
+    # The model in use stays the champion; the newest 30% of accounts (by opening) are the
+    # out-of-time sample the promotion gate compares the two on (issue 23).
+    crown_current(ctx.settings.models_dir)
+    ordered = frame.sort_values("credit_account_id")
+    cut = int(len(ordered) * 0.7)
     try:
         model = train_model(
-            frame[[*MODEL_FEATURES, TARGET]], TARGET, "gbm", ctx.settings.models_dir, ctx.clock,
-            seed=sim.config.seed,
+            ordered.iloc[:cut][[*MODEL_FEATURES, TARGET]], TARGET, "gbm",
+            ctx.settings.models_dir, ctx.clock, seed=sim.config.seed,
         )
+        gate = promote_if_better(ctx.settings.models_dir, model.path,
+                                 ordered.iloc[cut:][[*MODEL_FEATURES, TARGET]], TARGET, ctx.clock)
     except (FenqiError, ValueError) as exc:
         say(f"risk model: training failed ({exc}); keeping the bootstrap")
         return f"bootstrap (training on {len(frame):,} accounts failed: {exc})"
-    return f"{model.model_id} trained on {len(frame):,} platform accounts ({bads} bad)"
+    if not gate["promoted"]:
+        why = "; ".join(gate["reasons"])
+        say(f"risk model: {model.model_id} stays a challenger ({why})")
+        return f"{model.model_id} trained on {cut:,} platform accounts, not promoted: {why}"
+    return f"{model.model_id} trained on {cut:,} platform accounts ({bads} bad), promoted"
 
 
 def _good_shoppers(sim: Simulation, conn: Any) -> list[int]:
