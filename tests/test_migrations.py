@@ -56,8 +56,8 @@ def test_migrations_step_back_and_forth_keeping_the_books(db_url: str) -> None:
     assert any(row["debits_posted"] == 700 for row in before)
 
 
-def test_0012_fills_each_orders_captures_from_its_plans(db_url: str) -> None:
-    """Orders captured before migration 0012 get their captures back from the plans each
+def test_0011_fills_each_orders_captures_from_its_plans(db_url: str) -> None:
+    """Orders captured before migration 0011 get their captures back from the plans each
     capture booked; shops get CNY."""
     from datetime import UTC, datetime
 
@@ -112,7 +112,7 @@ def test_0012_fills_each_orders_captures_from_its_plans(db_url: str) -> None:
             ).order_by(order_captures.c.number)
         ).all()
     assert [tuple(r)[1:3] for r in before] == [(1, 60_000), (2, 30_000)]
-    downgrade(engine, "0008")
+    downgrade(engine, "0010")
     upgrade(engine)
     with engine.connect() as conn:
         after = conn.execute(

@@ -5,8 +5,8 @@ is filled from the plans each capture booked (`order_ref` "order:<id>:<n>"); ref
 this revision show only in their order's `refunded_fen` (when and how much each one was is not
 kept anywhere to rebuild it from).
 
-Revision ID: 0012
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-03 08:30:00
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
