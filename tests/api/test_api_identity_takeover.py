@@ -42,6 +42,7 @@ def _sale(api: Api, key: str, account: int, ref: str, amount: int) -> dict[str, 
         {
             "credit_account_id": account,
             "amount_fen": amount,
+            "currency": "CNY",
             "terms": 0,
             "merchant_order_ref": ref,
             "capture": True,
@@ -99,6 +100,7 @@ def test_another_shop_with_only_the_id_number_gets_nothing(
             {
                 "credit_account_id": account,
                 "amount_fen": 500,
+                "currency": "CNY",
                 "terms": 0,
                 "merchant_order_ref": "steal",
                 "capture": True,

@@ -53,6 +53,7 @@ class World:
         body = {
             "credit_account_id": self.account,
             "amount_fen": 1000,
+            "currency": "CNY",
             "terms": 0,
             "merchant_order_ref": uuid.uuid4().hex,
             **extra,
@@ -182,6 +183,7 @@ def _order(w: World, **extra: Any) -> dict[str, Any]:
     return {
         "credit_account_id": w.account,
         "amount_fen": 1000,
+        "currency": "CNY",
         "terms": 0,
         "merchant_order_ref": uuid.uuid4().hex,
         **extra,
@@ -281,7 +283,7 @@ def test_loose_json_and_sizes(world: World) -> None:
         refused(r, 422)
     twice = (
         f'{{"credit_account_id": {w.account}, "amount_fen": 100, "amount_fen": 7777, '
-        f'"terms": 0, "merchant_order_ref": "dup"}}'
+        f'"currency": "CNY", "terms": 0, "merchant_order_ref": "dup"}}'
     )
     body = refused(w.raw("POST", "/v1/orders", w.key, twice.encode()), 400)
     assert body["code"] == "duplicate_key" and body["field"] == "amount_fen"
@@ -365,7 +367,8 @@ def test_a_500_is_problem_json_and_keeps_the_connection(world: World) -> None:
     host, port = w.api.base.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     body = json.dumps(
-        {"credit_account_id": w.account, "amount_fen": 100, "terms": 0, "merchant_order_ref": "z"}
+        {"credit_account_id": w.account, "amount_fen": 100, "currency": "CNY", "terms": 0,
+         "merchant_order_ref": "z"}
     )
     headers = {
         "Authorization": f"Bearer {w.key}",
@@ -422,6 +425,7 @@ def test_request_ids_openapi_security_and_quotes(world: World) -> None:
         json={
             "credit_account_id": w.account,
             "amount_fen": 100,
+            "currency": "CNY",
             "terms": 0,
             "merchant_order_ref": "nokey",
         },

@@ -58,6 +58,7 @@ def _sale(api: Api, shop: str, account: int, amount: int, ref: str) -> dict[str,
         {
             "credit_account_id": account,
             "amount_fen": amount,
+            "currency": "CNY",
             "terms": 0,
             "merchant_order_ref": ref,
             "capture": True,

@@ -123,6 +123,7 @@ def test_staff_keys_are_scoped_by_actor_and_target(
                 {
                     "credit_account_id": app["credit_account_id"],
                     "amount_fen": 10_000,
+                    "currency": "CNY",
                     "terms": 0,
                     "merchant_order_ref": f"{m}-1",
                     "capture": True,

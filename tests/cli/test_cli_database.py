@@ -12,7 +12,8 @@ from pathlib import Path
 
 
 def fenqi(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "FENQI_DATABASE_URL"}
+    # as a user runs it from a script: no database chosen, no terminal width set
+    env = {k: v for k, v in os.environ.items() if k not in ("FENQI_DATABASE_URL", "COLUMNS")}
     if url:
         env["FENQI_DATABASE_URL"] = url
     return subprocess.run(

@@ -38,7 +38,7 @@ def test_a_future_end_date_is_clamped_to_the_business_date(
         acct = api.apply(key, id_number(), "13812341234").json()["credit_account_id"]
         order = api.post(
             "/v1/orders", key,
-            {"credit_account_id": acct, "amount_fen": 150_000, "terms": 3,
+            {"credit_account_id": acct, "amount_fen": 150_000, "currency": "CNY", "terms": 3,
              "merchant_order_ref": "D-1", "capture": True},
         )  # fmt: skip
         assert order.status_code == 201, order.text
@@ -51,8 +51,11 @@ def test_a_future_end_date_is_clamped_to_the_business_date(
         m1 = re.search(r"M1\+ delinquency</div><div class=\"value\">([^<]*)<", page.text)
         assert m1 and m1.group(1) == "0.0%", m1
         assert "¥1,500.00" in page.text  # outstanding principal, with its currency sign
-        far = client.get("/console/dashboard", params={"start": "0001-01-01", "end": "9999-12-31"})
+        far = client.get("/console/dashboard", params={"start": "2000-01-01", "end": "2199-12-31"})
         assert far.status_code == 200 and "At most 60 months are shown" in far.text
+        # report dates outside 2000-2199 are refused as input (docs/api.md)
+        beyond = client.get("/console/dashboard", params={"end": "9999-12-31"})
+        assert beyond.status_code == 422
 
 
 def test_psi_is_not_measured_from_a_handful_and_empty_months_are_gaps() -> None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from fenqi.api import schemas as s
 from fenqi.api.deps import (
@@ -34,6 +34,7 @@ from fenqi.credit.currency import check_order_currency, check_product_currency
 from fenqi.credit.merchants import merchant_currency
 from fenqi.credit.plans import offers
 from fenqi.products.model import ProductKind
+from fenqi.store.schema.credit import credit_accounts
 from fenqi.store.schema.parties import applications
 from fenqi.store.times import iso
 
@@ -80,9 +81,27 @@ def get_application(
             .mappings()
             .first()
         )
-    if row is None or row["merchant_id"] != m.id:
-        raise ApiError(f"application {application_id} not found", code="not_found", http_status=404)
-    approved = row["outcome"] == "approved"
+        if row is None or row["merchant_id"] != m.id:
+            raise ApiError(
+                f"application {application_id} not found", code="not_found", http_status=404
+            )
+        approved = row["outcome"] == "approved"
+        account: str | None = None
+        limit_fen: int | None = None
+        if approved and row["credit_account_id"] is not None:
+            # the application that opened an account is the first approved one naming it
+            first = conn.execute(
+                select(func.min(applications.c.id)).where(
+                    applications.c.credit_account_id == row["credit_account_id"],
+                    applications.c.outcome == "approved",
+                )
+            ).scalar_one()
+            account = "opened" if first == row["id"] else "existing"
+            limit_fen = conn.execute(
+                select(credit_accounts.c.limit_fen).where(
+                    credit_accounts.c.id == row["credit_account_id"]
+                )
+            ).scalar_one()
     return {
         "application_id": row["id"],
         "created_at": iso(row["created_at"]),
@@ -91,7 +110,9 @@ def get_application(
         "credit_account_id": row["credit_account_id"] if approved else None,
         "product": row["product"],
         "tier": row["tier"],
-        "limit_fen": row["limit_fen"] if approved else None,
+        "account": account,
+        "limit_fen": limit_fen,  # the account's limit now
+        "decision_limit_fen": row["limit_fen"] if approved else None,
         "reasons": json.loads(row["reasons"]),
         "decision_id": row["decision_id"],
     }
