@@ -55,7 +55,9 @@ def rule_reasons(rules: ApprovalRules, borrower: Borrower, amount_fen: int) -> l
     return out
 
 
-def request_body(funder: Funder, borrower: Borrower, amount_fen: int, plan_id: int) -> dict[str, Any]:
+def request_body(
+    funder: Funder, borrower: Borrower, amount_fen: int, plan_id: int
+) -> dict[str, Any]:
     """What a partner's endpoint is sent: the loan, never the borrower's identity (the region
     is the ID number's first six digits, the age a number)."""
     return {

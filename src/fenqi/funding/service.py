@@ -38,7 +38,6 @@ from sqlalchemy import (
 )
 
 from fenqi.clock import Clock
-from fenqi.funding.approval import Approver, PartnerApprover
 from fenqi.errors import FenqiError
 from fenqi.funding.allocation import (
     Borrower,
@@ -52,6 +51,7 @@ from fenqi.funding.allocation import (
     split_income,
     split_principal,
 )
+from fenqi.funding.approval import Approver, PartnerApprover
 from fenqi.funding.model import Fallback, Funder, FunderKind, FundingCatalog, LossRule, Program
 from fenqi.ledger.accounts import open_account, open_accounts
 from fenqi.ledger.chart import FUNDER_CODES, AccountCode, OwnerKind
