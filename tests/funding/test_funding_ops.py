@@ -4,6 +4,7 @@ payouts pay once under concurrency; monthly statements; the end-of-day settlemen
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -187,3 +188,32 @@ def test_partner_payouts_pay_once_and_statements_add_up(db_engine: Engine) -> No
         with pytest.raises(FunderPaymentError):
             receive_from_funder(conn, clock, CATALOG, "bank_example", "rcv-2")
         assert trial_balance(conn).balanced and reconcile(conn) == []
+
+
+def test_cli_export_and_verify_file(db_engine: Engine, tmp_path: Path) -> None:
+    """`fenqi funding export --partner --date` writes both files; `verify-file` accepts them
+    and refuses a tampered one, naming the row (exit non-zero)."""
+    from funding.test_funding_cli import fenqi
+
+    plans = books(db_engine)
+    env = {"FENQI_DATABASE_URL": db_engine.url.render_as_string(hide_password=False)}
+    out = fenqi(
+        "funding", "export", "--partner", "trust_example", "--date", NEXT.isoformat(),
+        "--out", str(tmp_path), "--json", env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout)
+    assert figures["loans"] == 3 and figures["disbursement_fen"] == 20_000 + 10_000 + 6_000
+    for path in (figures["csv"], figures["parquet"]):
+        ok = fenqi("funding", "verify-file", path, env=env)
+        assert ok.returncode == 0 and "agree with the ledger to the fen" in ok.stdout, ok.stderr
+    csv = Path(figures["csv"])
+    lines = csv.read_text().splitlines()
+    cells = lines[1].split(",")
+    assert cells[3] == str(plans[0])
+    cells[11] = str(int(cells[11]) + 100)  # principal repaid, first loan
+    lines[1] = ",".join(cells)
+    csv.write_text("\n".join(lines) + "\n")
+    bad = fenqi("funding", "verify-file", str(csv), env=env)
+    assert bad.returncode != 0
+    assert "control total row: principal_repaid_fen" in bad.stderr
