@@ -217,3 +217,70 @@ def test_cli_export_and_verify_file(db_engine: Engine, tmp_path: Path) -> None:
     bad = fenqi("funding", "verify-file", str(csv), env=env)
     assert bad.returncode != 0
     assert "control total row: principal_repaid_fen" in bad.stderr
+
+
+def _totals(engine: Engine, day: date) -> dict[str, tuple[int, ...]]:
+    from sqlalchemy import select
+
+    from fenqi.store.schema.funding import funding_settlements as t
+
+    with engine.connect() as conn:
+        return {
+            r.funder_id: tuple(r)[3:9]
+            for r in conn.execute(select(t).where(t.c.business_date == day))
+        }
+
+
+def test_eod_step_per_partition_matches_the_whole_day(db_engine: Engine) -> None:
+    """Partitions in any order, one rerun, and the totals equal the whole-day figures."""
+    from dataclasses import astuple
+
+    from sqlalchemy import delete
+
+    from fenqi.batch.sql import Partition
+    from fenqi.funding.eod import settle_partition
+    from fenqi.funding.settlement import day_figures
+    from fenqi.store.schema.funding import funding_settlements
+
+    books(db_engine)
+    with db_engine.connect() as conn:
+        whole = {
+            day: {f.funder_id: astuple(f)[3:] for f in day_figures(conn, CATALOG, day)}
+            for day in (DAY, NEXT)
+        }
+    with db_engine.begin() as conn:
+        conn.execute(delete(funding_settlements))  # written by books(); the step writes anew
+
+    class Run:
+        def __init__(self, day: date) -> None:
+            self.business_date, self.now = day, FixedClock.on(day).now()
+
+    parts = [Partition(0, 1, 1), Partition(1, 2, 2), Partition(2, 3, 1000)]
+    for day in (DAY, NEXT):
+        for part in [*reversed(parts), parts[1]]:  # any order; partition 1 twice
+            with db_engine.begin() as conn:
+                settle_partition(conn, Run(day), part)
+        assert _totals(db_engine, day) == whole[day]
+    assert whole[NEXT]["bank_example"][3] == 25_000  # the day's charge-off share
+
+
+def test_eod_step_runs_inside_the_real_end_of_day(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step's signature fits batch/steps.py (registered here by patching STEPS, as the
+    three lines in docs/funding.md will)."""
+    import fenqi.batch.eod as eod
+    from fenqi.context import build_context
+    from fenqi.funding.eod import settle_partition
+    from fenqi.settings import Settings
+
+    books(db_engine)
+    monkeypatch.setattr(eod, "STEPS", (*eod.STEPS, ("funding_settle", settle_partition)))
+    ctx = build_context(
+        Settings(database_url=db_engine.url.render_as_string(hide_password=False)),
+        FixedClock.on(NEXT, 23),
+        db_engine,
+    )
+    figures = eod.run_eod(ctx, NEXT)[NEXT.isoformat()]
+    assert figures["funding_settle"]["rows"] == 3
+    assert _totals(db_engine, NEXT)["bank_example"][3] == 25_000
