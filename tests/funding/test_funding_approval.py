@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -120,3 +121,16 @@ def test_a_silent_partner_counts_as_its_fallback(on_timeout: str) -> None:
         bank = CATALOG.funders["bank_example"].model_copy(update={"approval": dead})
         decision = PartnerApprover(client)(bank, GOOD, 50_000, 1)
         assert decision.source == "error" and not decision.approved
+
+
+def test_an_http_approval_without_url_is_refused_naming_the_field(tmp_path: Path) -> None:
+    from fenqi.funding.loader import CATALOG_DIR, FundingConfigError, parse_file
+
+    src = (CATALOG_DIR / "funders" / "bank_example.toml").read_text()
+    bad = tmp_path / "bank_example.toml"
+    bad.write_text(src.replace('mode = "rules"', 'mode = "http"'))
+    with pytest.raises(FundingConfigError) as err:
+        parse_file(bad)
+    assert err.value.detail["field"] == "approval"
+    assert "url: an http approval needs the partner's endpoint" in err.value.message
+    assert parse_file(CATALOG_DIR / "funders" / "bank_example.toml").approval.mode.value == "rules"

@@ -190,10 +190,10 @@ def _check_program(
 def catalog_for(ctx: Any) -> FundingCatalog:
     """The running system's funding catalog (its settings and product catalog), loaded once per
     Context and kept on it."""
-    cached = ctx.__dict__.get("_funding_catalog")
+    cached: FundingCatalog | None = ctx.__dict__.get("_funding_catalog")
     if cached is None:
         cached = load_funding_catalog(
             ctx.catalog, ctx.settings.funding_platform_floor_bp, ctx.settings.funding_dir
         )
         ctx.__dict__["_funding_catalog"] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
