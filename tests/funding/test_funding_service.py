@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from fenqi.clock import FixedClock
 from fenqi.credit import service as credit
+from fenqi.credit.errors import CreditError
 from fenqi.credit.plans import offer
 from fenqi.funding.allocation import Borrower, CashKind
 from fenqi.funding.loader import load_funding_catalog
@@ -40,7 +41,7 @@ PRODUCTS = load_catalog(2400)
 HUABEI = PRODUCTS["huabei"]
 CATALOG = load_funding_catalog(PRODUCTS, 3000)
 DAY = date(2026, 1, 2)
-GOOD = Borrower("huabei", 12, tier="premium", id_prefix="310101", age=30)
+GOOD = Borrower("huabei", 12, tier="T1", id_prefix="310101", age=30)
 
 
 def with_limits(catalog: FundingCatalog, funder: str, **limits: int) -> FundingCatalog:
@@ -60,7 +61,7 @@ def sell(
 ) -> tuple[int, int]:
     """A credit account for `who` (if new) and a purchase of `amount` on it: (account, plan)."""
     acct = credit.account_of(conn, who, "huabei") or credit.open_credit_account(
-        conn, clock, HUABEI, who, 5_000_000, tier="premium"
+        conn, clock, HUABEI, who, 5_000_000, tier="T1"
     )
     n = conn.execute(select(func.count()).select_from(plan_lines)).scalar_one()
     plan = offer(HUABEI, amount, terms, clock.today(), cap_bp=2400)
@@ -132,7 +133,7 @@ def test_allocation_splits_posts_and_replays(db_engine: Engine) -> None:
 
 def test_fallbacks_platform_alone_decline_and_limits(db_engine: Engine) -> None:
     clock = FixedClock.on(DAY)
-    outside = Borrower("huabei", 12, tier="premium", id_prefix="510101", age=30)  # Sichuan
+    outside = Borrower("huabei", 12, tier="T1", id_prefix="510101", age=30)  # Sichuan
     with db_engine.begin() as conn:
         acct, p1 = sell(conn, clock, "s1", 50_000)
         a = allocate_plan(
@@ -340,7 +341,17 @@ def test_conservation_over_random_lives(db_engine: Engine, seed: int) -> None:
             if roll < 0.85 and plan_id in retired:
                 continue
             if roll < 0.6:
-                paid = credit.repay(conn, clock, HUABEI, acct, rng.randint(1, 60_000), f"r{step}")
+                amount = rng.randint(1, 60_000)
+                try:
+                    paid = credit.repay(conn, clock, HUABEI, acct, amount, f"r{step}")
+                except CreditError as exc:  # more than owed: huabei takes no overpayment
+                    if exc.code != "overpayment_too_large":
+                        raise
+                    if exc.detail["owed_fen"] <= 0:
+                        continue
+                    paid = credit.repay(
+                        conn, clock, HUABEI, acct, exc.detail["owed_fen"], f"r{step}"
+                    )
                 parts = conn.execute(
                     select(
                         repayment_parts.c.plan_id,

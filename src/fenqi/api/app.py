@@ -55,6 +55,11 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     app.include_router(routes_shopper.router)
     app.include_router(routes_ops.router)
     mount_console(app)
+    from fenqi.api import routes_funding  # issue 16 funding operations: API, console page
+    from fenqi.web import routes_funding as console_funding
+
+    app.include_router(routes_funding.router)
+    app.include_router(console_funding.router)
 
     @app.get("/healthz", tags=["meta"])
     def health() -> dict[str, Any]:

@@ -210,3 +210,135 @@ def settle_cmd(
         typer.echo("agrees with the ledger" if not mismatches else f"LEDGER DIFFERS: {mismatches}")
     if mismatches:
         raise typer.Exit(1)
+
+
+@app.command("export")
+@clean_errors
+def export_cmd(
+    partner: str = typer.Option(..., "--partner", help="The funder's id, e.g. bank_example."),
+    day: str = typer.Option(..., "--date", help="The business date, e.g. 2026-11-26."),
+    out_dir: Path = typer.Option(Path("funding-files"), "--out", help="Folder for the files."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write the partner's loan-level file for a date, as CSV and Parquet (loan id,
+    disbursement, balance, status, DPD, repayments of the day; a control total row last)."""
+    from fenqi.cli_support import context, parse_date
+    from fenqi.errors import FenqiError
+    from fenqi.funding.files import export_files
+
+    business_date = parse_date(day)
+    assert business_date is not None
+    catalog = _catalog()
+    if partner not in catalog.funders:
+        raise FenqiError(
+            f"--partner: no such funder {partner!r}; known: {', '.join(catalog.funders)}",
+            code="unknown_funder",
+        )
+    with context() as ctx, ctx.engine.connect() as conn:
+        out = export_files(conn, partner, business_date, out_dir)
+    figures = {
+        "partner": partner,
+        "date": business_date,
+        "csv": str(out.csv_path),
+        "parquet": str(out.parquet_path),
+        "loans": out.loans,
+        **out.totals,
+    }
+    if as_json:
+        print_json(figures)
+        return
+    from fenqi.money import format_fen
+
+    typer.echo(f"{out.csv_path}\n{out.parquet_path}")
+    typer.echo(
+        f"{out.loans} loans; disbursed {format_fen(out.totals['disbursement_fen'])}, balance "
+        f"{format_fen(out.totals['balance_fen'])}, principal repaid "
+        f"{format_fen(out.totals['principal_repaid_fen'])}, income "
+        f"{format_fen(out.totals['income_repaid_fen'])}"
+    )
+
+
+@app.command("verify-file")
+@clean_errors
+def verify_file_cmd(
+    path: Path = typer.Argument(..., help="A partner file (.csv or .parquet)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check a partner file against the ledger to the fen: exit 0 if every row and the control
+    total agree; non-zero naming the first row and column that do not."""
+    from fenqi.cli_support import context
+    from fenqi.funding.files import verify_file
+
+    with context() as ctx, ctx.engine.connect() as conn:
+        result = verify_file(conn, path)
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(
+            f"ok: {path}: {result['loans']} loans of {result['funder']} on {result['date']} "
+            "agree with the ledger to the fen"
+        )
+
+
+@app.command("payout")
+@clean_errors
+def payout_cmd(
+    partner: str = typer.Option(..., "--partner", help="The funder's id."),
+    key: str = typer.Option(..., "--key", help="An idempotency key for this payout."),
+    receive: bool = typer.Option(
+        False, "--receive", help="Record the partner paying its disbursements instead."
+    ),
+) -> None:
+    """Pay a partner all the cash due to it (Dr funder_cash_due / Cr cash), or with --receive
+    record it paying its part of the disbursements (Dr cash / Cr funder_settlement)."""
+    from fenqi.cli_support import context
+    from fenqi.funding.payouts import pay_funder, receive_from_funder
+    from fenqi.money import format_fen
+
+    catalog = _catalog()
+    with context() as ctx, ctx.engine.begin() as conn:
+        if receive:
+            got = receive_from_funder(conn, ctx.clock, catalog, partner, f"cli:{key}")
+            typer.echo(f"received {format_fen(got['received_fen'])} from {partner}")
+        else:
+            paid = pay_funder(conn, ctx.clock, catalog, partner, f"cli:{key}")
+            typer.echo(f"paid {format_fen(paid['paid_fen'])} to {partner}")
+
+
+@app.command("statement")
+@clean_errors
+def statement_cmd(
+    partner: str = typer.Option(..., "--partner", help="The funder's id."),
+    month: str = typer.Option(..., "--month", help="The month, e.g. 2026-01."),
+) -> None:
+    """A partner's monthly statement (JSON): opening and closing principal and cash due, the
+    month's daily settlement figures and totals, payouts and receipts."""
+    from fenqi.cli_support import context
+    from fenqi.funding.payouts import monthly_statement
+
+    catalog = _catalog()
+    with context() as ctx, ctx.engine.connect() as conn:
+        print_json(monthly_statement(conn, catalog, partner, month))
+
+
+@app.command("partner-sim")
+def partner_sim_cmd(
+    port: int = typer.Option(8765, "--port"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    max_amount_fen: int | None = typer.Option(None, "--max-amount-fen"),
+    decline_region: list[str] = typer.Option([], "--decline-region"),
+    hang: bool = typer.Option(False, "--hang", help="Never answer (shows the timeout)."),
+) -> None:
+    """A small partner bank's decision endpoint for the demo: POST /decisions. Point a
+    funder's `[approval] mode = "http"` at http://HOST:PORT/decisions."""
+    import uvicorn
+
+    from fenqi.funding.approval import partner_simulator
+
+    typer.echo(f"partner simulator on http://{host}:{port}/decisions", err=True)
+    uvicorn.run(
+        partner_simulator(max_amount_fen, tuple(decline_region), hang),
+        host=host,
+        port=port,
+        log_level="warning",
+    )

@@ -185,3 +185,15 @@ def _check_program(
             f"the platform's own share ({own_id!r}) is {own_share} bp, under the regulatory "
             f"floor of {floor_bp} bp (FENQI_FUNDING_PLATFORM_FLOOR_BP)",
         )
+
+
+def catalog_for(ctx: Any) -> FundingCatalog:
+    """The running system's funding catalog (its settings and product catalog), loaded once per
+    Context and kept on it."""
+    cached: FundingCatalog | None = ctx.__dict__.get("_funding_catalog")
+    if cached is None:
+        cached = load_funding_catalog(
+            ctx.catalog, ctx.settings.funding_platform_floor_bp, ctx.settings.funding_dir
+        )
+        ctx.__dict__["_funding_catalog"] = cached
+    return cached

@@ -9,7 +9,7 @@ nothing here reads a file, a clock or a database.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -101,6 +101,40 @@ class Eligibility(Strict):
         return self
 
 
+class ApprovalMode(StrEnum):
+    """How a partner decides on a loan a program offers it (when the program asks)."""
+
+    NONE = "none"  # the partner's eligibility rules are its whole decision
+    RULES = "rules"  # a rule set in the funder's file (`[approval.rules]`)
+    HTTP = "http"  # a call to the partner's endpoint, with a timeout and a fallback
+
+
+class ApprovalRules(Strict):
+    """A partner's own credit rules, applied to each loan it is offered."""
+
+    max_amount_fen: PositiveFen | None = None  # the funder's part of the loan, at most
+    max_terms: int | None = Field(default=None, ge=1, le=60)
+    min_age: int | None = Field(default=None, ge=18, le=100)
+    decline_tiers: tuple[str, ...] = ()
+    decline_region_prefixes: tuple[Annotated[str, Field(pattern=r"^[0-9]{2,6}$")], ...] = ()
+
+
+class Approval(Strict):
+    mode: ApprovalMode = ApprovalMode.NONE
+    rules: ApprovalRules = ApprovalRules()
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    timeout_ms: int = Field(default=800, ge=10, le=30_000)
+    # what an unanswered or failed call counts as: the partner declines (the program's
+    # fallback runs) or approves (a partner that pre-approved the loans it cannot answer for)
+    on_timeout: Literal["decline", "approve"] = "decline"
+
+    @model_validator(mode="after")
+    def _url(self) -> Approval:
+        if self.mode is ApprovalMode.HTTP and not self.url:
+            raise ValueError("url: an http approval needs the partner's endpoint")
+        return self
+
+
 class Funder(Strict):
     id: Id
     kind: FunderKind
@@ -112,6 +146,7 @@ class Funder(Strict):
     income: IncomeShare = IncomeShare()
     limits: FunderLimits = FunderLimits()
     eligibility: Eligibility = Eligibility()
+    approval: Approval = Approval()
 
     @model_validator(mode="after")
     def _consistent(self) -> Funder:
@@ -144,6 +179,8 @@ class Program(Strict):
     losses: LossRule = LossRule.PRO_RATA
     fallback: Fallback = Fallback.PLATFORM_ALONE
     decline_code: str = Field(default="funding_unavailable", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    # each partner's own decision is asked for (its `[approval]`) before the loan is split
+    partner_approval: bool = False
 
     @model_validator(mode="after")
     def _shares(self) -> Program:

@@ -51,6 +51,7 @@ from fenqi.funding.allocation import (
     split_income,
     split_principal,
 )
+from fenqi.funding.approval import Approver, PartnerApprover
 from fenqi.funding.model import Fallback, Funder, FunderKind, FundingCatalog, LossRule, Program
 from fenqi.ledger.accounts import open_account, open_accounts
 from fenqi.ledger.chart import FUNDER_CODES, AccountCode, OwnerKind
@@ -277,13 +278,16 @@ def allocate_plan(
     currency: str,
     borrower: Borrower,
     client_id: str,
+    approver: Approver | None = None,
 ) -> Allocation:
     """Fund a plan's principal: the first program serving the product whose funders all accept
     the loan and have room takes it, split by share; otherwise the program's fallback (own
     capital alone, the next program, or a decline with the program's code). A product no
     program serves is funded by own capital alone. Idempotent per plan: a second call returns
     the tranches already written. Raises FundingDeclined when nobody can fund it (nothing is
-    written; the caller's transaction decides what else to undo)."""
+    written; the caller's transaction decides what else to undo). A program with
+    `partner_approval` asks each partner (`approver`, by default its rule set or endpoint:
+    approval.py) before reserving; a partner that declines is treated as one that is full."""
     if principal_fen <= 0:
         raise FundingError("principal_fen: must be positive", code="invalid_amount")
     existing = conn.execute(_TRANCHES_OF_PLAN, {"k_plan": plan_id}).mappings().all()
@@ -321,7 +325,15 @@ def allocate_plan(
     why: list[str] = []
     for program in programs:
         refusal = _try_program(
-            conn, clock, catalog, program, credit_account_id, principal_fen, borrower
+            conn,
+            clock,
+            catalog,
+            program,
+            credit_account_id,
+            principal_fen,
+            borrower,
+            plan_id,
+            approver,
         )
         if refusal is None:
             shares = dict(program_shares(program))
@@ -377,6 +389,8 @@ def _try_program(
     credit_account_id: int,
     principal_fen: int,
     borrower: Borrower,
+    plan_id: int,
+    approver: Approver | None,
 ) -> str | None:
     """Reserve the program's split if every funder accepts the loan; why not otherwise."""
     for share in program.shares:
@@ -384,6 +398,15 @@ def _try_program(
         if reasons:
             return f"{share.funder} declines ({', '.join(reasons)})"
     parts = split_principal(principal_fen, program_shares(program), catalog.own.id)
+    if program.partner_approval:
+        ask = approver or PartnerApprover()
+        for funder_id in sorted(parts):
+            funder = catalog.funders[funder_id]
+            if funder.kind is FunderKind.OWN:
+                continue
+            decision = ask(funder, borrower, parts[funder_id], plan_id)
+            if not decision.approved:
+                return f"{funder_id} declines ({decision.source}: {decision.reason})"
     return _reserve_all(conn, clock, catalog, credit_account_id, parts)
 
 

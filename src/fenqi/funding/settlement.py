@@ -54,15 +54,16 @@ _DISBURSED = (
     .where(tr_t.c.business_date == bindparam("k_day"))
     .group_by(tr_t.c.funder_id)
 )
+# collected, income, losses, recoveries, due (also grouped per partition by funding/eod.py)
+MOVED_COLUMNS = (
+    _sum_if(COLLECTED),
+    func.coalesce(func.sum(mv_t.c.income_fen), 0),
+    _sum_if(LOSSES),
+    _sum_if((CashKind.RECOVERY,)),
+    func.coalesce(func.sum(mv_t.c.due_fen), 0),
+)
 _MOVED = (
-    select(
-        mv_t.c.funder_id,
-        _sum_if(COLLECTED),
-        func.coalesce(func.sum(mv_t.c.income_fen), 0),
-        _sum_if(LOSSES),
-        _sum_if((CashKind.RECOVERY,)),
-        func.coalesce(func.sum(mv_t.c.due_fen), 0),
-    )
+    select(mv_t.c.funder_id, *MOVED_COLUMNS)
     .where(mv_t.c.business_date == bindparam("k_day"), mv_t.c.funder_id != "-")
     .group_by(mv_t.c.funder_id)
 )

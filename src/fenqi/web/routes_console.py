@@ -58,6 +58,7 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("Decisions", "/console/decisions", (P.RISK_MODELS_READ,)),
     ("Risk models", "/console/models", (P.RISK_MODELS_READ,)),
     ("Batch runs", "/console/batch", (P.BATCH_RUN, P.REPORTS_READ)),
+    ("Funding", "/console/funding", (P.REPORTS_READ,)),  # web/routes_funding.py
     ("Webhooks", "/console/webhooks", (P.WEBHOOKS_REPLAY,)),
     ("Audit log", "/console/audit", (P.AUDIT_READ,)),
 )

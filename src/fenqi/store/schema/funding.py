@@ -114,3 +114,23 @@ funding_settlements = Table(
     Column("due_to_funder_fen", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# One end-of-day partition's share of a funder's settlement figures for a date (the step
+# `funding.eod.settle_partition`): rerunning a partition replaces its row and moves the day's
+# totals in funding_settlements by the difference, so partitions may run in any order, at once.
+funding_settlement_parts = Table(
+    "funding_settlement_parts",
+    metadata,
+    Column("funder_id", String(32), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("part_lo", BigInteger, primary_key=True),  # the partition's first credit account id
+    Column("part_hi", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("disbursed_fen", BigInteger, nullable=False),
+    Column("principal_collected_fen", BigInteger, nullable=False),
+    Column("income_collected_fen", BigInteger, nullable=False),
+    Column("losses_fen", BigInteger, nullable=False),
+    Column("recoveries_fen", BigInteger, nullable=False),
+    Column("due_to_funder_fen", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
