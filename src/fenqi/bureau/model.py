@@ -68,7 +68,7 @@ class CreditReport:
                 portfolio=str(a["portfolio"]),
                 currency=str(a["currency"]),
                 opened_on=date.fromisoformat(a["opened_on"]),
-                closed_on=None if a.get("closed_on") is None else date.fromisoformat(a["closed_on"]),
+                closed_on=_day(a.get("closed_on")),
                 limit_minor=int(a["limit_minor"]),
                 balance_minor=int(a["balance_minor"]),
                 past_due_minor=int(a["past_due_minor"]),
@@ -93,6 +93,10 @@ class CreditReport:
             accounts=accounts,
             inquiries=inquiries,
         )
+
+
+def _day(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
 
 
 def _dates_to_text(value: Any) -> Any:

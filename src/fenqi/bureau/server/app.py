@@ -17,7 +17,7 @@ Lenders authenticate with a bearer token (`tokens`: token → lender).
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -254,9 +254,6 @@ def subject_report(conn: Connection, subject_id: str, now: datetime) -> CreditRe
 
 
 def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-__all__ = ["PURPOSES", "create_bureau_app", "date", "subject_report"]

@@ -101,9 +101,9 @@ def upsert(engine_or_dialect: str, table: Table, keys: list[str]) -> Any:
     stmt: Insert
     if engine_or_dialect == "postgresql":
         pg = postgresql.insert(table)
-        cols = {c.name: pg.excluded[c.name] for c in table.c if c.name not in keys + ["id"]}
+        cols = {c.name: pg.excluded[c.name] for c in table.c if c.name not in [*keys, "id"]}
         return pg.on_conflict_do_update(index_elements=keys, set_=cols)
     lite = sqlite.insert(table)
-    cols = {c.name: lite.excluded[c.name] for c in table.c if c.name not in keys + ["id"]}
+    cols = {c.name: lite.excluded[c.name] for c in table.c if c.name not in [*keys, "id"]}
     stmt = lite.on_conflict_do_update(index_elements=keys, set_=cols)
     return stmt

@@ -67,7 +67,9 @@ def seed_population(engine: Engine, clock: Clock, n: int, seed: int = 7) -> Seed
         subject = synthetic_id_number(i, int(age), today)
         ids.append(subject)
         k = int(min(others, len(OTHER_LENDERS)))
-        lenders = rng.choice(len(OTHER_LENDERS), size=k, replace=False) if k else []
+        lenders: list[int] = (
+            [int(x) for x in rng.choice(len(OTHER_LENDERS), size=k, replace=False)] if k else []
+        )
         multi += k >= 2
         delinquent += bool(bad_flag)
         for j, li in enumerate(lenders):
