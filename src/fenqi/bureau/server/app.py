@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select
@@ -70,25 +71,36 @@ def _problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse
     )
 
 
+def lender(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The lender a bearer token belongs to (401 for an unknown token)."""
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    name: str | None = request.app.state.tokens.get(token)
+    if name is None:
+        raise BureauError("authorization: unknown lender token", code="unauthorized",
+                          http_status=401)
+    return name
+
+
+Lender = Annotated[str, Depends(lender)]
+
+
 def create_bureau_app(engine: Engine, clock: Clock, tokens: dict[str, str]) -> FastAPI:
     if not tokens:
         raise ValueError("tokens: the bureau needs at least one lender token")
     create_bureau_tables(engine)
     app = FastAPI(title="fenqi credit reference service (test double)", version="1")
+    app.state.tokens = dict(tokens)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
+        return _problem(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}",
+                        field=where)
 
     @app.exception_handler(BureauError)
     async def _bureau_error(_: Request, exc: BureauError) -> JSONResponse:
         return _problem(exc.http_status, exc.code, exc.message, **exc.detail)
-
-    def lender(authorization: Annotated[str | None, Header()] = None) -> str:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        name = tokens.get(token)
-        if name is None:
-            raise BureauError("authorization: unknown lender token", code="unauthorized",
-                              http_status=401)
-        return name
-
-    Lender = Annotated[str, Depends(lender)]
 
     @app.get("/health")
     def health() -> dict[str, str]:
