@@ -7,8 +7,6 @@ from datetime import date, timedelta
 import httpx
 import pytest
 from sqlalchemy import func, select
-from tests.support.api_server import free_port
-from tests.support.bureau_server import TOKEN_OF, Bureau, running_bureau
 
 from fenqi.bureau import pboc
 from fenqi.bureau.client import CircuitBreaker, HttpBureauClient, InquiryAuthorization
@@ -17,6 +15,8 @@ from fenqi.bureau.records import AccountRecord, Portfolio, ReportStatus
 from fenqi.bureau.server.db import cb_accounts, cb_history, cb_inquiries
 from fenqi.bureau.server.seed import seed_population
 from fenqi.clock import FixedClock
+from support.api_server import free_port
+from support.bureau_server import TOKEN_OF, Bureau, running_bureau
 
 SUBJECT = "11010519900307123X"
 

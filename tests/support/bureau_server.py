@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import uvicorn
 from sqlalchemy import Engine
-from tests.support.api_server import free_port
+from support.api_server import free_port
 
 from fenqi.bureau.server.app import create_bureau_app
 from fenqi.clock import FixedClock
