@@ -75,8 +75,8 @@ def test_monthly_records_follow_the_ledger_and_arrears(db_url: str, tmp_path: ob
     assert rec.status is ReportStatus.DELINQUENT
     assert rec.dpd == (as_of - first_due).days
     assert 0 < rec.past_due_minor < rec.balance_minor
-    # earlier records (the mid-February one stands for nothing: a month shows its own record)
-    assert [p.month for p in rec.history] == ["2026-02", "2026-01"]
+    # earlier months' records (the mid-February one is this month's, not history)
+    assert [p.month for p in rec.history] == ["2026-01"]
     # the shopper was notified before this first negative record went out, and it is audited
     assert late.notices == 1
     with w.ctx.engine.connect() as conn:
@@ -112,3 +112,27 @@ def test_monthly_records_follow_the_ledger_and_arrears(db_url: str, tmp_path: ob
         [acct] = report.accounts
         assert (acct.lender, acct.status, acct.balance_minor) == (
             "fenqi", "delinquent", rec.balance_minor)
+
+
+def test_usd_accounts_go_to_a_metro2_file(db_url: str) -> None:
+    w = World(db_url, date(2026, 1, 2), product="affirm_loan")
+    w.ctx.__dict__["keys"] = KeyRing.generate()
+    with w.ctx.engine.begin() as conn:
+        conn.execute(insert(merchants).values(id="m1", name="m1", category="electronics",
+                                              currency="USD", status="active",
+                                              created_at=w.clock.now()))
+        ident = check_identity("John Smith", id_number(seq="412"), "13900001112",
+                               w.clock.today())
+        customer_id, _ = register(conn, w.clock, w.ctx.keys, ident, "6k_10k", "m1")
+    account = w.open(limit_fen=500_000, customer=str(customer_id))
+    w.buy(account, 120_050, 3)
+    w.go_to(date(2026, 2, 1))
+    r = run(w, date(2026, 1, 31))
+    assert set(r.files) == {"metro2"}
+    lines = r.files["metro2"].rstrip("\n").split("\n")
+    assert [len(x) for x in lines] == [426, 426, 426]
+    [rec] = r.records
+    assert lines[1][154:163] == f"{rec.balance_minor // 100:09d}"  # whole dollars
+    assert lines[1][123:125] == "11" and lines[1][231:256].rstrip() == "SMITH"
+    with w.ctx.engine.connect() as conn:
+        assert reconcile(conn, date(2026, 1, 31)) == []

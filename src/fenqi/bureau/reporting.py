@@ -119,8 +119,11 @@ def _history(conn: Connection, account_id: int, as_of: date) -> tuple[MonthPoint
         .order_by(bureau_records.c.as_of.desc())
         .limit(HISTORY_MONTHS * 2)
     ).all()
+    this_month = f"{as_of.year:04d}-{as_of.month:02d}"
     seen: dict[str, MonthPoint] = {}
-    for r in rows:  # newest record of each month
+    for r in rows:  # newest record of each earlier month (an event record this month is not)
+        if r.month == this_month:
+            continue
         seen.setdefault(r.month, MonthPoint(r.month, ReportStatus(r.status), int(r.dpd)))
     return tuple(seen.values())[: HISTORY_MONTHS - 1]
 
