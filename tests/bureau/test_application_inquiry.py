@@ -26,17 +26,24 @@ from support.bureau_server import TOKEN_OF, running_bureau
 
 def late_elsewhere(subject: str) -> str:
     rec = AccountRecord(
-        account_ref="B-77", subject_id=subject, name="张三", currency="CNY",
-        portfolio=Portfolio.INSTALLMENT, opened_on=date(2025, 3, 1), as_of=date(2025, 12, 31),
-        limit_minor=1_000_000, balance_minor=400_000, past_due_minor=80_000, dpd=65,
+        account_ref="B-77",
+        subject_id=subject,
+        name="张三",
+        currency="CNY",
+        portfolio=Portfolio.INSTALLMENT,
+        opened_on=date(2025, 3, 1),
+        as_of=date(2025, 12, 31),
+        limit_minor=1_000_000,
+        balance_minor=400_000,
+        past_due_minor=80_000,
+        dpd=65,
         status=ReportStatus.DELINQUENT,
     )
     return pboc.write_file([rec], "2025-12", date(2026, 1, 1))
 
 
 def use_bureau(api: Api, url: str, **kw: object) -> HttpBureauClient:
-    client = HttpBureauClient(url, TOKEN_OF["fenqi"], api.clock, sleep=lambda _s: None,
-                              **kw)  # type: ignore[arg-type]
+    client = HttpBureauClient(url, TOKEN_OF["fenqi"], api.clock, sleep=lambda _s: None, **kw)  # type: ignore[arg-type]
     api.ctx.__dict__["bureau"] = client  # what FENQI_BUREAU_URL would configure
     return client
 
@@ -45,10 +52,13 @@ def test_bureau_attributes_replace_the_shop_flag(
     db_url: str, models_dir: Path, tmp_path: Path
 ) -> None:
     subject = id_number(seq="201")
-    with running_api(db_url, models_dir, tmp_path) as api, \
-            running_bureau(f"sqlite:///{tmp_path / 'bureau.sqlite'}", api.clock) as bureau:
+    with (
+        running_api(db_url, models_dir, tmp_path) as api,
+        running_bureau(f"sqlite:///{tmp_path / 'bureau.sqlite'}", api.clock) as bureau,
+    ):
         HttpBureauClient(bureau.url, TOKEN_OF["bank_a"], api.clock).submit(
-            "pboc", late_elsewhere(subject))
+            "pboc", late_elsewhere(subject)
+        )
         use_bureau(api, bureau.url)
         key = api.merchant()
         # the shop says nothing bad; the bureau knows of 65 days past due at another lender
@@ -78,10 +88,12 @@ def test_bureau_outage_gives_the_configured_fallback(
     db_url: str, models_dir: Path, tmp_path: Path, fallback: str
 ) -> None:
     with running_api(db_url, models_dir, tmp_path) as api:
-        api.ctx.settings = api.ctx.settings.model_copy(
-            update={"bureau_outage_fallback": fallback})
-        use_bureau(api, f"http://127.0.0.1:{free_port()}",
-                   breaker=CircuitBreaker(api.clock, failures_to_open=1))
+        api.ctx.settings = api.ctx.settings.model_copy(update={"bureau_outage_fallback": fallback})
+        use_bureau(
+            api,
+            f"http://127.0.0.1:{free_port()}",
+            breaker=CircuitBreaker(api.clock, failures_to_open=1),
+        )
         key = api.merchant()
         for seq in ("301", "302"):  # the second finds the circuit open: no wait, same answer
             r = api.apply(key, id_number(seq=seq), f"13812340{seq}")
@@ -113,16 +125,19 @@ def test_inquiry_needs_a_standing_authorization(db_engine: object, tmp_path: Pat
 
     with db_engine.begin() as conn:
         with pytest.raises(NoAuthorization):
-            inquire(conn, clock, keys, Never(), 7, id_number(), "loan_application",
-                    retention_days=30)
-        record_consent(conn, clock, 7, ConsentKind.BUREAU_INQUIRY, text_version="2026-01",
-                       channel="test")
+            inquire(
+                conn, clock, keys, Never(), 7, id_number(), "loan_application", retention_days=30
+            )
+        record_consent(
+            conn, clock, 7, ConsentKind.BUREAU_INQUIRY, text_version="2026-01", channel="test"
+        )
         clock.advance(timedelta(minutes=1))
         revoke_consent(conn, clock, 7, ConsentKind.BUREAU_INQUIRY)  # withdrawn: refused again
         clock.advance(timedelta(minutes=1))
         with pytest.raises(NoAuthorization):
-            inquire(conn, clock, keys, Never(), 7, id_number(), "loan_application",
-                    retention_days=30)
+            inquire(
+                conn, clock, keys, Never(), 7, id_number(), "loan_application", retention_days=30
+            )
         refused = list_entries(conn, action="bureau.inquiry_refused")
         assert len(refused) == 2
         assert conn.execute(select(bureau_reports)).first() is None

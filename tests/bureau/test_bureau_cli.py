@@ -11,8 +11,11 @@ from pathlib import Path
 
 def fenqi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fenqi.cli", *args], capture_output=True, text=True,
-        env={**os.environ, **env}, timeout=300,
+        [sys.executable, "-m", "fenqi.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
     )
 
 
@@ -27,8 +30,16 @@ def test_seed_report_and_reconcile(tmp_path: Path) -> None:
     out = json.loads(seeded.stdout)
     assert out["subjects"] == 300 and out["multi_lender_subjects"] > 0
     assert fenqi("db", "upgrade", env=env).returncode == 0
-    rep = fenqi("bureau", "report", "--month", "2026-01", "--out", str(tmp_path / "files"),
-                "--json", env=env)
+    rep = fenqi(
+        "bureau",
+        "report",
+        "--month",
+        "2026-01",
+        "--out",
+        str(tmp_path / "files"),
+        "--json",
+        env=env,
+    )
     assert rep.returncode == 0, rep.stderr
     assert json.loads(rep.stdout)["records"] == 0
     rec = fenqi("bureau", "reconcile", "--month", "2026-01", env=env)

@@ -27,9 +27,17 @@ STAMP = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
 
 def record(**kw: object) -> AccountRecord:
     base = dict(
-        account_ref="42", subject_id="11010519900307123X", name="张三", currency="CNY",
-        portfolio=Portfolio.REVOLVING, opened_on=date(2025, 11, 5), as_of=date(2026, 3, 31),
-        limit_minor=500_000, balance_minor=120_000, past_due_minor=0, dpd=0,
+        account_ref="42",
+        subject_id="11010519900307123X",
+        name="张三",
+        currency="CNY",
+        portfolio=Portfolio.REVOLVING,
+        opened_on=date(2025, 11, 5),
+        as_of=date(2026, 3, 31),
+        limit_minor=500_000,
+        balance_minor=120_000,
+        past_due_minor=0,
+        dpd=0,
         status=ReportStatus.CURRENT,
     )
     base.update(kw)
@@ -53,14 +61,27 @@ def test_status_rules_and_grace_not_late() -> None:
 
 def test_metro2_record_is_426_bytes_with_header_and_trailer() -> None:
     late = record(
-        account_ref="7", subject_id="123456789", name="John Smith", currency="USD",
-        balance_minor=123_456, past_due_minor=40_099, dpd=65, status=ReportStatus.DELINQUENT,
+        account_ref="7",
+        subject_id="123456789",
+        name="John Smith",
+        currency="USD",
+        balance_minor=123_456,
+        past_due_minor=40_099,
+        dpd=65,
+        status=ReportStatus.DELINQUENT,
         first_delinquency_on=date(2026, 1, 25),
-        history=(MonthPoint("2026-02", ReportStatus.DELINQUENT, 35),
-                 MonthPoint("2026-01", ReportStatus.CURRENT, 0)),
+        history=(
+            MonthPoint("2026-02", ReportStatus.DELINQUENT, 35),
+            MonthPoint("2026-01", ReportStatus.CURRENT, 0),
+        ),
     )
-    ok = record(account_ref="8", subject_id="987654321", name="Ann Lee", currency="USD",
-                special_comment=SpecialComment.DISPUTE)
+    ok = record(
+        account_ref="8",
+        subject_id="987654321",
+        name="Ann Lee",
+        currency="USD",
+        special_comment=SpecialComment.DISPUTE,
+    )
     text = metro2.write_file([late, ok], date(2026, 3, 31), date(2026, 4, 1), STAMP)
     lines = text.rstrip("\n").split("\n")
     assert [len(line) for line in lines] == [426] * 4
@@ -90,8 +111,12 @@ def test_metro2_record_is_426_bytes_with_header_and_trailer() -> None:
     ],
 )
 def test_metro2_malformed_file_is_refused_naming_the_field(mutate: object, field: str) -> None:
-    text = metro2.write_file([record(currency="USD", subject_id="123456789", name="A B")],
-                             date(2026, 3, 31), date(2026, 4, 1), STAMP)
+    text = metro2.write_file(
+        [record(currency="USD", subject_id="123456789", name="A B")],
+        date(2026, 3, 31),
+        date(2026, 4, 1),
+        STAMP,
+    )
     lines = text.rstrip("\n").split("\n")
     bad = "\n".join(mutate(lines)) + "\n"  # type: ignore[operator]
     with pytest.raises(FileFormatError) as err:
@@ -100,12 +125,22 @@ def test_metro2_malformed_file_is_refused_naming_the_field(mutate: object, field
 
 
 def test_pboc_file_layout_and_validation() -> None:
-    late = record(balance_minor=90_000, past_due_minor=30_000, dpd=40,
-                  status=ReportStatus.DELINQUENT,
-                  special_comment=SpecialComment.HARDSHIP,
-                  history=(MonthPoint("2026-02", ReportStatus.DELINQUENT, 10),))
-    charged = record(account_ref="43", balance_minor=50_000, past_due_minor=50_000, dpd=200,
-                     status=ReportStatus.CHARGED_OFF, charge_off_minor=50_000)
+    late = record(
+        balance_minor=90_000,
+        past_due_minor=30_000,
+        dpd=40,
+        status=ReportStatus.DELINQUENT,
+        special_comment=SpecialComment.HARDSHIP,
+        history=(MonthPoint("2026-02", ReportStatus.DELINQUENT, 10),),
+    )
+    charged = record(
+        account_ref="43",
+        balance_minor=50_000,
+        past_due_minor=50_000,
+        dpd=200,
+        status=ReportStatus.CHARGED_OFF,
+        charge_off_minor=50_000,
+    )
     text = pboc.write_file([late, charged], "2026-03", date(2026, 4, 1))
     lines = text.rstrip("\n").split("\n")
     assert lines[0] == "H|PBOC-FQ-1|FENQI|2026-03|20260401"
@@ -134,10 +169,19 @@ def test_pboc_file_layout_and_validation() -> None:
 
 def _account(lender: str, **kw: object) -> ReportAccount:
     base = dict(
-        lender=lender, account_ref=f"{lender}-1", portfolio="revolving", currency="CNY",
-        opened_on=date(2024, 1, 1), closed_on=None, limit_minor=1_000_000,
-        balance_minor=300_000, past_due_minor=0, status="current", dpd=0,
-        as_of=date(2026, 2, 28), history=(),
+        lender=lender,
+        account_ref=f"{lender}-1",
+        portfolio="revolving",
+        currency="CNY",
+        opened_on=date(2024, 1, 1),
+        closed_on=None,
+        limit_minor=1_000_000,
+        balance_minor=300_000,
+        past_due_minor=0,
+        status="current",
+        dpd=0,
+        as_of=date(2026, 2, 28),
+        history=(),
     )
     base.update(kw)
     return ReportAccount(**base)  # type: ignore[arg-type]
@@ -146,14 +190,23 @@ def _account(lender: str, **kw: object) -> ReportAccount:
 def test_attributes_count_elsewhere_worst_24m_and_inquiry_windows() -> None:
     at = datetime(2026, 3, 15, tzinfo=UTC)
     report = CreditReport(
-        report_id="r", subject_id="s", generated_at=at,
+        report_id="r",
+        subject_id="s",
+        generated_at=at,
         accounts=(
             _account("fenqi", balance_minor=999),  # own account: not 'elsewhere'
             _account("bank_a"),
             _account("bank_a", account_ref="a2", balance_minor=100_000),
-            _account("jiebei", past_due_minor=50_000, status="delinquent", dpd=35,
-                     history=(HistoryEntry("2025-06", "delinquent", 95),
-                              HistoryEntry("2023-01", "charged_off", 0))),  # older than 24m
+            _account(
+                "jiebei",
+                past_due_minor=50_000,
+                status="delinquent",
+                dpd=35,
+                history=(
+                    HistoryEntry("2025-06", "delinquent", 95),
+                    HistoryEntry("2023-01", "charged_off", 0),
+                ),
+            ),  # older than 24m
             _account("cfc_b", status="closed", closed_on=date(2025, 1, 1), balance_minor=0),
         ),
         inquiries=(

@@ -27,9 +27,16 @@ def world_with_customer(db_url: str) -> tuple[World, int]:
     w = World(db_url, date(2026, 1, 2), product="renxingfu")
     w.ctx.__dict__["keys"] = KeyRing.generate()
     with w.ctx.engine.begin() as conn:
-        conn.execute(insert(merchants).values(id="m1", name="m1", category="electronics",
-                                              currency="CNY", status="active",
-                                              created_at=w.clock.now()))
+        conn.execute(
+            insert(merchants).values(
+                id="m1",
+                name="m1",
+                category="electronics",
+                currency="CNY",
+                status="active",
+                created_at=w.clock.now(),
+            )
+        )
         ident = check_identity("李四", id_number(seq="411"), "13900001111", w.clock.today())
         customer_id, _ = register(conn, w.clock, w.ctx.keys, ident, "6k_10k", "m1")
     return w, w.open(limit_fen=1_000_000, customer=str(customer_id))
@@ -48,8 +55,10 @@ def test_monthly_records_follow_the_ledger_and_arrears(db_url: str, tmp_path: ob
     w.buy(account, 300_000, 3)
     with w.ctx.engine.connect() as conn:
         first_due = conn.execute(
-            select(plan_lines.c.due_date).where(plan_lines.c.credit_account_id == account)
-            .order_by(plan_lines.c.due_date).limit(1)
+            select(plan_lines.c.due_date)
+            .where(plan_lines.c.credit_account_id == account)
+            .order_by(plan_lines.c.due_date)
+            .limit(1)
         ).scalar_one()
     w.go_to(date(2026, 2, 1))
     jan = run(w, date(2026, 1, 31))
@@ -89,8 +98,9 @@ def test_monthly_records_follow_the_ledger_and_arrears(db_url: str, tmp_path: ob
 
     # a record changed after it was reported: reconciliation sees it; a rerun corrects it
     with w.ctx.engine.begin() as conn:
-        conn.execute(update(bureau_records).where(bureau_records.c.as_of == as_of)
-                     .values(balance_fen=1))
+        conn.execute(
+            update(bureau_records).where(bureau_records.c.as_of == as_of).values(balance_fen=1)
+        )
         [diff] = reconcile(conn, as_of)
         assert (diff.reported_fen, diff.ledger_fen) == (1, rec.balance_minor)
     again = run(w, as_of)
@@ -111,18 +121,27 @@ def test_monthly_records_follow_the_ledger_and_arrears(db_url: str, tmp_path: ob
             report = subject_report(conn, rec.subject_id, w.clock.now())
         [acct] = report.accounts
         assert (acct.lender, acct.status, acct.balance_minor) == (
-            "fenqi", "delinquent", rec.balance_minor)
+            "fenqi",
+            "delinquent",
+            rec.balance_minor,
+        )
 
 
 def test_usd_accounts_go_to_a_metro2_file(db_url: str) -> None:
     w = World(db_url, date(2026, 1, 2), product="affirm_loan")
     w.ctx.__dict__["keys"] = KeyRing.generate()
     with w.ctx.engine.begin() as conn:
-        conn.execute(insert(merchants).values(id="m1", name="m1", category="electronics",
-                                              currency="USD", status="active",
-                                              created_at=w.clock.now()))
-        ident = check_identity("John Smith", id_number(seq="412"), "13900001112",
-                               w.clock.today())
+        conn.execute(
+            insert(merchants).values(
+                id="m1",
+                name="m1",
+                category="electronics",
+                currency="USD",
+                status="active",
+                created_at=w.clock.now(),
+            )
+        )
+        ident = check_identity("John Smith", id_number(seq="412"), "13900001112", w.clock.today())
         customer_id, _ = register(conn, w.clock, w.ctx.keys, ident, "6k_10k", "m1")
     account = w.open(limit_fen=500_000, customer=str(customer_id))
     w.buy(account, 120_050, 3)

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import uvicorn
 from sqlalchemy import Engine
-from support.api_server import free_port
 
 from fenqi.bureau.server.app import create_bureau_app
 from fenqi.clock import FixedClock
 from fenqi.store.engine import make_engine
+from support.api_server import free_port
 
 TOKENS = {"fenqi-token-0001": "fenqi", "bank-a-token-0001": "bank_a", "jiebei-token-001": "jiebei"}
 TOKEN_OF = {lender: token for token, lender in TOKENS.items()}

@@ -41,7 +41,8 @@ def _bureau_engine(url: str) -> Any:
 
 
 DB_OPTION = typer.Option(
-    None, "--database-url",
+    None,
+    "--database-url",
     help=f"The bureau's own database (FENQI_BUREAU_DATABASE_URL; default {DEFAULT_BUREAU_DB}; "
     "a PostgreSQL URL with options=-csearch_path%3D<schema> keeps it in its own schema).",
 )
@@ -89,13 +90,14 @@ def seed(
     from fenqi.settings import get_settings
 
     url = _db(database_url)
-    summary = seed_population(
-        _bureau_engine(url), SystemClock(get_settings().timezone), n, seed_
-    )
+    summary = seed_population(_bureau_engine(url), SystemClock(get_settings().timezone), n, seed_)
     out = {
-        "database": url, "subjects": summary.subjects, "accounts": summary.accounts,
+        "database": url,
+        "subjects": summary.subjects,
+        "accounts": summary.accounts,
         "multi_lender_subjects": summary.multi_lender_subjects,
-        "delinquent_subjects": summary.delinquent_subjects, "inquiries": summary.inquiries,
+        "delinquent_subjects": summary.delinquent_subjects,
+        "inquiries": summary.inquiries,
         "example_subject": summary.subject_ids[0],
     }
     if as_json:
@@ -122,8 +124,9 @@ def report(
     with context() as ctx:
         grace = {name: p.billing.grace_days for name, p in ctx.catalog.items()}
         with ctx.engine.begin() as conn:
-            run = build_records(conn, ctx.clock, ctx.keys, as_of, grace_of=grace,
-                                zone=ctx.settings.timezone)
+            run = build_records(
+                conn, ctx.clock, ctx.keys, as_of, grace_of=grace, zone=ctx.settings.timezone
+            )
             files = write_files(run, ctx.clock)
         out.mkdir(parents=True, exist_ok=True)
         written = {}
@@ -162,13 +165,26 @@ def reconcile(
     with context() as ctx, ctx.engine.connect() as conn:
         diffs = recon(conn, as_of)
     if as_json:
-        print_json({"as_of": as_of.isoformat(), "differences": [
-            {"credit_account_id": d.credit_account_id, "reported_fen": d.reported_fen,
-             "ledger_fen": d.ledger_fen, "what": d.what} for d in diffs]})
+        print_json(
+            {
+                "as_of": as_of.isoformat(),
+                "differences": [
+                    {
+                        "credit_account_id": d.credit_account_id,
+                        "reported_fen": d.reported_fen,
+                        "ledger_fen": d.ledger_fen,
+                        "what": d.what,
+                    }
+                    for d in diffs
+                ],
+            }
+        )
     else:
         typer.echo(f"as of {as_of}: {len(diffs)} difference(s)")
         for d in diffs:
-            typer.echo(f"  account {d.credit_account_id}: reported {d.reported_fen}, "
-                       f"ledger {d.ledger_fen} ({d.what})")
+            typer.echo(
+                f"  account {d.credit_account_id}: reported {d.reported_fen}, "
+                f"ledger {d.ledger_fen} ({d.what})"
+            )
     if diffs:
         raise typer.Exit(1)

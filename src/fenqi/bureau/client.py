@@ -115,8 +115,9 @@ class HttpBureauClient:
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         if not self.breaker.allow():
-            raise BureauUnavailable("bureau: circuit open after repeated failures",
-                                    reason="circuit_open")
+            raise BureauUnavailable(
+                "bureau: circuit open after repeated failures", reason="circuit_open"
+            )
         last = "unknown"
         for attempt in range(self.retries + 1):
             if attempt:
@@ -144,8 +145,9 @@ class HttpBureauClient:
             data: dict[str, Any] = r.json()
             return data
         self.breaker.failure()
-        raise BureauUnavailable(f"bureau: no answer after {self.retries + 1} attempts ({last})",
-                                reason=last)
+        raise BureauUnavailable(
+            f"bureau: no answer after {self.retries + 1} attempts ({last})", reason=last
+        )
 
     def inquire(
         self, subject_id: str, purpose: str, authorization: InquiryAuthorization

@@ -84,13 +84,20 @@ def inquire(
 ) -> InquiryOutcome:
     now = clock.now()
     standing = [
-        c for c in list_consents(conn, customer_id, ConsentKind.BUREAU_INQUIRY, limit=1000)
+        c
+        for c in list_consents(conn, customer_id, ConsentKind.BUREAU_INQUIRY, limit=1000)
         if c.active_at(now)
     ]
     if not standing:
         audit.record(
-            conn, clock, actor_kind="system", actor_id=actor, action="bureau.inquiry_refused",
-            target_kind="customer", target_id=customer_id, reason="no standing authorization",
+            conn,
+            clock,
+            actor_kind="system",
+            actor_id=actor,
+            action="bureau.inquiry_refused",
+            target_kind="customer",
+            target_id=customer_id,
+            reason="no standing authorization",
             detail={"purpose": purpose},
         )
         raise NoAuthorization(
@@ -103,9 +110,15 @@ def inquire(
     )
     retention = clock.today() + timedelta(days=retention_days)
     row: dict[str, Any] = {
-        "customer_id": customer_id, "purpose": purpose, "consent_id": consent.id,
-        "requested_at": now, "retention_until": retention, "key_id": None,
-        "report_enc": None, "attributes": "{}", "error_code": "",
+        "customer_id": customer_id,
+        "purpose": purpose,
+        "consent_id": consent.id,
+        "requested_at": now,
+        "retention_until": retention,
+        "key_id": None,
+        "report_enc": None,
+        "attributes": "{}",
+        "error_code": "",
     }
     attrs: BureauAttributes | None = None
     try:
@@ -118,27 +131,37 @@ def inquire(
         sealed = keys.encrypt(json.dumps(report.to_json()), context=_context(customer_id))
         attrs = compute(report, clock.today(), client.lender)
         row.update(
-            status="ok", key_id=sealed.key_id, report_enc=sealed.ciphertext,
+            status="ok",
+            key_id=sealed.key_id,
+            report_enc=sealed.ciphertext,
             attributes=json.dumps(attrs.to_json()),
         )
     row_id = int(
-        conn.execute(insert(bureau_reports).values(**row).returning(bureau_reports.c.id))
-        .scalar_one()
+        conn.execute(
+            insert(bureau_reports).values(**row).returning(bureau_reports.c.id)
+        ).scalar_one()
     )
     audit.record(
-        conn, clock, actor_kind="system", actor_id=actor, action="bureau.inquiry",
-        target_kind="customer", target_id=customer_id,
-        detail={"purpose": purpose, "status": row["status"], "consent_id": consent.id,
-                "bureau_report_id": row_id},
+        conn,
+        clock,
+        actor_kind="system",
+        actor_id=actor,
+        action="bureau.inquiry",
+        target_kind="customer",
+        target_id=customer_id,
+        detail={
+            "purpose": purpose,
+            "status": row["status"],
+            "consent_id": consent.id,
+            "bureau_report_id": row_id,
+        },
     )
     return InquiryOutcome(row_id, row["status"], attrs, row["error_code"])
 
 
 def stored_report(conn: Connection, keys: KeyRing, report_row_id: int) -> CreditReport | None:
     """Decrypt a stored report (None when the inquiry got none)."""
-    row = conn.execute(
-        select(bureau_reports).where(bureau_reports.c.id == report_row_id)
-    ).first()
+    row = conn.execute(select(bureau_reports).where(bureau_reports.c.id == report_row_id)).first()
     if row is None or row.report_enc is None:
         return None
     text = keys.decrypt(row.key_id, row.report_enc, context=_context(int(row.customer_id)))
@@ -193,7 +216,13 @@ def for_application(
     if client is None:
         return None
     outcome = inquire(
-        conn, ctx.clock, ctx.keys, client, customer_id, id_number, PURPOSE_APPLICATION,
+        conn,
+        ctx.clock,
+        ctx.keys,
+        client,
+        customer_id,
+        id_number,
+        PURPOSE_APPLICATION,
         retention_days=ctx.settings.bureau_report_retention_days,
     )
     return BureauCheck(outcome, ctx.settings.bureau_outage_fallback)

@@ -107,8 +107,30 @@ TRAILER: dict[str, tuple[int, int, str]] = {
     "BlockCount": (56, 9, "N"),
     # the per-status totals (DA, 05, 11, 13, ... 97) follow at 65 + 9·i; see STATUS_TOTALS
 }
-STATUS_TOTALS = ("DA", "05", "11", "13", "61", "62", "63", "64", "65", "71", "78", "80", "82",
-                 "83", "84", "88", "89", "93", "94", "95", "96", "97")
+STATUS_TOTALS = (
+    "DA",
+    "05",
+    "11",
+    "13",
+    "61",
+    "62",
+    "63",
+    "64",
+    "65",
+    "71",
+    "78",
+    "80",
+    "82",
+    "83",
+    "84",
+    "88",
+    "89",
+    "93",
+    "94",
+    "95",
+    "96",
+    "97",
+)
 
 # Account status codes (Metro 2): 11 current; 71/78/80/82/83/84 = 30/60/90/120/150/180+ days
 # past due; 97 charged off, unpaid balance; 13 paid or closed, zero balance.
@@ -277,7 +299,10 @@ def trailer(records: list[AccountRecord]) -> str:
 
 
 def write_file(
-    records: list[AccountRecord], activity: date, created: date, stamp: datetime,
+    records: list[AccountRecord],
+    activity: date,
+    created: date,
+    stamp: datetime,
     reporter: str = "FENQI",
 ) -> str:
     lines = [header(activity, created, reporter)]
@@ -333,45 +358,60 @@ def parse(text: str) -> list[BaseRow]:
         if len(line) != RECORD_LENGTH:
             raise FileFormatError(
                 f"line {no}: {len(line)} bytes, a record is {RECORD_LENGTH}",
-                line=no, field="RecordDescriptorWord",
+                line=no,
+                field="RecordDescriptorWord",
             )
         if not line.isascii():
             raise FileFormatError(f"line {no}: not ASCII", line=no, field="record")
         if _get(line, BASE, "RecordDescriptorWord") != "0426":
             raise FileFormatError(
-                f"line {no}: RecordDescriptorWord must be 0426", line=no,
+                f"line {no}: RecordDescriptorWord must be 0426",
+                line=no,
                 field="RecordDescriptorWord",
             )
     if _get(lines[0], HEADER, "RecordIdentifier") != "HEADER":
-        raise FileFormatError("line 1: RecordIdentifier must be HEADER", line=1,
-                              field="RecordIdentifier")
+        raise FileFormatError(
+            "line 1: RecordIdentifier must be HEADER", line=1, field="RecordIdentifier"
+        )
     last = len(lines)
     if _get(lines[-1], TRAILER, "RecordIdentifier") != "TRAILER":
-        raise FileFormatError(f"line {last}: RecordIdentifier must be TRAILER", line=last,
-                              field="RecordIdentifier")
+        raise FileFormatError(
+            f"line {last}: RecordIdentifier must be TRAILER", line=last, field="RecordIdentifier"
+        )
     rows = []
     numeric = [n for n, (_, _, k) in BASE.items() if k == "N"]
     for no, line in enumerate(lines[1:-1], 2):
         for name in numeric:
             value = _get(line, BASE, name)
             if not value.isdigit():
-                raise FileFormatError(f"line {no}: {name} {value!r} is not numeric",
-                                      line=no, field=name)
+                raise FileFormatError(
+                    f"line {no}: {name} {value!r} is not numeric", line=no, field=name
+                )
         status = _get(line, BASE, "AccountStatus")
         if status not in {"11", "13", "97", *(c for _, c in DELINQUENCY_CODES)}:
-            raise FileFormatError(f"line {no}: AccountStatus {status!r} is not a known code",
-                                  line=no, field="AccountStatus")
+            raise FileFormatError(
+                f"line {no}: AccountStatus {status!r} is not a known code",
+                line=no,
+                field="AccountStatus",
+            )
         history = _get(line, BASE, "PaymentHistoryProfile")
         if any(c not in "0123456LBD" for c in history):
-            raise FileFormatError(f"line {no}: PaymentHistoryProfile {history!r} has an "
-                                  "unknown character", line=no, field="PaymentHistoryProfile")
+            raise FileFormatError(
+                f"line {no}: PaymentHistoryProfile {history!r} has an unknown character",
+                line=no,
+                field="PaymentHistoryProfile",
+            )
         account = _get(line, BASE, "ConsumerAccountNumber").strip()
         if not account:
-            raise FileFormatError(f"line {no}: ConsumerAccountNumber is required", line=no,
-                                  field="ConsumerAccountNumber")
+            raise FileFormatError(
+                f"line {no}: ConsumerAccountNumber is required",
+                line=no,
+                field="ConsumerAccountNumber",
+            )
         opened = _date(_get(line, BASE, "DateOpened"), no, "DateOpened", True)
-        as_of = _date(_get(line, BASE, "DateAccountInformation"), no, "DateAccountInformation",
-                      True)
+        as_of = _date(
+            _get(line, BASE, "DateAccountInformation"), no, "DateAccountInformation", True
+        )
         assert opened is not None and as_of is not None
         rows.append(
             BaseRow(
@@ -392,7 +432,8 @@ def parse(text: str) -> list[BaseRow]:
     if not total.isdigit() or int(total) != len(rows):
         raise FileFormatError(
             f"line {last}: TotalBaseRecords {total!r} but the file has {len(rows)} base records",
-            line=last, field="TotalBaseRecords",
+            line=last,
+            field="TotalBaseRecords",
         )
     return rows
 

@@ -140,8 +140,9 @@ def record_line(record: AccountRecord) -> str:
     return "|".join(values)
 
 
-def write_file(records: list[AccountRecord], month: str, created: date,
-               reporter: str = "FENQI") -> str:
+def write_file(
+    records: list[AccountRecord], month: str, created: date, reporter: str = "FENQI"
+) -> str:
     lines = [f"H|{VERSION}|{reporter}|{month}|{_d(created)}"]
     lines += [record_line(r) for r in records]
     lines.append(f"T|{len(records)}|{sum(r.balance_minor for r in records)}")

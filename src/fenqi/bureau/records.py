@@ -103,9 +103,7 @@ def previous_month(month: str) -> str:
     return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
 
 
-def history_points(
-    record: AccountRecord, months: int = HISTORY_MONTHS
-) -> list[MonthPoint | None]:
+def history_points(record: AccountRecord, months: int = HISTORY_MONTHS) -> list[MonthPoint | None]:
     """`months` points, this month first, then each earlier month (None: no record that month,
     or before the account opened)."""
     by_month = {p.month: p for p in record.history}

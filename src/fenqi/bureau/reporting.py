@@ -97,9 +97,15 @@ def ledger_owed_as_of(
 def _past_due(conn: Connection, account_id: int, since: date, as_of: date) -> int:
     lines = plan_lines
     unpaid = (
-        lines.c.principal_fen - lines.c.paid_principal_fen - lines.c.waived_principal_fen
-        + lines.c.fee_fen - lines.c.paid_fee_fen - lines.c.waived_fee_fen
-        + lines.c.interest_fen - lines.c.paid_interest_fen - lines.c.waived_interest_fen
+        lines.c.principal_fen
+        - lines.c.paid_principal_fen
+        - lines.c.waived_principal_fen
+        + lines.c.fee_fen
+        - lines.c.paid_fee_fen
+        - lines.c.waived_fee_fen
+        + lines.c.interest_fen
+        - lines.c.paid_interest_fen
+        - lines.c.waived_interest_fen
     )
     value = conn.execute(
         select(func.coalesce(func.sum(unpaid), 0)).where(
@@ -171,16 +177,28 @@ def build_records(
     """Derive, store and notice this date's records (one transaction: the caller's)."""
     tz = ZoneInfo(zone)
     ca = credit_accounts
-    accounts = conn.execute(
-        select(
-            ca.c.id, ca.c.product, ca.c.currency, ca.c.limit_fen, ca.c.status, ca.c.opened_at,
-            ca.c.past_due_since, ca.c.charged_off_on, customers.c.key_id,
-            customers.c.name_enc, customers.c.id_number_enc,
+    accounts = (
+        conn.execute(
+            select(
+                ca.c.id,
+                ca.c.product,
+                ca.c.currency,
+                ca.c.limit_fen,
+                ca.c.status,
+                ca.c.opened_at,
+                ca.c.past_due_since,
+                ca.c.charged_off_on,
+                customers.c.key_id,
+                customers.c.name_enc,
+                customers.c.id_number_enc,
+            )
+            .select_from(ca.join(customers, cast(customers.c.id, String) == ca.c.customer_ref))
+            .where(ca.c.opened_at <= datetime.combine(as_of, datetime.max.time(), tz))
+            .order_by(ca.c.id)
         )
-        .select_from(ca.join(customers, cast(customers.c.id, String) == ca.c.customer_ref))
-        .where(ca.c.opened_at <= datetime.combine(as_of, datetime.max.time(), tz))
-        .order_by(ca.c.id)
-    ).mappings().all()
+        .mappings()
+        .all()
+    )
     owed, charged = ledger_owed_as_of(conn, as_of)
     hardship = {
         int(r.credit_account_id)
@@ -213,8 +231,11 @@ def build_records(
             past_due = balance
         id_number = keys.decrypt(a["key_id"], a["id_number_enc"], context="customers.id_number")
         name = keys.decrypt(a["key_id"], a["name_enc"], context="customers.name")
-        birth = validate_id_number(id_number, today=as_of).birth_date if a["currency"] == "CNY" \
+        birth = (
+            validate_id_number(id_number, today=as_of).birth_date
+            if a["currency"] == "CNY"
             else None
+        )
         record = AccountRecord(
             account_ref=str(account_id),
             subject_id=id_number,
@@ -222,7 +243,8 @@ def build_records(
             currency=a["currency"],
             portfolio=Portfolio.REVOLVING,
             opened_on=a["opened_at"].astimezone(tz).date()
-            if a["opened_at"].tzinfo else a["opened_at"].date(),
+            if a["opened_at"].tzinfo
+            else a["opened_at"].date(),
             as_of=as_of,
             limit_minor=int(a["limit_fen"]),
             balance_minor=balance,
@@ -237,10 +259,16 @@ def build_records(
         )
         before = reported.get(account_id)
         values = {
-            "credit_account_id": account_id, "as_of": as_of, "month": record.month,
-            "currency": record.currency, "status": record.status.value, "dpd": record.dpd,
-            "limit_fen": record.limit_minor, "balance_fen": record.balance_minor,
-            "past_due_fen": record.past_due_minor, "charge_off_fen": record.charge_off_minor,
+            "credit_account_id": account_id,
+            "as_of": as_of,
+            "month": record.month,
+            "currency": record.currency,
+            "status": record.status.value,
+            "dpd": record.dpd,
+            "limit_fen": record.limit_minor,
+            "balance_fen": record.balance_minor,
+            "past_due_fen": record.past_due_minor,
+            "charge_off_fen": record.charge_off_minor,
             "special": record.special_comment.value if record.special_comment else "",
         }
         if before is not None:
@@ -252,19 +280,27 @@ def build_records(
                 run.corrections += 1
                 conn.execute(
                     bureau_records.update()
-                    .where(bureau_records.c.credit_account_id == account_id,
-                           bureau_records.c.as_of == as_of)
+                    .where(
+                        bureau_records.c.credit_account_id == account_id,
+                        bureau_records.c.as_of == as_of,
+                    )
                     .values(**values, correction=True, created_at=now)
                 )
         else:
-            conn.execute(bureau_records.insert().values(**values, correction=False,
-                                                        created_at=now))
+            conn.execute(bureau_records.insert().values(**values, correction=False, created_at=now))
         if record.negative and account_id not in noticed:
-            conn.execute(bureau_notices.insert().values(
-                credit_account_id=account_id, notified_at=now, month=record.month))
+            conn.execute(
+                bureau_notices.insert().values(
+                    credit_account_id=account_id, notified_at=now, month=record.month
+                )
+            )
             audit.record(
-                conn, clock, actor_kind="system", actor_id="bureau",
-                action="bureau.negative_notice", target_kind="credit_account",
+                conn,
+                clock,
+                actor_kind="system",
+                actor_id="bureau",
+                action="bureau.negative_notice",
+                target_kind="credit_account",
                 target_id=account_id,
                 detail={"month": record.month, "status": record.status.value, "dpd": record.dpd},
             )
@@ -290,11 +326,13 @@ def write_files(run: ReportRun, clock: Clock, reporter: str = "FENQI") -> dict[s
         by_format[fmt].append(r)
     files: dict[str, str] = {}
     if by_format.get("pboc"):
-        files["pboc"] = pboc.write_file(by_format["pboc"], run.records[0].month, clock.today(),
-                                        reporter)
+        files["pboc"] = pboc.write_file(
+            by_format["pboc"], run.records[0].month, clock.today(), reporter
+        )
     if by_format.get("metro2"):
-        files["metro2"] = metro2.write_file(by_format["metro2"], run.as_of, clock.today(),
-                                            clock.now(), reporter)
+        files["metro2"] = metro2.write_file(
+            by_format["metro2"], run.as_of, clock.today(), clock.now(), reporter
+        )
     run.files = files
     return files
 

@@ -76,8 +76,9 @@ def lender(request: Request, authorization: Annotated[str | None, Header()] = No
     token = (authorization or "").removeprefix("Bearer ").strip()
     name: str | None = request.app.state.tokens.get(token)
     if name is None:
-        raise BureauError("authorization: unknown lender token", code="unauthorized",
-                          http_status=401)
+        raise BureauError(
+            "authorization: unknown lender token", code="unauthorized", http_status=401
+        )
     return name
 
 
@@ -95,8 +96,9 @@ def create_bureau_app(engine: Engine, clock: Clock, tokens: dict[str, str]) -> F
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
-        return _problem(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}",
-                        field=where)
+        return _problem(
+            422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}", field=where
+        )
 
     @app.exception_handler(BureauError)
     async def _bureau_error(_: Request, exc: BureauError) -> JSONResponse:
@@ -112,21 +114,28 @@ def create_bureau_app(engine: Engine, clock: Clock, tokens: dict[str, str]) -> F
         if auth is None:
             raise BureauError(
                 "authorization: an inquiry needs the subject's recorded authorization",
-                code="bureau_authorization_required", http_status=403, field="authorization",
+                code="bureau_authorization_required",
+                http_status=403,
+                field="authorization",
             )
         now = clock.now()
         if auth.granted_at.tzinfo is None or auth.granted_at > now:
             raise BureauError(
                 "authorization.granted_at: must be an aware instant not after now",
-                code="bureau_authorization_required", http_status=403,
+                code="bureau_authorization_required",
+                http_status=403,
                 field="authorization.granted_at",
             )
         with engine.begin() as conn:
             report = subject_report(conn, body.subject_id, now)
             conn.execute(
                 cb_inquiries.insert().values(
-                    subject_id=body.subject_id, lender=who, purpose=body.purpose,
-                    authorization_ref=auth.reference, authorized_at=auth.granted_at, at=now,
+                    subject_id=body.subject_id,
+                    lender=who,
+                    purpose=body.purpose,
+                    authorization_ref=auth.reference,
+                    authorized_at=auth.granted_at,
+                    at=now,
                 )
             )
         return report.to_json()
@@ -138,19 +147,31 @@ def create_bureau_app(engine: Engine, clock: Clock, tokens: dict[str, str]) -> F
             records = _ingestible(body.format, body.content)
         except FileFormatError as exc:
             with engine.begin() as conn:
-                conn.execute(cb_submissions.insert().values(
-                    lender=who, format=body.format, records=0, received_at=now,
-                    status="rejected", error=exc.message,
-                ))
+                conn.execute(
+                    cb_submissions.insert().values(
+                        lender=who,
+                        format=body.format,
+                        records=0,
+                        received_at=now,
+                        status="rejected",
+                        error=exc.message,
+                    )
+                )
             raise
         with engine.begin() as conn:
             for rec in records:
                 _store(conn, who, rec)
             sid = conn.execute(
-                cb_submissions.insert().values(
-                    lender=who, format=body.format, records=len(records), received_at=now,
-                    status="accepted", error="",
-                ).returning(cb_submissions.c.id)
+                cb_submissions.insert()
+                .values(
+                    lender=who,
+                    format=body.format,
+                    records=len(records),
+                    received_at=now,
+                    status="accepted",
+                    error="",
+                )
+                .returning(cb_submissions.c.id)
             ).scalar_one()
         return {"submission_id": int(sid), "records": len(records), "status": "accepted"}
 
@@ -168,29 +189,53 @@ def _ingestible(fmt: str, content: str) -> list[dict[str, Any]]:
     if fmt == "pboc":
         status = {"1": "current", "2": "delinquent", "3": "closed", "4": "charged_off"}
         for r in pboc.parse(content):
-            out.append({
-                "subject_id": r.subject_id, "account_ref": r.account_ref,
-                "portfolio": "revolving" if r.account_type == "R1" else "installment",
-                "currency": r.currency, "opened_on": r.opened_on, "as_of": r.as_of,
-                "limit_minor": r.limit, "balance_minor": r.balance,
-                "past_due_minor": r.past_due, "charge_off_minor": r.charge_off,
-                "status": status[r.status], "dpd": r.dpd,
-                "closed_on": r.as_of if r.status == "3" else None,
-                "special": r.special_event.lower(), "correction": r.correction,
-            })
+            out.append(
+                {
+                    "subject_id": r.subject_id,
+                    "account_ref": r.account_ref,
+                    "portfolio": "revolving" if r.account_type == "R1" else "installment",
+                    "currency": r.currency,
+                    "opened_on": r.opened_on,
+                    "as_of": r.as_of,
+                    "limit_minor": r.limit,
+                    "balance_minor": r.balance,
+                    "past_due_minor": r.past_due,
+                    "charge_off_minor": r.charge_off,
+                    "status": status[r.status],
+                    "dpd": r.dpd,
+                    "closed_on": r.as_of if r.status == "3" else None,
+                    "special": r.special_event.lower(),
+                    "correction": r.correction,
+                }
+            )
         return out
-    codes = {"11": ("current", 0), "13": ("closed", 0), "97": ("charged_off", 180),
-             **{c: ("delinquent", d) for d, c in metro2.DELINQUENCY_CODES}}
+    codes = {
+        "11": ("current", 0),
+        "13": ("closed", 0),
+        "97": ("charged_off", 180),
+        **{c: ("delinquent", d) for d, c in metro2.DELINQUENCY_CODES},
+    }
     for m in metro2.parse(content):
         st, dpd = codes[m.status]
-        out.append({
-            "subject_id": m.subject_id, "account_ref": m.account_ref,
-            "portfolio": "revolving", "currency": "USD", "opened_on": m.opened_on,
-            "as_of": m.as_of, "limit_minor": m.limit * 100, "balance_minor": m.balance * 100,
-            "past_due_minor": m.past_due * 100, "charge_off_minor": m.charge_off * 100,
-            "status": st, "dpd": dpd, "closed_on": m.as_of if st == "closed" else None,
-            "special": "", "correction": m.correction,
-        })
+        out.append(
+            {
+                "subject_id": m.subject_id,
+                "account_ref": m.account_ref,
+                "portfolio": "revolving",
+                "currency": "USD",
+                "opened_on": m.opened_on,
+                "as_of": m.as_of,
+                "limit_minor": m.limit * 100,
+                "balance_minor": m.balance * 100,
+                "past_due_minor": m.past_due * 100,
+                "charge_off_minor": m.charge_off * 100,
+                "status": st,
+                "dpd": dpd,
+                "closed_on": m.as_of if st == "closed" else None,
+                "special": "",
+                "correction": m.correction,
+            }
+        )
     return out
 
 
@@ -217,8 +262,11 @@ def _store(conn: Connection, lender: str, rec: dict[str, Any]) -> None:
     conn.execute(
         upsert(dialect, cb_history, ["account_id", "month"]),
         {
-            "account_id": account_id, "month": month, "status": rec["status"],
-            "dpd": rec["dpd"], "balance_minor": rec["balance_minor"],
+            "account_id": account_id,
+            "month": month,
+            "status": rec["status"],
+            "dpd": rec["dpd"],
+            "balance_minor": rec["balance_minor"],
             "corrected": bool(rec["correction"]),
         },
     )
@@ -226,24 +274,22 @@ def _store(conn: Connection, lender: str, rec: dict[str, Any]) -> None:
 
 def subject_report(conn: Connection, subject_id: str, now: datetime) -> CreditReport:
     accounts = conn.execute(
-        select(cb_accounts).where(cb_accounts.c.subject_id == subject_id).order_by(
-            cb_accounts.c.id
-        )
+        select(cb_accounts).where(cb_accounts.c.subject_id == subject_id).order_by(cb_accounts.c.id)
     ).all()
     ids = [a.id for a in accounts]
     history: dict[int, list[HistoryEntry]] = {i: [] for i in ids}
     if ids:
         for h in conn.execute(
-            select(cb_history).where(cb_history.c.account_id.in_(ids)).order_by(
-                cb_history.c.account_id, cb_history.c.month.desc()
-            )
+            select(cb_history)
+            .where(cb_history.c.account_id.in_(ids))
+            .order_by(cb_history.c.account_id, cb_history.c.month.desc())
         ):
             if len(history[h.account_id]) < HISTORY_MONTHS:
                 history[h.account_id].append(HistoryEntry(h.month, h.status, int(h.dpd)))
     inquiries = conn.execute(
-        select(cb_inquiries).where(cb_inquiries.c.subject_id == subject_id).order_by(
-            cb_inquiries.c.id
-        )
+        select(cb_inquiries)
+        .where(cb_inquiries.c.subject_id == subject_id)
+        .order_by(cb_inquiries.c.id)
     ).all()
     return CreditReport(
         report_id=f"cr_{uuid.uuid4().hex[:16]}",
@@ -251,21 +297,25 @@ def subject_report(conn: Connection, subject_id: str, now: datetime) -> CreditRe
         generated_at=now,
         accounts=tuple(
             ReportAccount(
-                lender=a.lender, account_ref=a.account_ref, portfolio=a.portfolio,
-                currency=a.currency, opened_on=a.opened_on, closed_on=a.closed_on,
-                limit_minor=int(a.limit_minor), balance_minor=int(a.balance_minor),
-                past_due_minor=int(a.past_due_minor), status=a.status, dpd=int(a.dpd),
-                as_of=a.as_of, history=tuple(history[a.id]),
+                lender=a.lender,
+                account_ref=a.account_ref,
+                portfolio=a.portfolio,
+                currency=a.currency,
+                opened_on=a.opened_on,
+                closed_on=a.closed_on,
+                limit_minor=int(a.limit_minor),
+                balance_minor=int(a.balance_minor),
+                past_due_minor=int(a.past_due_minor),
+                status=a.status,
+                dpd=int(a.dpd),
+                as_of=a.as_of,
+                history=tuple(history[a.id]),
             )
             for a in accounts
         ),
-        inquiries=tuple(
-            ReportInquiry(i.lender, i.purpose, _aware(i.at)) for i in inquiries
-        ),
+        inquiries=tuple(ReportInquiry(i.lender, i.purpose, _aware(i.at)) for i in inquiries),
     )
 
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-

@@ -79,32 +79,49 @@ def seed_population(engine: Engine, clock: Clock, n: int, seed: int = 7) -> Seed
             balance = int(limit * float(rng.uniform(0.1, 0.9)))
             opened = months_before(as_of, int(rng.integers(3, 48)))
             ref = f"seed{seed}-{i}-{OTHER_LENDERS[li]}"
-            accounts.append({
-                "subject_id": subject, "lender": OTHER_LENDERS[li], "account_ref": ref,
-                "portfolio": "revolving" if j % 2 == 0 else "installment", "currency": "CNY",
-                "opened_on": opened, "closed_on": None, "limit_minor": limit,
-                "balance_minor": balance,
-                "past_due_minor": balance // 5 if late else 0, "charge_off_minor": 0,
-                "status": "delinquent" if late else "current", "dpd": dpd, "as_of": as_of,
-                "special": "",
-            })
+            accounts.append(
+                {
+                    "subject_id": subject,
+                    "lender": OTHER_LENDERS[li],
+                    "account_ref": ref,
+                    "portfolio": "revolving" if j % 2 == 0 else "installment",
+                    "currency": "CNY",
+                    "opened_on": opened,
+                    "closed_on": None,
+                    "limit_minor": limit,
+                    "balance_minor": balance,
+                    "past_due_minor": balance // 5 if late else 0,
+                    "charge_off_minor": 0,
+                    "status": "delinquent" if late else "current",
+                    "dpd": dpd,
+                    "as_of": as_of,
+                    "special": "",
+                }
+            )
             months = []
             for back in range(min(24, max(1, (as_of - opened).days // 30))):
                 month_day = months_before(as_of, back)
                 m_dpd = max(0, dpd - 30 * back) if late else 0
-                months.append((
-                    f"{month_day.year:04d}-{month_day.month:02d}",
-                    "delinquent" if m_dpd else "current", m_dpd, balance,
-                ))
+                months.append(
+                    (
+                        f"{month_day.year:04d}-{month_day.month:02d}",
+                        "delinquent" if m_dpd else "current",
+                        m_dpd,
+                        balance,
+                    )
+                )
             histories.append((ref, months))
         for q in range(int(rng.poisson(0.5 + k * 0.6))):
-            inquiries.append({
-                "subject_id": subject,
-                "lender": OTHER_LENDERS[int(rng.integers(len(OTHER_LENDERS)))],
-                "purpose": "loan_application", "authorization_ref": f"seed-{i}-{q}",
-                "authorized_at": now - timedelta(days=int(rng.integers(1, 360))),
-                "at": now - timedelta(days=int(rng.integers(1, 360))),
-            })
+            inquiries.append(
+                {
+                    "subject_id": subject,
+                    "lender": OTHER_LENDERS[int(rng.integers(len(OTHER_LENDERS)))],
+                    "purpose": "loan_application",
+                    "authorization_ref": f"seed-{i}-{q}",
+                    "authorized_at": now - timedelta(days=int(rng.integers(1, 360))),
+                    "at": now - timedelta(days=int(rng.integers(1, 360))),
+                }
+            )
     with engine.begin() as conn:
         known = {
             r.account_ref
@@ -126,9 +143,16 @@ def seed_population(engine: Engine, clock: Clock, n: int, seed: int = 7) -> Seed
                 )
             }
             rows = [
-                {"account_id": id_of[ref], "month": m, "status": s, "dpd": d,
-                 "balance_minor": b, "corrected": False}
-                for ref, months in histories if ref not in known
+                {
+                    "account_id": id_of[ref],
+                    "month": m,
+                    "status": s,
+                    "dpd": d,
+                    "balance_minor": b,
+                    "corrected": False,
+                }
+                for ref, months in histories
+                if ref not in known
                 for m, s, d, b in months
             ]
             if rows:

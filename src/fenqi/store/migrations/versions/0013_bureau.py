@@ -34,9 +34,7 @@ def upgrade() -> None:
         sa.Column("retention_until", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bureau_reports")),
     )
-    op.create_index(
-        "ix_bureau_reports_customer", "bureau_reports", ["customer_id"], unique=False
-    )
+    op.create_index("ix_bureau_reports_customer", "bureau_reports", ["customer_id"], unique=False)
     op.create_table(
         "bureau_records",
         sa.Column("credit_account_id", sa.BigInteger(), autoincrement=False, nullable=False),
