@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from fenqi.batch.cli import eod as eod_command
+from fenqi.bureau.cli import app as bureau_app
 from fenqi.cli_support import clean_errors, context, parse_date, print_json, table_console
 from fenqi.funding.cli import app as funding_app
 from fenqi.ledger.cli import app as ledger_app
@@ -34,6 +35,7 @@ app.add_typer(ledger_app, name="ledger", help="Ledger: trial balance, reconcilia
 app.add_typer(funding_app, name="funding", help="Funders, co-lending programs, settlement.")
 app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report, decide.")
 app.add_typer(staff_app, name="staff", help="Staff users and roles.")
+app.add_typer(bureau_app, name="bureau", help="Credit bureau: serve, seed, report, reconcile.")
 app.add_typer(webhooks_app, name="webhooks", help="Webhook deliveries: worker, list, replay.")
 app.command("eod")(eod_command)
 app.command("simulate", help="Simulate a marketplace through fenqi's services.")(simulate)

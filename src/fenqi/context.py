@@ -19,6 +19,7 @@ from fenqi.settings import Settings, get_settings
 from fenqi.store.engine import make_engine
 
 if TYPE_CHECKING:
+    from fenqi.bureau.client import BureauClient
     from fenqi.credit.checkout import RiskCheck
     from fenqi.credit.underwriting import Underwriter
 
@@ -60,6 +61,13 @@ class Context:
         from fenqi.credit.checkout_risk import risk_engine_check
 
         return risk_engine_check(self.clock)
+
+    @cached_property
+    def bureau(self) -> BureauClient | None:
+        """The credit bureau's client (None when FENQI_BUREAU_URL is unset)."""
+        from fenqi.bureau.inquiry import client_from_settings
+
+        return client_from_settings(self.settings, self.clock)
 
     def product(self, name: str) -> Product:
         if name not in self.catalog:

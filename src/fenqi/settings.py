@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +87,22 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=1_000)
     db_max_overflow: int = Field(default=5, ge=0, le=1_000)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Credit bureau (fenqi/bureau, docs/bureau.md). With no bureau_url, applications keep the
+    # shop-sent bureau flag; with one, every application inquires (under the applicant's
+    # recorded authorization) and an outage gives bureau_outage_fallback, never a crash.
+    bureau_url: str | None = None
+    bureau_token: str | None = None
+    bureau_lender_id: str = Field(default="fenqi", min_length=1, max_length=32)
+    bureau_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    bureau_retries: int = Field(default=2, ge=0, le=10)
+    bureau_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    bureau_breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    bureau_outage_fallback: Literal["refer", "decline"] = "refer"
+    # how long an obtained report is kept (encrypted) before the retention job may delete it;
+    # fenqi's assumption: 5 years, the period negative information stays on a PBOC file
+    bureau_report_retention_days: int = Field(default=5 * 365, ge=1, le=20 * 365)
+    # days a shopper has to answer a dispute deadline (征信业管理条例: 20 days)
+    bureau_dispute_days: int = Field(default=20, ge=1, le=90)
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert
 
+from fenqi.bureau import inquiry as bureau_inquiry
 from fenqi.credit import customers
 from fenqi.credit import service as credit
 from fenqi.credit.errors import CreditError
@@ -49,6 +50,7 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
         channel=f"merchant:{merchant_id}",
     )
     existing = credit.account_of(conn, str(customer_id), product.name)
+    bureau = bureau_inquiry.for_application(conn, ctx, customer_id, ident.id_number)
     record = application_record(
         customer_id,
         ident,
@@ -57,7 +59,11 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
         clock.today(),
         existing_customer=existing is not None,
     )
+    if bureau is not None:  # the bureau's attributes replace the shop-sent flag
+        bureau.apply_to(record)
     decision = ctx.underwriter.decide(conn, clock, record)
+    if bureau is not None:  # an outage gives the configured fallback
+        decision = bureau.decide(decision)
     outcome = OUTCOMES.get(decision.outcome, "review")
     tier = decision.pricing_tier if product.tier(decision.pricing_tier) else None
     limit = decision.limit_fen

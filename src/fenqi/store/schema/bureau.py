@@ -1,0 +1,63 @@
+"""Bureau tables on fenqi's side: the reports fenqi obtained (encrypted, with a retention date),
+the account records it reported each month (the source of the 24-month history and of the
+reconciliation), and the notices sent before a first negative record."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from fenqi.store.schema import BigId, metadata
+
+bureau_reports = Table(
+    "bureau_reports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("consent_id", BigInteger, nullable=True),  # the authorization it was made under
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(12), nullable=False),  # ok | unavailable | refused
+    Column("error_code", String(48), nullable=False, default=""),
+    Column("key_id", String(32), nullable=True),
+    Column("report_enc", Text, nullable=True),  # AES-GCM, context bureau_reports.report
+    Column("attributes", Text, nullable=False, default="{}"),  # JSON, no personal data
+    Column("retention_until", Date, nullable=False),
+)
+Index("ix_bureau_reports_customer", bureau_reports.c.customer_id)
+
+bureau_records = Table(
+    "bureau_records",
+    metadata,
+    Column("credit_account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("as_of", Date, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("dpd", Integer, nullable=False),
+    Column("limit_fen", BigInteger, nullable=False),
+    Column("balance_fen", BigInteger, nullable=False),
+    Column("past_due_fen", BigInteger, nullable=False),
+    Column("charge_off_fen", BigInteger, nullable=False),
+    Column("special", String(12), nullable=False, default=""),
+    Column("correction", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+bureau_notices = Table(
+    "bureau_notices",
+    metadata,
+    Column("credit_account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("notified_at", DateTime(timezone=True), nullable=False),
+    Column("month", String(7), nullable=False),  # the month of the first negative record
+)
