@@ -62,7 +62,7 @@ def check_events(events: list[str]) -> list[str]:
         if event not in known:
             raise InvalidEndpoint(
                 f"events: {event[:64]!r} is not an event type (known: "
-                f"{', '.join(sorted(known))}, or \"*\" alone for every type)",
+                f'{", ".join(sorted(known))}, or "*" alone for every type)',
                 field="events",
             )
     if len(set(events)) != len(events):
@@ -103,7 +103,9 @@ def create_endpoint(
 
 
 def _subscribe(conn: Connection, merchant_id: str, events: list[str]) -> None:
-    conn.execute(delete(webhook_subscriptions).where(webhook_subscriptions.c.merchant_id == merchant_id))
+    conn.execute(
+        delete(webhook_subscriptions).where(webhook_subscriptions.c.merchant_id == merchant_id)
+    )
     if events != [ALL_EVENTS]:
         conn.execute(
             insert(webhook_subscriptions),
@@ -164,7 +166,9 @@ def delete_endpoint(conn: Connection, merchant_id: str, endpoint_id: str) -> Non
     """Delete the shop's endpoint and its subscriptions. Events keep being written; their
     deliveries go to the dead letters (no endpoint) until the shop sets one and replays them."""
     _owned(conn, merchant_id, endpoint_id)
-    conn.execute(delete(webhook_subscriptions).where(webhook_subscriptions.c.merchant_id == merchant_id))
+    conn.execute(
+        delete(webhook_subscriptions).where(webhook_subscriptions.c.merchant_id == merchant_id)
+    )
     conn.execute(delete(webhook_endpoints).where(webhook_endpoints.c.merchant_id == merchant_id))
 
 
@@ -201,7 +205,9 @@ def rotate_secret(
         )
     row = _owned(conn, merchant_id, endpoint_id)
     current = (
-        row.secret if row.key_id is None else keys.decrypt(row.key_id, row.secret, context=SECRET_CONTEXT)
+        row.secret
+        if row.key_id is None
+        else keys.decrypt(row.key_id, row.secret, context=SECRET_CONTEXT)
     )
     now = clock.now()
     secret = new_secret()

@@ -32,9 +32,7 @@ def upgrade() -> None:
         "webhook_subscriptions",
         sa.Column("merchant_id", sa.String(length=64), nullable=False),
         sa.Column("event_type", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "merchant_id", "event_type", name=op.f("pk_webhook_subscriptions")
-        ),
+        sa.PrimaryKeyConstraint("merchant_id", "event_type", name=op.f("pk_webhook_subscriptions")),
     )
 
 
