@@ -216,6 +216,9 @@ def test_fenqi_version_header_is_validated_and_echoed(
             assert body["request_id"] == r.headers["X-Request-Id"]
         assert len(api.get("/v1/api-keys", shop).json()["items"]) == 1  # nothing was made
         assert "Fenqi-Version" not in api.http.get("/healthz").headers
+        spec = api.http.get("/openapi.json").json()
+        declared = spec["paths"]["/v1/api-keys"]["post"]["parameters"]
+        assert any(p["name"] == "Fenqi-Version" and p["in"] == "header" for p in declared)
 
         # a deprecated version still works, and says so on every response
         old = versioning.Version(

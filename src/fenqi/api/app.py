@@ -15,6 +15,7 @@ from fenqi.api.middleware import RequestGuard, install_request_id_logging
 from fenqi.api.routes_shop_admin import router as shop_admin_router
 from fenqi.api.schemas import Problem
 from fenqi.api.versioning import ApiVersion
+from fenqi.api.versioning import describe as describe_versions
 from fenqi.context import Context, build_context
 from fenqi.web import mount_console
 
@@ -75,6 +76,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
             Problem.model_json_schema()
         )
         openapi_security.describe(schema, app.routes)
+        describe_versions(schema)
         app.openapi_schema = schema
         return schema
 

@@ -110,3 +110,25 @@ def _retired(version: Version) -> bool:
 
 
 RETIRED: frozenset[str] = frozenset()  # versions removed by a release: refused with 400
+
+
+def describe(schema: dict[str, object]) -> None:
+    """Declare the optional `Fenqi-Version` header on every /v1 operation of the OpenAPI
+    document, with the supported versions and the default."""
+    supported = [v.name for v in VERSIONS.values() if not _retired(v)]
+    parameter = {
+        "name": VERSION_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "The API version (a date) to serve this request at; without it, the "
+        "default (the earliest supported). Echoed in the response's Fenqi-Version header.",
+        "schema": {"type": "string", "enum": supported, "default": DEFAULT_VERSION},
+    }
+    paths = schema.get("paths", {})
+    assert isinstance(paths, dict)
+    for path, operations in paths.items():
+        if not str(path).startswith(PREFIX):
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                operation.setdefault("parameters", []).append(dict(parameter))
