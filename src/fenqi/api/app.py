@@ -12,7 +12,10 @@ from fastapi.openapi.utils import get_openapi
 from fenqi import __version__
 from fenqi.api import openapi_security, problems, routes_merchant, routes_ops, routes_shopper
 from fenqi.api.middleware import RequestGuard, install_request_id_logging
+from fenqi.api.routes_shop_admin import router as shop_admin_router
 from fenqi.api.schemas import Problem
+from fenqi.api.versioning import ApiVersion
+from fenqi.api.versioning import describe as describe_versions
 from fenqi.context import Context, build_context
 from fenqi.web import mount_console
 
@@ -47,6 +50,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     )
     app.state.ctx = ctx or build_context()
     problems.install(app)
+    app.add_middleware(ApiVersion)  # inside RequestGuard: its refusals get a request id
     app.add_middleware(
         RequestGuard,
         max_body_bytes=app.state.ctx.settings.max_request_bytes,
@@ -54,6 +58,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     app.include_router(routes_merchant.router)
     app.include_router(routes_shopper.router)
     app.include_router(routes_ops.router)
+    app.include_router(shop_admin_router)
     mount_console(app)
     from fenqi.api import routes_funding  # issue 16 funding operations: API, console page
     from fenqi.web import routes_funding as console_funding
@@ -76,6 +81,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
             Problem.model_json_schema()
         )
         openapi_security.describe(schema, app.routes)
+        describe_versions(schema)
         app.openapi_schema = schema
         return schema
 

@@ -18,11 +18,12 @@ from sqlalchemy.exc import DBAPIError
 from fenqi.api.problems import ApiError, error_response
 from fenqi.api.text import Line
 from fenqi.context import Context
+from fenqi.credit.merchants import recently_used, touch_key, usable_key
 from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Permission, StaffUser, get_staff, require
 from fenqi.privacy.stored_responses import drop_if_expired, open_stored, seal
 from fenqi.privacy.tokens import hash_token
-from fenqi.store.schema.parties import idempotency_keys, merchant_api_keys, merchants, sessions
+from fenqi.store.schema.parties import idempotency_keys, sessions
 from fenqi.store.upsert import insert_ignore
 
 ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
@@ -58,13 +59,12 @@ def merchant(
 ) -> MerchantPrincipal:
     digest = hash_token(_bearer(authorization))
     with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(merchants.c.id, merchants.c.name, merchants.c.category, merchants.c.status)
-            .join(merchant_api_keys, merchant_api_keys.c.merchant_id == merchants.c.id)
-            .where(merchant_api_keys.c.key_hash == digest, merchant_api_keys.c.revoked_at.is_(None))
-        ).first()
+        row = usable_key(conn, ctx.clock, digest)  # not revoked, not expired
     if row is None:
-        raise ApiError("unknown or revoked API key", code="unauthorized", http_status=401)
+        raise ApiError("unknown, revoked or expired API key", code="unauthorized", http_status=401)
+    if not recently_used(ctx.clock, row.last_used_at):
+        with ctx.engine.begin() as conn:
+            touch_key(conn, ctx.clock, row.key_id)
     if row.status != "active":
         raise ApiError(f"merchant {row.id} is {row.status}", code="forbidden", http_status=403)
     return MerchantPrincipal(row.id, row.name, row.category)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ SECRET_LENGTH_MIN = 16  # an HMAC key shorter than this is guessable
 SECRET_LENGTH_MAX = 256
 SECRET_PREFIX = "whsec_"
 SECRET_CONTEXT = "webhook_endpoints.secret"  # authenticated with the ciphertext
+PREVIOUS_SECRET_CONTEXT = "webhook_endpoints.previous_secret"
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,28 @@ class Endpoint:
 
     url: str
     secret: bytes
+    # while a secret is rotated: the previous one, which signs deliveries too until `previous_until`
+    previous_secret: bytes | None = None
+    previous_until: datetime | None = None
 
     def __repr__(self) -> str:  # never print the secret
         return f"Endpoint(url={self.url!r}, secret=<{len(self.secret)} bytes>)"
+
+    def secrets_at(self, now: datetime) -> list[bytes]:
+        """The secrets a delivery sent at `now` is signed with: the current one, and the
+        previous one while its overlap lasts."""
+        if (
+            self.previous_secret
+            and self.previous_until is not None
+            and now < _utc(self.previous_until)
+        ):
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def new_secret() -> str:
@@ -111,7 +132,9 @@ def resolve_endpoint(conn: Connection, merchant_id: str, keys: KeyRing) -> Endpo
     """The shop's endpoint with its secret opened, or None if it has not configured one."""
     e = webhook_endpoints.c
     row = conn.execute(
-        select(e.url, e.secret, e.key_id).where(e.merchant_id == merchant_id)
+        select(
+            e.url, e.secret, e.key_id, e.previous_secret, e.previous_key_id, e.previous_expires_at
+        ).where(e.merchant_id == merchant_id)
     ).first()
     if row is None:
         return None
@@ -120,7 +143,17 @@ def resolve_endpoint(conn: Connection, merchant_id: str, keys: KeyRing) -> Endpo
         if row.key_id is None
         else keys.decrypt(row.key_id, row.secret, context=SECRET_CONTEXT)
     )
-    return Endpoint(url=row.url, secret=secret.encode("utf-8"))
+    previous = None
+    if row.previous_secret is not None and row.previous_key_id is not None:
+        previous = keys.decrypt(
+            row.previous_key_id, row.previous_secret, context=PREVIOUS_SECRET_CONTEXT
+        ).encode("utf-8")
+    return Endpoint(
+        url=row.url,
+        secret=secret.encode("utf-8"),
+        previous_secret=previous,
+        previous_until=row.previous_expires_at if previous is not None else None,
+    )
 
 
 def endpoint_resolver(keys: KeyRing) -> Callable[[Connection, str], Endpoint | None]:
@@ -140,6 +173,17 @@ def seal_secrets(conn: Connection, keys: KeyRing) -> int:
             .where(e.merchant_id == merchant_id, e.key_id.is_(None))
             .values(secret=sealed.ciphertext, key_id=sealed.key_id)
         )
-    return len(plain) + reencrypt_rows(
-        conn, keys, webhook_endpoints, "merchant_id", "key_id", {"secret": SECRET_CONTEXT}
+    return (
+        len(plain)
+        + reencrypt_rows(
+            conn, keys, webhook_endpoints, "merchant_id", "key_id", {"secret": SECRET_CONTEXT}
+        )
+        + reencrypt_rows(
+            conn,
+            keys,
+            webhook_endpoints,
+            "merchant_id",
+            "previous_key_id",
+            {"previous_secret": PREVIOUS_SECRET_CONTEXT},
+        )
     )

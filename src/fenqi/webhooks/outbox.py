@@ -14,11 +14,25 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, exists, insert, literal, select
+from sqlalchemy import (
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+)
 
 from fenqi.clock import Clock
 from fenqi.store.prepared import Prepared
-from fenqi.store.schema.webhooks import webhook_deliveries, webhook_events
+from fenqi.store.schema.webhooks import (
+    webhook_deliveries,
+    webhook_events,
+    webhook_subscriptions,
+)
 from fenqi.webhooks.errors import EventNotFound, InvalidEvent, ReplayConflict
 
 EVENT_ID_PREFIX = "evt_"
@@ -156,6 +170,8 @@ def enqueue(
     conn: Connection, clock: Clock, merchant_id: str, event_type: str, data: dict[str, Any]
 ) -> str:
     """Write an event and its first pending delivery on `conn`; returns the public event id.
+    A shop whose endpoint subscribes to a list of event types (`webhook_subscriptions`) gets
+    no delivery of an event of another type; the event is still written.
 
     Call it inside the transaction that makes the change the event reports; it does not commit.
     """
@@ -174,8 +190,20 @@ def enqueue(
         _INSERT_EVENT_AND_DELIVERY.run(conn, params)
         return event_id
     event_row_id = _INSERT_EVENT.run(conn, params).scalar_one()
-    _insert_delivery(conn, event_row_id, merchant_id, now)
+    _DELIVER_IF_SUBSCRIBED.run(
+        conn,
+        {"event_row_id": event_row_id, "merchant_id": merchant_id, "type": event_type, "now": now},
+    )
     return event_id
+
+
+def _subscribed(merchant_id: Any, event_type: Any) -> Any:
+    """The shop subscribes to every event type (no subscription row) or to this one."""
+    s = webhook_subscriptions.c
+    return or_(
+        ~exists().where(s.merchant_id == merchant_id),
+        exists().where(s.merchant_id == merchant_id, s.event_type == event_type),
+    )
 
 
 def _event_and_delivery() -> Any:
@@ -204,7 +232,7 @@ def _event_and_delivery() -> Any:
             literal(0, type_=d.attempts.type),
             event.c.created_at,
             event.c.created_at,
-        ),
+        ).where(_subscribed(event.c.merchant_id, bindparam("type", type_=e.type.type))),
     )
 
 
@@ -228,6 +256,25 @@ _DELIVER = Prepared(
         created_at=bindparam("now", type_=webhook_deliveries.c.created_at.type),
     )
     .returning(webhook_deliveries.c.id)
+)
+
+_DELIVER_IF_SUBSCRIBED = Prepared(
+    insert(webhook_deliveries).from_select(
+        ["event_row_id", "merchant_id", "status", "attempts", "next_attempt_at", "created_at"],
+        select(
+            bindparam("event_row_id", type_=webhook_deliveries.c.event_row_id.type),
+            bindparam("merchant_id", type_=webhook_deliveries.c.merchant_id.type),
+            literal(DeliveryStatus.PENDING.value, type_=webhook_deliveries.c.status.type),
+            literal(0, type_=webhook_deliveries.c.attempts.type),
+            bindparam("now", type_=webhook_deliveries.c.next_attempt_at.type),
+            bindparam("now", type_=webhook_deliveries.c.created_at.type),
+        ).where(
+            _subscribed(
+                bindparam("merchant_id", type_=webhook_deliveries.c.merchant_id.type),
+                bindparam("type", type_=webhook_events.c.type.type),
+            )
+        ),
+    )
 )
 
 

@@ -32,6 +32,16 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},{SCHEME}={digest(secret, timestamp, body)}"
 
 
+def sign_all(secrets: list[bytes], timestamp: int, body: bytes) -> str:
+    """The header signed with each of `secrets` (one `v1=` each, in order): while a shop's
+    secret is rotated, deliveries carry the new and the old signature, so a receiver holding
+    either secret accepts them."""
+    assert secrets and all(secrets), "a webhook secret must not be empty"
+    assert timestamp >= 0, "timestamp is unix seconds"
+    digests = ",".join(f"{SCHEME}={digest(secret, timestamp, body)}" for secret in secrets)
+    return f"t={timestamp},{digests}"
+
+
 def parse_header(header: str) -> tuple[int, list[str]] | None:
     """(timestamp, [v1 digests]) from a header value, or None if it is malformed."""
     if len(header) > HEADER_LENGTH_MAX:

@@ -36,7 +36,7 @@ from fenqi.webhooks.signing import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
-    sign,
+    sign_all,
 )
 
 __all__ = [
@@ -221,7 +221,7 @@ def post_signed(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
+        SIGNATURE_HEADER: sign_all(endpoint.secrets_at(clock.now()), timestamp, body),
         EVENT_ID_HEADER: claimed.event_id,
         EVENT_TYPE_HEADER: claimed.event_type,
     }

@@ -41,6 +41,10 @@ merchant_api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256; the key is shown once
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # a rotated-out key keeps working until this instant (the shop chose it, at most 7 days on)
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    # when a request last authenticated with the key, to the granularity in credit/merchants.py
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
 )
 
 customers = Table(

@@ -89,4 +89,21 @@ webhook_endpoints = Table(
     Column("key_id", String(32), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # public id the shop manages it by ("we_..."); NULL for one set before migration 0014
+    Column("endpoint_id", String(40), nullable=True),
+    # while a secret is rotated: the previous secret (sealed like `secret`) and until when it
+    # signs deliveries too (every delivery then carries one `v1=` per secret)
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_key_id", String(32), nullable=True),
+    Column("previous_expires_at", DateTime(timezone=True), nullable=True),
+)
+
+# The event types a shop's endpoint subscribes to. No row for a shop: every event type (the
+# default, and what endpoints set before migration 0014 get). Checked when an event is written:
+# an event of a type the endpoint does not subscribe to gets no delivery.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("merchant_id", String(64), primary_key=True),
+    Column("event_type", String(64), primary_key=True),
 )
