@@ -106,8 +106,23 @@ class Op:
         return {
             k: getattr(self, k)
             for k in (
-                "n", "client", "kind", "shopper", "key", "amount", "terms", "final", "target",
-                "method", "path", "who", "body", "status", "answer", "skipped", "attempts",
+                "n",
+                "client",
+                "kind",
+                "shopper",
+                "key",
+                "amount",
+                "terms",
+                "final",
+                "target",
+                "method",
+                "path",
+                "who",
+                "body",
+                "status",
+                "answer",
+                "skipped",
+                "attempts",
                 "failures",
             )
         }
@@ -199,6 +214,7 @@ def plan(cfg: Config) -> tuple[list[list[Op]], list[Event]]:
                 op.shopper = rng.randrange(cfg.shoppers)  # its shop is paid
             elif kind == "hardship":
                 op.terms = rng.choice([3, 6, 12])
+                op.final = rng.random() < 0.5  # waive the charges
             ops.append(op)
         plans.append(ops)
     rng = random.Random(f"{cfg.seed}:faults")
@@ -229,8 +245,17 @@ class Server:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "support.vopr_clock", "serve", "--workers",
-             str(self.cfg.workers), "--port", str(self.port), "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "support.vopr_clock",
+                "serve",
+                "--workers",
+                str(self.cfg.workers),
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ],
             cwd=self.cfg.workdir,
             env=self.env,
             stdout=self.log,
@@ -334,8 +359,13 @@ class Vopr:
         http = httpx.Client(base_url=self.base, timeout=60)
         for s in range(self.cfg.shops):
             mid = f"m_vopr_{s}"
-            r = self._once(http, "/v1/ops/merchants", "staff:admin",
-                           {"id": mid, "name": mid, "category": "electronics"}, f"shop-{s}")
+            r = self._once(
+                http,
+                "/v1/ops/merchants",
+                "staff:admin",
+                {"id": mid, "name": mid, "category": "electronics"},
+                f"shop-{s}",
+            )
             assert r.status_code == 201, r.text
             self.shops.append((mid, r.json()["api_key"]))
             self.tokens[f"shop:{s}"] = r.json()["api_key"]
@@ -344,13 +374,18 @@ class Vopr:
             for attempt in range(20):  # an applicant the model declines is replaced
                 seq = f"{(i * 20 + attempt) % 1000:03d}"
                 birth = f"19{70 + (i * 7 + attempt) % 30}0{1 + i % 9}1{i % 9}"
-                body = _application(id_number(birth, seq), f"139{self.cfg.seed % 10000:04d}{i:02d}{attempt:02d}")
+                body = _application(
+                    id_number(birth, seq), f"139{self.cfg.seed % 10000:04d}{i:02d}{attempt:02d}"
+                )
                 r = self._once(http, "/v1/applications", f"shop:{shop}", body, f"app-{i}-{attempt}")
                 assert r.status_code == 201, r.text
                 if r.json()["outcome"] == "approved":
                     self.shoppers.append(
-                        {"shop": shop, "account": r.json()["credit_account_id"],
-                         "customer": r.json()["customer_id"]}
+                        {
+                            "shop": shop,
+                            "account": r.json()["credit_account_id"],
+                            "customer": r.json()["customer_id"],
+                        }
                     )
                     break
             else:
@@ -358,7 +393,11 @@ class Vopr:
         http.close()
 
     def _once(self, http: httpx.Client, path: str, who: str, body: Any, key: str) -> httpx.Response:
-        return http.post(path, json=body, headers={"Authorization": f"Bearer {self._token(http, who)}", "Idempotency-Key": key})
+        return http.post(
+            path,
+            json=body,
+            headers={"Authorization": f"Bearer {self._token(http, who)}", "Idempotency-Key": key},
+        )
 
     def _token(self, http: httpx.Client, who: str, stale: str | None = None) -> str:
         """The bearer token for `who`, minted again when `stale` (a 401) is the current one."""
@@ -368,7 +407,9 @@ class Vopr:
                 return current
             kind, _, name = who.partition(":")
             if kind == "staff":
-                r = http.post("/v1/ops/sessions", json={"username": name, "password": STAFF_PASSWORD})
+                r = http.post(
+                    "/v1/ops/sessions", json={"username": name, "password": STAFF_PASSWORD}
+                )
                 assert r.status_code == 201, r.text
                 token = str(r.json()["token"])
             elif kind == "shopper":
@@ -377,8 +418,10 @@ class Vopr:
                 r = http.post(
                     "/v1/shopper-sessions",
                     json={"customer_id": sh["customer"]},
-                    headers={"Authorization": f"Bearer {shop_key}",
-                             "Idempotency-Key": f"session-{name}-{time.monotonic_ns()}"},
+                    headers={
+                        "Authorization": f"Bearer {shop_key}",
+                        "Idempotency-Key": f"session-{name}-{time.monotonic_ns()}",
+                    },
                 )
                 assert r.status_code == 201, r.text
                 token = str(r.json()["token"])
@@ -439,16 +482,24 @@ class Vopr:
             order_id = target.answer["id"]
         if op.kind in ("sale", "authorize"):
             op.who, op.path = f"shop:{sh['shop']}", "/v1/orders"
-            op.body = {"credit_account_id": account, "amount_fen": op.amount, "terms": op.terms,
-                       "currency": "CNY", "merchant_order_ref": op.key,
-                       "capture": op.kind == "sale"}
+            op.body = {
+                "credit_account_id": account,
+                "amount_fen": op.amount,
+                "terms": op.terms,
+                "currency": "CNY",
+                "merchant_order_ref": op.key,
+                "capture": op.kind == "sale",
+            }
         elif op.kind in ("capture", "void", "refund"):
             if order_id is None:
                 op.skipped = "no order"
                 return
             op.who = f"shop:{sh['shop']}"
             if op.kind == "capture":
-                op.path, op.body = f"/v1/orders/{order_id}/captures", {"amount_fen": op.amount, "final": op.final}
+                op.path, op.body = (
+                    f"/v1/orders/{order_id}/captures",
+                    {"amount_fen": op.amount, "final": op.final},
+                )
             elif op.kind == "void":
                 op.path = f"/v1/orders/{order_id}/void"
             else:
@@ -467,9 +518,15 @@ class Vopr:
                 op.skipped = "no installment purchase"
                 return
             plan_id = target.answer["plan_id"]  # type: ignore[union-attr]
-            quote = Op(n=-1, client=op.client, kind="quote", shopper=op.shopper, key=op.key + "-q",
-                       who=f"shopper:{op.shopper}",
-                       path=f"/v1/me/accounts/{account}/plans/{plan_id}/payoff-quote")
+            quote = Op(
+                n=-1,
+                client=op.client,
+                kind="quote",
+                shopper=op.shopper,
+                key=op.key + "-q",
+                who=f"shopper:{op.shopper}",
+                path=f"/v1/me/accounts/{account}/plans/{plan_id}/payoff-quote",
+            )
             q = self.send(http, quote, record=False)
             if q is None or q.status_code != 200:
                 op.skipped = f"quote {None if q is None else q.status_code}"
@@ -483,7 +540,7 @@ class Vopr:
             op.path = f"/v1/ops/merchants/{self.shops[sh['shop']][0]}/payouts"
         elif op.kind == "hardship":
             op.who, op.path = "staff:collector", f"/v1/ops/accounts/{account}/hardship"
-            op.body = {"terms": op.terms, "reason": "vopr hardship", "waive_charges": False}
+            op.body = {"terms": op.terms, "reason": "vopr hardship", "waive_charges": op.final}
         r = self.send(http, op)
         if r is not None:
             op.status = r.status_code
@@ -548,8 +605,10 @@ class Vopr:
             engine = make_engine(self.cfg.db_url, pool_size=1, max_overflow=0)
             with engine.begin() as conn:
                 dropped = conn.execute(
-                    text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                         "WHERE application_name = :app"),
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = :app"
+                    ),
                     {"app": self.app_name},
                 ).scalar_one()
             engine.dispose()
@@ -575,13 +634,21 @@ class Vopr:
     def eod(self, last: date, kill_after: int | None = None) -> None:
         """`fenqi eod --date last`; with `kill_after`, a first run kills itself (SIGKILL) after
         that many step commits, and the next resumes it."""
-        cmd = [sys.executable, "-m", "support.vopr_clock", "eod", "--date", last.isoformat(),
-               "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "support.vopr_clock",
+            "eod",
+            "--date",
+            last.isoformat(),
+            "--json",
+        ]
         if kill_after is not None:
             env = {**self.env, "FENQI_EOD_KILL_AFTER_STEPS": str(kill_after)}
             subprocess.run(cmd, cwd=self.cfg.workdir, env=env, capture_output=True, text=True)
-        done = subprocess.run(cmd, cwd=self.cfg.workdir, env=self.env, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            cmd, cwd=self.cfg.workdir, env=self.env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             self.report.problems.append(
                 f"fenqi eod --date {last}: rc {done.returncode}: {done.stderr[-600:]}"
@@ -595,7 +662,9 @@ class Vopr:
             self.setup()
             chaos = threading.Thread(target=self.chaos)
             chaos.start()
-            threads = [threading.Thread(target=self.client, args=(c,)) for c in range(self.cfg.clients)]
+            threads = [
+                threading.Thread(target=self.client, args=(c,)) for c in range(self.cfg.clients)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -609,11 +678,15 @@ class Vopr:
         finally:
             self.server.stop()
         for op in ops:
-            outcome = "skipped" if op.skipped else "unanswered" if op.status is None else str(op.status)
+            outcome = (
+                "skipped" if op.skipped else "unanswered" if op.status is None else str(op.status)
+            )
             self.report.ops[f"{op.kind} {outcome}"] += 1
             self.report.retries += max(0, op.attempts - 1)
             if op.status is None and not op.skipped:
-                self.report.problems.append(f"op {op.n} {op.kind} {op.key}: never answered ({op.failures[-3:]})")
+                self.report.problems.append(
+                    f"op {op.n} {op.kind} {op.key}: never answered ({op.failures[-3:]})"
+                )
             elif op.status is not None and op.status >= 500:
                 self.report.problems.append(f"op {op.n} {op.kind}: {op.status}")
         from fenqi.store.engine import make_engine
@@ -651,7 +724,7 @@ class Vopr:
         from fenqi.api.deps import staff_client_id
         from fenqi.credit.reconciliation import deep_reconcile
         from fenqi.ledger.service import get_balance, reconcile, trial_balance
-        from fenqi.store.schema.credit import credit_accounts, repayments
+        from fenqi.store.schema.credit import credit_accounts, installment_plans, repayments
         from fenqi.store.schema.ledger import ledger_entries
         from fenqi.store.schema.parties import order_captures, order_refunds, orders
         from fenqi.store.schema.privacy import staff_users
@@ -670,8 +743,14 @@ class Vopr:
             for acc in conn.execute(select(credit_accounts)).mappings():
                 bal = get_balance(conn, acc["principal_account_id"])
                 if bal.exposure_fen > acc["limit_fen"]:
-                    problems.append(f"account {acc['id']}: exposure {bal.exposure_fen} above its limit {acc['limit_fen']}")
-            staff_ids = {r.username: r.id for r in conn.execute(select(staff_users.c.username, staff_users.c.id))}
+                    problems.append(
+                        f"account {acc['id']}: exposure {bal.exposure_fen} "
+                        f"above its limit {acc['limit_fen']}"
+                    )
+            staff_ids = {
+                r.username: r.id
+                for r in conn.execute(select(staff_users.c.username, staff_users.c.id))
+            }
             db_orders = {r.merchant_order_ref: r for r in conn.execute(select(orders))}
             captures = defaultdict(list)
             for r in conn.execute(select(order_captures)):
@@ -683,22 +762,29 @@ class Vopr:
             for r in conn.execute(select(repayments.c.client_id, repayments.c.amount_fen)):
                 paid[r.client_id].append(r.amount_fen)
             entries = [r.client_id for r in conn.execute(select(ledger_entries.c.client_id))]
+            plan_refs: dict[str, list[int]] = defaultdict(list)
+            for r in conn.execute(select(installment_plans.c.order_ref, installment_plans.c.id)):
+                plan_refs[r.order_ref].append(r.id)
 
         def applied(fragment: str) -> int:
             return sum(fragment in e for e in entries)
 
         ours = [op for op in ops if not op.skipped]
         # orders: every acknowledged one once, with its captures and refunds; nothing else
-        expected_refs = {op.key for op in ours if op.kind in ("sale", "authorize") and op.status == 201}
+        expected_refs = {
+            op.key for op in ours if op.kind in ("sale", "authorize") and op.status == 201
+        }
         unknown = {op.key for op in ours if op.kind in ("sale", "authorize") and op.status is None}
         found_refs = {ref for ref in db_orders if ref.startswith(f"v{self.cfg.seed}-")}
         if found_refs - unknown != expected_refs:
-            problems.append(f"orders: acknowledged {sorted(expected_refs - found_refs)[:5]} missing, "
-                            f"{sorted(found_refs - expected_refs - unknown)[:5]} not acknowledged")
+            problems.append(
+                f"orders: acknowledged {sorted(expected_refs - found_refs)[:5]} missing, "
+                f"{sorted(found_refs - expected_refs - unknown)[:5]} not acknowledged"
+            )
         by_client: dict[int, list[Op]] = defaultdict(list)
         for op in ops:
             by_client[op.client].append(op)
-        for c, plan_ops in by_client.items():
+        for plan_ops in by_client.values():
             for i, op in enumerate(plan_ops):
                 if op.kind not in ("sale", "authorize") or op.status != 201:
                     continue
@@ -717,11 +803,15 @@ class Vopr:
                     if later.kind == "refund" and later.status == 201:
                         refs.append(later.amount)
                 if sorted(captures[row.id]) != sorted(caps) or row.captured_fen != sum(caps):
-                    problems.append(f"order {row.id} ({op.key}): captures {captures[row.id]} "
-                                    f"(captured_fen {row.captured_fen}), acknowledged {caps}")
+                    problems.append(
+                        f"order {row.id} ({op.key}): captures {captures[row.id]} "
+                        f"(captured_fen {row.captured_fen}), acknowledged {caps}"
+                    )
                 if sorted(refunds[row.id]) != sorted(refs) or row.refunded_fen != sum(refs):
-                    problems.append(f"order {row.id} ({op.key}): refunds {refunds[row.id]} "
-                                    f"(refunded_fen {row.refunded_fen}), acknowledged {refs}")
+                    problems.append(
+                        f"order {row.id} ({op.key}): refunds {refunds[row.id]} "
+                        f"(refunded_fen {row.refunded_fen}), acknowledged {refs}"
+                    )
         # repayments by client id; conversions, payoffs, payouts, hardship by their entries
         for op in ours:
             if op.kind == "repay":
@@ -730,19 +820,38 @@ class Vopr:
                 want = [op.amount] if op.status == 201 else [] if op.status is not None else rows
                 if rows != want:
                     problems.append(f"op {op.n} repay {op.key} ({op.status}): repayments {rows}")
-            elif op.kind in ("convert", "payoff"):
+            elif op.kind == "payoff":
                 n = applied(f":{op.key}")
-                if (op.status == 201) != (n > 0) and op.status is not None:
-                    problems.append(f"op {op.n} {op.kind} {op.key} ({op.status}): {n} ledger entries")
-            elif op.kind in ("payout", "hardship"):
+                if op.status is not None and (op.status == 201) != (n > 0):
+                    problems.append(f"op {op.n} payoff {op.key} ({op.status}): {n} entries")
+            elif op.kind == "convert":
+                cid = f"customer:{self.shoppers[op.shopper]['customer']}:{op.key}"
+                self._one_plan(op, plan_refs.get(f"conversion:{cid}", []))
+            elif op.kind == "payout":
                 mid = self.shops[self.shoppers[op.shopper]["shop"]][0]
-                user = staff_ids["finance" if op.kind == "payout" else "collector"]
-                account = self.shoppers[op.shopper]["account"]
-                target = f"payout:{mid}:CNY" if op.kind == "payout" else f"hardship:{account}"
-                n = applied(staff_client_id(user, target, op.key))
-                posted = op.status == 201 and (op.kind == "hardship" or op.answer.get("paid_fen", 0) > 0)
+                cid = staff_client_id(staff_ids["finance"], f"payout:{mid}:CNY", op.key)
+                n = applied(cid)
+                posted = op.status == 201 and op.answer.get("paid_fen", 0) > 0
                 if op.status is not None and posted != (n > 0):
-                    problems.append(f"op {op.n} {op.kind} {op.key} ({op.status}): {n} ledger entries")
+                    problems.append(f"op {op.n} payout {op.key} ({op.status}): {n} entries")
+            elif op.kind == "hardship":
+                account = self.shoppers[op.shopper]["account"]
+                cid = staff_client_id(staff_ids["collector"], f"hardship:{account}", op.key)
+                self._one_plan(op, plan_refs.get(f"hardship:{cid}", []))
+
+    def _one_plan(self, op: Op, found: list[int]) -> None:
+        """A conversion or hardship plan: one plan, the one answered, if acknowledged; none
+        if refused."""
+        if op.status is None:
+            ok = len(found) <= 1
+        elif op.status == 201:
+            ok = found == [op.answer["plan_id"]]
+        else:
+            ok = found == []
+        if not ok:
+            self.report.problems.append(
+                f"op {op.n} {op.kind} {op.key} ({op.status} {op.answer}): plans {found}"
+            )
 
 
 def _application(id_number: str, phone: str) -> dict[str, Any]:
