@@ -722,6 +722,7 @@ class Vopr:
     # ---------------------------------------------------------------- invariants
     def check(self, engine: Engine, ops: list[Op]) -> None:
         from fenqi.api.deps import staff_client_id
+        from fenqi.credit.plan_refs import plan_ref
         from fenqi.credit.reconciliation import deep_reconcile
         from fenqi.ledger.service import get_balance, reconcile, trial_balance
         from fenqi.store.schema.credit import credit_accounts, installment_plans, repayments
@@ -826,7 +827,7 @@ class Vopr:
                     problems.append(f"op {op.n} payoff {op.key} ({op.status}): {n} entries")
             elif op.kind == "convert":
                 cid = f"customer:{self.shoppers[op.shopper]['customer']}:{op.key}"
-                self._one_plan(op, plan_refs.get(f"conversion:{cid}", []))
+                self._one_plan(op, plan_refs.get(plan_ref("conversion", cid), []))
             elif op.kind == "payout":
                 mid = self.shops[self.shoppers[op.shopper]["shop"]][0]
                 cid = staff_client_id(staff_ids["finance"], f"payout:{mid}:CNY", op.key)
@@ -837,7 +838,7 @@ class Vopr:
             elif op.kind == "hardship":
                 account = self.shoppers[op.shopper]["account"]
                 cid = staff_client_id(staff_ids["collector"], f"hardship:{account}", op.key)
-                self._one_plan(op, plan_refs.get(f"hardship:{cid}", []))
+                self._one_plan(op, plan_refs.get(plan_ref("hardship", cid), []))
 
     def _one_plan(self, op: Op, found: list[int]) -> None:
         """A conversion or hardship plan: one plan, the one answered, if acknowledged; none
