@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 from sqlalchemy import Engine, select, text
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
@@ -276,10 +275,20 @@ class Server:
                 time.sleep(0.1)
         raise AssertionError("server did not start")
 
-    def workers(self) -> list[psutil.Process]:
+    def workers(self) -> list[int]:
+        """The worker processes uvicorn spawned (children of the server; Linux /proc)."""
         assert self.proc is not None
-        children = psutil.Process(self.proc.pid).children()
-        return [p for p in children if "spawn_main" in " ".join(p.cmdline())]
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.proc.pid and b"spawn_main" in cmdline:
+                found.append(int(entry.name))
+        return sorted(found)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -597,8 +606,7 @@ class Vopr:
         if kind == "kill_worker":
             workers = self.server.workers()
             if workers:
-                victim = workers[rng.randrange(len(workers))]
-                victim.send_signal(signal.SIGKILL)
+                os.kill(workers[rng.randrange(len(workers))], signal.SIGKILL)
                 self.report.faults.append(f"kill -9 worker at op {self.issued}")
         elif kind == "kill_server":
             self.server.kill()
