@@ -149,6 +149,7 @@ class Report:
     replays: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    eod_failures: list[str] = field(default_factory=list)  # runs that failed, then resumed
     log_file: str = ""
 
     def summary(self) -> str:
@@ -163,6 +164,7 @@ class Report:
             f"  faults: {', '.join(self.faults) or 'none'}; end of day over {self.eod_days} "
             f"days; replays compared {self.replays}\n"
             f"  operation log: {self.log_file}"
+            + "".join(f"\n  EOD FAILED, RERUN RESUMED IT: {e}" for e in self.eod_failures)
             + "".join(f"\n  PROBLEM: {p}" for p in self.problems[:40])
         )
 
@@ -662,6 +664,12 @@ class Vopr:
         done = subprocess.run(
             cmd, cwd=self.cfg.workdir, env=self.env, capture_output=True, text=True
         )
+        if done.returncode != 0:  # an operator runs it again (it resumes); noted, not hidden
+            why = next((ln for ln in done.stderr.splitlines() if "Error" in ln), done.stderr)
+            self.report.eod_failures.append(f"fenqi eod --date {last}: {why[:300]}")
+            done = subprocess.run(
+                cmd, cwd=self.cfg.workdir, env=self.env, capture_output=True, text=True
+            )
         if done.returncode != 0:
             self.report.problems.append(
                 f"fenqi eod --date {last}: rc {done.returncode}: {done.stderr[-600:]}"
