@@ -24,7 +24,7 @@ def test_vopr_short_run(db_url: str, models_dir: Path, tmp_path: Path) -> None:
             models_dir=models_dir,
             workdir=tmp_path / "vopr",
             clients=6,
-            ops=150,
+            ops=120,
             faults=4,
             eods=3,
             shoppers=8,
