@@ -45,6 +45,7 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 START = date(2026, 1, 29)  # statement on 1 February, due on the 10th: arrears within the run
 STAFF_PASSWORD = "correct horse battery staple"
 WINDOW_HOURS = 24 * 90  # stored answers outlive the run, so replays can be compared
+DAYS_MAX = 85  # how far the business date moves in one run, within that window
 
 # relative weights of the clients' operations
 MIX = {
@@ -634,6 +635,9 @@ class Vopr:
         passed, in the background while the clients go on."""
         from .vopr_clock import write_clock
 
+        # stored answers must outlive the run for replays to be compared: the date moves at
+        # most DAYS_MAX days in all (a day at least, so each end of day has a date to run)
+        days = max(1, min(days, (START + timedelta(days=DAYS_MAX) - self.today).days))
         last = self.today + timedelta(days=days - 1)
         self.today += timedelta(days=days)
         write_clock(self.clock_file, self.today)
