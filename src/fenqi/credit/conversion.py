@@ -16,6 +16,7 @@ from fenqi.clock import Clock
 from fenqi.credit.conversion_window import conversion_refusal
 from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import Line, line_from_row
+from fenqi.credit.plan_refs import plan_ref
 from fenqi.credit.plans import offer
 from fenqi.credit.posting import leg, post
 from fenqi.credit.service import customer_account, get_account, platform_account, store_plan
@@ -111,7 +112,7 @@ def convert(
         conn.execute(update(plans).where(plans.c.id == plan_id).values(status="converted"))
     s = q.schedule
     new_id = store_plan(
-        conn, clock, credit_account_id, f"conversion:{client_id}", "installments", q
+        conn, clock, credit_account_id, plan_ref("conversion", client_id), "installments", q
     )
     currency = product.currency
     post(

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError
 from fenqi.credit.lines import KINDS, line_from_row
+from fenqi.credit.plan_refs import plan_ref
 from fenqi.credit.posting import leg, post
 from fenqi.credit.service import customer_account, get_account, platform_account
 from fenqi.ledger.chart import AccountCode
@@ -94,7 +95,7 @@ def restructure(
             insert(plans)
             .values(
                 credit_account_id=credit_account_id,
-                order_ref=f"hardship:{client_id}",
+                order_ref=plan_ref("hardship", client_id),
                 kind="hardship",
                 terms=terms,
                 method="hardship",
