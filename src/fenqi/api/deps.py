@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 
 from fenqi.api.problems import ApiError, error_response
@@ -23,6 +23,7 @@ from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Permission, StaffUser, get_staff, require
 from fenqi.privacy.stored_responses import drop_if_expired, open_stored, seal
 from fenqi.privacy.tokens import hash_token
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import idempotency_keys, sessions
 from fenqi.store.upsert import insert_ignore
 
@@ -30,7 +31,9 @@ ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
 Id = Annotated[int, Path(ge=1, le=ID_MAX, description="An id this API returned.")]
 
 
-def get_ctx(request: Request) -> Context:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency on its
+# thread pool, a hand-off to a thread and back for each (docs/performance.md).
+async def get_ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -120,7 +123,7 @@ def allowed(permission: Permission) -> Callable[[StaffUser], StaffUser]:
 KEY_CHARS_USED_MAX = 64
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Line | None = Header(
         None, alias="Idempotency-Key", min_length=1, max_length=128
     ),
@@ -173,9 +176,9 @@ def idempotent(
                     if not _claim(conn, ctx, scope, key, digest, None, None):
                         return _stored(conn, ctx, scope, key, digest)
                     status, result = work(conn)
-                    text = json.dumps(result, default=str)
+                    text = _json(result)
                     _store(conn, scope, key, status, seal(ctx.keys, text) if sensitive else text)
-                return JSONResponse(json.loads(text), status_code=status)
+                return _response(text, status)
             except DBAPIError as exc:
                 # a deadlock or serialization failure rolled everything back: run it again
                 if attempt == RETRIES_MAX or _sqlstate(exc) not in RETRYABLE:
@@ -267,11 +270,32 @@ def _stored(conn: Connection, ctx: Context, scope: str, key: str, digest: str) -
             code="idempotency_key_reused",
             http_status=409,
         )
-    return JSONResponse(
-        json.loads(open_stored(ctx.keys, row["response_body"])),
-        status_code=row["status_code"],
+    return _response(
+        open_stored(ctx.keys, row["response_body"]),
+        row["status_code"],
         headers={"Idempotent-Replayed": "true"},
-        media_type=_media(row["status_code"]),
+    )
+
+
+def _json(result: Any) -> str:
+    """A response body as JSONResponse writes it (compact, UTF-8, no NaN), values it cannot
+    write as strings; the same text is stored for a replay."""
+    return json.dumps(
+        result, default=str, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+
+
+class _StoredJSON(JSONResponse):
+    """A JSON response whose body is text already written as JSON (what `idempotent` stores):
+    sent as it is, instead of parsed only to be written again."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
+
+
+def _response(text: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return _StoredJSON(
+        text.encode(), status_code=status, headers=headers, media_type=_media(status)
     )
 
 
@@ -279,12 +303,18 @@ def _media(status: int) -> str:
     return "application/problem+json" if status >= 400 else "application/json"
 
 
-def _store(conn: Connection, scope: str, key: str, status: int, body: str) -> None:
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-        .values(status_code=status, response_body=body)
+_STORE = Prepared(
+    update(idempotency_keys)
+    .where(
+        idempotency_keys.c.scope == bindparam("k_scope"),
+        idempotency_keys.c.key == bindparam("k_key"),
     )
+    .values(status_code=bindparam("k_status"), response_body=bindparam("k_body"))
+)
+
+
+def _store(conn: Connection, scope: str, key: str, status: int, body: str) -> None:
+    _STORE.run(conn, {"k_scope": scope, "k_key": key, "k_status": status, "k_body": body})
 
 
 def staff_scope(user_id: int, target: str) -> str:

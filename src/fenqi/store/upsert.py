@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fenqi.store.prepared import Prepared
+
 
 def conflict_insert(dialect_name: str, table: Table) -> Any:
     """An INSERT that takes ON CONFLICT clauses, for the two databases fenqi runs on."""
@@ -19,11 +21,13 @@ def conflict_insert(dialect_name: str, table: Table) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _statement(dialect_name: str, table: Table, columns: tuple[str, ...],
-               index_elements: tuple[str, ...]) -> Any:
-    """Built once per shape, from bind parameters only, so each call reuses it."""
+def _statement(
+    dialect_name: str, table: Table, columns: tuple[str, ...], index_elements: tuple[str, ...]
+) -> Prepared:
+    """Built and compiled once per shape, from bind parameters only, so each call reuses it
+    (it runs on idempotency claims and ledger account look-ups of every request)."""
     # RETURNING tells reliably whether a row went in (psycopg reports no rowcount here)
-    return (
+    return Prepared(
         conflict_insert(dialect_name, table)
         .values({c: bindparam(f"v_{c}") for c in columns})
         .on_conflict_do_nothing(index_elements=list(index_elements))
@@ -37,4 +41,4 @@ def insert_ignore(
     """Insert a row unless one with the same key exists; returns rows inserted (0 or 1)."""
     stmt = _statement(conn.dialect.name, table, tuple(values), tuple(index_elements))
     params = {f"v_{c}": v for c, v in values.items()}
-    return 0 if conn.execute(stmt, params).first() is None else 1
+    return 0 if stmt.run(conn, params).first() is None else 1
