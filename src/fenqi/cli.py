@@ -172,6 +172,9 @@ def _prepare_database(upgrade_db: bool, workers: int) -> None:
         if upgrade_db:
             upgrade(ctx.engine)
         _check_connection_budget(ctx.engine, workers)
+        # the starter risk model is trained here, once, if the registry has none: never in a
+        # request, and not by each worker at once (docs/performance.md)
+        ctx.underwriter  # noqa: B018
 
 
 @app.command()

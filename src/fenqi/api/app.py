@@ -32,9 +32,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # on the pool and failing after its timeout (docs/api.md, connection budget).
     import anyio.to_thread
 
-    settings = app.state.ctx.settings
+    ctx = app.state.ctx
+    settings = ctx.settings
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = settings.db_pool_size + settings.db_max_overflow
+    # The underwriter (risk model, decision flow, tier check) is made before the first request,
+    # never inside one: `fenqi serve` builds the starter model before its workers start, so
+    # here it is only loaded; without it (uvicorn run directly on a fresh install) it is
+    # trained here, at start-up (docs/performance.md).
+    await anyio.to_thread.run_sync(lambda: ctx.underwriter)
     yield
 
 
