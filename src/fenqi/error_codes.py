@@ -235,6 +235,53 @@ class ErrorCode(StrEnum):
         "raised as ReplayConflict (webhooks/errors.py)",
     )
 
+    BUREAU_AUTHORIZATION_REQUIRED = (
+        "bureau_authorization_required",
+        403,
+        "raised as NoAuthorization (bureau/errors.py)",
+    )
+    BUREAU_ERROR = ("bureau_error", 422, "raised as BureauError (bureau/errors.py)")
+    BUREAU_FILE_INVALID = (
+        "bureau_file_invalid",
+        422,
+        "raised as FileFormatError (bureau/errors.py)",
+    )
+    BUREAU_UNAVAILABLE = (
+        "bureau_unavailable",
+        503,
+        "raised as BureauUnavailable (bureau/errors.py)",
+    )
+    CONFLICT = (
+        "conflict",
+        409,
+        "the secret was rotated at the same time; read the endpoint and try again",
+    )
+    INVALID_MONTH = ("invalid_month", 400, "month: … is not a month like 2026-01")
+    INVALID_RANGE = ("invalid_range", 422, "to: must not be before from")
+    INVALID_REQUEST = ("invalid_request", 400, "expire_others_in_hours: must be 0 to …")
+    LAST_API_KEY = (
+        "last_api_key",
+        409,
+        "this is the shop's last usable API key: roll a new one first, then revoke this one",
+    )
+    PARTNER_FILE_INVALID = ("partner_file_invalid", 400, "…: missing columns …")
+    PARTNER_FILE_MISMATCH = (
+        "partner_file_mismatch",
+        422,
+        "raised as PartnerFileError (funding/files.py)",
+    )
+    TOO_MANY_API_KEYS = (
+        "too_many_api_keys",
+        409,
+        "a shop holds at most … usable keys: revoke one, or roll with expire_others_in_hours",
+    )
+    UNKNOWN_FUNDER = ("unknown_funder", 404, "funder_id: no such funder …")
+    WEBHOOK_ENDPOINT_EXISTS = (
+        "webhook_endpoint_exists",
+        409,
+        "raised as EndpointExists (webhooks/manage.py)",
+    )
+
 
 def http_status_of(code: str) -> int | None:
     """The documented status of `code`, or None when it is not a known code."""
