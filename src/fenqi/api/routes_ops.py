@@ -22,13 +22,12 @@ from fenqi.api.deps import (
     staff_client_id,
     staff_scope,
 )
-from fenqi.api.problems import PROBLEM_RESPONSES, ApiError, error_response
+from fenqi.api.problems import PROBLEM_RESPONSES, error_response
 from fenqi.api.text import IdNumberText, Line, PhoneText
 from fenqi.context import Context
-from fenqi.credit import admin, checkout, customers, merchants
+from fenqi.credit import checkout, customers, merchants, operations
 from fenqi.credit import service as credit
 from fenqi.credit.hardship import restructure
-from fenqi.ledger.service import reverse_entry
 from fenqi.privacy.audit import list_entries, record
 from fenqi.privacy.logins import LoginThrottled, sign_in
 from fenqi.privacy.staff import Permission, StaffUser
@@ -139,8 +138,9 @@ def _status_route(action: str) -> Any:
         ctx: Context = Depends(get_ctx),
     ) -> JSONResponse:
         def work(conn: Connection) -> tuple[int, Any]:
-            status = admin.change_status(conn, account_id, action, body.reason)
-            _audit(conn, ctx, user, f"account.{action}", "credit_account", account_id, body.reason)
+            status = operations.change_account_status(
+                conn, ctx.clock, user.id, account_id, action, body.reason
+            )
             return 200, credit.account_summary(conn, account_id, ctx.clock.today()) | {
                 "status": status
             }
@@ -176,20 +176,8 @@ def change_limit(
     """Raise or lower a limit, with a reason (audited)."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        product = ctx.product(credit.get_account(conn, account_id)["product"])
-        old = admin.change_limit(
-            conn, ctx.clock, product, account_id, body.limit_fen, body.reason, f"staff:{user.id}"
-        )
-        _audit(
-            conn,
-            ctx,
-            user,
-            "account.change_limit",
-            "credit_account",
-            account_id,
-            body.reason,
-            old_limit_fen=old,
-            new_limit_fen=body.limit_fen,
+        operations.change_account_limit(
+            conn, ctx.clock, ctx.product, user.id, account_id, body.limit_fen, body.reason
         )
         return 200, credit.account_summary(conn, account_id, ctx.clock.today())
 
@@ -259,29 +247,13 @@ def reverse(
     """Post the mirror image of a posted entry, with a reason (audited)."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        _refuse_business_entries(conn, entry_id)
-        result = reverse_entry(
+        result = operations.reverse_ledger_entry(
             conn,
             ctx.clock,
+            user.id,
+            entry_id,
+            body.reason,
             staff_client_id(user.id, f"ledger_entry:{entry_id}", key),
-            entry_id,
-            body.reason,
-        )
-        if not result.ok:
-            raise ApiError(
-                f"the ledger refused the reversal: {result.reject_code}",
-                code="reversal_refused",
-                http_status=409,
-            )
-        _audit(
-            conn,
-            ctx,
-            user,
-            "ledger.reverse",
-            "ledger_entry",
-            entry_id,
-            body.reason,
-            reversal_entry_id=result.entry_id,
         )
         return 201, {"entry_id": result.entry_id, "reverses_entry_id": entry_id}
 
@@ -293,39 +265,6 @@ def reverse(
         body,
         work,
     )
-
-
-def _refuse_business_entries(conn: Connection, entry_id: int) -> None:
-    """Entries that a purchase, a plan or a repayment rests on are corrected by their own
-    operation (which keeps plans and ledger in step), never by a bare ledger reversal."""
-    from sqlalchemy import select
-
-    from fenqi.store.schema.credit import repayments
-    from fenqi.store.schema.ledger import ledger_entries
-
-    repayment = conn.execute(
-        select(repayments.c.id, repayments.c.credit_account_id).where(
-            repayments.c.ledger_entry_id == entry_id
-        )
-    ).first()
-    if repayment is not None:
-        raise ApiError(
-            f"entry {entry_id} is repayment {repayment.id}: reverse it with POST /v1/ops/"
-            f"accounts/{repayment.credit_account_id}/repayments/{repayment.id}/reverse",
-            code="use_business_operation",
-            http_status=409,
-        )
-    ref = conn.execute(
-        select(ledger_entries.c.ref_kind, ledger_entries.c.kind).where(
-            ledger_entries.c.id == entry_id
-        )
-    ).first()
-    if ref is not None and (ref.ref_kind == "plan" or ref.kind in ("pending", "post")):
-        raise ApiError(
-            f"entry {entry_id} belongs to a purchase or plan: use a refund, void or payoff",
-            code="use_business_operation",
-            http_status=409,
-        )
 
 
 @router.get("/accounts/{account_id}/repayments")

@@ -1,10 +1,10 @@
 """The end-of-day run for one business date, and the catch-up of missed dates.
 
-Control plane here, data plane in steps.py: the run is split into account-id partitions; each
-partition runs every step in order in one transaction, which also records each step in
-`batch_steps`. A killed run resumes at the first partition not recorded (a partition is all or
-nothing); a repeated date finds its run done and changes nothing. Missed dates are run one by
-one in order before the date asked for.
+Control plane here, data plane in steps/ (one module per step): the run is split into
+account-id partitions; each partition runs every step in order in one transaction, which also
+records each step in `batch_steps`. A killed run resumes at the first partition not recorded
+(a partition is all or nothing); a repeated date finds its run done and changes nothing.
+Missed dates are run one by one in order before the date asked for.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ balance. Parts always add up to the amount paid.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -17,15 +17,33 @@ from fenqi.products.model import ChargeKind
 
 
 @dataclass(frozen=True, slots=True)
+class LineKey:
+    """What is owed on one plan line: the plan and its period."""
+
+    plan_id: int
+    period: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccrualKey:
+    """Charges the end of day accrued on the account (penalty, revolving interest) of one kind."""
+
+    kind: ChargeKind
+
+
+OwedKey = LineKey | AccrualKey
+
+
+@dataclass(frozen=True, slots=True)
 class Owed:
-    key: Hashable  # e.g. (plan_id, period)
+    key: OwedKey
     due_date: date
     outstanding_fen: dict[ChargeKind, int]
 
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    parts: tuple[tuple[Hashable, ChargeKind, int], ...]
+    parts: tuple[tuple[OwedKey, ChargeKind, int], ...]
     overpayment_fen: int
     by_kind_fen: dict[ChargeKind, int] = field(default_factory=dict)
 
@@ -42,7 +60,7 @@ def allocate_payment(
     due_now = sorted((o for o in owed if o.due_date <= as_of), key=lambda o: o.due_date)
     later = sorted((o for o in owed if o.due_date > as_of), key=lambda o: o.due_date)
     left = amount_fen
-    parts: list[tuple[Hashable, ChargeKind, int]] = []
+    parts: list[tuple[OwedKey, ChargeKind, int]] = []
     by_kind: dict[ChargeKind, int] = dict.fromkeys(ChargeKind, 0)
     for item in [*due_now, *later]:
         for kind in order:

@@ -20,14 +20,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import Connection, String, and_, cast, exists, select
 
 from fenqi.clock import Clock
+from fenqi.credit.accounts import customer_account, get_account, platform_account
 from fenqi.credit.allocation import Owed, allocate_payment
 from fenqi.credit.errors import CreditError
+from fenqi.credit.owed import (
+    RECEIVABLE,
+    allocation_parts,
+    close_paid_plans,
+    outstanding_lines,
+    pay_allocation,
+)
 from fenqi.credit.posting import leg, post
+from fenqi.credit.repayments import INSERT_REPAYMENT, REPAYMENT_BY_CLIENT_ID
 from fenqi.ledger import service as ledger
 from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import AccountCode, OwnerKind
@@ -98,11 +106,9 @@ def apply_credit_balance(
 ) -> int:
     """Pay what is due by the credit horizon from the account's credit balance; returns the
     amount applied (0 when there is no balance or nothing due). Idempotent by `client_id`."""
-    from fenqi.credit import service as credit
-
-    if credit._REPAYMENT_BY_CLIENT_ID.run(conn, {"k_client_id": client_id}).mapping():
+    if REPAYMENT_BY_CLIENT_ID.run(conn, {"k_client_id": client_id}).mapping():
         return 0
-    account = credit.get_account(conn, credit_account_id, for_update=True)
+    account = get_account(conn, credit_account_id, for_update=True)
     if account["charged_off_on"] is not None or account["status"] == "closed":
         return 0
     currency = account["currency"]
@@ -111,40 +117,21 @@ def apply_credit_balance(
         return 0
     horizon = credit_horizon(product, as_of)
     owed: list[Owed] = [
-        o for o in credit.outstanding_lines(conn, credit_account_id) if o.due_date <= horizon
+        o for o in outstanding_lines(conn, credit_account_id) if o.due_date <= horizon
     ]
     amount = min(balance, sum(sum(o.outstanding_fen.values()) for o in owed))
     if amount <= 0:
         return 0
     allocation = allocate_payment(amount, owed, product.allocation_order, as_of)
     assert allocation.overpayment_fen == 0
-    paid_lines: dict[tuple[Any, Any], dict[str, Any]] = {}
-    paid_accruals: dict[Any, dict[str, Any]] = {}
-    for key, kind, part in allocation.parts:
-        pair: tuple[Any, Any] = key  # type: ignore[assignment]
-        first, second = pair
-        if first == "accrual":
-            row = paid_accruals.setdefault(
-                second, {"k_account": credit_account_id, "k_kind": second, "a_paid": 0}
-            )
-            row["a_paid"] += part
-            continue
-        row = paid_lines.setdefault(
-            (first, second),
-            {"k_plan": first, "k_period": second, **dict.fromkeys(credit._PAID_PARAMS, 0)},
-        )
-        row[credit._PAID_PARAM[kind]] += part
-    if paid_accruals:
-        credit._PAY_ACCRUAL.many(conn, list(paid_accruals.values()))
-    if paid_lines:
-        credit._PAY_LINE.many(conn, list(paid_lines.values()))
-    source = credit.customer_account(
+    pay_allocation(conn, credit_account_id, allocation)
+    source = customer_account(
         conn, clock, credit_account_id, AccountCode.CUSTOMER_CREDIT_BALANCE, currency
     )
     postings = []
     for kind, part in allocation.by_kind_fen.items():
-        receivable = credit.customer_account(
-            conn, clock, credit_account_id, credit._RECEIVABLE[kind], currency
+        receivable = customer_account(
+            conn, clock, credit_account_id, RECEIVABLE[kind], currency
         )
         postings.extend(leg(source, receivable, part, kind.value))
     entry_id = post(
@@ -158,9 +145,9 @@ def apply_credit_balance(
         str(credit_account_id),
     )
     assert entry_id is not None
-    credit._close_paid_plans(conn, credit_account_id)
+    close_paid_plans(conn, credit_account_id)
     by_kind = allocation.by_kind_fen
-    stored = credit._INSERT_REPAYMENT.run(
+    stored = INSERT_REPAYMENT.run(
         conn,
         {
             "credit_account_id": credit_account_id,
@@ -178,22 +165,7 @@ def apply_credit_balance(
         },
     ).mapping()
     assert stored is not None
-    parts = []
-    for seq, (key, kind, part) in enumerate(allocation.parts):
-        pair = key  # type: ignore[assignment]
-        first, second = pair
-        accrual = first == "accrual"
-        parts.append(
-            {
-                "repayment_id": stored["id"],
-                "seq": seq,
-                "plan_id": None if accrual else first,
-                "period": None if accrual else second,
-                "accrual_kind": second if accrual else None,
-                "kind": kind.value,
-                "amount_fen": part,
-            }
-        )
+    parts = allocation_parts(stored["id"], allocation)
     conn.execute(repayment_parts.insert(), parts)
     return amount
 
@@ -264,9 +236,7 @@ def pay_back_credit_balance(
 ) -> CreditPayout:
     """Pay the shopper their credit balance (all of it, or `amount_fen` of it): Dr customer
     credit balance, Cr cash. The ledger's balance rule refuses to go below zero."""
-    from fenqi.credit import service as credit
-
-    account = credit.get_account(conn, credit_account_id, for_update=True)
+    account = get_account(conn, credit_account_id, for_update=True)
     currency = account["currency"]
     balance = credit_balance_of(conn, credit_account_id, currency)
     amount = balance if amount_fen is None else amount_fen
@@ -279,10 +249,10 @@ def pay_back_credit_balance(
             field="amount_fen",
             credit_balance_fen=balance,
         )
-    source = credit.customer_account(
+    source = customer_account(
         conn, clock, credit_account_id, AccountCode.CUSTOMER_CREDIT_BALANCE, currency
     )
-    cash = credit.platform_account(conn, clock, AccountCode.CASH_CLEARING, currency)
+    cash = platform_account(conn, clock, AccountCode.CASH_CLEARING, currency)
     entry_id = post(
         conn,
         clock,

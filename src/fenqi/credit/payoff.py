@@ -16,15 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from fenqi.clock import Clock
+from fenqi.credit.accounts import customer_account, get_account, platform_account
 from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import KINDS, Line, column, line_from_row
+from fenqi.credit.owed import close_paid_plans
 from fenqi.credit.posting import leg, post
-from fenqi.credit.service import (
-    _close_paid_plans,
-    customer_account,
-    get_account,
-    platform_account,
-)
 from fenqi.ledger.chart import AccountCode
 from fenqi.money import apply_bp
 from fenqi.products.model import ChargeKind, Product
@@ -209,6 +205,6 @@ def pay_off(
         "plan",
         str(plan_id),
     )
-    _close_paid_plans(conn, credit_account_id)
+    close_paid_plans(conn, credit_account_id)
     assert plan["id"] == plan_id
     return q

@@ -353,7 +353,7 @@ def account_status(
 ) -> Response:
     """Freeze, unfreeze or close a credit account, for a stated reason (audited, as the API's
     `POST /v1/ops/accounts/{id}/{action}`)."""
-    from fenqi.credit import admin
+    from fenqi.credit import operations
 
     if action not in ACCOUNT_ACTIONS:
         return _account_result(
@@ -364,15 +364,8 @@ def account_status(
     ctx = ctx_of(request)
     try:
         with ctx.engine.begin() as conn:
-            admin.change_status(conn, account_id, action, reason.strip())
-            _audit(
-                conn,
-                request,
-                console,
-                f"account.{action}",
-                "credit_account",
-                account_id,
-                reason=reason.strip(),
+            operations.change_account_status(
+                conn, ctx.clock, console.user.id, account_id, action, reason.strip()
             )
     except FenqiError as error:
         return _account_result(request, console, account_id, str(error), 409)
@@ -389,8 +382,7 @@ def account_limit(
 ) -> Response:
     """Set a credit account's limit, for a stated reason (audited with the old and new limit, as
     the API's `POST /v1/ops/accounts/{id}/limit`)."""
-    from fenqi.credit import admin
-    from fenqi.credit.service import get_account
+    from fenqi.credit import operations
 
     try:
         limit_fen = parse_yuan(limit_yuan)
@@ -403,26 +395,14 @@ def account_limit(
     ctx = ctx_of(request)
     try:
         with ctx.engine.begin() as conn:
-            product = ctx.product(get_account(conn, account_id)["product"])
-            old = admin.change_limit(
+            operations.change_account_limit(
                 conn,
                 ctx.clock,
-                product,
+                ctx.product,
+                console.user.id,
                 account_id,
                 limit_fen,
                 reason.strip(),
-                f"staff:{console.user.id}",
-            )
-            _audit(
-                conn,
-                request,
-                console,
-                "account.change_limit",
-                "credit_account",
-                account_id,
-                reason=reason.strip(),
-                old_limit_fen=old,
-                new_limit_fen=limit_fen,
             )
     except FenqiError as error:
         return _account_result(request, console, account_id, str(error), 400)

@@ -1,0 +1,77 @@
+"""The import contract (issue 22, docs/architecture.md): pure core <- services <- interfaces.
+
+Pure modules import nothing from storage or the interfaces; services import no interface and
+not the simulator. Known violations are listed in KNOWN and may only shrink: a test fails when
+one is fixed and still listed, so the list stays honest.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+PURE = (
+    "fenqi.money",
+    "fenqi.pricing",
+    "fenqi.credit.plans",
+    "fenqi.credit.allocation",
+    "fenqi.credit.billing",
+    "fenqi.credit.arrears",
+    "fenqi.credit.conversion_window",
+    "fenqi.products.model",
+    "fenqi.funding.allocation",
+)
+INTERFACES = ("fenqi.api", "fenqi.web", "fenqi.cli", "fenqi.demo")
+SERVICES = ("fenqi.credit", "fenqi.ledger", "fenqi.batch", "fenqi.funding", "fenqi.webhooks")
+
+KNOWN = {
+    ("fenqi.credit.applications", "fenqi.api.schemas"),
+    ("fenqi.credit.underwriting", "fenqi.api.schemas"),
+    ("fenqi.credit.underwriting", "fenqi.simulation.population"),
+}
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for path in sorted((SRC / "fenqi").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        out[_module(path)] = {n for n in names if n.startswith("fenqi")}
+    return out
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _violations() -> set[tuple[str, str]]:
+    bad = set()
+    for module, imported in _imports().items():
+        for name in imported:
+            if _under(module, PURE) and _under(name, ("fenqi.store", *INTERFACES)):
+                bad.add((module, name))
+            if _under(module, SERVICES) and _under(name, (*INTERFACES, "fenqi.simulation")):
+                bad.add((module, name))
+    return bad
+
+
+def test_dependencies_point_inwards() -> None:
+    assert _violations() <= KNOWN, sorted(_violations() - KNOWN)
+
+
+def test_known_violations_are_still_real() -> None:
+    """Remove an entry from KNOWN when its import is gone."""
+    assert sorted(KNOWN - _violations()) == []
