@@ -69,20 +69,33 @@ def setup(url: str, tmp: Path, accounts: int) -> tuple[str, list[int]]:
         shop = create_merchant(conn, clock, "m_bench", "Bench shop", "general")
         for i in range(accounts):
             seal = ctx.keys.encrypt(f"x{i}", context="bench")
-            cid = conn.execute(customers.insert().values(
-                key_id=seal.key_id, name_enc=seal.ciphertext, id_number_enc=seal.ciphertext,
-                phone_enc=seal.ciphertext, id_number_bidx=f"bench{i}", phone_bidx=f"p{i}",
-                income_band="6k_10k", created_at=clock.now()).returning(customers.c.id)
+            cid = conn.execute(
+                customers.insert()
+                .values(
+                    key_id=seal.key_id,
+                    name_enc=seal.ciphertext,
+                    id_number_enc=seal.ciphertext,
+                    phone_enc=seal.ciphertext,
+                    id_number_bidx=f"bench{i}",
+                    phone_bidx=f"p{i}",
+                    income_band="6k_10k",
+                    created_at=clock.now(),
+                )
+                .returning(customers.c.id)
             ).scalar_one()
-            conn.execute(customer_links.insert().values(customer_id=cid, merchant_id="m_bench",
-                                                        created_at=clock.now()))
+            conn.execute(
+                customer_links.insert().values(
+                    customer_id=cid, merchant_id="m_bench", created_at=clock.now()
+                )
+            )
             ids.append(credit.open_credit_account(conn, clock, product, str(cid), 5_000_000))
     ctx.engine.dispose()
     return str(shop["api_key"]), ids
 
 
-async def load(base: str, key: str, accounts: list[int], clients: int, seconds: float,
-               kind: str = "pair") -> list[float]:
+async def load(
+    base: str, key: str, accounts: list[int], clients: int, seconds: float, kind: str = "pair"
+) -> list[float]:
     """Loop `kind` from `clients` clients for `seconds`: "pair" (authorize, then capture),
     "sale" (one call, `capture: true`) or "application" (a new shopper applies); the latency of
     each."""
@@ -97,22 +110,35 @@ async def load(base: str, key: str, accounts: list[int], clients: int, seconds: 
                 i = next(counter)
                 t0 = time.perf_counter()
                 if kind == "application":
-                    r = await http.post("/v1/applications", json=application_body(i),
-                                        headers={"Idempotency-Key": uuid.uuid4().hex})
+                    r = await http.post(
+                        "/v1/applications",
+                        json=application_body(i),
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
                     if r.status_code != 201:
                         raise SystemExit(f"application failed: {r.status_code} {r.text}")
                     latencies.append(time.perf_counter() - t0)
                     continue
-                r = await http.post("/v1/orders", json={
-                    "credit_account_id": accounts[i % len(accounts)], "amount_fen": 1_000,
-                    "terms": 0, "currency": "CNY", "merchant_order_ref": uuid.uuid4().hex,
-                    "capture": kind == "sale"},
-                    headers={"Idempotency-Key": uuid.uuid4().hex})
+                r = await http.post(
+                    "/v1/orders",
+                    json={
+                        "credit_account_id": accounts[i % len(accounts)],
+                        "amount_fen": 1_000,
+                        "terms": 0,
+                        "currency": "CNY",
+                        "merchant_order_ref": uuid.uuid4().hex,
+                        "capture": kind == "sale",
+                    },
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
+                )
                 if r.status_code != 201:
                     raise SystemExit(f"authorize failed: {r.status_code} {r.text}")
                 if kind == "pair":
-                    c = await http.post(f"/v1/orders/{r.json()['id']}/captures", json={},
-                                        headers={"Idempotency-Key": uuid.uuid4().hex})
+                    c = await http.post(
+                        f"/v1/orders/{r.json()['id']}/captures",
+                        json={},
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
                     if c.status_code != 201:
                         raise SystemExit(f"capture failed: {c.status_code} {c.text}")
                 latencies.append(time.perf_counter() - t0)
@@ -133,12 +159,21 @@ def application_body(i: int) -> dict[str, object]:
     birth = date(1970, 1, 1).toordinal() + n % 9000
     id_body = "110105" + date.fromordinal(birth).strftime("%Y%m%d") + f"{n // 9000 % 1000:03d}"
     return {
-        "product": "huabei", "name": "张三", "id_number": id_body + check_char(id_body),
-        "phone": f"139{n % 10**8:08d}", "income_band": "10k_20k",
-        "consents": [{"kind": "bureau_inquiry", "text_version": "2026-01",
-                      "scope": "credit decision"}],
-        "behaviour": {"account_age_days": 2000, "orders_12m": 40, "spend_12m_fen": 3_000_000,
-                      "return_rate_bp": 300, "other_lenders": 0},
+        "product": "huabei",
+        "name": "张三",
+        "id_number": id_body + check_char(id_body),
+        "phone": f"139{n % 10**8:08d}",
+        "income_band": "10k_20k",
+        "consents": [
+            {"kind": "bureau_inquiry", "text_version": "2026-01", "scope": "credit decision"}
+        ],
+        "behaviour": {
+            "account_age_days": 2000,
+            "orders_12m": 40,
+            "spend_12m_fen": 3_000_000,
+            "return_rate_bp": 300,
+            "other_lenders": 0,
+        },
     }
 
 
@@ -204,8 +239,8 @@ class CpuMeter:
 
     def _backends(self) -> dict[int, float]:
         with self.admin.connect() as conn:
-            pids = conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = :db"), {"db": self.database}
+            pids = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :db"), {"db": self.database}
             ).scalars()
             return {pid: _cpu_of(pid) for pid in pids}
 
@@ -228,8 +263,9 @@ class CpuMeter:
         return spent
 
 
-def count_statements(url: str, tmp: Path, key: str, accounts: list[int], n: int = 40
-                     ) -> dict[str, dict[str, float]]:
+def count_statements(
+    url: str, tmp: Path, key: str, accounts: list[int], n: int = 40
+) -> dict[str, dict[str, float]]:
     """Statements, transactions, commits and pool checkouts (each a ping: `pool_pre_ping`) of
     one authorize, one capture and one sale, run in process over the same ASGI app."""
     from fastapi.testclient import TestClient
@@ -237,8 +273,9 @@ def count_statements(url: str, tmp: Path, key: str, accounts: list[int], n: int 
 
     from fenqi.api.app import create_app
 
-    ctx = build_context(Settings(database_url=url, models_dir=tmp / "models",
-                                 keys_file=tmp / "keys.json"))
+    ctx = build_context(
+        Settings(database_url=url, models_dir=tmp / "models", keys_file=tmp / "keys.json")
+    )
     counts: dict[str, int] = {}
 
     def bump(name: str) -> None:
@@ -256,17 +293,29 @@ def count_statements(url: str, tmp: Path, key: str, accounts: list[int], n: int 
     headers = {"Authorization": f"Bearer {key}"}
     fresh = itertools.count(1)  # an account of its own for each order, from the last one down
     with TestClient(create_app(ctx)) as http:
+
         def order(i: int, capture: bool) -> int:
-            r = http.post("/v1/orders", headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-                          json={"credit_account_id": accounts[-next(fresh)],
-                                "amount_fen": 1_000, "terms": 0, "currency": "CNY",
-                                "merchant_order_ref": uuid.uuid4().hex, "capture": capture})
+            r = http.post(
+                "/v1/orders",
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+                json={
+                    "credit_account_id": accounts[-next(fresh)],
+                    "amount_fen": 1_000,
+                    "terms": 0,
+                    "currency": "CNY",
+                    "merchant_order_ref": uuid.uuid4().hex,
+                    "capture": capture,
+                },
+            )
             assert r.status_code == 201, r.text
             return int(r.json()["id"])
 
         def capture(order_id: int) -> None:
-            r = http.post(f"/v1/orders/{order_id}/captures", json={},
-                          headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+            r = http.post(
+                f"/v1/orders/{order_id}/captures",
+                json={},
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )
             assert r.status_code == 201, r.text
 
         for i in range(5):  # caches warm, as in a running server
@@ -294,7 +343,8 @@ def count_statements(url: str, tmp: Path, key: str, accounts: list[int], n: int 
         cpu_ms = (time.process_time() - started) / n * 1000
     ctx.engine.dispose()
     figures["authorize+capture"] = {
-        k: figures["authorize"][k] + figures["capture"][k] for k in figures["authorize"]}
+        k: figures["authorize"][k] + figures["capture"][k] for k in figures["authorize"]
+    }
     figures["authorize+capture"]["in_process_cpu_ms"] = cpu_ms
     return figures
 
@@ -306,11 +356,15 @@ def pgbench(clients: int, seconds: int) -> float:
         conn.execute(text(f"CREATE DATABASE {db}"))
     try:
         base = ["-h", "127.0.0.1", "-U", "postgres"]
-        subprocess.run(["pgbench", *base, "-i", "-q", "-s", "16", db], check=True,
-                       capture_output=True)
-        out = subprocess.run(["pgbench", *base, "-n", "-c", str(clients), "-j", "2",
-                              "-T", str(seconds), db], check=True, capture_output=True,
-                             text=True).stdout
+        subprocess.run(
+            ["pgbench", *base, "-i", "-q", "-s", "16", db], check=True, capture_output=True
+        )
+        out = subprocess.run(
+            ["pgbench", *base, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), db],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return float(re.search(r"tps = ([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     finally:
         with admin.connect() as conn:
@@ -340,31 +394,42 @@ def check_books(url: str) -> dict[str, object]:
             over = int(conn.execute(OVER_LIMIT).scalar_one())
     finally:
         engine.dispose()
-    books = {"trial_balance_zero": balanced, "reconciliation_mismatches": mismatches,
-             "sub_ledger_differences": len(deep.differences), "accounts_over_limit": over}
+    books = {
+        "trial_balance_zero": balanced,
+        "reconciliation_mismatches": mismatches,
+        "sub_ledger_differences": len(deep.differences),
+        "accounts_over_limit": over,
+    }
     if not balanced or mismatches or not deep.ok or over:
         raise SystemExit(f"books differ after the load: {books} {deep.differences[:5]}")
     return books
 
 
-def figures_of(lat: list[float], elapsed: float, cpu: dict[str, float], per: str
-               ) -> dict[str, float]:
+def figures_of(
+    lat: list[float], elapsed: float, cpu: dict[str, float], per: str
+) -> dict[str, float]:
     n = max(len(lat), 1)
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0] if lat else 0.0] * 99
     return {
-        f"{per}s": len(lat), f"{per}s_per_s": len(lat) / elapsed,
-        "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
+        f"{per}s": len(lat),
+        f"{per}s_per_s": len(lat) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
         **{f"cpu_ms_{k}": v / n * 1000 for k, v in cpu.items()},
     }
 
 
 def print_load(label: str, f: dict[str, float], per: str) -> None:
-    print(f"  {label:<30}: {f[f'{per}s_per_s']:8.1f} /s   p50 {f['p50_ms']:.1f} ms   "
-          f"p99 {f['p99_ms']:.1f} ms")
-    print(f"    CPU per {per}: API {f['cpu_ms_api']:.2f} ms, PostgreSQL backends "
-          f"{f['cpu_ms_db']:.2f} ms, client {f['cpu_ms_client']:.2f} ms "
-          f"(all postgres processes {f['cpu_ms_postgres_all']:.2f} ms, whole machine "
-          f"{f['cpu_ms_machine']:.2f} ms)")
+    print(
+        f"  {label:<30}: {f[f'{per}s_per_s']:8.1f} /s   p50 {f['p50_ms']:.1f} ms   "
+        f"p99 {f['p99_ms']:.1f} ms"
+    )
+    print(
+        f"    CPU per {per}: API {f['cpu_ms_api']:.2f} ms, PostgreSQL backends "
+        f"{f['cpu_ms_db']:.2f} ms, client {f['cpu_ms_client']:.2f} ms "
+        f"(all postgres processes {f['cpu_ms_postgres_all']:.2f} ms, whole machine "
+        f"{f['cpu_ms_machine']:.2f} ms)"
+    )
 
 
 def main() -> None:
@@ -376,8 +441,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     database = f"fenqi_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG.replace("/test", "/postgres"), isolation_level="AUTOCOMMIT",
-                        pool_size=1, max_overflow=0)
+    admin = make_engine(
+        PG.replace("/test", "/postgres"), isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0
+    )
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {database}"))
     url = PG.replace("/test", f"/{database}")
@@ -387,12 +453,29 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             key, accounts = setup(url, Path(tmp), args.accounts)
             statements = count_statements(url, Path(tmp), key, accounts)
-            env = {**os.environ, "FENQI_DATABASE_URL": url, "FENQI_MODELS_DIR": f"{tmp}/models",
-                   "FENQI_KEYS_FILE": f"{tmp}/keys.json"}
+            env = {
+                **os.environ,
+                "FENQI_DATABASE_URL": url,
+                "FENQI_MODELS_DIR": f"{tmp}/models",
+                "FENQI_KEYS_FILE": f"{tmp}/keys.json",
+            }
             server = subprocess.Popen(
-                [sys.executable, "-m", "fenqi.cli", "serve", "--port", str(args.port),
-                 "--workers", str(args.workers), "--no-access-log", "--no-upgrade-db"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-m",
+                    "fenqi.cli",
+                    "serve",
+                    "--port",
+                    str(args.port),
+                    "--workers",
+                    str(args.workers),
+                    "--no-access-log",
+                    "--no-upgrade-db",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             base = f"http://127.0.0.1:{args.port}"
             for _ in range(600):
                 try:
@@ -429,31 +512,50 @@ def main() -> None:
     tps = pgbench(args.clients, args.seconds)
     admin.dispose()
     pair, sale = loads["authorize+capture"], loads["sale"]
-    result = {"clients": args.clients, "workers": args.workers, "seconds": args.seconds,
-              "cores": os.cpu_count(), "pgbench_tps": tps,
-              "ratio": pair["checkouts_per_s"] / tps, "sale_ratio": sale["checkouts_per_s"] / tps,
-              "loads": loads, "statements": statements, "books": books,
-              # kept for readers of the earlier file
-              "checkouts_per_s": pair["checkouts_per_s"], "p50_ms": pair["p50_ms"],
-              "p99_ms": pair["p99_ms"]}
-    print(f"checkout benchmark: {args.clients} clients, {args.workers} API workers, "
-          f"{args.seconds}s, PostgreSQL, {os.cpu_count()} cores")
+    result = {
+        "clients": args.clients,
+        "workers": args.workers,
+        "seconds": args.seconds,
+        "cores": os.cpu_count(),
+        "pgbench_tps": tps,
+        "ratio": pair["checkouts_per_s"] / tps,
+        "sale_ratio": sale["checkouts_per_s"] / tps,
+        "loads": loads,
+        "statements": statements,
+        "books": books,
+        # kept for readers of the earlier file
+        "checkouts_per_s": pair["checkouts_per_s"],
+        "p50_ms": pair["p50_ms"],
+        "p99_ms": pair["p99_ms"],
+    }
+    print(
+        f"checkout benchmark: {args.clients} clients, {args.workers} API workers, "
+        f"{args.seconds}s, PostgreSQL, {os.cpu_count()} cores"
+    )
     for name, f in loads.items():
         print_load(name, f, "application" if name.startswith("application") else "checkout")
     print(f"  pgbench TPC-B-like            : {tps:8.1f} tps")
-    print(f"  ratio authorize+capture       : {result['ratio']:.3f}   sale: "
-          f"{result['sale_ratio']:.3f}")
+    print(
+        f"  ratio authorize+capture       : {result['ratio']:.3f}   sale: "
+        f"{result['sale_ratio']:.3f}"
+    )
     for name in ("authorize", "capture", "authorize+capture", "sale"):
         s = statements[name]
-        print(f"  per {name:<26}: {s['statements']:.1f} statements, {s['transactions']:.1f} "
-              f"transactions ({s['commits']:.1f} commits), {s['pool_checkouts']:.1f} pool "
-              f"checkouts (a ping each)")
-    print(f"  authorize+capture in process, one at a time, API and client CPU: "
-          f"{statements['authorize+capture']['in_process_cpu_ms']:.2f} ms")
+        print(
+            f"  per {name:<26}: {s['statements']:.1f} statements, {s['transactions']:.1f} "
+            f"transactions ({s['commits']:.1f} commits), {s['pool_checkouts']:.1f} pool "
+            f"checkouts (a ping each)"
+        )
+    print(
+        f"  authorize+capture in process, one at a time, API and client CPU: "
+        f"{statements['authorize+capture']['in_process_cpu_ms']:.2f} ms"
+    )
     cost = pair["cpu_ms_api"] + pair["cpu_ms_db"]
-    print(f"  machine bound (cores / API+PostgreSQL CPU per checkout): "
-          f"{os.cpu_count() or 1} / {cost:.2f} ms = "
-          f"{(os.cpu_count() or 1) / max(cost, 1e-9) * 1000:.0f} checkouts/s")
+    print(
+        f"  machine bound (cores / API+PostgreSQL CPU per checkout): "
+        f"{os.cpu_count() or 1} / {cost:.2f} ms = "
+        f"{(os.cpu_count() or 1) / max(cost, 1e-9) * 1000:.0f} checkouts/s"
+    )
     print(f"  books after the load          : {books}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "checkout.json").write_text(json.dumps(result, indent=2))

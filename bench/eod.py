@@ -42,12 +42,18 @@ PG = os.environ.get("FENQI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@12
 RUN_DATE = date(2026, 6, 1)  # a statement day for the Huabei-style product
 NEXT_DATE = date(2026, 6, 2)  # an ordinary day after it
 HISTORY_ACCRUAL_FEN = 50  # a day's accrued interest or penalty of an account, in May
-CODES = ("principal_receivable", "fee_receivable", "interest_receivable", "penalty_receivable",
-         "written_off_receivable", "customer_credit_balance")
+CODES = (
+    "principal_receivable",
+    "fee_receivable",
+    "interest_receivable",
+    "penalty_receivable",
+    "written_off_receivable",
+    "customer_credit_balance",
+)
 
 
 def numbers(n: int) -> str:
-    return (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) ")
+    return f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) "
 
 
 def build(engine: Engine, accounts: int) -> None:
@@ -59,26 +65,41 @@ def build(engine: Engine, accounts: int) -> None:
         return f"'{day}'" if dialect == "sqlite" else f"DATE '{day}'"
 
     with engine.begin() as conn:
-        conn.execute(text(numbers(accounts) + f"""
+        conn.execute(
+            text(
+                numbers(accounts)
+                + f"""
             INSERT INTO credit_accounts (id, customer_ref, product, tier, currency, limit_fen,
                 status, principal_account_id, opened_at)
             SELECT i, 'c' || i, 'huabei', NULL, 'CNY', 2000000, 'active', NULL, {now}
-            FROM n"""))
+            FROM n"""
+            )
+        )
         # a customer's ledger accounts are opened together, as `open_accounts` does when a credit
         # account opens, so their ids (and rows) sit side by side, customer after customer
         for k, code in enumerate(CODES):
             cap = "2000000" if code == "principal_receivable" else "NULL"
             flag = "TRUE" if "receivable" in code else "FALSE"
             ledger_id = f"(i - 1) * {len(CODES)} + {k + 1}"
-            conn.execute(text(numbers(accounts) + f"""
+            conn.execute(
+                text(
+                    numbers(accounts)
+                    + f"""
                 INSERT INTO ledger_accounts (id, code, owner_kind, owner_id, currency, created_at)
                 SELECT {ledger_id}, '{code}', 'customer', CAST(i AS VARCHAR(64)), 'CNY', {now}
-                FROM n"""))
-            conn.execute(text(numbers(accounts) + f"""
+                FROM n"""
+                )
+            )
+            conn.execute(
+                text(
+                    numbers(accounts)
+                    + f"""
                 INSERT INTO ledger_balances (account_id, debit_cap_fen,
                     credits_must_not_exceed_debits, debits_must_not_exceed_credits,
                     debits_pending, debits_posted, credits_pending, credits_posted)
-                SELECT {ledger_id}, {cap}, {flag}, FALSE, 0, 0, 0, 0 FROM n"""))
+                SELECT {ledger_id}, {cap}, {flag}, FALSE, 0, 0, 0, 0 FROM n"""
+                )
+            )
         # one purchase per account: kind by account id (a realistic mix)
         #   i % 10 in 0..3: a cycle purchase billed on this statement (current)
         #   4: a cycle purchase revolving since 11 May after a minimum payment
@@ -86,7 +107,10 @@ def build(engine: Engine, accounts: int) -> None:
         #   8: a cycle purchase unpaid since a due date 15..240 days ago (M1..M7+; those past the
         #      charge-off threshold were charged off when they reached it, below)
         #   9: a 12-installment plan with its last 1..6 lines unpaid (arrears)
-        conn.execute(text(numbers(accounts) + f"""
+        conn.execute(
+            text(
+                numbers(accounts)
+                + f"""
             INSERT INTO installment_plans (id, credit_account_id, order_ref, kind, terms, method,
                 purchase_date, principal_fen, fee_fen, interest_fen, nominal_rate_bp,
                 effective_rate_bp, status, refunded_fen, fee_removed_fen, interest_removed_fen,
@@ -94,73 +118,106 @@ def build(engine: Engine, accounts: int) -> None:
             SELECT i, i, 'o' || i,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 'installments' ELSE 'cycle' END,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 12 ELSE 1 END,
-                'equal_principal_equal_fee', {d('2026-01-05')}, 120000,
+                'equal_principal_equal_fee', {d("2026-01-05")}, 120000,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 10560 ELSE 0 END, 0,
                 CASE WHEN i % 10 IN (5, 6, 7, 9) THEN 1586 ELSE 0 END, 0, 'open',
                 0, 0, 0, 0, {now}
-            FROM n"""))
-        conn.execute(text(numbers(accounts) + """
+            FROM n"""
+            )
+        )
+        conn.execute(
+            text(
+                numbers(accounts)
+                + """
             INSERT INTO plan_income (plan_id, fee_earned_fen, interest_earned_fen)
-            SELECT i, 4 * 880, 0 FROM n WHERE i % 10 IN (5, 6, 7, 9)  -- Feb..May billed"""))
-        add_days = ("date('2026-06-10', '-' || ((i % 226) + 15) || ' days')"
-                    if dialect == "sqlite" else
-                    "DATE '2026-06-10' - ((i % 226) + 15)")
-        conn.execute(text(numbers(accounts) + f"""
+            SELECT i, 4 * 880, 0 FROM n WHERE i % 10 IN (5, 6, 7, 9)  -- Feb..May billed"""
+            )
+        )
+        add_days = (
+            "date('2026-06-10', '-' || ((i % 226) + 15) || ' days')"
+            if dialect == "sqlite"
+            else "DATE '2026-06-10' - ((i % 226) + 15)"
+        )
+        conn.execute(
+            text(
+                numbers(accounts)
+                + f"""
             INSERT INTO plan_lines (plan_id, period, credit_account_id, due_date, principal_fen,
                 fee_fen, interest_fen, paid_principal_fen, paid_fee_fen, paid_interest_fen,
                 waived_principal_fen, waived_fee_fen, waived_interest_fen, revolving_since)
             SELECT i, 1, i,
-                CASE WHEN i % 10 = 8 THEN {add_days} WHEN i % 10 = 4 THEN {d('2026-05-10')}
-                     ELSE {d('2026-06-10')} END,
+                CASE WHEN i % 10 = 8 THEN {add_days} WHEN i % 10 = 4 THEN {d("2026-05-10")}
+                     ELSE {d("2026-06-10")} END,
                 120000, 0, 0, CASE WHEN i % 10 = 4 THEN 12000 ELSE 0 END, 0, 0, 0, 0, 0,
-                CASE WHEN i % 10 = 4 THEN {d('2026-05-11')} ELSE NULL END
-            FROM n WHERE i % 10 NOT IN (5, 6, 7, 9)"""))
+                CASE WHEN i % 10 = 4 THEN {d("2026-05-11")} ELSE NULL END
+            FROM n WHERE i % 10 NOT IN (5, 6, 7, 9)"""
+            )
+        )
         for period in range(1, 13):
             month = period + 1  # Feb .. Jan
             due = f"{2026 + (month - 1) // 12}-{(month - 1) % 12 + 1:02d}-10"
             paid = "10000" if due < "2026-06-10" else "0"
-            unpaid_tail = f"AND NOT (i % 10 = 9 AND {period} > 6 - (i % 6))" if due < "2026-06-10" \
-                else ""
+            unpaid_tail = (
+                f"AND NOT (i % 10 = 9 AND {period} > 6 - (i % 6))" if due < "2026-06-10" else ""
+            )
             # a line falling due before this statement was billed on its own statement day
             billed = d(due[:8] + "01") if due < "2026-06-10" else "NULL"
-            conn.execute(text(numbers(accounts) + f"""
+            conn.execute(
+                text(
+                    numbers(accounts)
+                    + f"""
                 INSERT INTO plan_lines (plan_id, period, credit_account_id, due_date,
                     principal_fen, fee_fen, interest_fen, paid_principal_fen, paid_fee_fen,
                     paid_interest_fen, waived_principal_fen, waived_fee_fen,
                     waived_interest_fen, billed_on)
                 SELECT i, {period}, i, {d(due)}, 10000, 880, 0,
                     CASE WHEN 1 = 1 {unpaid_tail} THEN {paid} ELSE 0 END,
-                    CASE WHEN 1 = 1 {unpaid_tail} THEN {'880' if paid != '0' else '0'} ELSE 0 END,
+                    CASE WHEN 1 = 1 {unpaid_tail} THEN {"880" if paid != "0" else "0"} ELSE 0 END,
                     0, 0, 0, 0, {billed}
-                FROM n WHERE i % 10 IN (5, 6, 7, 9)"""))
+                FROM n WHERE i % 10 IN (5, 6, 7, 9)"""
+                )
+            )
         # A cycle purchase unpaid since 06-10 minus ((id % 226) + 15) days is (id % 226) + 5 days
         # past due on 05-31. One that reached the charge-off threshold (180 days) before today
         # was charged off on that day, as the end of day leaves it (stopped, its limit at zero in
         # the ledger); this run charges off only those reaching it today (1 in 226 of them).
-        crossed = ("date('2026-06-10', (165 - id % 226) || ' days')" if dialect == "sqlite"
-                   else "DATE '2026-06-10' + CAST(165 - id % 226 AS INTEGER)")
-        conn.execute(text(f"""
+        crossed = (
+            "date('2026-06-10', (165 - id % 226) || ' days')"
+            if dialect == "sqlite"
+            else "DATE '2026-06-10' + CAST(165 - id % 226 AS INTEGER)"
+        )
+        conn.execute(
+            text(f"""
             UPDATE credit_accounts SET status = 'charged_off', charged_off_on = {crossed}
-            WHERE id % 10 = 8 AND id % 226 + 5 >= 180"""))
+            WHERE id % 10 = 8 AND id % 226 + 5 >= 180""")
+        )
         # what the end of day of 05-31 left: each account's oldest amount due before that day,
         # unpaid and not revolving
-        conn.execute(text(f"""
+        conn.execute(
+            text(f"""
             UPDATE credit_accounts SET past_due_since = (
                 SELECT min(due_date) FROM plan_lines
-                WHERE credit_account_id = credit_accounts.id AND due_date < {d('2026-05-31')}
+                WHERE credit_account_id = credit_accounts.id AND due_date < {d("2026-05-31")}
                     AND revolving_since IS NULL
                     AND paid_principal_fen + waived_principal_fen + paid_fee_fen
-                        + waived_fee_fen < principal_fen + fee_fen)"""))
-        conn.execute(text("""
+                        + waived_fee_fen < principal_fen + fee_fen)""")
+        )
+        conn.execute(
+            text("""
             UPDATE ledger_balances SET debit_cap_fen = 0
             WHERE account_id IN (
                 SELECT id FROM ledger_accounts WHERE code = 'principal_receivable'
                     AND owner_id IN (SELECT CAST(id AS VARCHAR(64)) FROM credit_accounts
-                                     WHERE charged_off_on IS NOT NULL))"""))
+                                     WHERE charged_off_on IS NOT NULL))""")
+        )
         if dialect == "postgresql":
             for table in ("credit_accounts", "ledger_accounts", "installment_plans"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                  f"(SELECT max(id) FROM {table}))"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
         history(conn, d)
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
@@ -179,36 +236,52 @@ def history(conn: Connection, d: Callable[[str], str]) -> None:
       interest from 11 May, penalty interest on each day an account was past due; with the
       accrued totals in `accruals` and the receivables' and income's balances."""
     clock = FixedClock(datetime(2026, 5, 31, 12, 0, tzinfo=UTC))
-    income = {kind: open_account(conn, clock, AccountCode(f"{kind}_income"), OwnerKind.PLATFORM,
-                                 "platform", "CNY") for kind in ("interest", "penalty")}
+    income = {
+        kind: open_account(
+            conn, clock, AccountCode(f"{kind}_income"), OwnerKind.PLATFORM, "platform", "CNY"
+        )
+        for kind in ("interest", "penalty")
+    }
     for month in range(2, 6):
-        conn.execute(text(f"""
+        conn.execute(
+            text(f"""
             INSERT INTO statements (credit_account_id, statement_date, due_date, principal_fen,
                 fee_fen, interest_fen, penalty_fen, total_fen, minimum_fen, created_at)
             SELECT id, {d(f"2026-{month:02d}-01")}, {d(f"2026-{month:02d}-10")}, 10000, 880, 0, 0,
                 10880, 10880, '2026-{month:02d}-01 15:00:00+00'
             FROM credit_accounts
-            WHERE charged_off_on IS NULL OR charged_off_on > {d(f"2026-{month:02d}-01")}"""))
+            WHERE charged_off_on IS NULL OR charged_off_on > {d(f"2026-{month:02d}-01")}""")
+        )
     # (kind, the customer's ledger account among CODES, its first day, who accrues on a day)
-    accruing = (("interest", CODES.index("interest_receivable"), 11, "id % 10 = 4"),
-                ("penalty", CODES.index("penalty_receivable"), 1,
-                 "charged_off_on IS NULL AND past_due_since < {day}"))
+    accruing = (
+        ("interest", CODES.index("interest_receivable"), 11, "id % 10 = 4"),
+        (
+            "penalty",
+            CODES.index("penalty_receivable"),
+            1,
+            "charged_off_on IS NULL AND past_due_since < {day}",
+        ),
+    )
     for kind, k, first, where in accruing:
         for day_of_month in range(first, 32):
             day = d(f"2026-05-{day_of_month:02d}")
-            entry = conn.execute(text(f"""
+            entry = conn.execute(
+                text(f"""
                 INSERT INTO ledger_entries (client_id, content_hash, kind, status, business_date,
                     created_at, description, ref_kind, ref_id)
                 VALUES ('eod:2026-05-{day_of_month:02d}:{kind}:CNY:0', 'batch', 'single', 'posted',
                     {day}, '2026-05-{day_of_month:02d} 23:00:00+00', 'daily {kind}', 'partition',
                     '0')
-                RETURNING id""")).scalar_one()
-            conn.execute(text(f"""
+                RETURNING id""")
+            ).scalar_one()
+            conn.execute(
+                text(f"""
                 INSERT INTO ledger_postings (entry_id, seq, debit_account_id, credit_account_id,
                     amount_fen, phase, pending_remaining_fen, code)
                 SELECT {entry}, id, (id - 1) * {len(CODES)} + {k + 1}, {income[kind]},
                     {HISTORY_ACCRUAL_FEN}, 'posted', 0, '{kind}'
-                FROM credit_accounts WHERE {where.format(day=day)}"""))
+                FROM credit_accounts WHERE {where.format(day=day)}""")
+            )
     for kind, k, _first, _where in accruing:
         per_account = f"""
             SELECT (p.debit_account_id - {k + 1}) / {len(CODES)} + 1 AS account_id,
@@ -216,25 +289,33 @@ def history(conn: Connection, d: Callable[[str], str]) -> None:
             FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id
             WHERE e.client_id LIKE 'eod:2026-05-%:{kind}:CNY:0'
             GROUP BY p.debit_account_id"""
-        conn.execute(text(f"""
+        conn.execute(
+            text(f"""
             INSERT INTO accruals (credit_account_id, kind, accrued_fen, paid_fen, waived_fen,
                 accrued_through)
-            SELECT account_id, '{kind}', amount, 0, 0, {d("2026-05-31")} FROM ({per_account}) a"""))
-        conn.execute(text(f"""
+            SELECT account_id, '{kind}', amount, 0, 0, {d("2026-05-31")} FROM ({per_account}) a""")
+        )
+        conn.execute(
+            text(f"""
             UPDATE ledger_balances SET debits_posted = debits_posted + a.amount
-            FROM ({per_account}) a WHERE ledger_balances.account_id = a.ledger_id"""))
-        conn.execute(text(f"""
+            FROM ({per_account}) a WHERE ledger_balances.account_id = a.ledger_id""")
+        )
+        conn.execute(
+            text(f"""
             UPDATE ledger_balances SET credits_posted = credits_posted
                 + (SELECT coalesce(sum(amount), 0) FROM ({per_account}) a)
-            WHERE account_id = {income[kind]}"""))
+            WHERE account_id = {income[kind]}""")
+        )
 
 
 # What the floor changes in every row it touches: a value moved by one and then put back before
 # anything else runs. It must change: SQLite does not write a row whose new content equals
 # the old one, so `SET x = x + 0` reads every row and writes no page at all (its write-ahead log
 # stays empty), while PostgreSQL writes a new version of every row either way.
-FLOOR_UPDATES = ("UPDATE credit_accounts SET limit_fen = limit_fen + {step}",
-                 "UPDATE plan_lines SET principal_fen = principal_fen + {step}")
+FLOOR_UPDATES = (
+    "UPDATE credit_accounts SET limit_fen = limit_fen + {step}",
+    "UPDATE plan_lines SET principal_fen = principal_fen + {step}",
+)
 
 
 def floor(engine: Engine) -> float:
@@ -274,16 +355,25 @@ def bench(url: str, accounts: int, label: str) -> dict[str, float]:
     next_s = time.perf_counter() - t0
     engine.dispose()
     steps = figures[RUN_DATE.isoformat()]
-    print(f"{label}: built {accounts:,} accounts in {built:.1f}s; end of day {eod_s:.1f}s "
-          f"({accounts / eod_s:,.0f} accounts/s); floor {floor_s:.1f}s; "
-          f"ratio {eod_s / floor_s:.2f}; billed rows {steps['bill']['rows']:,}, "
-          f"late accounts {steps['age']['rows']:,}, charged off {steps['charge_off']['rows']:,}; "
-          f"the next day (no statement) {next_s:.1f}s, ratio {next_s / floor_s:.2f}")
-    return {"accounts": accounts, "build_s": built, "eod_s": eod_s, "floor_s": floor_s,
-            "next_day_eod_s": next_s,
-            "accounts_per_s": accounts / eod_s, "ratio_to_floor": eod_s / floor_s,
-            "billed_rows": steps["bill"]["rows"], "late_accounts": steps["age"]["rows"],
-            "charged_off": steps["charge_off"]["rows"]}
+    print(
+        f"{label}: built {accounts:,} accounts in {built:.1f}s; end of day {eod_s:.1f}s "
+        f"({accounts / eod_s:,.0f} accounts/s); floor {floor_s:.1f}s; "
+        f"ratio {eod_s / floor_s:.2f}; billed rows {steps['bill']['rows']:,}, "
+        f"late accounts {steps['age']['rows']:,}, charged off {steps['charge_off']['rows']:,}; "
+        f"the next day (no statement) {next_s:.1f}s, ratio {next_s / floor_s:.2f}"
+    )
+    return {
+        "accounts": accounts,
+        "build_s": built,
+        "eod_s": eod_s,
+        "floor_s": floor_s,
+        "next_day_eod_s": next_s,
+        "accounts_per_s": accounts / eod_s,
+        "ratio_to_floor": eod_s / floor_s,
+        "billed_rows": steps["bill"]["rows"],
+        "late_accounts": steps["age"]["rows"],
+        "charged_off": steps["charge_off"]["rows"],
+    }
 
 
 def main() -> None:
@@ -301,8 +391,9 @@ def main() -> None:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         try:
-            results["postgresql"] = bench(f"{PG}?options=-csearch_path%3D{schema}",
-                                          args.accounts, "postgresql")
+            results["postgresql"] = bench(
+                f"{PG}?options=-csearch_path%3D{schema}", args.accounts, "postgresql"
+            )
         finally:
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

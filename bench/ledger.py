@@ -36,12 +36,20 @@ def setup(engine: Engine, clock: FixedClock) -> tuple[list[int], int]:
     create_all(engine)
     with engine.begin() as conn:
         customers = [
-            open_account(conn, clock, AccountCode.PRINCIPAL_RECEIVABLE, OwnerKind.CUSTOMER,
-                         f"c{i}", "CNY", 10**12)
+            open_account(
+                conn,
+                clock,
+                AccountCode.PRINCIPAL_RECEIVABLE,
+                OwnerKind.CUSTOMER,
+                f"c{i}",
+                "CNY",
+                10**12,
+            )
             for i in range(CUSTOMERS)
         ]
-        merchant = open_account(conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT,
-                                "m", "CNY")
+        merchant = open_account(
+            conn, clock, AccountCode.MERCHANT_PAYABLE, OwnerKind.MERCHANT, "m", "CNY"
+        )
     return customers, merchant
 
 
@@ -50,9 +58,16 @@ def run_fenqi(engine: Engine, clock: FixedClock, n: int) -> float:
     t0 = time.perf_counter()
     for i in range(n):
         with engine.begin() as conn:
-            hold = post_entry(conn, clock, EntryRequest(
-                f"h{i}", "CNY", (PostingSpec(customers[i % CUSTOMERS], merchant, 1000 + i),),
-                pending=True))
+            hold = post_entry(
+                conn,
+                clock,
+                EntryRequest(
+                    f"h{i}",
+                    "CNY",
+                    (PostingSpec(customers[i % CUSTOMERS], merchant, 1000 + i),),
+                    pending=True,
+                ),
+            )
             assert hold.ok
         with engine.begin() as conn:
             resolve_pending(conn, clock, f"p{i}", hold.entry_id)
@@ -67,26 +82,55 @@ def run_floor(engine: Engine, clock: FixedClock, n: int) -> float:
     now, today = clock.now(), clock.today()
 
     def entry(cid: str, kind: str, pending_id: int | None) -> dict[str, object]:
-        return {"client_id": cid, "content_hash": "x", "kind": kind, "status": "posted",
-                "business_date": today, "created_at": now, "description": "",
-                "pending_entry_id": pending_id}
+        return {
+            "client_id": cid,
+            "content_hash": "x",
+            "kind": kind,
+            "status": "posted",
+            "business_date": today,
+            "created_at": now,
+            "description": "",
+            "pending_entry_id": pending_id,
+        }
 
     t0 = time.perf_counter()
     for i in range(n):
         with engine.begin() as conn:
-            hold_id = conn.execute(insert(ledger_entries).values(entry(f"h{i}", "pending", None))
-                                   .returning(ledger_entries.c.id)).scalar_one()
-            conn.execute(insert(ledger_postings).values(
-                entry_id=hold_id, seq=0, debit_account_id=customers[i % CUSTOMERS],
-                credit_account_id=merchant, amount_fen=1000 + i, phase="pending",
-                pending_remaining_fen=1000 + i, code=""))
+            hold_id = conn.execute(
+                insert(ledger_entries)
+                .values(entry(f"h{i}", "pending", None))
+                .returning(ledger_entries.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(ledger_postings).values(
+                    entry_id=hold_id,
+                    seq=0,
+                    debit_account_id=customers[i % CUSTOMERS],
+                    credit_account_id=merchant,
+                    amount_fen=1000 + i,
+                    phase="pending",
+                    pending_remaining_fen=1000 + i,
+                    code="",
+                )
+            )
         with engine.begin() as conn:
-            post_id = conn.execute(insert(ledger_entries).values(entry(f"p{i}", "post", hold_id))
-                                   .returning(ledger_entries.c.id)).scalar_one()
-            conn.execute(insert(ledger_postings).values(
-                entry_id=post_id, seq=0, debit_account_id=customers[i % CUSTOMERS],
-                credit_account_id=merchant, amount_fen=1000 + i, phase="posted",
-                pending_remaining_fen=0, code=""))
+            post_id = conn.execute(
+                insert(ledger_entries)
+                .values(entry(f"p{i}", "post", hold_id))
+                .returning(ledger_entries.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(ledger_postings).values(
+                    entry_id=post_id,
+                    seq=0,
+                    debit_account_id=customers[i % CUSTOMERS],
+                    credit_account_id=merchant,
+                    amount_fen=1000 + i,
+                    phase="posted",
+                    pending_remaining_fen=0,
+                    code="",
+                )
+            )
     return 2 * n / (time.perf_counter() - t0)
 
 
@@ -120,15 +164,18 @@ def main() -> None:
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
-    print(f"ledger benchmark: {args.purchases} purchases = {2 * args.purchases} journal entries "
-          "(hold + post), one transaction each")
+    print(
+        f"ledger benchmark: {args.purchases} purchases = {2 * args.purchases} journal entries "
+        "(hold + post), one transaction each"
+    )
     print(f"{'database':<12}{'fenqi entries/s':>18}{'plain SQL entries/s':>22}{'ratio':>8}")
     for db, r in results.items():
         r["ratio"] = r["fenqi"] / r["floor"]
         print(f"{db:<12}{r['fenqi']:>18,.0f}{r['floor']:>22,.0f}{r['ratio']:>8.2f}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ledger.json").write_text(json.dumps(
-        {"purchases": args.purchases, "results": results}, indent=2))
+    (RESULTS / "ledger.json").write_text(
+        json.dumps({"purchases": args.purchases, "results": results}, indent=2)
+    )
 
 
 if __name__ == "__main__":

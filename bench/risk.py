@@ -77,12 +77,16 @@ def quality(frame: Any, folds: int) -> dict[str, dict[str, float]]:
     for fold, (train, test) in enumerate(split.split(features, y), start=1):
         print(f"  fold {fold}/{folds}", flush=True)
         m_train, m_test = prepared.matrix[train], prepared.matrix[test]
-        add("fenqi scorecard", y[test],
-            fit_scorecard(m_train, y[train], prepared.specs).predict_pd(m_test))
+        add(
+            "fenqi scorecard",
+            y[test],
+            fit_scorecard(m_train, y[train], prepared.specs).predict_pd(m_test),
+        )
         optb = Scorecard(binning_process=BinningProcess(names), estimator=LogisticRegression())
         optb.fit(features.iloc[train], y[train])
-        add("optbinning Scorecard (default)", y[test],
-            optb.predict_proba(features.iloc[test])[:, 1])
+        add(
+            "optbinning Scorecard (default)", y[test], optb.predict_proba(features.iloc[test])[:, 1]
+        )
         add("fenqi GBM", y[test], fit_gbm(m_train, y[train], prepared.specs).predict_pd(m_test))
         light = lgb.LGBMClassifier(verbosity=-1).fit(features.iloc[train], y[train])
         add("LightGBM (default)", y[test], light.predict_proba(features.iloc[test])[:, 1])
@@ -121,22 +125,29 @@ def holdout_quality() -> dict[str, dict[str, float]]:
         for column in text:
             features[column] = features[column].astype("category")
         y = prepared.y
-        train, test = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y,
-                                       random_state=42)
+        train, test = train_test_split(
+            np.arange(len(y)), test_size=0.3, stratify=y, random_state=42
+        )
         m_train, m_test = prepared.matrix[train], prepared.matrix[test]
         row: dict[str, float] = {}
         row["fenqi scorecard"] = metrics.auc(
-            y[test], fit_scorecard(m_train, y[train], prepared.specs).predict_pd(m_test))
-        optb = Scorecard(binning_process=BinningProcess(names, categorical_variables=text),
-                         estimator=LogisticRegression())
+            y[test], fit_scorecard(m_train, y[train], prepared.specs).predict_pd(m_test)
+        )
+        optb = Scorecard(
+            binning_process=BinningProcess(names, categorical_variables=text),
+            estimator=LogisticRegression(),
+        )
         optb.fit(frame[names].iloc[train], y[train])
         row["optbinning Scorecard (default)"] = metrics.auc(
-            y[test], optb.predict_proba(frame[names].iloc[test])[:, 1])
+            y[test], optb.predict_proba(frame[names].iloc[test])[:, 1]
+        )
         row["fenqi GBM"] = metrics.auc(
-            y[test], fit_gbm(m_train, y[train], prepared.specs).predict_pd(m_test))
+            y[test], fit_gbm(m_train, y[train], prepared.specs).predict_pd(m_test)
+        )
         light = lgb.LGBMClassifier(verbosity=-1).fit(features.iloc[train], y[train])
         row["LightGBM (default)"] = metrics.auc(
-            y[test], light.predict_proba(features.iloc[test])[:, 1])
+            y[test], light.predict_proba(features.iloc[test])[:, 1]
+        )
         row["rows"] = float(len(y))
         out[name] = row
     return out
@@ -161,9 +172,12 @@ def text_speed() -> dict[str, float]:
     booster = loaded.model.booster  # type: ignore[attr-defined]
     fenqi_rate = len(big) / min(_once(lambda: loaded.predict_pd(big)) for _ in range(5))
     raw_rate = len(big) / min(_once(lambda: booster.predict(matrix)) for _ in range(5))
-    return {"text_columns": float(sum(1 for s in loaded.specs if s.categories)),
-            "batch_rows_per_s": fenqi_rate, "raw_batch_same_booster_rows_per_s": raw_rate,
-            "batch_ratio_vs_raw_same": fenqi_rate / raw_rate}
+    return {
+        "text_columns": float(sum(1 for s in loaded.specs if s.categories)),
+        "batch_rows_per_s": fenqi_rate,
+        "raw_batch_same_booster_rows_per_s": raw_rate,
+        "batch_ratio_vs_raw_same": fenqi_rate / raw_rate,
+    }
 
 
 def _percentiles(samples_ns: list[int]) -> dict[str, float]:
@@ -189,15 +203,28 @@ def speed(frame: Any, decisions: int) -> dict[str, Any]:
     matrix = features.to_numpy(dtype=np.float64)
     y = (frame[TARGET] == 1).to_numpy(dtype=int)
     booster = loaded.model.booster  # type: ignore[attr-defined]
-    default = lgb.train({"objective": "binary", "verbosity": -1},
-                        lgb.Dataset(matrix, y, feature_name=names), num_boost_round=100)
+    default = lgb.train(
+        {"objective": "binary", "verbosity": -1},
+        lgb.Dataset(matrix, y, feature_name=names),
+        num_boost_round=100,
+    )
     decider = Decider(loaded, load_flow())
     records = features.head(decisions).to_dict("records")
-    applications = [{"applicant_id": str(i), "age": 35, "identity_verified": True,
-                     "blacklisted": False, "other_lenders_count": 1, "bureau_worst_dpd": 0,
-                     "customer_tier": "new", "monthly_income_fen": 1_200_000, "features": r}
-                    for i, r in enumerate(records)]
-    rows = [matrix[i:i + 1] for i in range(decisions)]
+    applications = [
+        {
+            "applicant_id": str(i),
+            "age": 35,
+            "identity_verified": True,
+            "blacklisted": False,
+            "other_lenders_count": 1,
+            "bureau_worst_dpd": 0,
+            "customer_tier": "new",
+            "monthly_income_fen": 1_200_000,
+            "features": r,
+        }
+        for i, r in enumerate(records)
+    ]
+    rows = [matrix[i : i + 1] for i in range(decisions)]
     for i in range(50):  # warm up caches and thread pools
         decider.decide(applications[i])
         booster.predict(rows[i])
@@ -227,10 +254,10 @@ def speed(frame: Any, decisions: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         csv_in = Path(scratch) / "in.csv"
         features.to_csv(csv_in, index=False)
-        score_plain = rate(lambda: score_file(loaded, csv_in, Path(scratch) / "a.csv",
-                                              reasons=0), repeats=2)
-        score_reasons = rate(lambda: score_file(loaded, csv_in, Path(scratch) / "b.csv"),
-                             repeats=2)
+        score_plain = rate(
+            lambda: score_file(loaded, csv_in, Path(scratch) / "a.csv", reasons=0), repeats=2
+        )
+        score_reasons = rate(lambda: score_file(loaded, csv_in, Path(scratch) / "b.csv"), repeats=2)
     raw_same_batch = rate(lambda: booster.predict(matrix))
     raw_default_batch = rate(lambda: default.predict(matrix))
     single = _percentiles(decision_ns)
@@ -238,11 +265,13 @@ def speed(frame: Any, decisions: int) -> dict[str, Any]:
     raw_default = _percentiles(raw_default_ns)
     return {
         "model_rounds": int(loaded.model.best_rounds),  # type: ignore[attr-defined]
-        "decision": single, "raw_single_same_booster": raw_same,
+        "decision": single,
+        "raw_single_same_booster": raw_same,
         "raw_single_default_lightgbm": raw_default,
         "decision_p50_ratio_vs_raw_same": single["p50_us"] / raw_same["p50_us"],
         "decision_p50_ratio_vs_raw_default": single["p50_us"] / raw_default["p50_us"],
-        "batch_rows_per_s": fenqi_batch, "raw_batch_same_booster_rows_per_s": raw_same_batch,
+        "batch_rows_per_s": fenqi_batch,
+        "raw_batch_same_booster_rows_per_s": raw_same_batch,
         "raw_batch_default_lightgbm_rows_per_s": raw_default_batch,
         "batch_ratio_vs_raw_same": fenqi_batch / raw_same_batch,
         "score_command_csv_rows_per_s": score_plain,
@@ -291,39 +320,56 @@ def main() -> None:
             measured["fenqi scorecard"][metric]
             >= measured["optbinning Scorecard (default)"][metric]
         )
-        checks[f"GBM >= best of LightGBM/XGBoost defaults ({metric.upper()})"] = (
-            measured["fenqi GBM"][metric] >= max(measured["LightGBM (default)"][metric],
-                                                 measured["XGBoost (default)"][metric])
+        checks[f"GBM >= best of LightGBM/XGBoost defaults ({metric.upper()})"] = measured[
+            "fenqi GBM"
+        ][metric] >= max(
+            measured["LightGBM (default)"][metric], measured["XGBoost (default)"][metric]
         )
     checks["batch >= 0.9 of raw speed (same booster)"] = timing["batch_ratio_vs_raw_same"] >= 0.9
     if timing["text"]:
         checks["batch with text columns >= 0.9 of raw speed"] = (
-            timing["text"]["batch_ratio_vs_raw_same"] >= 0.9)
+            timing["text"]["batch_ratio_vs_raw_same"] >= 0.9
+        )
     holdout_table = Table(title="Holdout AUC (70/30 stratified split, seed 42)")
-    for column in ("data set", "fenqi scorecard", "optbinning default", "fenqi GBM",
-                   "LightGBM default"):
+    for column in (
+        "data set",
+        "fenqi scorecard",
+        "optbinning default",
+        "fenqi GBM",
+        "LightGBM default",
+    ):
         holdout_table.add_column(column, justify="left" if column == "data set" else "right")
     for name, row in held.items():
-        holdout_table.add_row(name, f"{row['fenqi scorecard']:.4f}",
-                              f"{row['optbinning Scorecard (default)']:.4f}",
-                              f"{row['fenqi GBM']:.4f}", f"{row['LightGBM (default)']:.4f}")
+        holdout_table.add_row(
+            name,
+            f"{row['fenqi scorecard']:.4f}",
+            f"{row['optbinning Scorecard (default)']:.4f}",
+            f"{row['fenqi GBM']:.4f}",
+            f"{row['LightGBM (default)']:.4f}",
+        )
         checks[f"{name}: scorecard >= optbinning default (holdout AUC)"] = (
-            row["fenqi scorecard"] >= row["optbinning Scorecard (default)"])
+            row["fenqi scorecard"] >= row["optbinning Scorecard (default)"]
+        )
         checks[f"{name}: GBM >= LightGBM default (holdout AUC)"] = (
-            row["fenqi GBM"] >= row["LightGBM (default)"])
+            row["fenqi GBM"] >= row["LightGBM (default)"]
+        )
     console.print(holdout_table)
     speed_table = Table(title="Speed")
     for column in ("measure", "fenqi", "raw same booster", "raw default LightGBM"):
         speed_table.add_column(column, justify="left" if column == "measure" else "right")
     for key in ("p50_us", "p99_us"):
         speed_table.add_row(
-            f"single decision {key[:3]} (µs)", f"{timing['decision'][key]:.0f}",
+            f"single decision {key[:3]} (µs)",
+            f"{timing['decision'][key]:.0f}",
             f"{timing['raw_single_same_booster'][key]:.0f}",
             f"{timing['raw_single_default_lightgbm'][key]:.0f}",
         )
-    speed_table.add_row("batch rows/s", f"{timing['batch_rows_per_s']:,.0f}",
-                        f"{timing['raw_batch_same_booster_rows_per_s']:,.0f}",
-                        f"{timing['raw_batch_default_lightgbm_rows_per_s']:,.0f}")
+    speed_table.add_row(
+        "batch rows/s",
+        f"{timing['batch_rows_per_s']:,.0f}",
+        f"{timing['raw_batch_same_booster_rows_per_s']:,.0f}",
+        f"{timing['raw_batch_default_lightgbm_rows_per_s']:,.0f}",
+    )
     console.print(speed_table)
     console.print(
         f"decision p50 / raw single predict p50: {timing['decision_p50_ratio_vs_raw_same']:.1f}x"
@@ -333,21 +379,40 @@ def main() -> None:
         "(default LightGBM, 100 trees)"
     )
     if timing["text"]:
-        console.print(f"batch / raw batch with {timing['text']['text_columns']:.0f} text "
-                      f"columns: {timing['text']['batch_ratio_vs_raw_same']:.2f}")
+        console.print(
+            f"batch / raw batch with {timing['text']['text_columns']:.0f} text "
+            f"columns: {timing['text']['batch_ratio_vs_raw_same']:.2f}"
+        )
     console.print(
         f"fenqi risk score, CSV to CSV: {timing['score_command_csv_rows_per_s']:,.0f} rows/s "
         f"without reasons, {timing['score_command_csv_with_reasons_rows_per_s']:,.0f} with 4 "
-        "reasons")
+        "reasons"
+    )
     for name, ok in checks.items():
         console.print(f"{'PASS' if ok else 'FAIL'}  {name}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "data": str(args.data), "rows": len(frame), "folds": args.folds, "seed": 42,
-        "machine": {"python": platform.python_version(), "processor": platform.machine(),
-                    "cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]},
-        "quality": measured, "holdout": held, "speed": timing, "checks": checks,
-    }, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "data": str(args.data),
+                "rows": len(frame),
+                "folds": args.folds,
+                "seed": 42,
+                "machine": {
+                    "python": platform.python_version(),
+                    "processor": platform.machine(),
+                    "cpus": os.cpu_count(),
+                    "load_average_1m": os.getloadavg()[0],
+                },
+                "quality": measured,
+                "holdout": held,
+                "speed": timing,
+                "checks": checks,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     console.print(f"written {RESULTS}")
 
 

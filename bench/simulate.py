@@ -90,7 +90,9 @@ def bench_parallel(shoppers: int, months: int, workers: int) -> dict[str, Any]:
     config = SimConfig(shoppers=shoppers, months=months, eod=False)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = simulation_context(
-            url, models_dir=Path(tmp) / "models", keys_file=Path(tmp) / "keys.json",
+            url,
+            models_dir=Path(tmp) / "models",
+            keys_file=Path(tmp) / "keys.json",
             start=config.start,
         )
         try:

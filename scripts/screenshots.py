@@ -119,7 +119,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=6)
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     parser.add_argument(
-        "--home", type=Path, default=None,
+        "--home",
+        type=Path,
+        default=None,
         help="Keep the built marketplace in this folder and reuse it on the next run.",
     )
     args = parser.parse_args()

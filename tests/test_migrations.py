@@ -40,9 +40,7 @@ def test_migrations_step_back_and_forth_keeping_the_books(db_url: str) -> None:
         post_entry(
             conn, clock, EntryRequest("buy", "CNY", (PostingSpec(w.principal, w.merchant, 700),))
         )
-        post_entry(
-            conn, clock, EntryRequest("fee", "CNY", (PostingSpec(w.fee, w.fee_income, 30),))
-        )
+        post_entry(conn, clock, EntryRequest("fee", "CNY", (PostingSpec(w.fee, w.fee_income, 30),)))
         before = trial_balance(conn).rows
     downgrade(engine, "0003")
     assert current(engine) == "0003"

@@ -65,7 +65,25 @@ def test_parse_yuan_refuses_what_is_not_an_amount() -> None:
     assert parse_yuan(" 12000 ") == 1_200_000 and parse_yuan("0.5") == 50 and parse_yuan(".07") == 7
     assert parse_yuan("12,000.50") == 1_200_050 and parse_yuan("1,234,567") == 123_456_700
     # issue 25 item 11d: "1,0,0" was read as ¥100; commas belong between groups of three
-    for bad in ("", "abc", "-5", "1.234", "1.2.3", "1e5", "²", ".", "12 000", "1,0,0", "1,00",
-                ",100", "100,", "1,0000", "12,34.5", "5.", "1..5", "١٢"):
+    for bad in (
+        "",
+        "abc",
+        "-5",
+        "1.234",
+        "1.2.3",
+        "1e5",
+        "²",
+        ".",
+        "12 000",
+        "1,0,0",
+        "1,00",
+        ",100",
+        "100,",
+        "1,0000",
+        "12,34.5",
+        "5.",
+        "1..5",
+        "١٢",
+    ):
         with pytest.raises(ValueError):
             parse_yuan(bad)

@@ -134,9 +134,18 @@ def rotate_keys() -> None:
 
     with context() as ctx:
         with ctx.engine.connect() as conn:
-            count = reencrypt_rows(conn, ctx.keys, customers, "id", "key_id", {
-                "name_enc": "customers.name", "id_number_enc": "customers.id_number",
-                "phone_enc": "customers.phone"})
+            count = reencrypt_rows(
+                conn,
+                ctx.keys,
+                customers,
+                "id",
+                "key_id",
+                {
+                    "name_enc": "customers.name",
+                    "id_number_enc": "customers.id_number",
+                    "phone_enc": "customers.phone",
+                },
+            )
         with ctx.engine.begin() as conn:
             secrets = seal_secrets(conn, ctx.keys)
         with ctx.engine.begin() as conn:  # stored idempotent responses: expired go, sealed re-seal
@@ -158,8 +167,9 @@ def purge_idempotency_keys() -> None:
 
     with context() as ctx, ctx.engine.begin() as conn:
         gone = purge_expired(conn, ctx.clock.now(), ctx.settings.idempotency_window_hours)
-    typer.echo(f"deleted {gone} stored responses older than "
-               f"{ctx.settings.idempotency_window_hours} h")
+    typer.echo(
+        f"deleted {gone} stored responses older than {ctx.settings.idempotency_window_hours} h"
+    )
 
 
 @clean_errors
@@ -190,8 +200,15 @@ def serve(
     import uvicorn
 
     _prepare_database(upgrade_db, workers)
-    uvicorn.run("fenqi.api.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="info", access_log=access_log)
+    uvicorn.run(
+        "fenqi.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 def _check_connection_budget(engine: Engine, workers: int) -> None:

@@ -50,8 +50,9 @@ class Settings(BaseSettings):
         default=None, description="Decision flow (JDM JSON); default: the flow shipped with fenqi."
     )
     eod_partition_size: int = Field(default=50_000, ge=1, description="Accounts per partition.")
-    charge_off_days: int = Field(default=180, ge=30, le=3650,
-                                 description="Days past due at which an account is charged off.")
+    charge_off_days: int = Field(
+        default=180, ge=30, le=3650, description="Days past due at which an account is charged off."
+    )
     demo_file: Path = Field(
         default=Path(".fenqi/demo.json"),
         description="What `fenqi demo` built: the demo shop's key, staff logins, a few shoppers.",

@@ -367,8 +367,13 @@ def test_a_500_is_problem_json_and_keeps_the_connection(world: World) -> None:
     host, port = w.api.base.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     body = json.dumps(
-        {"credit_account_id": w.account, "amount_fen": 100, "currency": "CNY", "terms": 0,
-         "merchant_order_ref": "z"}
+        {
+            "credit_account_id": w.account,
+            "amount_fen": 100,
+            "currency": "CNY",
+            "terms": 0,
+            "merchant_order_ref": "z",
+        }
     )
     headers = {
         "Authorization": f"Bearer {w.key}",

@@ -149,9 +149,11 @@ def test_a_sale_is_authorized_and_captured_in_one_request(
         assert [(p["id"], p["terms"]) for p in plans] == [(sale["plan_id"], 3)]
         books_balance(api)
         with api.ctx.engine.connect() as conn:
-            types = conn.execute(
-                select(webhook_events.c.type).order_by(webhook_events.c.id)
-            ).scalars().all()
+            types = (
+                conn.execute(select(webhook_events.c.type).order_by(webhook_events.c.id))
+                .scalars()
+                .all()
+            )
             holds = conn.execute(
                 select(ledger_entries.c.id).where(ledger_entries.c.kind == "pending")
             ).all()

@@ -75,8 +75,13 @@ def test_isolation_between_shops_shoppers_and_roles(
         declined = api.post(
             "/v1/orders",
             shop_a,
-            {"credit_account_id": acct_a, "amount_fen": 100, "currency": "CNY", "terms": 0,
-             "merchant_order_ref": "y"},
+            {
+                "credit_account_id": acct_a,
+                "amount_fen": 100,
+                "currency": "CNY",
+                "terms": 0,
+                "merchant_order_ref": "y",
+            },
         )
         assert declined.status_code == 402 and declined.json()["code"] == "account_not_active"
         r = api.post(
@@ -162,8 +167,9 @@ def test_no_plaintext_identity_in_database_or_logs(
     assert "137****5678" in logged
 
 
-def test_longest_shop_id_can_take_applications(db_url: str, models_dir: Path,
-                                               tmp_path: Path) -> None:
+def test_longest_shop_id_can_take_applications(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
     with running_api(db_url, models_dir, tmp_path) as api:
         shop = api.merchant("m_" + "x" * 29)  # the longest id a shop may have (31 characters)
         r = api.apply(shop, id_number(seq="333"), "13800000033")

@@ -38,7 +38,13 @@ def test_the_first_night_of_a_fresh_install_runs(db_url: str, tmp_path: Path) ->
     try:
         figures = run_eod(ctx, DAY)[DAY.isoformat()]
         assert set(figures) == {
-            "expire_holds", "apply_credit", "revolve", "accrue", "bill", "age", "charge_off"
+            "expire_holds",
+            "apply_credit",
+            "revolve",
+            "accrue",
+            "bill",
+            "age",
+            "charge_off",
         }
         assert all(f == {"rows": 0, "amount_fen": 0} for f in figures.values())
     finally:

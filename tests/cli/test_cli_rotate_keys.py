@@ -34,23 +34,41 @@ def test_rotate_keys(db_url: str, tmp_path: Path) -> None:
     with engine.begin() as conn:
         from fenqi.store.schema.parties import merchants
 
-        conn.execute(merchants.insert().values(id="m_x", name="x", category="general",
-                                               status="active", created_at=clock.now()))
+        conn.execute(
+            merchants.insert().values(
+                id="m_x", name="x", category="general", status="active", created_at=clock.now()
+            )
+        )
         cid, _ = customers.register(conn, clock, ring, ident, "3k_6k", "m_x")
         set_endpoint(conn, clock, "m_x", "https://shop.example/hooks", SEALED, ring)
         conn.execute(  # as stored before secrets were sealed
             webhook_endpoints.insert().values(
-                merchant_id="m_old", url="https://old.example/hooks", secret=PLAIN,
-                key_id=None, created_at=clock.now(), updated_at=clock.now()
+                merchant_id="m_old",
+                url="https://old.example/hooks",
+                secret=PLAIN,
+                key_id=None,
+                created_at=clock.now(),
+                updated_at=clock.now(),
             )
         )
-        stored = conn.execute(select(webhook_endpoints.c.secret).where(
-            webhook_endpoints.c.merchant_id == "m_x")).scalar_one()
+        stored = conn.execute(
+            select(webhook_endpoints.c.secret).where(webhook_endpoints.c.merchant_id == "m_x")
+        ).scalar_one()
         assert SEALED not in stored  # never in plain text
-    env = {**os.environ, "FENQI_DATABASE_URL": db_url, "FENQI_DATA_KEYS": f"k1:{old},k2:{new}",
-           "FENQI_DATA_KEY_ACTIVE": "k2", "FENQI_BLIND_INDEX_KEY": blind}
-    out = subprocess.run([sys.executable, "-m", "fenqi.cli", "rotate-keys"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "FENQI_DATABASE_URL": db_url,
+        "FENQI_DATA_KEYS": f"k1:{old},k2:{new}",
+        "FENQI_DATA_KEY_ACTIVE": "k2",
+        "FENQI_BLIND_INDEX_KEY": blind,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "fenqi.cli", "rotate-keys"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "re-encrypted 1 customers and 2 webhook secrets under key k2" in out.stdout
     rotated = KeyRing.parse(f"k1:{old},k2:{new}", "k2", blind)

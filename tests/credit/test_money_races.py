@@ -318,9 +318,7 @@ def test_refunds_and_repayments_on_one_order_are_serialized(engine: Engine) -> N
             refund, repayment = results
             # when the refund goes first nothing is owed any more, and the product allows no
             # overpayment: the repayment is refused by that rule, never by a constraint
-            repayment_ok = repayment.ok or (
-                refund.ok and repayment.code == "overpayment_too_large"
-            )
+            repayment_ok = repayment.ok or (refund.ok and repayment.code == "overpayment_too_large")
             if not refund.ok or not repayment_ok or not report.ok:
                 failed.append((n, results, report.differences))
         assert failed == [], f"{len(failed)} of {ROUNDS} rounds failed: {failed[:2]}"

@@ -177,17 +177,24 @@ def test_several_consents_in_one_statement_read_back_as_one_by_one(db_engine: En
     ]
     with db_engine.begin() as conn:
         for g in given:
-            record_consent(conn, clock, 1, g.kind, text_version=g.text_version, scope=g.scope,
-                           channel="merchant:s1")
+            record_consent(
+                conn,
+                clock,
+                1,
+                g.kind,
+                text_version=g.text_version,
+                scope=g.scope,
+                channel="merchant:s1",
+            )
         assert record_consents(conn, clock, 2, given, channel="merchant:s1") == 2
         assert record_consents(conn, clock, 3, [], channel="merchant:s1") == 0
     with db_engine.connect() as conn:
         one_by_one, together = list_consents(conn, 1), list_consents(conn, 2)
     assert [c.id for c in together] == sorted(c.id for c in together)
-    assert [(c.kind, c.text_version, c.scope, c.granted_at, c.revoked_at, c.channel)
-            for c in together] == [
-        (c.kind, c.text_version, c.scope, c.granted_at, c.revoked_at, c.channel)
-        for c in one_by_one
+    assert [
+        (c.kind, c.text_version, c.scope, c.granted_at, c.revoked_at, c.channel) for c in together
+    ] == [
+        (c.kind, c.text_version, c.scope, c.granted_at, c.revoked_at, c.channel) for c in one_by_one
     ]
     assert together[0].text_version == "v1"
     bad = [*given, ConsentGiven("telepathy", "v1")]

@@ -28,21 +28,35 @@ def synthetic_credit(n: int = 3000, seed: int = 7) -> pd.DataFrame:
     income_k = rng.gamma(4.0, 5.0, n)
     delinquencies = rng.poisson(0.6, n)
     region = rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1])
-    region_effect = pd.Series(region).map({"north": -0.3, "south": 0.0, "east": 0.4,
-                                           "west": 0.9}).to_numpy()
+    region_effect = (
+        pd.Series(region).map({"north": -0.3, "south": 0.0, "east": 0.4, "west": 0.9}).to_numpy()
+    )
     months = rng.integers(1, 120, n).astype(float)
     months[rng.random(n) < 0.08] = -1
-    logit = (-1.6 + TRUE_WEIGHTS["utilization"] * utilization
-             + TRUE_WEIGHTS["income_k"] * income_k + TRUE_WEIGHTS["delinquencies"] * delinquencies
-             + region_effect + 0.4 * (months == -1) + rng.normal(0, 0.3, n))
+    logit = (
+        -1.6
+        + TRUE_WEIGHTS["utilization"] * utilization
+        + TRUE_WEIGHTS["income_k"] * income_k
+        + TRUE_WEIGHTS["delinquencies"] * delinquencies
+        + region_effect
+        + 0.4 * (months == -1)
+        + rng.normal(0, 0.3, n)
+    )
     bad = rng.random(n) < 1 / (1 + np.exp(-logit))
     income = income_k * 1000
     income[rng.random(n) < 0.05] = np.nan
-    return pd.DataFrame({
-        "row_id": np.arange(1, n + 1), "utilization": utilization, "income": income,
-        "delinquencies": delinquencies, "region": region, "months_on_book": months,
-        "noise": rng.normal(size=n), "outcome": np.where(bad, "bad", "good"),
-    })
+    return pd.DataFrame(
+        {
+            "row_id": np.arange(1, n + 1),
+            "utilization": utilization,
+            "income": income,
+            "delinquencies": delinquencies,
+            "region": region,
+            "months_on_book": months,
+            "noise": rng.normal(size=n),
+            "outcome": np.where(bad, "bad", "good"),
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +91,13 @@ def gbm(credit_frame: pd.DataFrame, registry_dir: Path) -> LoadedModel:
 
 def application(features: dict[str, Any], **policy: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "applicant_id": "app-1", "age": 30, "identity_verified": True, "blacklisted": False,
-        "other_lenders_count": 0, "bureau_worst_dpd": 0, "customer_tier": "new",
+        "applicant_id": "app-1",
+        "age": 30,
+        "identity_verified": True,
+        "blacklisted": False,
+        "other_lenders_count": 0,
+        "bureau_worst_dpd": 0,
+        "customer_tier": "new",
         "monthly_income_fen": 1_500_000,
     }
     base.update(policy)
@@ -88,8 +107,10 @@ def application(features: dict[str, Any], **policy: Any) -> dict[str, Any]:
 
 def features_of(frame: pd.DataFrame, index: int) -> dict[str, Any]:
     row = frame.drop(columns=["outcome"]).iloc[index]
-    return {k: (None if isinstance(v, float) and np.isnan(v) else
-                v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return {
+        k: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v)
+        for k, v in row.items()
+    }
 
 
 def _find_datasets() -> Path | None:

@@ -27,9 +27,27 @@ def csv_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(csv_path: Path) -> Path:
     out = csv_path.parent / "registry"
-    result = runner.invoke(app, ["risk", "train", "--data", str(csv_path), "--target", "outcome",
-                                 "--model", "gbm", "--out", str(out), "--seed", "3",
-                                 "--monotone", "utilization=+1", "--monotone", "income=-1"])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "gbm",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            "--monotone",
+            "utilization=+1",
+            "--monotone",
+            "income=-1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return Path(result.stdout.strip().splitlines()[-1])
 
@@ -42,10 +60,29 @@ def test_train_writes_a_versioned_artifact(trained: Path) -> None:
 
 
 def test_train_scorecard_with_special_codes(csv_path: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["risk", "train", "--data", str(csv_path), "--target", "outcome",
-                                 "--model", "scorecard", "--special-codes", "-1",
-                                 "--min-iv", "0.05", "--pdo", "40", "--base-score", "500",
-                                 "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "scorecard",
+            "--special-codes",
+            "-1",
+            "--min-iv",
+            "0.05",
+            "--pdo",
+            "40",
+            "--base-score",
+            "500",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "scorecard-v0001" / "manifest.json").read_text())
     assert manifest["params"]["special_codes"] == [-1.0]
@@ -57,8 +94,20 @@ def test_train_scorecard_with_special_codes(csv_path: Path, tmp_path: Path) -> N
 
 
 def test_evaluate_prints_the_metrics_as_json(trained: Path, csv_path: Path) -> None:
-    result = runner.invoke(app, ["risk", "evaluate", "--model", str(trained.parent), "--data",
-                                 str(csv_path), "--target", "outcome", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "evaluate",
+            "--model",
+            str(trained.parent),
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert {"auc", "ks", "gini", "brier", "n"} <= set(metrics)
@@ -68,8 +117,21 @@ def test_evaluate_prints_the_metrics_as_json(trained: Path, csv_path: Path) -> N
 
 def test_report_writes_html_and_json(trained: Path, csv_path: Path, tmp_path: Path) -> None:
     html = tmp_path / "out" / "report.html"
-    result = runner.invoke(app, ["risk", "report", "--model", str(trained), "--data",
-                                 str(csv_path), "--target", "outcome", "--html", str(html)])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "report",
+            "--model",
+            str(trained),
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--html",
+            str(html),
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = html.read_text()
     assert '<script src="http' not in text  # plotly.js is inline: no internet needed
@@ -84,12 +146,16 @@ def test_decide_prints_the_decision(trained: Path, csv_path: Path, tmp_path: Pat
     app_path = tmp_path / "application.json"
     frame = pd.read_csv(csv_path)
     app_path.write_text(json.dumps(application(features_of(frame, 0))))
-    result = runner.invoke(app, ["risk", "decide", "--model", str(trained), "--application",
-                                 str(app_path), "--json"])
+    result = runner.invoke(
+        app, ["risk", "decide", "--model", str(trained), "--application", str(app_path), "--json"]
+    )
     assert result.exit_code == 0, result.output
     decision = json.loads(result.stdout)
     assert decision["model_id"] == "gbm-v0001" and decision["outcome"] in {
-        "approve", "refer", "decline"}
+        "approve",
+        "refer",
+        "decline",
+    }
 
 
 def _refused(args: list[str], message: str) -> None:
@@ -97,50 +163,152 @@ def _refused(args: list[str], message: str) -> None:
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert ("Traceback" not in result.output and result.exception is None) or isinstance(
-        result.exception, SystemExit)
+        result.exception, SystemExit
+    )
 
 
 def test_bad_data_is_refused_without_traceback(csv_path: Path, tmp_path: Path) -> None:
     frame = pd.read_csv(csv_path)
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    _refused(["train", "--data", str(empty), "--target", "outcome", "--out", str(tmp_path)],
-             "data file is empty")
-    _refused(["train", "--data", str(csv_path), "--target", "missing", "--out", str(tmp_path)],
-             "target column 'missing' not found")
+    _refused(
+        ["train", "--data", str(empty), "--target", "outcome", "--out", str(tmp_path)],
+        "data file is empty",
+    )
+    _refused(
+        ["train", "--data", str(csv_path), "--target", "missing", "--out", str(tmp_path)],
+        "target column 'missing' not found",
+    )
     three = tmp_path / "three.csv"
     frame.assign(outcome=["a", "b", "c"] * 500).to_csv(three, index=False)
-    _refused(["train", "--data", str(three), "--target", "outcome", "--out", str(tmp_path)],
-             "must have exactly two values")
+    _refused(
+        ["train", "--data", str(three), "--target", "outcome", "--out", str(tmp_path)],
+        "must have exactly two values",
+    )
     mistyped = tmp_path / "mistyped.csv"
     broken = frame.astype({"income": object})
     broken.loc[5, "income"] = "unknown"
     broken.to_csv(mistyped, index=False)
-    _refused(["train", "--data", str(mistyped), "--target", "outcome", "--out", str(tmp_path)],
-             "column 'income' is numeric but has")
-    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "svm",
-              "--out", str(tmp_path)], "--model must be scorecard or gbm")
-    _refused(["train", "--data", str(tmp_path / "nope.csv"), "--target", "outcome", "--out",
-              str(tmp_path)], "data file not found")
-    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
-              "--min-iv", "0.02", "--out", str(tmp_path)], "--min-iv applies to")
-    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
-              "--calibration", "magic", "--out", str(tmp_path)], "--calibration is platt")
-    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
-              "--monotone", "utilization", "--out", str(tmp_path)], "--monotone takes")
-    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "gbm",
-              "--monotone", "nope=+1", "--out", str(tmp_path)],
-             "monotone constraints name unknown features: ['nope']")
-    _refused(["train", "--data", str(csv_path), "--target", "outcome", "--model", "scorecard",
-              "--special-codes", "x", "--out", str(tmp_path)], "--special-codes must be")
+    _refused(
+        ["train", "--data", str(mistyped), "--target", "outcome", "--out", str(tmp_path)],
+        "column 'income' is numeric but has",
+    )
+    _refused(
+        [
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "svm",
+            "--out",
+            str(tmp_path),
+        ],
+        "--model must be scorecard or gbm",
+    )
+    _refused(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "nope.csv"),
+            "--target",
+            "outcome",
+            "--out",
+            str(tmp_path),
+        ],
+        "data file not found",
+    )
+    _refused(
+        [
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "gbm",
+            "--min-iv",
+            "0.02",
+            "--out",
+            str(tmp_path),
+        ],
+        "--min-iv applies to",
+    )
+    _refused(
+        [
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "gbm",
+            "--calibration",
+            "magic",
+            "--out",
+            str(tmp_path),
+        ],
+        "--calibration is platt",
+    )
+    _refused(
+        [
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "gbm",
+            "--monotone",
+            "utilization",
+            "--out",
+            str(tmp_path),
+        ],
+        "--monotone takes",
+    )
+    _refused(
+        [
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "gbm",
+            "--monotone",
+            "nope=+1",
+            "--out",
+            str(tmp_path),
+        ],
+        "monotone constraints name unknown features: ['nope']",
+    )
+    _refused(
+        [
+            "train",
+            "--data",
+            str(csv_path),
+            "--target",
+            "outcome",
+            "--model",
+            "scorecard",
+            "--special-codes",
+            "x",
+            "--out",
+            str(tmp_path),
+        ],
+        "--special-codes must be",
+    )
 
 
 def test_evaluate_refuses_mismatched_data(trained: Path, csv_path: Path, tmp_path: Path) -> None:
     frame = pd.read_csv(csv_path).drop(columns=["utilization"])
     path = tmp_path / "fewer.csv"
     frame.to_csv(path, index=False)
-    _refused(["evaluate", "--model", str(trained), "--data", str(path), "--target", "outcome"],
-             "lacks model features: utilization")
+    _refused(
+        ["evaluate", "--model", str(trained), "--data", str(path), "--target", "outcome"],
+        "lacks model features: utilization",
+    )
 
 
 def test_decide_refuses_a_broken_flow(trained: Path, tmp_path: Path) -> None:
@@ -148,46 +316,90 @@ def test_decide_refuses_a_broken_flow(trained: Path, tmp_path: Path) -> None:
     flow.write_text("{")
     app_path = tmp_path / "application.json"
     app_path.write_text("{}")
-    _refused(["decide", "--model", str(trained), "--application", str(app_path)],
-             "error [risk.bad_data]: application needs an 'applicant_id'")
+    _refused(
+        ["decide", "--model", str(trained), "--application", str(app_path)],
+        "error [risk.bad_data]: application needs an 'applicant_id'",
+    )
     app_path.write_text(json.dumps(application({})))
-    _refused(["decide", "--flow", str(flow), "--model", str(trained), "--application",
-              str(app_path)], "error [risk.bad_flow]")
+    _refused(
+        ["decide", "--flow", str(flow), "--model", str(trained), "--application", str(app_path)],
+        "error [risk.bad_flow]",
+    )
 
 
 def test_psi_flags_a_shifted_sample(trained: Path, csv_path: Path, tmp_path: Path) -> None:
     frame = pd.read_csv(csv_path)
     shifted = tmp_path / "shifted.csv"
     frame.assign(utilization=(frame["utilization"] + 0.3).clip(upper=1.0)).to_csv(
-        shifted, index=False)
-    result = runner.invoke(app, ["risk", "psi", "--model", str(trained), "--expected",
-                                 str(csv_path), "--actual", str(csv_path), "--json"])
+        shifted, index=False
+    )
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "psi",
+            "--model",
+            str(trained),
+            "--expected",
+            str(csv_path),
+            "--actual",
+            str(csv_path),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     same = json.loads(result.stdout)
     assert same["score_psi"] == 0.0 and max(same["feature_psi"].values()) == 0.0
-    result = runner.invoke(app, ["risk", "psi", "--model", str(trained), "--expected",
-                                 str(csv_path), "--actual", str(shifted), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "psi",
+            "--model",
+            str(trained),
+            "--expected",
+            str(csv_path),
+            "--actual",
+            str(shifted),
+            "--json",
+        ],
+    )
     moved = json.loads(result.stdout)
     assert next(iter(moved["feature_psi"])) == "utilization"
     assert moved["feature_psi"]["utilization"] > 0.25 and moved["score_psi"] > 0.05
 
 
 def test_decide_can_record_the_decision(
-    trained: Path, csv_path: Path, tmp_path: Path, db_engine: Engine,
+    trained: Path,
+    csv_path: Path,
+    tmp_path: Path,
+    db_engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from fenqi.settings import get_settings
 
-    monkeypatch.setenv("FENQI_DATABASE_URL",
-                       db_engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FENQI_DATABASE_URL", db_engine.url.render_as_string(hide_password=False))
     get_settings.cache_clear()
     app_path = tmp_path / "application.json"
-    app_path.write_text(json.dumps(application(features_of(pd.read_csv(csv_path), 1),
-                                               applicant_id="cli-7")))
+    app_path.write_text(
+        json.dumps(application(features_of(pd.read_csv(csv_path), 1), applicant_id="cli-7"))
+    )
     try:
-        result = runner.invoke(app, ["risk", "decide", "--model", str(trained), "--application",
-                                     str(app_path), "--json", "--record",
-                                     "--application-ref", "A-77"])
+        result = runner.invoke(
+            app,
+            [
+                "risk",
+                "decide",
+                "--model",
+                str(trained),
+                "--application",
+                str(app_path),
+                "--json",
+                "--record",
+                "--application-ref",
+                "A-77",
+            ],
+        )
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -195,4 +407,5 @@ def test_decide_can_record_the_decision(
     with db_engine.connect() as conn:
         rows = decisions_for(conn, "cli-7")
     assert [(r["id"], r["application_ref"], r["model_id"]) for r in rows] == [
-        (decision["record_id"], "A-77", "gbm-v0001")]
+        (decision["record_id"], "A-77", "gbm-v0001")
+    ]

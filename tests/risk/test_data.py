@@ -51,13 +51,19 @@ def test_missing_target_column_names_the_columns() -> None:
 
 def test_features_are_typed_and_identifiers_dropped() -> None:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({
-        "id": rng.permutation(1000)[:60] + 5, "amount": [1.5, 2.0, None] * 20,
-        "city": ["a", "b", "a", None] * 15, "constant": [7] * 60, "count": [1, 2, 3] * 20,
-    })
+    frame = pd.DataFrame(
+        {
+            "id": rng.permutation(1000)[:60] + 5,
+            "amount": [1.5, 2.0, None] * 20,
+            "city": ["a", "b", "a", None] * 15,
+            "constant": [7] * 60,
+            "count": [1, 2, 3] * 20,
+        }
+    )
     specs = infer_features(frame)
     assert [(s.name, s.kind) for s in specs] == [
-        ("amount", FeatureKind.NUMERIC), ("city", FeatureKind.CATEGORICAL),
+        ("amount", FeatureKind.NUMERIC),
+        ("city", FeatureKind.CATEGORICAL),
         ("count", FeatureKind.NUMERIC),
     ]
     assert specs[1].categories == ("a", "b")
@@ -70,10 +76,8 @@ def test_numeric_column_with_text_is_refused_naming_row() -> None:
 
 
 def test_record_encoder_matches_frame_encoding() -> None:
-    frame = pd.DataFrame({"amount": [1.5, None, 3.0], "city": ["a", "zzz", None],
-                          "n": [1, 2, 3]})
-    specs = infer_features(pd.DataFrame({"amount": [1.0, 2.0], "city": ["a", "b"],
-                                         "n": [5, 9]}))
+    frame = pd.DataFrame({"amount": [1.5, None, 3.0], "city": ["a", "zzz", None], "n": [1, 2, 3]})
+    specs = infer_features(pd.DataFrame({"amount": [1.0, 2.0], "city": ["a", "b"], "n": [5, 9]}))
     matrix = encode_frame(frame, specs)
     encoder = RecordEncoder(specs)
     for i, record in enumerate(frame.replace({np.nan: None}).to_dict("records")):

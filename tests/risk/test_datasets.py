@@ -45,16 +45,40 @@ def test_uci_models_reach_published_quality(
 def test_german_credit_through_the_cli(datasets_dir: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     data = datasets_dir / "german_credit.csv"
-    result = runner.invoke(app, ["risk", "train", "--data", str(data), "--target",
-                                 "creditability", "--model", "scorecard", "--out",
-                                 str(tmp_path / "reg")])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "creditability",
+            "--model",
+            "scorecard",
+            "--out",
+            str(tmp_path / "reg"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     model_dir = Path(result.stdout.strip().splitlines()[-1])
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert manifest["target"]["bad_label"] == "bad"  # inferred from good/bad
     assert manifest["metrics"]["auc"] > 0.72
-    result = runner.invoke(app, ["risk", "evaluate", "--model", str(model_dir), "--data",
-                                 str(data), "--target", "creditability", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "risk",
+            "evaluate",
+            "--model",
+            str(model_dir),
+            "--data",
+            str(data),
+            "--target",
+            "creditability",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n"] == 1000
 
@@ -65,6 +89,8 @@ def test_german_credit_gbm_decisions(datasets_dir: Path, tmp_path: Path) -> None
     assert loaded.manifest["metrics"]["auc"] > 0.7
     decider = Decider(loaded, load_flow())
     features = frame.drop(columns=["creditability"]).to_dict("records")
-    outcomes = {decider.decide(application(f, applicant_id=str(i))).outcome
-                for i, f in enumerate(features[:200])}
+    outcomes = {
+        decider.decide(application(f, applicant_id=str(i))).outcome
+        for i, f in enumerate(features[:200])
+    }
     assert outcomes >= {"approve", "decline"}

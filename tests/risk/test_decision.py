@@ -92,15 +92,18 @@ def test_assignment_share_is_close_to_target() -> None:
 def test_champion_challenger_returns_live_and_shadow(
     scorecard: LoadedModel, gbm: LoadedModel, credit_frame: pd.DataFrame
 ) -> None:
-    experiment = ChampionChallenger(Decider(scorecard, load_flow()), Decider(gbm, load_flow()),
-                                    challenger_share_bp=5_000, salt="s")
+    experiment = ChampionChallenger(
+        Decider(scorecard, load_flow()),
+        Decider(gbm, load_flow()),
+        challenger_share_bp=5_000,
+        salt="s",
+    )
     seen = set()
     for i in range(40):
         raw = application(features_of(credit_frame, i), applicant_id=f"a{i}")
         result = experiment.decide(raw)
         assert {result.live.variant, result.shadow.variant} == {"champion", "challenger"}
         assert result.live.variant == assign_variant(f"a{i}", 5_000, "s")
-        assert {result.live.model_id, result.shadow.model_id} == {"scorecard-v0001",
-                                                                  "gbm-v0001"}
+        assert {result.live.model_id, result.shadow.model_id} == {"scorecard-v0001", "gbm-v0001"}
         seen.add(result.live.variant)
     assert seen == {Variant.CHAMPION, Variant.CHALLENGER}

@@ -41,11 +41,19 @@ def test_default_flow_declines(applicant: dict[str, Any], reason: str) -> None:
     [
         ({"score": 640, "monthly_income_fen": 2_500_000}, "approve", 5_000_000, "T1"),
         ({"score": 600, "monthly_income_fen": 1_000_000}, "approve", 2_000_000, "T2"),
-        ({"score": 545, "monthly_income_fen": 100_000, "monthly_spend_fen": 0}, "approve",
-         500_000, "T3"),
+        (
+            {"score": 545, "monthly_income_fen": 100_000, "monthly_spend_fen": 0},
+            "approve",
+            500_000,
+            "T3",
+        ),
         # Spend counts as capacity at three times the monthly spend.
-        ({"score": 545, "monthly_income_fen": 100_000, "monthly_spend_fen": 400_000},
-         "approve", 1_000_000, "T3"),
+        (
+            {"score": 545, "monthly_income_fen": 100_000, "monthly_spend_fen": 400_000},
+            "approve",
+            1_000_000,
+            "T3",
+        ),
         ({"score": 530}, "refer", 0, ""),
         ({"score": 530, "customer_tier": "existing"}, "approve", 300_000, "T4"),
         ({"score": 510, "customer_tier": "existing"}, "refer", 0, ""),
@@ -82,10 +90,8 @@ def _break_cell(graph: dict[str, Any]) -> None:
 
 def _drop_output(graph: dict[str, Any]) -> None:
     graph["nodes"] = [n for n in graph["nodes"] if n["id"] != "pricing"]
-    graph["edges"] = [e for e in graph["edges"] if "pricing" not in (e["sourceId"],
-                                                                       e["targetId"])]
-    graph["edges"].append({"id": "x", "sourceId": "limit", "targetId": "response",
-                           "type": "edge"})
+    graph["edges"] = [e for e in graph["edges"] if "pricing" not in (e["sourceId"], e["targetId"])]
+    graph["edges"].append({"id": "x", "sourceId": "limit", "targetId": "response", "type": "edge"})
 
 
 def _bad_outcome(graph: dict[str, Any]) -> None:
@@ -119,8 +125,11 @@ def test_broken_flows_are_refused_at_load(tmp_path: Path, breakage: Any, message
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("{not json", "not valid JSON"), ('{"nodes": 5}', "'nodes' and 'edges' lists"),
-     ('{"nodes": [], "edges": []}', "exactly one inputNode")],
+    [
+        ("{not json", "not valid JSON"),
+        ('{"nodes": 5}', "'nodes' and 'edges' lists"),
+        ('{"nodes": [], "edges": []}', "exactly one inputNode"),
+    ],
 )
 def test_malformed_flow_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
     with pytest.raises(FlowError, match=message):

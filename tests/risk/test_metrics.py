@@ -41,8 +41,10 @@ def test_gains_capture_all_bads_and_riskiest_decile_lifts() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, st.integers(1, 300), elements=finite),
-       arrays(np.float64, st.integers(1, 300), elements=finite))
+@given(
+    arrays(np.float64, st.integers(1, 300), elements=finite),
+    arrays(np.float64, st.integers(1, 300), elements=finite),
+)
 def test_psi_is_never_negative(expected: np.ndarray, actual: np.ndarray) -> None:
     assert metrics.psi(expected, actual) >= 0.0
 
@@ -71,8 +73,13 @@ def test_default_scale_is_600_at_50_to_1_with_pdo_20() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.floats(1e-6, 1 - 1e-6), st.floats(1e-6, 1 - 1e-6), st.floats(1, 100),
-       st.floats(1, 200), st.floats(300, 900))
+@given(
+    st.floats(1e-6, 1 - 1e-6),
+    st.floats(1e-6, 1 - 1e-6),
+    st.floats(1, 100),
+    st.floats(1, 200),
+    st.floats(300, 900),
+)
 def test_scaling_is_monotone_and_invertible(
     a: float, b: float, pdo: float, odds: float, base: float
 ) -> None:

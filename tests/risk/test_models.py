@@ -64,12 +64,18 @@ def test_scorecard_points_add_up_and_reasons_are_the_costliest(
     assert isinstance(model, ScorecardModel)
     matrix = scorecard.matrix(credit_frame)
     points = model.points_matrix(matrix)
-    np.testing.assert_allclose(points.sum(axis=1),
-                               model.scale.score_from_pd(model.predict_pd(matrix)), rtol=1e-9)
+    np.testing.assert_allclose(
+        points.sum(axis=1), model.scale.score_from_pd(model.predict_pd(matrix)), rtol=1e-9
+    )
     risky = int(np.argmax(credit_frame["utilization"] + credit_frame["delinquencies"]))
     reasons = [r.feature for r in scorecard.explain(features_of(credit_frame, risky)).reasons]
-    assert reasons and set(reasons) <= {"utilization", "delinquencies", "income", "region",
-                                        "months_on_book"}
+    assert reasons and set(reasons) <= {
+        "utilization",
+        "delinquencies",
+        "income",
+        "region",
+        "months_on_book",
+    }
     # The noise column carries no information: it must not be a top reason for anyone here.
     assert all(c.name != "noise" or c.iv < 0.05 for c in model.characteristics)
 
@@ -83,8 +89,9 @@ def test_scorecard_table_has_special_and_missing_bins_and_exports(
     special = months[months["bin"] == "Special -1"]["points"].iloc[0]
     assert special < months["points"].max()  # "no history" (-1) costs points
     utilization = table[table["characteristic"] == "utilization"]
-    regular = utilization[~utilization["bin"].str.startswith("Special")
-                          & (utilization["bin"] != "Missing")]["points"].tolist()
+    regular = utilization[
+        ~utilization["bin"].str.startswith("Special") & (utilization["bin"] != "Missing")
+    ]["points"].tolist()
     assert regular == sorted(regular, reverse=True)  # monotonic: more utilization, fewer points
     html = (scorecard.path / "scorecard_table.html").read_text()
     assert "<table" in html and "months_on_book" in html
@@ -103,8 +110,12 @@ def test_gbm_monotone_constraint_is_respected(credit_frame: pd.DataFrame) -> Non
 
 def test_isotonic_calibration_gives_probabilities(credit_frame: pd.DataFrame) -> None:
     prepared = prepare(credit_frame, "outcome")
-    model = fit_gbm(prepared.matrix, prepared.y, prepared.specs,
-                    GbmParams(calibration="isotonic", max_rounds=200, refit_full=False))
+    model = fit_gbm(
+        prepared.matrix,
+        prepared.y,
+        prepared.specs,
+        GbmParams(calibration="isotonic", max_rounds=200, refit_full=False),
+    )
     pd_ = model.predict_pd(prepared.matrix)
     assert pd_.min() > 0.0 and pd_.max() < 1.0
     assert abs(pd_.mean() - prepared.y.mean()) < 0.03
@@ -152,8 +163,16 @@ def test_each_save_is_a_new_version_and_the_newest_loads(
     clock = FixedClock(datetime(2026, 2, 1, tzinfo=UTC))
     paths = []
     for _ in range(3):
-        saved = save_model(scorecard.model, tmp_path, clock, target={"column": "outcome"},
-                           data_fingerprint="f" * 64, n_rows=1, metrics={}, params={})
+        saved = save_model(
+            scorecard.model,
+            tmp_path,
+            clock,
+            target={"column": "outcome"},
+            data_fingerprint="f" * 64,
+            n_rows=1,
+            metrics={},
+            params={},
+        )
         paths.append(saved.path.name)
         clock.advance(timedelta(hours=1))
     assert paths == ["scorecard-v0001", "scorecard-v0002", "scorecard-v0003"]
@@ -165,8 +184,9 @@ def test_scorecard_report_includes_the_table(
 ) -> None:
     from fenqi.risk.report import evaluate_frame, write_report
 
-    json_path = write_report(evaluate_frame(scorecard, credit_frame, "outcome"),
-                             tmp_path / "r.html")
+    json_path = write_report(
+        evaluate_frame(scorecard, credit_frame, "outcome"), tmp_path / "r.html"
+    )
     html = (tmp_path / "r.html").read_text()
     assert "<h2>Scorecard</h2>" in html and "months_on_book" in html
     assert json.loads(json_path.read_text())["model_id"] == "scorecard-v0001"
@@ -191,8 +211,10 @@ def test_gbm_single_row_path_matches_booster_predict(
         assert model._row_predictor is not None
         np.testing.assert_array_equal(got, expected)
     assert np.isnan(matrix).any()  # the sample covers missing values
-    a, b = gbm.explain(features_of(credit_frame, 5)), load_model(gbm.path).explain(
-        features_of(credit_frame, 5))
+    a, b = (
+        gbm.explain(features_of(credit_frame, 5)),
+        load_model(gbm.path).explain(features_of(credit_frame, 5)),
+    )
     assert a == b
 
 

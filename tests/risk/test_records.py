@@ -37,18 +37,26 @@ def test_decision_is_recorded_with_everything_that_decided_it(
 
 
 def test_experiment_records_live_and_shadow(
-    db_engine: Engine, clock: FixedClock, scorecard: LoadedModel, gbm: LoadedModel,
+    db_engine: Engine,
+    clock: FixedClock,
+    scorecard: LoadedModel,
+    gbm: LoadedModel,
     credit_frame: pd.DataFrame,
 ) -> None:
-    experiment = ChampionChallenger(Decider(scorecard, load_flow()), Decider(gbm, load_flow()),
-                                    challenger_share_bp=3_000, experiment_id="gbm-trial")
+    experiment = ChampionChallenger(
+        Decider(scorecard, load_flow()),
+        Decider(gbm, load_flow()),
+        challenger_share_bp=3_000,
+        experiment_id="gbm-trial",
+    )
     with db_engine.begin() as conn:
         for i in range(10):
             raw = application(features_of(credit_frame, i), applicant_id=f"c{i}")
             live = decide_and_record_experiment(conn, clock, experiment, raw, f"ref-{i}")
             stored = conn.execute(
-                select(risk_decisions.c.variant, risk_decisions.c.is_live)
-                .where(risk_decisions.c.application_ref == f"ref-{i}")
+                select(risk_decisions.c.variant, risk_decisions.c.is_live).where(
+                    risk_decisions.c.application_ref == f"ref-{i}"
+                )
             ).all()
             other = "challenger" if live.variant == "champion" else "champion"
             assert sorted(stored) == sorted([(str(live.variant), True), (other, False)])

@@ -28,18 +28,26 @@ OPENED = datetime(2025, 1, 1, tzinfo=UTC)  # an established account unless a tes
 POLICY = TransactionRiskPolicy()
 
 
-def _txn(ref: str, amount_fen: int = 10_000, account: str = "acc-1", **kw: object
-         ) -> TransactionRiskInput:
-    fields: dict[str, object] = {"merchant_category": "apparel", "account_opened_at": OPENED,
-                                 "device_id": None, "phone_key": None}
+def _txn(
+    ref: str, amount_fen: int = 10_000, account: str = "acc-1", **kw: object
+) -> TransactionRiskInput:
+    fields: dict[str, object] = {
+        "merchant_category": "apparel",
+        "account_opened_at": OPENED,
+        "device_id": None,
+        "phone_key": None,
+    }
     fields.update(kw)
     return TransactionRiskInput(ref, account, amount_fen, **fields)  # type: ignore[arg-type]
 
 
 def _state(**kw: object) -> TransactionRiskState:
     fields: dict[str, object] = {
-        "velocity": {}, "accounts_on_device": 1, "accounts_on_phone": 1,
-        "prior_accepted_count": 3, "prior_accepted_amount_fen": 50_000,
+        "velocity": {},
+        "accounts_on_device": 1,
+        "accounts_on_phone": 1,
+        "prior_accepted_count": 3,
+        "prior_accepted_amount_fen": 50_000,
         "account_age_seconds": 10 * 86_400.0,
     }
     fields.update(kw)
@@ -50,31 +58,62 @@ def _state(**kw: object) -> TransactionRiskState:
     ("txn_kw", "state_kw", "outcome", "reason"),
     [
         ({}, {}, "approve", "T00_OK"),
-        ({}, {"velocity": {(Subject.ACCOUNT, 3_600): (6, 1_000)}}, "step_up",
-         "T01_ACCOUNT_VELOCITY_COUNT"),
-        ({}, {"velocity": {(Subject.ACCOUNT, 86_400): (3, 2_000_001)}}, "decline",
-         "T02_ACCOUNT_VELOCITY_AMOUNT"),
-        ({}, {"velocity": {(Subject.DEVICE, 3_600): (11, 0)}}, "decline",
-         "T03_DEVICE_VELOCITY_COUNT"),
+        (
+            {},
+            {"velocity": {(Subject.ACCOUNT, 3_600): (6, 1_000)}},
+            "step_up",
+            "T01_ACCOUNT_VELOCITY_COUNT",
+        ),
+        (
+            {},
+            {"velocity": {(Subject.ACCOUNT, 86_400): (3, 2_000_001)}},
+            "decline",
+            "T02_ACCOUNT_VELOCITY_AMOUNT",
+        ),
+        (
+            {},
+            {"velocity": {(Subject.DEVICE, 3_600): (11, 0)}},
+            "decline",
+            "T03_DEVICE_VELOCITY_COUNT",
+        ),
         ({}, {"accounts_on_device": 3}, "step_up", "T05_DEVICE_SHARED"),
         ({}, {"accounts_on_device": 5}, "decline", "T05_DEVICE_SHARED"),
         ({}, {"accounts_on_phone": 2}, "decline", "T06_PHONE_SHARED"),
-        ({"amount_fen": 250_000}, {"prior_accepted_count": 0, "prior_accepted_amount_fen": 0,
-                                   "account_age_seconds": 3_600.0}, "step_up",
-         "T07_NEW_ACCOUNT_FIRST_PURCHASE"),
-        ({"amount_fen": 250_000}, {"prior_accepted_count": 0, "prior_accepted_amount_fen": 0},
-         "approve", "T00_OK"),  # the same first purchase on an account 10 days old
-        ({"amount_fen": 150_000}, {"prior_accepted_amount_fen": 400_000,
-                                   "account_age_seconds": 86_400.0}, "decline",
-         "T08_NEW_ACCOUNT_EXPOSURE"),
-        ({"merchant_category": "gift_cards", "amount_fen": 100_001}, {}, "step_up",
-         "T09_MERCHANT_CATEGORY_HIGH_RISK"),
+        (
+            {"amount_fen": 250_000},
+            {
+                "prior_accepted_count": 0,
+                "prior_accepted_amount_fen": 0,
+                "account_age_seconds": 3_600.0,
+            },
+            "step_up",
+            "T07_NEW_ACCOUNT_FIRST_PURCHASE",
+        ),
+        (
+            {"amount_fen": 250_000},
+            {"prior_accepted_count": 0, "prior_accepted_amount_fen": 0},
+            "approve",
+            "T00_OK",
+        ),  # the same first purchase on an account 10 days old
+        (
+            {"amount_fen": 150_000},
+            {"prior_accepted_amount_fen": 400_000, "account_age_seconds": 86_400.0},
+            "decline",
+            "T08_NEW_ACCOUNT_EXPOSURE",
+        ),
+        (
+            {"merchant_category": "gift_cards", "amount_fen": 100_001},
+            {},
+            "step_up",
+            "T09_MERCHANT_CATEGORY_HIGH_RISK",
+        ),
         ({"merchant_category": "gift_cards", "amount_fen": 100_000}, {}, "approve", "T00_OK"),
         ({"merchant_category": "gambling"}, {}, "decline", "T10_MERCHANT_CATEGORY_BLOCKED"),
     ],
 )
-def test_rules(txn_kw: dict[str, object], state_kw: dict[str, object], outcome: str,
-               reason: str) -> None:
+def test_rules(
+    txn_kw: dict[str, object], state_kw: dict[str, object], outcome: str, reason: str
+) -> None:
     decision = evaluate_transaction(_txn("t", **txn_kw), _state(**state_kw), POLICY)
     assert (decision.outcome.value, decision.reason_code) == (outcome, reason)
 
@@ -82,7 +121,8 @@ def test_rules(txn_kw: dict[str, object], state_kw: dict[str, object], outcome: 
 def test_most_severe_hit_decides_and_all_hits_are_listed() -> None:
     decision = evaluate_transaction(
         _txn("t", merchant_category="gift_cards", amount_fen=200_000),
-        _state(accounts_on_phone=3), POLICY,
+        _state(accounts_on_phone=3),
+        POLICY,
     )
     assert decision.outcome is TxnOutcome.DECLINE
     assert decision.reason_codes == ("T06_PHONE_SHARED", "T09_MERCHANT_CATEGORY_HIGH_RISK")
@@ -141,12 +181,20 @@ def test_retry_returns_the_first_answer_without_counting_twice(
 
 def test_declined_amount_is_given_back(db_engine: Engine, txn_clock: FixedClock) -> None:
     with db_engine.begin() as conn:
-        assess_transaction(conn, txn_clock, _txn("d1", amount_fen=5_000,
-                                                 merchant_category="gambling"))
+        assess_transaction(
+            conn, txn_clock, _txn("d1", amount_fen=5_000, merchant_category="gambling")
+        )
         assess_transaction(conn, txn_clock, _txn("d2", amount_fen=7_000))
         amounts = conn.execute(select(risk_velocity_counters.c.amount_fen)).scalars().all()
-        stored = conn.execute(select(risk_transaction_assessments.c.outcome)
-                              .order_by(risk_transaction_assessments.c.id)).scalars().all()
+        stored = (
+            conn.execute(
+                select(risk_transaction_assessments.c.outcome).order_by(
+                    risk_transaction_assessments.c.id
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert set(amounts) == {7_000}
     assert stored == ["decline", "approve"]
 
@@ -155,33 +203,43 @@ def test_shared_device_and_phone(db_engine: Engine, txn_clock: FixedClock) -> No
     outcomes = []
     with db_engine.begin() as conn:
         for i in range(5):
-            decision = assess_transaction(conn, txn_clock,
-                                          _txn(f"s{i}", account=f"acc-{i}", device_id="dev-1"))
+            decision = assess_transaction(
+                conn, txn_clock, _txn(f"s{i}", account=f"acc-{i}", device_id="dev-1")
+            )
             outcomes.append(decision.outcome.value)
-        phone = [assess_transaction(conn, txn_clock, _txn(f"p{i}", account=f"pa-{i}",
-                                                          phone_key="ph-1")).outcome.value
-                 for i in range(2)]
+        phone = [
+            assess_transaction(
+                conn, txn_clock, _txn(f"p{i}", account=f"pa-{i}", phone_key="ph-1")
+            ).outcome.value
+            for i in range(2)
+        ]
     assert outcomes == ["approve", "approve", "step_up", "step_up", "decline"]
     assert phone == ["approve", "decline"]
     # Forty days on, only accounts seen on the device lately count: a fresh second account is
     # fine, and the old accounts come back into the count when they are used again.
     txn_clock.advance(timedelta(days=40))
     with db_engine.begin() as conn:
-        later = [assess_transaction(conn, txn_clock, _txn(f"l{i}", account=f"acc-{i}",
-                                                          device_id="dev-1")).outcome.value
-                 for i in range(4)]
+        later = [
+            assess_transaction(
+                conn, txn_clock, _txn(f"l{i}", account=f"acc-{i}", device_id="dev-1")
+            ).outcome.value
+            for i in range(4)
+        ]
     assert later == ["approve", "approve", "step_up", "step_up"]
 
 
 def test_new_account_first_purchase(db_engine: Engine, txn_clock: FixedClock) -> None:
     opened = txn_clock.now() - timedelta(hours=1)
     with db_engine.begin() as conn:
-        big = assess_transaction(conn, txn_clock, _txn("n1", 300_000, "new-1",
-                                                       account_opened_at=opened))
-        small = assess_transaction(conn, txn_clock, _txn("n2", 50_000, "new-2",
-                                                         account_opened_at=opened))
-        second = assess_transaction(conn, txn_clock, _txn("n3", 300_000, "new-2",
-                                                          account_opened_at=opened))
+        big = assess_transaction(
+            conn, txn_clock, _txn("n1", 300_000, "new-1", account_opened_at=opened)
+        )
+        small = assess_transaction(
+            conn, txn_clock, _txn("n2", 50_000, "new-2", account_opened_at=opened)
+        )
+        second = assess_transaction(
+            conn, txn_clock, _txn("n3", 300_000, "new-2", account_opened_at=opened)
+        )
     assert big.reason_code == "T07_NEW_ACCOUNT_FIRST_PURCHASE"
     assert small.outcome is TxnOutcome.APPROVE and second.outcome is TxnOutcome.APPROVE
 
@@ -227,21 +285,31 @@ def test_purge_keeps_recent_windows(db_engine: Engine, txn_clock: FixedClock) ->
 
 
 state_values = st.tuples(
-    st.floats(0, 50), st.floats(0, 5_000_000), st.floats(0, 50), st.floats(0, 5_000_000),
-    st.integers(0, 10), st.integers(0, 5), st.integers(0, 1_000_000),
+    st.floats(0, 50),
+    st.floats(0, 5_000_000),
+    st.floats(0, 50),
+    st.floats(0, 5_000_000),
+    st.integers(0, 10),
+    st.integers(0, 5),
+    st.integers(0, 1_000_000),
     st.floats(0, 30 * 86_400),
 )
 
 
-def _state_of(values: tuple[float, float, float, float, int, int, int, float],
-              prior_count: int) -> TransactionRiskState:
+def _state_of(
+    values: tuple[float, float, float, float, int, int, int, float], prior_count: int
+) -> TransactionRiskState:
     a_count, a_amount, d_count, d_amount, on_device, on_phone, prior_amount, age = values
     return TransactionRiskState(
-        velocity={(Subject.ACCOUNT, 3_600): (a_count, a_amount),
-                  (Subject.ACCOUNT, 86_400): (a_count, a_amount),
-                  (Subject.DEVICE, 3_600): (d_count, d_amount)},
-        accounts_on_device=on_device, accounts_on_phone=on_phone,
-        prior_accepted_count=prior_count, prior_accepted_amount_fen=prior_amount,
+        velocity={
+            (Subject.ACCOUNT, 3_600): (a_count, a_amount),
+            (Subject.ACCOUNT, 86_400): (a_count, a_amount),
+            (Subject.DEVICE, 3_600): (d_count, d_amount),
+        },
+        accounts_on_device=on_device,
+        accounts_on_phone=on_phone,
+        prior_accepted_count=prior_count,
+        prior_accepted_amount_fen=prior_amount,
         account_age_seconds=age,
     )
 
@@ -251,7 +319,8 @@ def _state_of(values: tuple[float, float, float, float, int, int, int, float],
 def test_more_activity_is_never_judged_less_severely(
     low: tuple[float, float, float, float, int, int, int, float],
     bump: tuple[float, float, float, float, int, int, int, float],
-    prior_count: int, amount_fen: int,
+    prior_count: int,
+    amount_fen: int,
 ) -> None:
     """Raising any counter (or making the account younger) never softens the outcome."""
     raised = [a + b for a, b in zip(low[:7], bump[:7], strict=True)]

@@ -57,8 +57,12 @@ def strict_flow(tmp_path: Path) -> Path:
     """The default flow with every score cut-off 60 points higher."""
     flow = json.loads((Path(fenqi.risk.__file__).parent / "flows" / "default.json").read_text())
     cutoff = next(n for n in flow["nodes"] if n["id"] == "cutoff")
-    raise_by = {">= 520": ">= 580", "[500..520)": "[560..580)", ">= 540": ">= 600",
-                "[520..540)": "[580..600)"}
+    raise_by = {
+        ">= 520": ">= 580",
+        "[500..520)": "[560..580)",
+        ">= 540": ">= 600",
+        "[520..540)": "[580..600)",
+    }
     for rule in cutoff["content"]["rules"]:
         rule["cutoff_i2"] = raise_by.get(rule["cutoff_i2"], rule["cutoff_i2"])
     flow["fenqi"]["version"] = "strict-1"

@@ -30,8 +30,11 @@ def test_the_benchmark_times_the_statements_of_a_small_run() -> None:
     assert seconds == sorted(seconds, reverse=True)
     # the services' own statements, the writes among them: a purchase's, an application's
     assert any(row["sql"].startswith("INSERT INTO ") for row in costliest)
-    assert all(row["sql"].split()[0] in {"INSERT", "UPDATE", "SELECT", "DELETE", "SAVEPOINT",
-                                         "RELEASE", "ROLLBACK"} for row in costliest)
+    assert all(
+        row["sql"].split()[0]
+        in {"INSERT", "UPDATE", "SELECT", "DELETE", "SAVEPOINT", "RELEASE", "ROLLBACK"}
+        for row in costliest
+    )
 
 
 def test_the_parallel_benchmark_reads_the_servers_cpu(db_url: str) -> None:

@@ -89,20 +89,20 @@ def test_funding_cost_counts_each_day_outstanding() -> None:
     assert funding_cost_fen({end: 100_000}, end, 450) == 0
 
 
-def test_stress_raises_delinquency_and_training_table(
-    make_ctx: MakeCtx, tmp_path: Path
-) -> None:
+def test_stress_raises_delinquency_and_training_table(make_ctx: MakeCtx, tmp_path: Path) -> None:
     calm = dist.shoppers(5_000, seed=1, stress=0.0)
     hard = dist.shoppers(5_000, seed=1, stress=2.0)
     assert np.mean(hard.p_default) > 2 * np.mean(calm.p_default)
     assert np.array_equal(calm.z, hard.z)  # the same people, in a worse economy
     base: dict[str, Any] = {
-        "shoppers": 130, "months": 6, "seed": 11, "eod": False, "apply_window_share": 0.3
+        "shoppers": 130,
+        "months": 6,
+        "seed": 11,
+        "eod": False,
+        "apply_window_share": 0.3,
     }
     normal = _run(make_ctx, f"sqlite:///{tmp_path / 'n.sqlite'}", SimConfig(**base))
-    stressed = _run(
-        make_ctx, f"sqlite:///{tmp_path / 's.sqlite'}", SimConfig(**base, stress=2.5)
-    )
+    stressed = _run(make_ctx, f"sqlite:///{tmp_path / 's.sqlite'}", SimConfig(**base, stress=2.5))
     key = "delinquency_90_rate_bp"
     assert stressed.metrics[key] > normal.metrics[key]
     table = stressed.training

@@ -29,10 +29,13 @@ def test_two_workers_same_figures_as_one_process(
     assert parallel.checks == {"trial_balance_zero": True, "reconciliation_mismatches": 0}
     assert vars(parallel.counts) == vars(single.counts)
     assert parallel.metrics == single.metrics
-    assert parallel.training.drop(columns="credit_account_id").sort_values(
-        ["age", "spend_12m_fen"]
-    ).reset_index(drop=True).equals(
-        single.training.drop(columns="credit_account_id")
+    assert (
+        parallel.training.drop(columns="credit_account_id")
         .sort_values(["age", "spend_12m_fen"])
         .reset_index(drop=True)
+        .equals(
+            single.training.drop(columns="credit_account_id")
+            .sort_values(["age", "spend_12m_fen"])
+            .reset_index(drop=True)
+        )
     )

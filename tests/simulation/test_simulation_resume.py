@@ -65,7 +65,9 @@ def test_a_run_stopped_mid_day_resumes_to_the_same_marketplace(
     with db_engine.connect() as conn:
         saved = checkpoint.load(conn)
         dues_ahead = conn.execute(
-            select(func.count()).select_from(plan_lines).where(
+            select(func.count())
+            .select_from(plan_lines)
+            .where(
                 plan_lines.c.due_date > CONFIG.start + timedelta(days=29),
                 plan_lines.c.due_date < CONFIG.start + timedelta(days=CONFIG.days),
             )
@@ -214,4 +216,3 @@ def test_simulate_killed_then_resumed_from_the_command_line(
                       f"sqlite:///{db}", cwd=tmp_path)  # fmt: skip
     _, err = parallel.communicate(timeout=600)
     assert parallel.returncode != 0 and "--workers" in err
-

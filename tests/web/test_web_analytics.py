@@ -27,10 +27,21 @@ PRICE_FEN = 600_000
 
 def test_buckets_and_month_ends() -> None:
     assert [bucket_of(d).value for d in (0, 1, 30, 31, 60, 61, 180, 181, 999)] == [
-        "M0", "M1", "M1", "M2", "M2", "M3", "M6", "M7+", "M7+",
+        "M0",
+        "M1",
+        "M1",
+        "M2",
+        "M2",
+        "M3",
+        "M6",
+        "M7+",
+        "M7+",
     ]
     assert month_ends(date(2025, 11, 15), date(2026, 2, 10)) == [
-        date(2025, 11, 30), date(2025, 12, 31), date(2026, 1, 31), date(2026, 2, 10),
+        date(2025, 11, 30),
+        date(2025, 12, 31),
+        date(2026, 1, 31),
+        date(2026, 2, 10),
     ]
     with pytest.raises(AssertionError):
         bucket_of(-1)
@@ -60,13 +71,21 @@ def _world(engine: Engine) -> dict[str, int]:
             plan = offer(product, PRICE_FEN, 6, clock.today(), cap_bp=2400)
             auth = credit.authorize(conn, clock, account, "m1", PRICE_FEN, f"auth-{name}")
             credit.capture(
-                conn, clock, product, account, "m1", auth.hold_entry_id, f"o-{name}", plan,
+                conn,
+                clock,
+                product,
+                account,
+                "m1",
+                auth.hold_entry_id,
+                f"o-{name}",
+                plan,
                 f"cap-{name}",
             )
             ids[name] = account
         lines = conn.execute(
-            select(plan_lines.c.credit_account_id, plan_lines.c.due_date, plan_lines.c.period)
-            .order_by(plan_lines.c.due_date)
+            select(
+                plan_lines.c.credit_account_id, plan_lines.c.due_date, plan_lines.c.period
+            ).order_by(plan_lines.c.due_date)
         ).all()
     payers = {ids["A"]: 6, ids["C"]: 1}  # how many lines each pays, on their due dates
     for account, due_date, period in lines:

@@ -70,17 +70,31 @@ def test_console_shop_wallet_round_trip(
         # someone bought earlier, so the dashboard has a book to draw
         earlier = api.apply(key, id_number(seq="777"), "13712341234").json()
         o = api.post(
-            "/v1/orders", key,
-            {"credit_account_id": earlier["credit_account_id"], "amount_fen": 150_000,
-             "terms": 3, "currency": "CNY", "merchant_order_ref": "EARLY-1"},
+            "/v1/orders",
+            key,
+            {
+                "credit_account_id": earlier["credit_account_id"],
+                "amount_fen": 150_000,
+                "terms": 3,
+                "currency": "CNY",
+                "merchant_order_ref": "EARLY-1",
+            },
         )
         assert o.status_code == 201, o.text
         assert api.post(f"/v1/orders/{o.json()['id']}/captures", key, {}).status_code == 201
         buyer = api.apply(key, id_number(), "13812341234").json()
         assert buyer["outcome"] == "approved", buyer
-        write_demo_file(tmp_path, api, key, [
-            {"customer_id": buyer["customer_id"], "credit_account_id": buyer["credit_account_id"]}
-        ])
+        write_demo_file(
+            tmp_path,
+            api,
+            key,
+            [
+                {
+                    "customer_id": buyer["customer_id"],
+                    "credit_account_id": buyer["credit_account_id"],
+                }
+            ],
+        )
         with api.ctx.engine.begin() as conn:
             create_staff(conn, api.clock, "ana", STAFF_PASSWORD, "admin")
 

@@ -78,7 +78,9 @@ def test_sign_in_session_cookie_and_csrf(world: tuple[Api, dict[str, int]]) -> N
     ok = anonymous.post(
         "/console/login",
         data={
-            "username": "fin", "password": STAFF_PASSWORD, "csrf_token": token,
+            "username": "fin",
+            "password": STAFF_PASSWORD,
+            "csrf_token": token,
             "next": "https://evil.example/",
         },
     )
@@ -200,9 +202,7 @@ def test_account_actions_follow_roles_and_are_audited(
     )
     assert again.status_code == 409 and "is frozen; cannot freeze" in again.text
     limit_url = f"/console/accounts/{account}/limit"
-    refused = support.post(
-        limit_url, data={"limit_yuan": "1", "reason": "x", "csrf_token": token}
-    )
+    refused = support.post(limit_url, data={"limit_yuan": "1", "reason": "x", "csrf_token": token})
     assert refused.status_code == 403
     assert "frozen" in support.get(f"/console/shoppers/{customer}").text
 
@@ -272,9 +272,13 @@ def test_webhook_replay_is_audited(world: tuple[Api, dict[str, int]]) -> None:
     done = admin.post(replay_url, headers={"X-CSRF-Token": token})
     assert done.status_code == 200 and "queued again" in done.text
     with api.ctx.engine.connect() as conn:
-        audited = conn.execute(
-            select(audit_log.c.target_id).where(audit_log.c.action == "webhooks.replay")
-        ).scalars().all()
+        audited = (
+            conn.execute(
+                select(audit_log.c.target_id).where(audit_log.c.action == "webhooks.replay")
+            )
+            .scalars()
+            .all()
+        )
     assert audited == [event_id]
     after = admin.get("/console/webhooks")
     card = r'<div class="label">(\w+)</div><div class="value">(\d+)</div>'

@@ -62,9 +62,7 @@ class Book:
         return found
 
 
-def load_book(
-    conn: Connection, as_of: date, grace_days: Mapping[str, int] | None = None
-) -> Book:
+def load_book(conn: Connection, as_of: date, grace_days: Mapping[str, int] | None = None) -> Book:
     """Every account's history up to `as_of`; `grace_days` (product name -> the product's
     grace days) keeps an amount inside its grace period from counting as late."""
     pl, p, r, ca = plan_lines.c, installment_plans.c, repayments.c, credit_accounts.c

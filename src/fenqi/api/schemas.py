@@ -73,8 +73,9 @@ class ApplicationOut(BaseModel):
         "on this product is kept as it is; limit_fen is its real limit)",
     )
     decision_limit_fen: int | None = Field(
-        None, description="the limit this decision alone would grant (not applied to an "
-        "existing account)"
+        None,
+        description="the limit this decision alone would grant (not applied to an "
+        "existing account)",
     )
 
 

@@ -28,9 +28,7 @@ def bucket_bounds() -> list[tuple[str, int, int]]:
     return [(f"M{i}", (i - 1) * BUCKET_DAYS + 1, i * BUCKET_DAYS) for i in range(1, LAST_BUCKET)]
 
 
-def arrears_on(
-    past_due_since: date | None, day: date, grace_days: int = 0
-) -> tuple[int, str]:
+def arrears_on(past_due_since: date | None, day: date, grace_days: int = 0) -> tuple[int, str]:
     """(days past due, bucket) on `day` of an account whose oldest unpaid due date is
     `past_due_since` (None when current): a due date counts from the day after it.
 

@@ -36,8 +36,9 @@ def charge_for_day(amount_fen: int, rate_ppm: int) -> int:
     return (amount_fen * rate_ppm + 500_000) // 1_000_000
 
 
-def minimum_payment(total_fen: int, revolvable_principal_fen: int, principal_bp: int,
-                    floor_fen: int) -> int:
+def minimum_payment(
+    total_fen: int, revolvable_principal_fen: int, principal_bp: int, floor_fen: int
+) -> int:
     """What must be paid by the due date to stay current."""
     if not 0 <= revolvable_principal_fen <= total_fen:
         raise ValueError("revolvable principal must be within the total")

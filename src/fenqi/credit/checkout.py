@@ -301,7 +301,13 @@ def authorize_order(
         )
         return {**view, "capture": taken}
     hold = credit.authorize(
-        conn, clock, credit_account_id, merchant_id, amount_fen, f"auth:{client_id}", hold_seconds,
+        conn,
+        clock,
+        credit_account_id,
+        merchant_id,
+        amount_fen,
+        f"auth:{client_id}",
+        hold_seconds,
         account=account,
     )
     held = _INSERT_ORDER.run(

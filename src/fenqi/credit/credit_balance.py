@@ -130,9 +130,7 @@ def apply_credit_balance(
     )
     postings = []
     for kind, part in allocation.by_kind_fen.items():
-        receivable = customer_account(
-            conn, clock, credit_account_id, RECEIVABLE[kind], currency
-        )
+        receivable = customer_account(conn, clock, credit_account_id, RECEIVABLE[kind], currency)
         postings.extend(leg(source, receivable, part, kind.value))
     entry_id = post(
         conn,

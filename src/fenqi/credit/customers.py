@@ -73,9 +73,7 @@ def _same_name(a: str, b: str) -> bool:
     return hmac.compare_digest(norm(a), norm(b))
 
 
-def check_same_person(
-    conn: Connection, keys: KeyRing, customer_id: int, ident: Identity
-) -> None:
+def check_same_person(conn: Connection, keys: KeyRing, customer_id: int, ident: Identity) -> None:
     """Refuse (409 identity_mismatch) unless name and phone match what is on file for this ID
     number. The phone is compared by its blind index, the name after decrypting it; neither
     value is logged nor put in the message."""
@@ -91,9 +89,17 @@ def check_same_person(
             "be attached to that customer (the shopper contacts support to update their "
             "details)"
         )
+
+
 _CUSTOMER_COLUMNS = (
-    "key_id", "name_enc", "id_number_enc", "phone_enc", "id_number_bidx", "phone_bidx",
-    "income_band", "created_at",
+    "key_id",
+    "name_enc",
+    "id_number_enc",
+    "phone_enc",
+    "id_number_bidx",
+    "phone_bidx",
+    "income_band",
+    "created_at",
 )
 
 
@@ -148,19 +154,23 @@ def register(
             )
         }
         assert all(s.key_id == key_id for s in seal.values())
-        found = _insert_customer(conn.dialect.name).run(
-            conn,
-            {
-                "key_id": key_id,
-                "name_enc": seal["name"].ciphertext,
-                "id_number_enc": seal["id_number"].ciphertext,
-                "phone_enc": seal["phone"].ciphertext,
-                "id_number_bidx": id_bidx,
-                "phone_bidx": keys.blind_index(ident.phone, purpose="customers.phone"),
-                "income_band": income_band,
-                "created_at": clock.now(),
-            },
-        ).scalar()
+        found = (
+            _insert_customer(conn.dialect.name)
+            .run(
+                conn,
+                {
+                    "key_id": key_id,
+                    "name_enc": seal["name"].ciphertext,
+                    "id_number_enc": seal["id_number"].ciphertext,
+                    "phone_enc": seal["phone"].ciphertext,
+                    "id_number_bidx": id_bidx,
+                    "phone_bidx": keys.blind_index(ident.phone, purpose="customers.phone"),
+                    "income_band": income_band,
+                    "created_at": clock.now(),
+                },
+            )
+            .scalar()
+        )
         created = found is not None
         if found is None:
             found = _BY_ID_NUMBER.run(conn, {"k_bidx": id_bidx}).scalar_one()

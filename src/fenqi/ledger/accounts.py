@@ -106,16 +106,21 @@ def _insert_if_absent_returning(dialect_name: str, rows: int) -> Prepared:
     columns = ("code", "owner_kind", "owner_id", "currency", "created_at")
     return Prepared(
         conflict_insert(dialect_name, acc)
-        .values([{c: bindparam(f"{c}_{i}", type_=acc.c[c].type) for c in columns}
-                 for i in range(rows)])
+        .values(
+            [{c: bindparam(f"{c}_{i}", type_=acc.c[c].type) for c in columns} for i in range(rows)]
+        )
         .on_conflict_do_nothing(index_elements=["code", "owner_kind", "owner_id", "currency"])
         .returning(acc.c.code, acc.c.id)
     )
 
 
 def _key_params(code: str, owner_kind: str, owner_id: str, currency: str) -> dict[str, str]:
-    return {"k_code": code, "k_owner_kind": owner_kind, "k_owner_id": owner_id,
-            "k_currency": currency}
+    return {
+        "k_code": code,
+        "k_owner_kind": owner_kind,
+        "k_owner_id": owner_id,
+        "k_currency": currency,
+    }
 
 
 def _balance_row(account_id: int, code: AccountCode, debit_cap_fen: int | None) -> dict[str, Any]:
@@ -201,9 +206,11 @@ def open_accounts(
     ]
     # the rows inserted come back with their ids, and get their balance rows; only rows that
     # already existed (a concurrent opener's, with its balance rows) are read back
-    inserted = _insert_if_absent_returning(conn.dialect.name, len(rows)).run(
-        conn, {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
-    ).rows
+    inserted = (
+        _insert_if_absent_returning(conn.dialect.name, len(rows))
+        .run(conn, {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()})
+        .rows
+    )
     by_code = {str(code): int(id_) for code, id_ in inserted}
     if by_code:
         _INSERT_BALANCES.many(
@@ -217,8 +224,12 @@ def open_accounts(
     if len(by_code) < len(missing):
         found = conn.execute(
             _IDS_OF_OWNER,
-            {"k_owner_kind": owner_kind.value, "k_owner_id": owner_id, "k_currency": currency,
-             "k_codes": [code.value for code in missing if code.value not in by_code]},
+            {
+                "k_owner_kind": owner_kind.value,
+                "k_owner_id": owner_id,
+                "k_currency": currency,
+                "k_codes": [code.value for code in missing if code.value not in by_code],
+            },
         ).all()
         by_code.update({str(code): int(id_) for code, id_ in found})
     for code in missing:

@@ -87,7 +87,11 @@ class ConsentGiven:
 
 
 def _row(
-    clock: Clock, customer_id: int, kind: ConsentKind | str, text_version: str, scope: str,
+    clock: Clock,
+    customer_id: int,
+    kind: ConsentKind | str,
+    text_version: str,
+    scope: str,
     channel: str,
 ) -> dict[str, Any]:
     consent_kind = _kind(kind)
@@ -118,21 +122,29 @@ def record_consent(
     row = _row(clock, customer_id, kind, text_version, scope, channel)
     new_id = _INSERT.run(conn, row).scalar_one()
     return Consent(
-        int(new_id), customer_id, ConsentKind(row["kind"]), row["text_version"], row["scope"],
-        row["granted_at"], None, row["channel"],
+        int(new_id),
+        customer_id,
+        ConsentKind(row["kind"]),
+        row["text_version"],
+        row["scope"],
+        row["granted_at"],
+        None,
+        row["channel"],
     )
 
 
 def record_consents(
-    conn: Connection, clock: Clock, customer_id: int, given: Iterable[ConsentGiven], *,
+    conn: Connection,
+    clock: Clock,
+    customer_id: int,
+    given: Iterable[ConsentGiven],
+    *,
     channel: str,
 ) -> int:
     """Record several consents given now through `channel`, in order, in one statement
     (as many `record_consent` calls would, without reading the new ids back); every consent
     is checked before any is written. Returns how many were recorded."""
-    rows = [
-        _row(clock, customer_id, c.kind, c.text_version, c.scope, channel) for c in given
-    ]
+    rows = [_row(clock, customer_id, c.kind, c.text_version, c.scope, channel) for c in given]
     _INSERT_MANY.many(conn, rows)
     return len(rows)
 

@@ -142,9 +142,7 @@ def redact_request_target(target: str) -> str:
     names = []
     for part in query.split("&"):
         name = unquote_plus(part.partition("=")[0])
-        names.append(
-            f"{name if _QUERY_NAME.match(name) else QUERY_VALUE_MASK}={QUERY_VALUE_MASK}"
-        )
+        names.append(f"{name if _QUERY_NAME.match(name) else QUERY_VALUE_MASK}={QUERY_VALUE_MASK}")
     return f"{shown}?{'&'.join(names)}"
 
 

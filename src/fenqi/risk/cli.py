@@ -54,52 +54,69 @@ def train(
     model: str = typer.Option("scorecard", "--model", help="scorecard or gbm."),
     out: Path = typer.Option(..., "--out", help="Registry folder; a new version is added."),
     seed: int = typer.Option(42, "--seed"),
-    bad_value: str | None = typer.Option(None, "--bad-value",
-                                         help="Target value meaning default (e.g. bad)."),
-    exclude: list[str] | None = typer.Option(None, "--exclude",
-                                             help="Columns that are not features (repeatable)."),
+    bad_value: str | None = typer.Option(
+        None, "--bad-value", help="Target value meaning default (e.g. bad)."
+    ),
+    exclude: list[str] | None = typer.Option(
+        None, "--exclude", help="Columns that are not features (repeatable)."
+    ),
     holdout: float = typer.Option(
-        0.2, "--holdout",
+        0.2,
+        "--holdout",
         help="Share of rows (stratified) kept out of a first fit to measure the manifest's "
         "metrics; the saved model is then refit on every row with the same settings "
         "(see --no-refit).",
     ),
     refit: bool = typer.Option(
-        True, "--refit/--no-refit",
+        True,
+        "--refit/--no-refit",
         help="Refit on all rows after measuring on the holdout (default). --no-refit saves "
         "the model that was measured, trained on the other rows only.",
     ),
-    encoding: str | None = typer.Option(None, "--encoding",
-                                        help="Text encoding of the CSV (default utf-8; "
-                                        "e.g. gbk, gb18030)."),
+    encoding: str | None = typer.Option(
+        None, "--encoding", help="Text encoding of the CSV (default utf-8; e.g. gbk, gb18030)."
+    ),
     na_values: list[str] | None = typer.Option(
         None, "--na-values", help="A text meaning 'missing' (repeatable), e.g. n/a."
     ),
     time_column: str | None = typer.Option(
-        None, "--time-column", help="Date/time column: the holdout is the latest rows by it "
-        "(out-of-time validation); the column is not a feature."),
+        None,
+        "--time-column",
+        help="Date/time column: the holdout is the latest rows by it "
+        "(out-of-time validation); the column is not a feature.",
+    ),
     rejects: Path | None = typer.Option(
-        None, "--rejects", help="Rejected applicants (same feature columns, no outcome): "
-        "reject inference, for data of accepted applicants only."),
-    reject_method: str = typer.Option("fuzzy", "--reject-method",
-                                      help="fuzzy (default) or parceling."),
+        None,
+        "--rejects",
+        help="Rejected applicants (same feature columns, no outcome): "
+        "reject inference, for data of accepted applicants only.",
+    ),
+    reject_method: str = typer.Option(
+        "fuzzy", "--reject-method", help="fuzzy (default) or parceling."
+    ),
     keep_wrong_sign: bool = typer.Option(
-        False, "--keep-wrong-sign",
+        False,
+        "--keep-wrong-sign",
         help="Scorecard: keep characteristics whose coefficient has the wrong sign (default: "
         "drop them and refit; kept ones are listed in the manifest's warnings).",
     ),
     allow_protected: list[str] | None = typer.Option(
-        None, "--allow-protected",
+        None,
+        "--allow-protected",
         help="Use this protected attribute (sex, marital status, ...) as a feature; logged "
         "in the manifest. Excluded by default (repeatable).",
     ),
-    min_iv: float | None = typer.Option(None, "--min-iv",
-                                        help="Scorecard: drop characteristics below this IV."),
-    calibration: str | None = typer.Option(None, "--calibration",
-                                           help="GBM: platt (default), isotonic or none."),
+    min_iv: float | None = typer.Option(
+        None, "--min-iv", help="Scorecard: drop characteristics below this IV."
+    ),
+    calibration: str | None = typer.Option(
+        None, "--calibration", help="GBM: platt (default), isotonic or none."
+    ),
     monotone: list[str] | None = typer.Option(
-        None, "--monotone", help="FEATURE=+1 (risk rises with it) or FEATURE=-1: a monotone "
-        "GBM constraint, or monotone scorecard bins."
+        None,
+        "--monotone",
+        help="FEATURE=+1 (risk rises with it) or FEATURE=-1: a monotone "
+        "GBM constraint, or monotone scorecard bins.",
     ),
     special_codes: str | None = typer.Option(
         None, "--special-codes", help="Scorecard: numeric codes binned apart, e.g. -1,-2."
@@ -146,21 +163,41 @@ def train(
                 params["special_codes"] = [float(c) for c in special_codes.split(",")]
             except ValueError as exc:
                 raise BadDataError(f"--special-codes must be numbers: {special_codes!r}") from exc
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task(f"reading {data}")
             frame = read_table(data, encoding=encoding, na_values=na_values or ())
-            reject_frame = (read_table(rejects, encoding=encoding, na_values=na_values or ())
-                            if rejects is not None else None)
+            reject_frame = (
+                read_table(rejects, encoding=encoding, na_values=na_values or ())
+                if rejects is not None
+                else None
+            )
 
             def step(message: str) -> None:
                 progress.update(task, description=message)
 
             loaded = train_model(
-                frame, target, model, out, SystemClock(), seed=seed, bad_value=bad_value,
-                exclude=_excludes(exclude), holdout=holdout, params=params, progress=step,
-                refit=refit, allow_protected=_excludes(allow_protected),
-                rejects=reject_frame, reject_method=reject_method, time_column=time_column,
+                frame,
+                target,
+                model,
+                out,
+                SystemClock(),
+                seed=seed,
+                bad_value=bad_value,
+                exclude=_excludes(exclude),
+                holdout=holdout,
+                params=params,
+                progress=step,
+                refit=refit,
+                allow_protected=_excludes(allow_protected),
+                rejects=reject_frame,
+                reject_method=reject_method,
+                time_column=time_column,
             )
         measured = loaded.manifest["metrics"]
         for note in loaded.manifest.get("warnings", []):
@@ -169,14 +206,19 @@ def train(
             f"[green]trained[/green] {loaded.model_id} -> {loaded.path}  "
             f"({measured['sample']}: AUC {measured['auc']:.4f}, KS {measured['ks']:.4f}, "
             f"n {measured['n']}"
-            + ("; saved model refit on all rows" if loaded.manifest.get("refit_on_all_rows")
-               else "") + ")"
+            + (
+                "; saved model refit on all rows"
+                if loaded.manifest.get("refit_on_all_rows")
+                else ""
+            )
+            + ")"
         )
         typer.echo(str(loaded.path))
 
 
-def _evaluate(model: Path, data: Path, target: str, bad_value: str | None,
-              encoding: str | None = None) -> dict[str, Any]:
+def _evaluate(
+    model: Path, data: Path, target: str, bad_value: str | None, encoding: str | None = None
+) -> dict[str, Any]:
     from fenqi.risk.data import read_table
     from fenqi.risk.registry import load_model
     from fenqi.risk.report import evaluate_frame
@@ -205,8 +247,9 @@ def evaluate(
     for key in ("model_id", "n", "bad_rate", "auc", "ks", "gini", "brier", "psi_vs_training"):
         if key in result:
             value = result[key]
-            typer.echo(f"{key:>16}: {value:.4f}" if isinstance(value, float)
-                       else f"{key:>16}: {value}")
+            typer.echo(
+                f"{key:>16}: {value:.4f}" if isinstance(value, float) else f"{key:>16}: {value}"
+            )
 
 
 @app.command()
@@ -218,11 +261,15 @@ def report(
     bad_value: str | None = typer.Option(None, "--bad-value"),
     encoding: str | None = typer.Option(None, "--encoding", help="CSV text encoding."),
     group: list[str] | None = typer.Option(
-        None, "--group", help="Column to report approval and bad rates by (e.g. a protected "
-        "attribute; repeatable). It need not be a model feature."),
+        None,
+        "--group",
+        help="Column to report approval and bad rates by (e.g. a protected "
+        "attribute; repeatable). It need not be a model feature.",
+    ),
     cutoff: float = typer.Option(600.0, "--cutoff", help="Score cut-off for --group tables."),
     challenger: Path | None = typer.Option(
-        None, "--challenger", help="A second model: DeLong's test of the two AUCs."),
+        None, "--challenger", help="A second model: DeLong's test of the two AUCs."
+    ),
 ) -> None:
     """HTML report (ROC, KS, score distribution, calibration, master scale, IV, PSI,
     intervals, Hosmer-Lemeshow) plus the same figures and tables as JSON."""
@@ -274,7 +321,9 @@ def _record(decision: Any, application_ref: str | None) -> int:
     try:
         with engine.begin() as conn:
             return record_decision(
-                conn, SystemClock(), decision,
+                conn,
+                SystemClock(),
+                decision,
                 application_ref=application_ref or decision.inputs_fingerprint[:32],
             )
     except SQLAlchemyError as exc:
@@ -338,12 +387,14 @@ def score(
     data: Path = typer.Option(..., "--data", help="CSV or Parquet (.parquet) to score."),
     out: Path = typer.Option(..., "--out", help="CSV or Parquet (.parquet) to write."),
     keep: list[str] | None = typer.Option(
-        None, "--keep", help="Input column copied to the output, e.g. an id (repeatable)."),
+        None, "--keep", help="Input column copied to the output, e.g. an id (repeatable)."
+    ),
     reasons: int = typer.Option(4, "--reasons", help="Reason codes per row (0: none)."),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", help="Rows per chunk."),
     encoding: str | None = typer.Option(None, "--encoding", help="CSV text encoding."),
-    na_values: list[str] | None = typer.Option(None, "--na-values",
-                                               help="A text meaning 'missing' (repeatable)."),
+    na_values: list[str] | None = typer.Option(
+        None, "--na-values", help="A text meaning 'missing' (repeatable)."
+    ),
 ) -> None:
     """Score a file: PD, score, master-scale band and top reasons per row, in chunks."""
     from rich.console import Console
@@ -355,16 +406,29 @@ def score(
     console = Console(stderr=True)
     with _refusals():
         loaded = load_model(model)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task(f"scoring {data} with {loaded.model_id}")
 
             def step(rows: int) -> None:
                 progress.update(task, description=f"scored {rows:,} rows")
 
-            rows = score_file(loaded, data, out, keep=_excludes(keep), reasons=reasons,
-                              chunk_rows=chunk_rows, encoding=encoding,
-                              na_values=na_values or (), progress=step)
+            rows = score_file(
+                loaded,
+                data,
+                out,
+                keep=_excludes(keep),
+                reasons=reasons,
+                chunk_rows=chunk_rows,
+                encoding=encoding,
+                na_values=na_values or (),
+                progress=step,
+            )
     console.print(f"[green]scored[/green] {rows:,} rows with {loaded.model_id} -> {out}")
     typer.echo(str(out))
 
@@ -373,8 +437,9 @@ def score(
 def promote(
     registry: Path = typer.Option(..., "--registry", help="The registry folder."),
     challenger: Path = typer.Option(..., "--challenger", help="Version folder to promote."),
-    data: Path = typer.Option(..., "--data", help="Labelled sample neither model trained on "
-                              "(ideally out of time)."),
+    data: Path = typer.Option(
+        ..., "--data", help="Labelled sample neither model trained on (ideally out of time)."
+    ),
     target: str = typer.Option(..., "--target"),
     bad_value: str | None = typer.Option(None, "--bad-value"),
     bads_min: int = typer.Option(100, "--bads-min", help="Bads needed in the sample."),
@@ -394,9 +459,13 @@ def promote(
 
     with _refusals():
         result = promote_if_better(
-            registry, challenger, read_table(data, encoding=encoding), target, SystemClock(),
-            bad_value=bad_value, policy=GatePolicy(bads_min=bads_min, p_max=p_max,
-                                                   psi_max=psi_max),
+            registry,
+            challenger,
+            read_table(data, encoding=encoding),
+            target,
+            SystemClock(),
+            bad_value=bad_value,
+            policy=GatePolicy(bads_min=bads_min, p_max=p_max, psi_max=psi_max),
         )
     if as_json:
         typer.echo(json.dumps(result))

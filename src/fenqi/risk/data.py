@@ -63,16 +63,23 @@ class FeatureSpec:
     unit: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "kind": str(self.kind),
-                               "categories": list(self.categories)}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": str(self.kind),
+            "categories": list(self.categories),
+        }
         if self.unit:
             out["unit"] = self.unit
         return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> FeatureSpec:
-        return cls(str(raw["name"]), FeatureKind(raw["kind"]), tuple(raw.get("categories", ())),
-                   str(raw.get("unit", "")))
+        return cls(
+            str(raw["name"]),
+            FeatureKind(raw["kind"]),
+            tuple(raw.get("categories", ())),
+            str(raw.get("unit", "")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,10 @@ class Target:
 
 
 def read_table(
-    path: Path | str, *, encoding: str | None = None, na_values: Sequence[str] = (),
+    path: Path | str,
+    *,
+    encoding: str | None = None,
+    na_values: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV (or Parquet: `.parquet`/`.pq`); refuse a missing, empty or header-only file,
     a file that is not in `encoding` (UTF-8 by default), and duplicate column names (pandas
@@ -114,14 +124,16 @@ def read_table(
         try:
             with path.open(newline="", encoding=chosen) as handle:
                 header = next(csv.reader(handle), None)
-            frame = pd.read_csv(path, low_memory=False, encoding=chosen,
-                                na_values=list(na_values) or None)
+            frame = pd.read_csv(
+                path, low_memory=False, encoding=chosen, na_values=list(na_values) or None
+            )
         except pd.errors.EmptyDataError as exc:
             raise BadDataError(f"data file is empty: {path}", path=str(path)) from exc
         except UnicodeDecodeError as exc:
             raise BadDataError(
                 f"{path} is not {chosen} text (byte 0x{exc.object[exc.start]:02x} at offset "
-                f"{exc.start}); " + ENCODING_HINT, path=str(path),
+                f"{exc.start}); " + ENCODING_HINT,
+                path=str(path),
             ) from exc
         except pd.errors.ParserError as exc:
             raise BadDataError(f"cannot parse {path} as CSV: {exc}", path=str(path)) from exc
@@ -144,7 +156,8 @@ def _check_names(names: Sequence[str], path: Path) -> None:
         raise BadDataError(
             f"{path} has duplicate column names: {', '.join(map(repr, duplicated))}; "
             "rename them so each column is named once",
-            path=str(path), columns=duplicated,
+            path=str(path),
+            columns=duplicated,
         )
 
 
@@ -155,7 +168,9 @@ def _label(value: Any) -> str:
 
 
 def resolve_target(
-    frame: pd.DataFrame, column: str, bad_value: str | None = None,
+    frame: pd.DataFrame,
+    column: str,
+    bad_value: str | None = None,
     bad_value_source: str = "--bad-value",
 ) -> Target:
     """Work out which of the target's two values is the bad outcome.
@@ -247,7 +262,9 @@ def _first_row(mask: Any) -> int:
 
 
 def infer_features(
-    frame: pd.DataFrame, exclude: Sequence[str] = (), notes: list[str] | None = None,
+    frame: pd.DataFrame,
+    exclude: Sequence[str] = (),
+    notes: list[str] | None = None,
 ) -> list[FeatureSpec]:
     """Type each column as numeric or categorical; refuse columns that are mistyped.
 
@@ -269,8 +286,9 @@ def infer_features(
             continue
         if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
             if not pd.api.types.is_bool_dtype(series):
-                infinite = pd.Series(np.isinf(series.to_numpy(dtype=np.float64)),
-                                     index=series.index)
+                infinite = pd.Series(
+                    np.isinf(series.to_numpy(dtype=np.float64)), index=series.index
+                )
                 if infinite.any():
                     raise BadDataError(
                         f"column {name!r} has {int(infinite.sum())} infinite values (first at "
@@ -284,7 +302,7 @@ def infer_features(
         present = present[present != ""]
         if len(present) and bool(present.str.fullmatch(PERCENT_RE).all()):
             specs.append(FeatureSpec(str(name), FeatureKind.NUMERIC, unit="percent"))
-            notes.append(f"column {name!r}: percentages read as fractions (\"83.70%\" -> 0.837)")
+            notes.append(f'column {name!r}: percentages read as fractions ("83.70%" -> 0.837)')
             continue
         numeric = pd.to_numeric(present, errors="coerce")
         share = float(numeric.notna().mean()) if len(present) else 0.0
@@ -318,7 +336,7 @@ def infer_features(
                 notes.append(
                     f"column {name!r} has {len(counts)} labels: the {len(kept)} seen in at least "
                     f"{rare_min} rows are kept, the other {len(counts) - len(kept)} "
-                    f"({int(counts.iloc[len(kept):].sum())} rows) are treated as unseen (missing)"
+                    f"({int(counts.iloc[len(kept) :].sum())} rows) are treated as unseen (missing)"
                 )
             categories = tuple(sorted(map(str, kept)))
         else:
@@ -341,9 +359,11 @@ def check_columns(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> None:
     mistyped: list[str] = []
     for spec in specs:
         series = frame[spec.name]
-        if spec.kind is FeatureKind.NUMERIC and not (
-            pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-        ) and _numeric_text(series, spec).isna().any():
+        if (
+            spec.kind is FeatureKind.NUMERIC
+            and not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+            and _numeric_text(series, spec).isna().any()
+        ):
             mistyped.append(spec.name)
     if mistyped:
         raise FeatureMismatchError(
@@ -392,8 +412,8 @@ def _category_codes(series: pd.Series, spec: FeatureSpec) -> np.ndarray:
     if unmatched.any():
         labels = series[unmatched].astype("string").str.strip()
         index = {c: float(i) for i, c in enumerate(categories)}
-        out[unmatched] = labels.map(index).astype("Float64").to_numpy(
-            dtype=np.float64, na_value=np.nan
+        out[unmatched] = (
+            labels.map(index).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
         )
     out[out < 0] = np.nan
     return out
@@ -430,7 +450,8 @@ class RecordEncoder:
     def __init__(self, specs: Sequence[FeatureSpec]) -> None:
         self.specs = tuple(specs)
         self._index = [
-            {c: float(i) for i, c in enumerate(s.categories)} if s.kind is FeatureKind.CATEGORICAL
+            {c: float(i) for i, c in enumerate(s.categories)}
+            if s.kind is FeatureKind.CATEGORICAL
             else None
             for s in self.specs
         ]
@@ -449,8 +470,11 @@ class RecordEncoder:
                 row[j] = math.nan
             elif index is None:
                 try:
-                    if spec.unit == "percent" and isinstance(value, str) and value.strip(
-                    ).endswith("%"):
+                    if (
+                        spec.unit == "percent"
+                        and isinstance(value, str)
+                        and value.strip().endswith("%")
+                    ):
                         row[j] = float(value.strip()[:-1]) / 100.0
                     else:
                         row[j] = float(value)

@@ -60,10 +60,15 @@ class Application:
 
 def parse_application(raw: Mapping[str, Any]) -> Application:
     applicant_id = raw.get("applicant_id")
-    if not isinstance(applicant_id, str | int) or isinstance(applicant_id, bool) \
-            or not str(applicant_id) or len(str(applicant_id)) > APPLICANT_ID_LENGTH_MAX:
-        raise BadDataError("application needs an 'applicant_id' (text, 1-128 characters)",
-                           field="applicant_id")
+    if (
+        not isinstance(applicant_id, str | int)
+        or isinstance(applicant_id, bool)
+        or not str(applicant_id)
+        or len(str(applicant_id)) > APPLICANT_ID_LENGTH_MAX
+    ):
+        raise BadDataError(
+            "application needs an 'applicant_id' (text, 1-128 characters)", field="applicant_id"
+        )
     policy: dict[str, Any] = {}
     for name, (kind, required) in POLICY_FIELDS.items():
         value = raw.get(name)
@@ -81,8 +86,9 @@ def parse_application(raw: Mapping[str, Any]) -> Application:
         policy[name] = value
     tier = policy.setdefault("customer_tier", CustomerTier.NEW.value)
     if tier not in {t.value for t in CustomerTier}:
-        raise BadDataError(f"customer_tier must be new or existing, got {tier!r}",
-                           field="customer_tier")
+        raise BadDataError(
+            f"customer_tier must be new or existing, got {tier!r}", field="customer_tier"
+        )
     features = raw.get("features", raw)
     if not isinstance(features, Mapping):
         raise BadDataError("'features' must be an object of model inputs", field="features")
@@ -121,23 +127,33 @@ class Decider:
     def decide(self, raw: Mapping[str, Any], variant: Variant = Variant.CHAMPION) -> Decision:
         return self.decide_parsed(parse_application(raw), variant)
 
-    def decide_parsed(self, application: Application, variant: Variant = Variant.CHAMPION
-                      ) -> Decision:
+    def decide_parsed(
+        self, application: Application, variant: Variant = Variant.CHAMPION
+    ) -> Decision:
         explained = self.model.explain(application.features, self.top_n)
-        result = self.flow.evaluate({
-            "applicant": application.policy,
-            "model": {"score": explained.score, "pd": explained.pd},
-        })
+        result = self.flow.evaluate(
+            {
+                "applicant": application.policy,
+                "model": {"score": explained.score, "pd": explained.pd},
+            }
+        )
         codes: list[str] = [result.reason_code] if result.reason_code else []
         # Score-driven outcomes are explained by the characteristics that cost most points.
         if result.outcome != "approve" and result.reason_code.startswith("S"):
             codes += [f"M_{r.feature}" for r in explained.reasons]
         return Decision(
-            applicant_id=application.applicant_id, outcome=result.outcome,
-            limit_fen=result.limit_fen, pricing_tier=result.pricing_tier, score=explained.score,
-            pd=explained.pd, reason_codes=tuple(codes), model_reasons=explained.reasons,
-            model_id=self.model.model_id, flow_version=self.flow.version,
-            inputs_fingerprint=application.fingerprint, variant=variant,
+            applicant_id=application.applicant_id,
+            outcome=result.outcome,
+            limit_fen=result.limit_fen,
+            pricing_tier=result.pricing_tier,
+            score=explained.score,
+            pd=explained.pd,
+            reason_codes=tuple(codes),
+            model_reasons=explained.reasons,
+            model_id=self.model.model_id,
+            flow_version=self.flow.version,
+            inputs_fingerprint=application.fingerprint,
+            variant=variant,
         )
 
 

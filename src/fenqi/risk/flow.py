@@ -31,15 +31,22 @@ DEFAULT_FLOW = "default.json"
 PROBES: tuple[dict[str, Any], ...] = tuple(
     {
         "applicant": {
-            "age": age, "identity_verified": verified, "blacklisted": False,
-            "other_lenders_count": 0, "bureau_worst_dpd": 0, "customer_tier": tier,
-            "monthly_income_fen": 1_000_000, "monthly_spend_fen": 200_000,
+            "age": age,
+            "identity_verified": verified,
+            "blacklisted": False,
+            "other_lenders_count": 0,
+            "bureau_worst_dpd": 0,
+            "customer_tier": tier,
+            "monthly_income_fen": 1_000_000,
+            "monthly_spend_fen": 200_000,
         },
         "model": {"score": score, "pd": pd_},
     }
     for age, verified, tier, score, pd_ in (
-        (30, True, "new", 650, 0.01), (30, True, "existing", 530, 0.15),
-        (30, True, "new", 400, 0.6), (16, False, "new", 600, 0.02),
+        (30, True, "new", 650, 0.01),
+        (30, True, "existing", 530, 0.15),
+        (30, True, "new", 400, 0.6),
+        (16, False, "new", 600, 0.02),
     )
 )
 
@@ -100,8 +107,11 @@ def _check_expressions(node: dict[str, Any]) -> None:
 
 
 def _check_graph(graph: Any) -> None:
-    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list) \
-            or not isinstance(graph.get("edges"), list):
+    if (
+        not isinstance(graph, dict)
+        or not isinstance(graph.get("nodes"), list)
+        or not isinstance(graph.get("edges"), list)
+    ):
         raise FlowError("a flow is a JSON object with 'nodes' and 'edges' lists")
     ids = set()
     for index, node in enumerate(graph["nodes"]):
@@ -114,8 +124,10 @@ def _check_graph(graph: Any) -> None:
     for edge in graph["edges"]:
         for end in ("sourceId", "targetId"):
             if not isinstance(edge, dict) or edge.get(end) not in ids:
-                raise FlowError(f"edge {edge.get('id') if isinstance(edge, dict) else edge!r} "
-                                f"points to a missing node ({end})")
+                raise FlowError(
+                    f"edge {edge.get('id') if isinstance(edge, dict) else edge!r} "
+                    f"points to a missing node ({end})"
+                )
     for node in graph["nodes"]:
         _check_expressions(node)
 
@@ -162,14 +174,22 @@ class DecisionFlow:
                 f"{sorted(OUTCOMES)}"
             )
         limit = decision.get("limit_fen")
-        if isinstance(limit, bool) or not isinstance(limit, int | float) \
-                or not float(limit).is_integer() or not 0 <= limit <= LIMIT_FEN_MAX:
-            raise FlowError(f"flow {self.version} set decision.limit_fen to {limit!r}; "
-                            f"expected whole fen in 0..{LIMIT_FEN_MAX}")
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not float(limit).is_integer()
+            or not 0 <= limit <= LIMIT_FEN_MAX
+        ):
+            raise FlowError(
+                f"flow {self.version} set decision.limit_fen to {limit!r}; "
+                f"expected whole fen in 0..{LIMIT_FEN_MAX}"
+            )
         reason, tier = decision.get("reason_code"), decision.get("pricing_tier")
         if not isinstance(reason, str) or not isinstance(tier, str):
-            raise FlowError(f"flow {self.version} must set decision.reason_code and "
-                            "decision.pricing_tier as text")
+            raise FlowError(
+                f"flow {self.version} must set decision.reason_code and "
+                "decision.pricing_tier as text"
+            )
         if outcome != "approve" and limit != 0:
             raise FlowError(f"flow {self.version} gave a limit to a {outcome} outcome")
         return FlowResult(outcome, reason, int(limit), tier, response.get("result", {}))

@@ -110,8 +110,11 @@ def fit_calibrator(
 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         iso.fit(1.0 / (1.0 + np.exp(-raw)), y, sample_weight=weight)
-        return Calibrator(method, iso_x=tuple(map(float, iso.X_thresholds_)),
-                          iso_y=tuple(map(float, iso.y_thresholds_)))
+        return Calibrator(
+            method,
+            iso_x=tuple(map(float, iso.X_thresholds_)),
+            iso_y=tuple(map(float, iso.y_thresholds_)),
+        )
     if method == Calibration.NONE:
         return Calibrator(method)
     raise BadDataError(f"unknown calibration {method!r}: use platt, isotonic or none")
@@ -146,19 +149,33 @@ def _native_lib() -> ctypes.CDLL | None:
             break
     else:
         return None
-    vp, ip, i64p, dp = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-                        ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double))
+    vp, ip, i64p, dp = (
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_double),
+    )
     signatures: dict[str, list[Any]] = {
         "LGBM_BoosterLoadModelFromString": [ctypes.c_char_p, ip, ctypes.POINTER(vp)],
         "LGBM_BoosterFree": [vp],
         "LGBM_BoosterGetNumFeature": [vp, ip],
         "LGBM_BoosterGetFeatureNames": [
-            vp, ctypes.c_int, ip, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
+            vp,
+            ctypes.c_int,
+            ip,
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_size_t),
             ctypes.POINTER(ctypes.c_char_p),
         ],
         "LGBM_BoosterPredictForMatSingleRowFastInit": [
-            vp, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int32,
-            ctypes.c_char_p, ctypes.POINTER(vp),
+            vp,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int32,
+            ctypes.c_char_p,
+            ctypes.POINTER(vp),
         ],
         "LGBM_BoosterPredictForMatSingleRowFast": [vp, vp, i64p, dp],
         "LGBM_FastConfigFree": [vp],
@@ -187,15 +204,25 @@ class _RowPredictor:
         self._booster = ctypes.c_void_p()
         self._config = ctypes.c_void_p()
         iterations, features = ctypes.c_int(), ctypes.c_int()
-        self._check(lib.LGBM_BoosterLoadModelFromString(
-            model_text, ctypes.byref(iterations), ctypes.byref(self._booster)
-        ))
+        self._check(
+            lib.LGBM_BoosterLoadModelFromString(
+                model_text, ctypes.byref(iterations), ctypes.byref(self._booster)
+            )
+        )
         self._check(lib.LGBM_BoosterGetNumFeature(self._booster, ctypes.byref(features)))
         self.n_features = features.value
-        self._check(lib.LGBM_BoosterPredictForMatSingleRowFastInit(
-            self._booster, _PREDICT_CONTRIB, 0, _ALL_ITERATIONS, _DTYPE_FLOAT64, self.n_features,
-            b"num_threads=1", ctypes.byref(self._config),
-        ))
+        self._check(
+            lib.LGBM_BoosterPredictForMatSingleRowFastInit(
+                self._booster,
+                _PREDICT_CONTRIB,
+                0,
+                _ALL_ITERATIONS,
+                _DTYPE_FLOAT64,
+                self.n_features,
+                b"num_threads=1",
+                ctypes.byref(self._config),
+            )
+        )
         self._width = self.n_features + 1  # a contribution per feature, then the expected value
         self._lock = threading.Lock()
 
@@ -212,9 +239,16 @@ class _RowPredictor:
                 *[ctypes.cast(b, ctypes.c_char_p) for b in buffers]
             )
             got, needed = ctypes.c_int(), ctypes.c_size_t()
-            self._check(self._lib.LGBM_BoosterGetFeatureNames(
-                self._booster, count, ctypes.byref(got), size, ctypes.byref(needed), pointers,
-            ))
+            self._check(
+                self._lib.LGBM_BoosterGetFeatureNames(
+                    self._booster,
+                    count,
+                    ctypes.byref(got),
+                    size,
+                    ctypes.byref(needed),
+                    pointers,
+                )
+            )
             if needed.value <= size:
                 return [b.value.decode() for b in buffers[: got.value]]
             size = needed.value
@@ -227,7 +261,9 @@ class _RowPredictor:
         length = ctypes.c_int64()
         with self._lock:
             code = self._lib.LGBM_BoosterPredictForMatSingleRowFast(
-                self._config, data.ctypes.data_as(ctypes.c_void_p), ctypes.byref(length),
+                self._config,
+                data.ctypes.data_as(ctypes.c_void_p),
+                ctypes.byref(length),
                 out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
             )
         self._check(code)
@@ -249,8 +285,14 @@ class GbmModel:
     kind = "gbm"
 
     def __init__(
-        self, specs: Sequence[FeatureSpec], booster: Any, calibrator: Calibrator,
-        params: GbmParams, best_rounds: int, *, model_text: bytes | None = None,
+        self,
+        specs: Sequence[FeatureSpec],
+        booster: Any,
+        calibrator: Calibrator,
+        params: GbmParams,
+        best_rounds: int,
+        *,
+        model_text: bytes | None = None,
         row_predictor: _RowPredictor | None = None,
     ) -> None:
         if booster is None and model_text is None:
@@ -324,8 +366,11 @@ class GbmModel:
 
     def save(self, directory: Path) -> dict[str, Any]:
         self.booster.save_model(str(directory / "model.txt"))
-        payload = {"calibrator": asdict(self.calibrator), "params": self.params.to_dict(),
-                   "best_rounds": self.best_rounds}
+        payload = {
+            "calibrator": asdict(self.calibrator),
+            "params": self.params.to_dict(),
+            "best_rounds": self.best_rounds,
+        }
         (directory / "gbm.json").write_text(json.dumps(payload))
         return {"model_file": "model.txt"}
 
@@ -337,8 +382,13 @@ class GbmModel:
         try:
             payload = json.loads((directory / "gbm.json").read_text())
             cal = payload["calibrator"]
-            calibrator = Calibrator(cal["method"], cal["platt_a"], cal["platt_b"],
-                                    tuple(cal["iso_x"]), tuple(cal["iso_y"]))
+            calibrator = Calibrator(
+                cal["method"],
+                cal["platt_a"],
+                cal["platt_b"],
+                tuple(cal["iso_x"]),
+                tuple(cal["iso_y"]),
+            )
             params = GbmParams(**payload["params"])
             best_rounds = int(payload["best_rounds"])
             model_text = model_file.read_bytes()  # kept: the folder may move after loading
@@ -354,8 +404,15 @@ class GbmModel:
         # names and rewrites spaces); artifacts from before that carry the column names.
         if names not in ([s.name for s in specs], booster_names(specs)):
             raise ArtifactError(f"GBM in {directory} does not match its manifest's features")
-        return cls(specs, booster, calibrator, params, best_rounds, model_text=model_text,
-                   row_predictor=row_predictor)
+        return cls(
+            specs,
+            booster,
+            calibrator,
+            params,
+            best_rounds,
+            model_text=model_text,
+            row_predictor=row_predictor,
+        )
 
 
 def booster_names(specs: Sequence[FeatureSpec]) -> list[str]:
@@ -379,18 +436,26 @@ def _lgb_params(params: GbmParams, specs: Sequence[FeatureSpec]) -> dict[str, An
     if unknown:
         raise BadDataError(f"monotone constraints name unknown features: {sorted(unknown)}")
     out: dict[str, Any] = {
-        "objective": "binary", "metric": "binary_logloss", "verbosity": -1,
-        "learning_rate": params.learning_rate, "num_leaves": params.num_leaves,
+        "objective": "binary",
+        "metric": "binary_logloss",
+        "verbosity": -1,
+        "learning_rate": params.learning_rate,
+        "num_leaves": params.num_leaves,
         "min_child_samples": params.min_child_samples,
-        "feature_fraction": params.feature_fraction, "bagging_fraction": params.bagging_fraction,
-        "bagging_freq": params.bagging_freq, "lambda_l2": params.lambda_l2, "seed": params.seed,
-        "deterministic": True, "force_col_wise": True,
+        "feature_fraction": params.feature_fraction,
+        "bagging_fraction": params.bagging_fraction,
+        "bagging_freq": params.bagging_freq,
+        "lambda_l2": params.lambda_l2,
+        "seed": params.seed,
+        "deterministic": True,
+        "force_col_wise": True,
     }
     if params.num_threads:
         out["num_threads"] = params.num_threads
     if params.monotone_constraints:
-        out["monotone_constraints"] = [int(params.monotone_constraints.get(s.name, 0))
-                                       for s in specs]
+        out["monotone_constraints"] = [
+            int(params.monotone_constraints.get(s.name, 0)) for s in specs
+        ]
         # "advanced" breaks monotonicity when categorical features are present (measured in
         # tests/risk/test_models.py); "intermediate" holds it and is nearly as flexible.
         out["monotone_constraints_method"] = "intermediate"
@@ -398,8 +463,11 @@ def _lgb_params(params: GbmParams, specs: Sequence[FeatureSpec]) -> dict[str, An
 
 
 def fit_gbm(
-    matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
-    params: GbmParams | None = None, progress: Progress | None = None,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    specs: Sequence[FeatureSpec],
+    params: GbmParams | None = None,
+    progress: Progress | None = None,
     weight: np.ndarray | None = None,
 ) -> GbmModel:
     import lightgbm as lgb
@@ -407,8 +475,9 @@ def fit_gbm(
 
     params = params or GbmParams()
     names = booster_names(specs)
-    categorical = [n for n, s in zip(names, specs, strict=True)
-                   if s.kind is FeatureKind.CATEGORICAL]
+    categorical = [
+        n for n, s in zip(names, specs, strict=True) if s.kind is FeatureKind.CATEGORICAL
+    ]
     lgb_params = _lgb_params(params, specs)
     index = np.arange(len(y))
     train_idx, valid_idx = train_test_split(
@@ -416,29 +485,41 @@ def fit_gbm(
     )
 
     def dataset(rows: np.ndarray) -> Any:
-        return lgb.Dataset(matrix[rows], y[rows], feature_name=names,
-                           categorical_feature=categorical, free_raw_data=False,
-                           weight=None if weight is None else weight[rows])
+        return lgb.Dataset(
+            matrix[rows],
+            y[rows],
+            feature_name=names,
+            categorical_feature=categorical,
+            free_raw_data=False,
+            weight=None if weight is None else weight[rows],
+        )
 
     train_set = dataset(train_idx)
-    valid_set = lgb.Dataset(matrix[valid_idx], y[valid_idx], reference=train_set,
-                            weight=None if weight is None else weight[valid_idx])
+    valid_set = lgb.Dataset(
+        matrix[valid_idx],
+        y[valid_idx],
+        reference=train_set,
+        weight=None if weight is None else weight[valid_idx],
+    )
 
     def report(env: Any) -> None:
         if progress and env.iteration % 50 == 0:
             progress(f"boosting round {env.iteration}")
 
     booster = lgb.train(
-        lgb_params, train_set, num_boost_round=params.max_rounds, valid_sets=[valid_set],
+        lgb_params,
+        train_set,
+        num_boost_round=params.max_rounds,
+        valid_sets=[valid_set],
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False), report],
     )
     best = max(int(booster.best_iteration), 1)
     if progress:
         progress(f"calibrating ({params.calibration}) on {len(valid_idx)} held-out rows")
-    valid_raw = np.asarray(booster.predict(matrix[valid_idx], raw_score=True,
-                                           num_iteration=best))
-    calibrator = fit_calibrator(params.calibration, valid_raw, y[valid_idx],
-                                None if weight is None else weight[valid_idx])
+    valid_raw = np.asarray(booster.predict(matrix[valid_idx], raw_score=True, num_iteration=best))
+    calibrator = fit_calibrator(
+        params.calibration, valid_raw, y[valid_idx], None if weight is None else weight[valid_idx]
+    )
     if params.refit_full:
         if progress:
             progress(f"refitting on all {len(y)} rows for {best} rounds")
@@ -446,11 +527,16 @@ def fit_gbm(
         rounds = int(best / (1.0 - params.valid_fraction))
         final = lgb.train(lgb_params, dataset(index), num_boost_round=rounds)
         # The refit shifts the raw scale slightly; recentre the calibrator on the training rows.
-        shift = float(np.mean(final.predict(matrix, raw_score=True))
-                      - np.mean(booster.predict(matrix, raw_score=True, num_iteration=best)))
+        shift = float(
+            np.mean(final.predict(matrix, raw_score=True))
+            - np.mean(booster.predict(matrix, raw_score=True, num_iteration=best))
+        )
         if calibrator.method == Calibration.PLATT:
-            calibrator = Calibrator(calibrator.method, calibrator.platt_a,
-                                    calibrator.platt_b - calibrator.platt_a * shift)
+            calibrator = Calibrator(
+                calibrator.method,
+                calibrator.platt_a,
+                calibrator.platt_b - calibrator.platt_a * shift,
+            )
         return GbmModel(specs, final, calibrator, params, rounds)
     booster.free_dataset()
     return GbmModel(specs, _trimmed(booster, best), calibrator, params, best)

@@ -67,7 +67,11 @@ def brier(y: np.ndarray, pd_: np.ndarray) -> float:
 def summary(y: np.ndarray, pd_: np.ndarray) -> Summary:
     area = auc(y, pd_)
     return Summary(
-        auc=area, ks=ks(y, pd_), gini=2.0 * area - 1.0, brier=brier(y, pd_), n=len(y),
+        auc=area,
+        ks=ks(y, pd_),
+        gini=2.0 * area - 1.0,
+        brier=brier(y, pd_),
+        n=len(y),
         bad_rate=float(np.mean(y)),
     )
 
@@ -90,11 +94,16 @@ def calibration_table(y: np.ndarray, pd_: np.ndarray, bins: int = 10) -> list[di
     for g in range(bins):
         mask = groups == g
         if mask.any():
-            rows.append({
-                "bin": g + 1, "n": int(mask.sum()), "pd_mean": float(pd_[mask].mean()),
-                "bad_rate": float(y[mask].mean()),
-                "pd_min": float(pd_[mask].min()), "pd_max": float(pd_[mask].max()),
-            })
+            rows.append(
+                {
+                    "bin": g + 1,
+                    "n": int(mask.sum()),
+                    "pd_mean": float(pd_[mask].mean()),
+                    "bad_rate": float(y[mask].mean()),
+                    "pd_min": float(pd_[mask].min()),
+                    "pd_max": float(pd_[mask].max()),
+                }
+            )
     return rows
 
 
@@ -116,12 +125,19 @@ def gains_table(y: np.ndarray, pd_: np.ndarray, bins: int = 10) -> list[dict[str
         cum_bad += bad
         cum_n += n
         rate = bad / n
-        rows.append({
-            "decile": g + 1, "n": n, "bads": int(bad), "bad_rate": rate,
-            "pd_min": float(pd_[mask].min()), "pd_max": float(pd_[mask].max()),
-            "cum_bad_share": float(cum_bad / total_bad), "lift": float(rate / base_rate),
-            "cum_lift": float((cum_bad / cum_n) / base_rate),
-        })
+        rows.append(
+            {
+                "decile": g + 1,
+                "n": n,
+                "bads": int(bad),
+                "bad_rate": rate,
+                "pd_min": float(pd_[mask].min()),
+                "pd_max": float(pd_[mask].max()),
+                "cum_bad_share": float(cum_bad / total_bad),
+                "lift": float(rate / base_rate),
+                "cum_lift": float((cum_bad / cum_n) / base_rate),
+            }
+        )
     return rows
 
 
@@ -140,10 +156,12 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     if not 1 <= bins <= BINS_MAX:
         raise ValueError(f"bins must be in 1..{BINS_MAX}")
     edges = np.unique(np.quantile(expected, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
-    e_share = np.bincount(np.searchsorted(edges, expected, side="right"),
-                          minlength=len(edges) + 1) / len(expected)
-    a_share = np.bincount(np.searchsorted(edges, actual, side="right"),
-                          minlength=len(edges) + 1) / len(actual)
+    e_share = np.bincount(
+        np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1
+    ) / len(expected)
+    a_share = np.bincount(
+        np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1
+    ) / len(actual)
     e_share = np.maximum(e_share, PSI_EPSILON)
     a_share = np.maximum(a_share, PSI_EPSILON)
     value = float(np.sum((a_share - e_share) * np.log(a_share / e_share)))

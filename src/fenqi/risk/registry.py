@@ -74,7 +74,8 @@ class LoadedModel:
 def _next_version_dir(registry: Path, kind: str) -> Path:
     registry.mkdir(parents=True, exist_ok=True)
     numbers = [
-        int(m["number"]) for p in registry.iterdir()
+        int(m["number"])
+        for p in registry.iterdir()
         if (m := VERSION_RE.match(p.name)) and m["kind"] == kind
     ]
     number = max(numbers, default=0) + 1
@@ -89,8 +90,15 @@ def _next_version_dir(registry: Path, kind: str) -> Path:
 
 
 def save_model(
-    model: RiskModel, registry: Path, clock: Clock, *, target: dict[str, str],
-    data_fingerprint: str, n_rows: int, metrics: dict[str, Any], params: dict[str, Any],
+    model: RiskModel,
+    registry: Path,
+    clock: Clock,
+    *,
+    target: dict[str, str],
+    data_fingerprint: str,
+    n_rows: int,
+    metrics: dict[str, Any],
+    params: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> LoadedModel:
     directory = _next_version_dir(Path(registry), model.kind)
@@ -127,9 +135,7 @@ def resolve(path: Path) -> Path:
         if not VERSION_RE.match(champion.name) or not (champion / MANIFEST).is_file():
             raise ArtifactError(f"{pointer} names {champion.name!r}, not a model version")
         return champion
-    versions = [
-        p for p in path.iterdir() if VERSION_RE.match(p.name) and (p / MANIFEST).is_file()
-    ]
+    versions = [p for p in path.iterdir() if VERSION_RE.match(p.name) and (p / MANIFEST).is_file()]
     if not versions:
         raise ArtifactError(f"{path} is neither a model version nor a registry with models")
     return max(versions, key=_created_at)

@@ -115,7 +115,10 @@ class Characteristic:
 
 
 def _bin_feature(
-    values: np.ndarray, y: np.ndarray, spec: FeatureSpec, params: ScorecardParams,
+    values: np.ndarray,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    params: ScorecardParams,
     weight: np.ndarray | None = None,
 ) -> Characteristic:
     from optbinning import OptimalBinning
@@ -131,13 +134,18 @@ def _bin_feature(
         )
     else:
         labels = np.array(spec.categories, dtype=object)
-        x = np.array([labels[int(c)] if not math.isnan(c) else np.nan for c in values],
-                     dtype=object)
+        x = np.array(
+            [labels[int(c)] if not math.isnan(c) else np.nan for c in values], dtype=object
+        )
         dtype = "categorical"
         trend = "auto"  # categories have no order, so only the event-rate order applies
     binning = OptimalBinning(
-        name=spec.name, dtype=dtype, monotonic_trend=trend, max_n_prebins=params.max_n_prebins,
-        min_prebin_size=params.min_prebin_size, special_codes=specials,
+        name=spec.name,
+        dtype=dtype,
+        monotonic_trend=trend,
+        max_n_prebins=params.max_n_prebins,
+        min_prebin_size=params.min_prebin_size,
+        special_codes=specials,
     )
     with warnings.catch_warnings():
         # optbinning's table builder trips a pandas deprecation (dtype upcast on the "Totals"
@@ -148,16 +156,19 @@ def _bin_feature(
     rows = table.drop(index="Totals")
     n_special = len(specials) if specials else 1
     regular = rows.iloc[: -(n_special + 1)]
-    special_rows, missing = rows.iloc[-(n_special + 1):-1], rows.iloc[-1]
+    special_rows, missing = rows.iloc[-(n_special + 1) : -1], rows.iloc[-1]
     w = np.ones(len(y)) if weight is None else weight
     totals = (float(np.sum(w * y)), float(np.sum(w * (1 - y))))
     char = Characteristic(
-        name=spec.name, kind=str(spec.kind), iv=float(binning.binning_table.iv),
+        name=spec.name,
+        kind=str(spec.kind),
+        iv=float(binning.binning_table.iv),
         woe_missing=_woe(missing, totals),
         counts=[int(c) for c in regular["Count"]],
         event_rates=[float(r) for r in regular["Event rate"]],
         labels=[str(b) for b in regular["Bin"]],
-        missing_count=int(missing["Count"]), missing_event_rate=_event_rate(missing),
+        missing_count=int(missing["Count"]),
+        missing_event_rate=_event_rate(missing),
     )
     if specials:
         char.special_values = [float(c) for c in params.special_codes]
@@ -204,8 +215,12 @@ class ScorecardModel:
     kind = "scorecard"
 
     def __init__(
-        self, specs: Sequence[FeatureSpec], characteristics: list[Characteristic],
-        coefficients: np.ndarray, intercept: float, params: ScorecardParams,
+        self,
+        specs: Sequence[FeatureSpec],
+        characteristics: list[Characteristic],
+        coefficients: np.ndarray,
+        intercept: float,
+        params: ScorecardParams,
     ) -> None:
         self.specs = tuple(specs)
         self.characteristics = characteristics
@@ -223,15 +238,21 @@ class ScorecardModel:
         # the points add up to the scaled score; the best bin of each characteristic is its max.
         k = max(len(characteristics), 1)
         self._shift = -self.scale.factor * self.intercept / k + self.scale.offset / k
-        self._max_points = np.array([
-            max(self._points(j, np.asarray(c.observed_woes())))
-            for j, c in enumerate(characteristics)
-        ])
+        self._max_points = np.array(
+            [
+                max(self._points(j, np.asarray(c.observed_woes())))
+                for j, c in enumerate(characteristics)
+            ]
+        )
         wrong = [c.name for c, b in zip(characteristics, self.coefficients, strict=True) if b > 0]
         self.notes: tuple[str, ...] = (
-            f"characteristics kept with the wrong sign (riskier bins get more points; their "
-            f"reason codes are unreliable): {', '.join(wrong)}",
-        ) if wrong else ()
+            (
+                f"characteristics kept with the wrong sign (riskier bins get more points; their "
+                f"reason codes are unreliable): {', '.join(wrong)}",
+            )
+            if wrong
+            else ()
+        )
 
     def _points(self, j: int, woe: np.ndarray) -> np.ndarray:
         return -self.scale.factor * self.coefficients[j] * woe + self._shift
@@ -272,33 +293,52 @@ class ScorecardModel:
         for j, char in enumerate(self.characteristics):
             woe_bins = char.woe if char.kind == FeatureKind.NUMERIC else char.woe_bins
             entries: list[tuple[str, int | None, float | None, float]] = [
-                (label, count, rate, woe) for label, count, rate, woe
-                in zip(char.labels, char.counts, char.event_rates, woe_bins, strict=True)
+                (label, count, rate, woe)
+                for label, count, rate, woe in zip(
+                    char.labels, char.counts, char.event_rates, woe_bins, strict=True
+                )
             ]
             if char.special_values:
                 entries += [
-                    (f"Special {value:g}", count, rate, woe) for value, count, rate, woe in zip(
-                        char.special_values, char.special_counts, char.special_event_rates,
-                        char.woe_specials, strict=True)
+                    (f"Special {value:g}", count, rate, woe)
+                    for value, count, rate, woe in zip(
+                        char.special_values,
+                        char.special_counts,
+                        char.special_event_rates,
+                        char.woe_specials,
+                        strict=True,
+                    )
                 ]
             elif char.missing_count < 0:
                 entries.append(("Special", None, None, char.woe_special))
-            entries.append(("Missing", None if char.missing_count < 0 else char.missing_count,
-                            None if char.missing_count < 0 else char.missing_event_rate,
-                            char.woe_missing))
+            entries.append(
+                (
+                    "Missing",
+                    None if char.missing_count < 0 else char.missing_count,
+                    None if char.missing_count < 0 else char.missing_event_rate,
+                    char.woe_missing,
+                )
+            )
             for label, count, rate, woe in entries:
-                rows.append({
-                    "characteristic": char.name, "bin": label, "count": count, "event_rate": rate,
-                    "woe": round(woe, 6), "iv": round(char.iv, 6),
-                    "coefficient": round(float(self.coefficients[j]), 6),
-                    "points": round(float(self._points(j, np.array([woe]))[0]), 2),
-                })
+                rows.append(
+                    {
+                        "characteristic": char.name,
+                        "bin": label,
+                        "count": count,
+                        "event_rate": rate,
+                        "woe": round(woe, 6),
+                        "iv": round(char.iv, 6),
+                        "coefficient": round(float(self.coefficients[j]), 6),
+                        "points": round(float(self._points(j, np.array([woe]))[0]), 2),
+                    }
+                )
         return rows
 
     def save(self, directory: Path) -> dict[str, Any]:
         payload = {
             "characteristics": [asdict(c) for c in self.characteristics],
-            "coefficients": self.coefficients.tolist(), "intercept": self.intercept,
+            "coefficients": self.coefficients.tolist(),
+            "intercept": self.intercept,
             "params": self.params.to_dict(),
         }
         (directory / "scorecard.json").write_text(json.dumps(payload))
@@ -309,13 +349,17 @@ class ScorecardModel:
     def load(cls, directory: Path, specs: Sequence[FeatureSpec]) -> ScorecardModel:
         try:
             payload = json.loads((directory / "scorecard.json").read_text())
-            params = ScorecardParams(**{
-                "drop_wrong_sign": False,  # the default of artifacts that do not record it
-                **payload["params"], "special_codes": tuple(payload["params"]["special_codes"])
-            })
+            params = ScorecardParams(
+                **{
+                    "drop_wrong_sign": False,  # the default of artifacts that do not record it
+                    **payload["params"],
+                    "special_codes": tuple(payload["params"]["special_codes"]),
+                }
+            )
             chars = [Characteristic(**c) for c in payload["characteristics"]]
-            return cls(specs, chars, np.asarray(payload["coefficients"]), payload["intercept"],
-                       params)
+            return cls(
+                specs, chars, np.asarray(payload["coefficients"]), payload["intercept"], params
+            )
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"cannot load scorecard from {directory}: {exc}") from exc
 
@@ -334,8 +378,11 @@ def export_table(model: ScorecardModel, csv_path: Path, html_path: Path) -> None
 
 
 def fit_scorecard(
-    matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
-    params: ScorecardParams | None = None, progress: Progress | None = None,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    specs: Sequence[FeatureSpec],
+    params: ScorecardParams | None = None,
+    progress: Progress | None = None,
     weight: np.ndarray | None = None,
 ) -> ScorecardModel:
     """Bin every feature, keep those with enough information value, fit the regression.
@@ -377,7 +424,10 @@ def fit_scorecard(
         dropped.append(chars.pop(worst).name)
     model = ScorecardModel(specs, chars, beta, float(regression.intercept_[0]), params)
     if dropped:
-        model.notes = (*model.notes, "characteristics dropped for a wrong-sign coefficient "
-                       f"(given the others, riskier bins would get more points): "
-                       f"{', '.join(dropped)}")
+        model.notes = (
+            *model.notes,
+            "characteristics dropped for a wrong-sign coefficient "
+            f"(given the others, riskier bins would get more points): "
+            f"{', '.join(dropped)}",
+        )
     return model

@@ -58,8 +58,12 @@ class Prepared:
 
 
 def prepare(
-    frame: pd.DataFrame, target_column: str, bad_value: str | None = None,
-    exclude: Sequence[str] = (), *, allow_protected: Sequence[str] = (),
+    frame: pd.DataFrame,
+    target_column: str,
+    bad_value: str | None = None,
+    exclude: Sequence[str] = (),
+    *,
+    allow_protected: Sequence[str] = (),
 ) -> Prepared:
     target = resolve_target(frame, target_column, bad_value)
     y = target_vector(frame, target)
@@ -73,22 +77,28 @@ def prepare(
     protected = protected_columns(features.columns, allow_protected)
     if protected:
         notes.append(
-            "protected attributes excluded (opt in with --allow-protected): "
-            + ", ".join(protected)
+            "protected attributes excluded (opt in with --allow-protected): " + ", ".join(protected)
         )
     for name in allow_protected:
         notes.append(f"protected attribute {name!r} used as a feature by explicit opt-in")
     specs = infer_features(features, [*exclude, *protected], notes)
     return Prepared(
-        encode_frame(features, specs), y, specs,
+        encode_frame(features, specs),
+        y,
+        specs,
         {"column": target.column, "bad_label": target.bad_label, "good_label": target.good_label},
         tuple(notes),
     )
 
 
 def fit(
-    kind: ModelKind, matrix: np.ndarray, y: np.ndarray, specs: Sequence[FeatureSpec],
-    seed: int = 42, params: dict[str, Any] | None = None, progress: Progress | None = None,
+    kind: ModelKind,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    specs: Sequence[FeatureSpec],
+    seed: int = 42,
+    params: dict[str, Any] | None = None,
+    progress: Progress | None = None,
     weight: np.ndarray | None = None,
 ) -> RiskModel:
     params = dict(params or {})
@@ -105,9 +115,15 @@ REJECT_METHODS = ("fuzzy", "parceling")
 
 
 def fit_with_rejects(
-    kind: ModelKind, matrix: np.ndarray, y: np.ndarray, rejects: np.ndarray,
-    specs: Sequence[FeatureSpec], seed: int, params: dict[str, Any] | None,
-    progress: Progress | None, method: str = "fuzzy",
+    kind: ModelKind,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    rejects: np.ndarray,
+    specs: Sequence[FeatureSpec],
+    seed: int,
+    params: dict[str, Any] | None,
+    progress: Progress | None,
+    method: str = "fuzzy",
 ) -> tuple[RiskModel, dict[str, Any]]:
     """Reject inference: a model of the accepted applicants scores the rejected ones, whose
     outcomes were never seen; the final model trains on both.
@@ -131,9 +147,12 @@ def fit_with_rejects(
         labels = np.concatenate([y, (rng.random(len(rejects)) < pd_).astype(float)])
         weight = np.ones(len(labels))
     model = fit(kind, x, labels.astype(np.int8), specs, seed, params, progress, weight)
-    return model, {"method": method, "rejects": len(rejects),
-                   "mean_inferred_pd": float(np.mean(pd_)),
-                   "accepted_bad_rate": float(np.mean(y))}
+    return model, {
+        "method": method,
+        "rejects": len(rejects),
+        "mean_inferred_pd": float(np.mean(pd_)),
+        "accepted_bad_rate": float(np.mean(y)),
+    }
 
 
 def _time_split(
@@ -157,7 +176,9 @@ def _time_split(
         bad = raw[when.isna()]
         raise BadDataError(
             f"--time-column {column!r} has {len(bad)} missing or unreadable values, e.g. "
-            f"{bad.iloc[0]!r} at row {int(bad.index[0]) + 2}", column=column)
+            f"{bad.iloc[0]!r} at row {int(bad.index[0]) + 2}",
+            column=column,
+        )
     order = np.argsort(when.to_numpy(), kind="stable")
     cut_value = when.iloc[order[int(len(order) * (1 - holdout))]]
     test_mask = (when >= cut_value).to_numpy()
@@ -166,9 +187,18 @@ def _time_split(
         if len(rows) == 0 or y[rows].min() == y[rows].max():
             raise BadDataError(
                 f"the rows {part} {cut_value} by {column!r} lack one of the outcomes: "
-                "out-of-time validation needs goods and bads on both sides")
-    return train, test, {"time_column": column, "test_from": str(cut_value),
-                         "train_rows": len(train), "test_rows": len(test)}
+                "out-of-time validation needs goods and bads on both sides"
+            )
+    return (
+        train,
+        test,
+        {
+            "time_column": column,
+            "test_from": str(cut_value),
+            "train_rows": len(train),
+            "test_rows": len(test),
+        },
+    )
 
 
 def _split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,11 +214,22 @@ def _split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.nda
 
 
 def train_model(
-    frame: pd.DataFrame, target_column: str, kind: ModelKind | str, registry: Path, clock: Clock,
-    *, seed: int = 42, bad_value: str | None = None, exclude: Sequence[str] = (),
-    holdout: float = 0.2, params: dict[str, Any] | None = None,
-    progress: Progress | None = None, refit: bool = True, allow_protected: Sequence[str] = (),
-    rejects: pd.DataFrame | None = None, reject_method: str = "fuzzy",
+    frame: pd.DataFrame,
+    target_column: str,
+    kind: ModelKind | str,
+    registry: Path,
+    clock: Clock,
+    *,
+    seed: int = 42,
+    bad_value: str | None = None,
+    exclude: Sequence[str] = (),
+    holdout: float = 0.2,
+    params: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    refit: bool = True,
+    allow_protected: Sequence[str] = (),
+    rejects: pd.DataFrame | None = None,
+    reject_method: str = "fuzzy",
     time_column: str | None = None,
 ) -> LoadedModel:
     from fenqi.risk import validation
@@ -216,11 +257,26 @@ def train_model(
     def fit_on(rows: np.ndarray) -> RiskModel:
         nonlocal inference
         if reject_matrix is None:
-            return fit(kind, prepared.matrix[rows], prepared.y[rows], prepared.specs, seed,
-                       params, progress)
+            return fit(
+                kind,
+                prepared.matrix[rows],
+                prepared.y[rows],
+                prepared.specs,
+                seed,
+                params,
+                progress,
+            )
         model, inference = fit_with_rejects(
-            kind, prepared.matrix[rows], prepared.y[rows], reject_matrix, prepared.specs, seed,
-            params, progress, reject_method)
+            kind,
+            prepared.matrix[rows],
+            prepared.y[rows],
+            reject_matrix,
+            prepared.specs,
+            seed,
+            params,
+            progress,
+            reject_method,
+        )
         return model
 
     say(f"training {kind} on {len(train)} rows, {len(prepared.specs)} features")
@@ -231,13 +287,14 @@ def train_model(
     y_test = prepared.y[test]
     measured: dict[str, Any] = {
         "sample": ("out_of_time" if out_of_time else "holdout") if holdout > 0 else "training",
-        "holdout_share": holdout, **({"out_of_time": out_of_time} if out_of_time else {}),
+        "holdout_share": holdout,
+        **({"out_of_time": out_of_time} if out_of_time else {}),
         **metrics.summary(y_test, test_pd).to_dict(),
         **validation.intervals(y_test, test_pd, seed=seed),
         "hosmer_lemeshow": validation.hosmer_lemeshow(y_test, test_pd),
-        "psi_holdout_vs_train": metrics.psi(
-            train_scores, model.scale.score_from_pd(test_pd)
-        ) if holdout > 0 else 0.0,
+        "psi_holdout_vs_train": metrics.psi(train_scores, model.scale.score_from_pd(test_pd))
+        if holdout > 0
+        else 0.0,
     }
     refitted = refit and holdout > 0
     if refitted:
@@ -248,15 +305,28 @@ def train_model(
     notes = [*prepared.notes, *getattr(model, "notes", ())]
     say("writing artifact")
     return save_model(
-        model, Path(registry), clock, target=prepared.target,
-        data_fingerprint=fingerprint_frame(frame), n_rows=len(frame), metrics=measured,
-        params={"seed": seed, "holdout": holdout, "refit": refit, "exclude": list(exclude),
-                "allow_protected": list(allow_protected),
-                **(effective.to_dict() if effective is not None else {})},
-        extra={"dropped_columns": [
-            str(c) for c in frame.columns
-            if c != target_column and c not in {s.name for s in prepared.specs}
-        ], "refit_on_all_rows": refitted,
+        model,
+        Path(registry),
+        clock,
+        target=prepared.target,
+        data_fingerprint=fingerprint_frame(frame),
+        n_rows=len(frame),
+        metrics=measured,
+        params={
+            "seed": seed,
+            "holdout": holdout,
+            "refit": refit,
+            "exclude": list(exclude),
+            "allow_protected": list(allow_protected),
+            **(effective.to_dict() if effective is not None else {}),
+        },
+        extra={
+            "dropped_columns": [
+                str(c)
+                for c in frame.columns
+                if c != target_column and c not in {s.name for s in prepared.specs}
+            ],
+            "refit_on_all_rows": refitted,
             "training_rows": len(prepared.y) if refitted else len(train),
             "training_bads": int(prepared.y.sum() if refitted else prepared.y[train].sum()),
             "warnings": notes,

@@ -73,11 +73,18 @@ class TransactionRiskPolicy:
     new_account_seconds: int = 7 * 86_400
     new_account_first_purchase_fen_max: int = 200_000  # larger first purchase -> step up
     new_account_exposure_fen_max: int = 500_000  # accepted total in the first week
-    merchant_category_risk: Mapping[str, str] = field(default_factory=lambda: {
-        "gift_cards": "high", "digital_goods": "high", "prepaid_top_up": "high",
-        "jewelry": "high", "electronics_resale": "high",
-        "gambling": "blocked", "crypto_assets": "blocked", "cash_equivalents": "blocked",
-    })
+    merchant_category_risk: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "gift_cards": "high",
+            "digital_goods": "high",
+            "prepaid_top_up": "high",
+            "jewelry": "high",
+            "electronics_resale": "high",
+            "gambling": "blocked",
+            "crypto_assets": "blocked",
+            "cash_equivalents": "blocked",
+        }
+    )
     high_risk_category_step_up_fen: int = 100_000  # step up above 1,000 yuan in a risky category
 
     def __post_init__(self) -> None:
@@ -131,8 +138,11 @@ class TransactionRiskDecision:
     reason_codes: tuple[str, ...]  # every rule that hit, most severe first
 
     def to_dict(self) -> dict[str, object]:
-        return {"outcome": str(self.outcome), "reason_code": self.reason_code,
-                "reason_codes": list(self.reason_codes)}
+        return {
+            "outcome": str(self.outcome),
+            "reason_code": self.reason_code,
+            "reason_codes": list(self.reason_codes),
+        }
 
 
 def evaluate_transaction(
@@ -164,8 +174,10 @@ def evaluate_transaction(
         exposure = state.prior_accepted_amount_fen + txn.amount_fen
         if exposure > policy.new_account_exposure_fen_max:
             hits.append((TxnOutcome.DECLINE, TxnReason.NEW_ACCOUNT_EXPOSURE))
-        elif state.prior_accepted_count == 0 \
-                and txn.amount_fen > policy.new_account_first_purchase_fen_max:
+        elif (
+            state.prior_accepted_count == 0
+            and txn.amount_fen > policy.new_account_first_purchase_fen_max
+        ):
             hits.append((TxnOutcome.STEP_UP, TxnReason.NEW_ACCOUNT_FIRST_PURCHASE))
     category = policy.merchant_category_risk.get(txn.merchant_category)
     if category == "blocked":

@@ -85,16 +85,23 @@ def _upsert_add(
 def _link_statements(dialect: str) -> tuple[Any, Any]:
     links = risk_identity_links.c
     upsert = conflict_insert(dialect, risk_identity_links).values(
-        {name: bindparam(name)
-         for name in ("link_kind", "link_key", "account_id", "first_seen_s", "last_seen_s")}
+        {
+            name: bindparam(name)
+            for name in ("link_kind", "link_key", "account_id", "first_seen_s", "last_seen_s")
+        }
     )
     upsert = upsert.on_conflict_do_update(
         index_elements=["link_kind", "link_key", "account_id"],
         set_={"last_seen_s": upsert.excluded.last_seen_s},
     )
-    count = select(func.count()).select_from(risk_identity_links).where(
-        links.link_kind == bindparam("link_kind"), links.link_key == bindparam("link_key"),
-        links.last_seen_s >= bindparam("since_s"),
+    count = (
+        select(func.count())
+        .select_from(risk_identity_links)
+        .where(
+            links.link_kind == bindparam("link_kind"),
+            links.link_key == bindparam("link_key"),
+            links.last_seen_s >= bindparam("since_s"),
+        )
     )
     return Prepared(upsert), Prepared(count)
 
@@ -104,8 +111,16 @@ def _link_count(
 ) -> int:
     """Note this account on the device/phone; count the accounts seen on it within the window."""
     upsert, count = _link_statements(conn.dialect.name)
-    upsert.run(conn, {"link_kind": kind, "link_key": key, "account_id": account_id,
-                      "first_seen_s": now_s, "last_seen_s": now_s})
+    upsert.run(
+        conn,
+        {
+            "link_kind": kind,
+            "link_key": key,
+            "account_id": account_id,
+            "first_seen_s": now_s,
+            "last_seen_s": now_s,
+        },
+    )
     found = count.run(
         conn, {"link_kind": kind, "link_key": key, "since_s": now_s - window_seconds}
     ).scalar_one()
@@ -114,17 +129,21 @@ def _link_count(
 
 _c = risk_velocity_counters.c
 _COUNTER_KEY = and_(
-    _c.subject_kind == bindparam("k_kind"), _c.subject_key == bindparam("k_key"),
-    _c.window_seconds == bindparam("k_width"), _c.window_start == bindparam("k_start"),
+    _c.subject_kind == bindparam("k_kind"),
+    _c.subject_key == bindparam("k_key"),
+    _c.window_seconds == bindparam("k_width"),
+    _c.window_start == bindparam("k_start"),
 )
 _TAKE_BACK = Prepared(
-    update(risk_velocity_counters).where(_COUNTER_KEY).values(
-        amount_fen=_c.amount_fen - bindparam("k_amount", type_=BigInteger())
-    )
+    update(risk_velocity_counters)
+    .where(_COUNTER_KEY)
+    .values(amount_fen=_c.amount_fen - bindparam("k_amount", type_=BigInteger()))
 )
 _e = risk_account_exposure.c
 _GIVE_BACK_EXPOSURE = Prepared(
-    update(risk_account_exposure).where(_e.account_id == bindparam("k_account")).values(
+    update(risk_account_exposure)
+    .where(_e.account_id == bindparam("k_account"))
+    .values(
         accepted_count=_e.accepted_count - 1,
         accepted_amount_fen=_e.accepted_amount_fen - bindparam("k_amount", type_=BigInteger()),
     )
@@ -144,8 +163,12 @@ def _velocity_statements(dialect: str, windows: int) -> tuple[Any, Any]:
         set_={name: _c[name] + upsert.excluded[name] for name in ("txn_count", "amount_fen")},
     ).returning(*(_c[name] for name in columns))
     previous = select(*(_c[name] for name in columns)).where(
-        or_(*(and_(*(_c[name] == bindparam(f"p_{name}_{i}") for name in _KEY_COLUMNS))
-              for i in range(windows)))
+        or_(
+            *(
+                and_(*(_c[name] == bindparam(f"p_{name}_{i}") for name in _KEY_COLUMNS))
+                for i in range(windows)
+            )
+        )
     )
     return Prepared(upsert), Prepared(previous)
 
@@ -175,11 +198,24 @@ def _velocity(
     add: dict[str, Any] = {}
     before: dict[str, Any] = {}
     for i, (subject, key, width, start) in enumerate(windows):
-        add.update({f"subject_kind_{i}": subject.value, f"subject_key_{i}": key,
-                    f"window_seconds_{i}": width, f"window_start_{i}": start,
-                    f"txn_count_{i}": 1, f"amount_fen_{i}": txn.amount_fen})
-        before.update({f"p_subject_kind_{i}": subject.value, f"p_subject_key_{i}": key,
-                       f"p_window_seconds_{i}": width, f"p_window_start_{i}": start - width})
+        add.update(
+            {
+                f"subject_kind_{i}": subject.value,
+                f"subject_key_{i}": key,
+                f"window_seconds_{i}": width,
+                f"window_start_{i}": start,
+                f"txn_count_{i}": 1,
+                f"amount_fen_{i}": txn.amount_fen,
+            }
+        )
+        before.update(
+            {
+                f"p_subject_kind_{i}": subject.value,
+                f"p_subject_key_{i}": key,
+                f"p_window_seconds_{i}": width,
+                f"p_window_start_{i}": start - width,
+            }
+        )
     now = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in upsert.run(conn, add).rows}
     then = {tuple(r[:4]): (int(r[4]), int(r[5])) for r in previous.run(conn, before).rows}
     out: dict[tuple[Subject, int], tuple[float, float]] = {}
@@ -196,43 +232,63 @@ def _velocity(
 
 def _stored(conn: Connection, transaction_ref: str) -> TransactionRiskDecision:
     row = conn.execute(
-        select(risk_transaction_assessments.c.outcome, risk_transaction_assessments.c.reason_code,
-               risk_transaction_assessments.c.reason_codes)
-        .where(risk_transaction_assessments.c.transaction_ref == transaction_ref)
+        select(
+            risk_transaction_assessments.c.outcome,
+            risk_transaction_assessments.c.reason_code,
+            risk_transaction_assessments.c.reason_codes,
+        ).where(risk_transaction_assessments.c.transaction_ref == transaction_ref)
     ).one()
     assert row.outcome != PENDING, "a claimed assessment is completed in the same transaction"
-    return TransactionRiskDecision(TxnOutcome(row.outcome), row.reason_code,
-                                   tuple(row.reason_codes))
+    return TransactionRiskDecision(
+        TxnOutcome(row.outcome), row.reason_code, tuple(row.reason_codes)
+    )
 
 
 def assess_transaction(
-    conn: Connection, clock: Clock, txn: TransactionRiskInput,
+    conn: Connection,
+    clock: Clock,
+    txn: TransactionRiskInput,
     policy: TransactionRiskPolicy = DEFAULT_POLICY,
 ) -> TransactionRiskDecision:
     """Decide approve / step_up / decline for one checkout and update the risk state."""
     now = clock.now()
-    claimed = _claim_statement(conn.dialect.name).run(
-        conn,
-        {"transaction_ref": txn.transaction_ref, "account_id": txn.account_id,
-         "device_id": txn.device_id, "amount_fen": txn.amount_fen,
-         "merchant_category": txn.merchant_category, "outcome": PENDING, "reason_code": "",
-         "reason_codes": [], "assessed_at": now},
-    ).scalar()
+    claimed = (
+        _claim_statement(conn.dialect.name)
+        .run(
+            conn,
+            {
+                "transaction_ref": txn.transaction_ref,
+                "account_id": txn.account_id,
+                "device_id": txn.device_id,
+                "amount_fen": txn.amount_fen,
+                "merchant_category": txn.merchant_category,
+                "outcome": PENDING,
+                "reason_code": "",
+                "reason_codes": [],
+                "assessed_at": now,
+            },
+        )
+        .scalar()
+    )
     if claimed is None:
         return _stored(conn, txn.transaction_ref)
     now_s = int(now.timestamp())
     velocity = _velocity(conn, txn, policy, now_s)
     accepted_count, accepted_amount = _upsert_add(
-        conn, risk_account_exposure, {"account_id": txn.account_id},
+        conn,
+        risk_account_exposure,
+        {"account_id": txn.account_id},
         {"accepted_count": 1, "accepted_amount_fen": txn.amount_fen},
     )
     window = policy.identity_link_window_seconds
     state = TransactionRiskState(
         velocity=velocity,
-        accounts_on_device=_link_count(conn, "device", txn.device_id, txn.account_id, now_s,
-                                       window) if txn.device_id else 0,
-        accounts_on_phone=_link_count(conn, "phone", txn.phone_key, txn.account_id, now_s,
-                                      window) if txn.phone_key else 0,
+        accounts_on_device=_link_count(conn, "device", txn.device_id, txn.account_id, now_s, window)
+        if txn.device_id
+        else 0,
+        accounts_on_phone=_link_count(conn, "phone", txn.phone_key, txn.account_id, now_s, window)
+        if txn.phone_key
+        else 0,
         prior_accepted_count=accepted_count - 1,
         prior_accepted_amount_fen=accepted_amount - txn.amount_fen,
         account_age_seconds=(now - txn.account_opened_at).total_seconds(),
@@ -244,14 +300,27 @@ def assess_transaction(
         _take_back(conn, txn, policy, now_s)
     _RECORD.run(
         conn,
-        {"k_id": claimed, "outcome": decision.outcome.value, "reason_code": decision.reason_code,
-         "reason_codes": list(decision.reason_codes)},
+        {
+            "k_id": claimed,
+            "outcome": decision.outcome.value,
+            "reason_code": decision.reason_code,
+            "reason_codes": list(decision.reason_codes),
+        },
     )
     return decision
 
 
-_CLAIM_COLUMNS = ("transaction_ref", "account_id", "device_id", "amount_fen", "merchant_category",
-                  "outcome", "reason_code", "reason_codes", "assessed_at")
+_CLAIM_COLUMNS = (
+    "transaction_ref",
+    "account_id",
+    "device_id",
+    "amount_fen",
+    "merchant_category",
+    "outcome",
+    "reason_code",
+    "reason_codes",
+    "assessed_at",
+)
 _RECORD = Prepared(
     update(risk_transaction_assessments).where(
         risk_transaction_assessments.c.id == bindparam("k_id")
@@ -276,8 +345,13 @@ def _take_back(
     _TAKE_BACK.many(
         conn,
         [
-            {"k_kind": subject.value, "k_key": key, "k_width": width, "k_start": start,
-             "k_amount": txn.amount_fen}
+            {
+                "k_kind": subject.value,
+                "k_key": key,
+                "k_width": width,
+                "k_start": start,
+                "k_amount": txn.amount_fen,
+            }
             for subject, key, width, start in _windows(txn, policy, now_s)
         ],
     )

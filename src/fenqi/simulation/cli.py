@@ -37,8 +37,9 @@ def _bar(label: str) -> Iterator[Any]:
     )
 
     if not sys.stderr.isatty():  # a log (nohup, a service): a plain line now and then
-        yield _plain_progress(label, time.monotonic, lambda line: print(line, file=sys.stderr,
-                                                                        flush=True))
+        yield _plain_progress(
+            label, time.monotonic, lambda line: print(line, file=sys.stderr, flush=True)
+        )
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -148,8 +149,14 @@ def simulate(
     _one_tokio_worker()
     first = parse_date(start) or date(2026, 1, 1)
     config = SimConfig(
-        shoppers=shoppers, months=months, seed=seed, stress=stress, product=product,
-        start=first, eod=eod, take_up=take_up,
+        shoppers=shoppers,
+        months=months,
+        seed=seed,
+        stress=stress,
+        product=product,
+        start=first,
+        eod=eod,
+        take_up=take_up,
     )
     if fresh and not resume:
         _fresh_sqlite(database)
@@ -161,9 +168,7 @@ def simulate(
     parallel = workers > 1 and not resume
     try:
         # a long run's progress shows, with --json too (it goes to stderr)
-        with _bar("simulating") as tick, _stoppable(
-            parallel
-        ) as stop:
+        with _bar("simulating") as tick, _stoppable(parallel) as stop:
             if resume:
                 result = resume_run(ctx, tick, stop)
             elif parallel:
@@ -315,17 +320,22 @@ def whatif(
             with Progress() as bar:
                 tasks = {a.name: bar.add_task(a.name, total=base.days) for a in arms}
                 results = run_arms(
-                    arms, base, where, models_dir,
+                    arms,
+                    base,
+                    where,
+                    models_dir,
                     lambda name, day, _days: bar.update(tasks[name], completed=day),
                 )
     rows = comparison(results)
     html = write_charts(results, out)
     if as_json:
-        print_json({
-            "arms": [{"name": a.name, **r.to_dict()} for a, r in results],
-            "comparison": rows,
-            "charts": str(html),
-        })
+        print_json(
+            {
+                "arms": [{"name": a.name, **r.to_dict()} for a, r in results],
+                "comparison": rows,
+                "charts": str(html),
+            }
+        )
         return
     from rich.table import Table
 

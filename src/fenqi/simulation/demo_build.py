@@ -132,11 +132,20 @@ def _train(ctx: Context, sim: Simulation, say: Step) -> str:
     cut = int(len(ordered) * 0.7)
     try:
         model = train_model(
-            ordered.iloc[:cut][[*MODEL_FEATURES, TARGET]], TARGET, "gbm",
-            ctx.settings.models_dir, ctx.clock, seed=sim.config.seed,
+            ordered.iloc[:cut][[*MODEL_FEATURES, TARGET]],
+            TARGET,
+            "gbm",
+            ctx.settings.models_dir,
+            ctx.clock,
+            seed=sim.config.seed,
         )
-        gate = promote_if_better(ctx.settings.models_dir, model.path,
-                                 ordered.iloc[cut:][[*MODEL_FEATURES, TARGET]], TARGET, ctx.clock)
+        gate = promote_if_better(
+            ctx.settings.models_dir,
+            model.path,
+            ordered.iloc[cut:][[*MODEL_FEATURES, TARGET]],
+            TARGET,
+            ctx.clock,
+        )
     except (FenqiError, ValueError) as exc:
         say(f"risk model: training failed ({exc}); keeping the bootstrap")
         return f"bootstrap (training on {len(frame):,} accounts failed: {exc})"

@@ -55,6 +55,8 @@ DAYS_PER_MONTH = 30.4
 OBSERVE_EVERY_DAYS = 7  # days past due are read weekly for the accounts that missed a due date
 CHUNK_IDS = 500  # bound on an IN list
 DEADLOCK_RETRIES = 5
+
+
 @dataclass(frozen=True)
 class SimConfig:
     shoppers: int = 1_000
@@ -450,11 +452,22 @@ class Simulation:
             wants_split = float(u_plan[k]) < float(split) or not self.cycle_allowed
             terms = 0
             if wants_split and self.terms.size:
-                terms = int(self.terms[min(np.searchsorted(np.cumsum(self.term_p), u_term[k]),
-                                           self.terms.size - 1)])
+                terms = int(
+                    self.terms[
+                        min(np.searchsorted(np.cumsum(self.term_p), u_term[k]), self.terms.size - 1)
+                    ]
+                )
             orders.append(
-                (int(i), shop, amount, terms, float(u_return[k]), int(refund_after[k]),
-                 float(u_step[k]), k)
+                (
+                    int(i),
+                    shop,
+                    amount,
+                    terms,
+                    float(u_return[k]),
+                    int(refund_after[k]),
+                    float(u_step[k]),
+                    k,
+                )
             )
         self._batched(orders, lambda conn, o: self._checkout(conn, d, *o))
 
@@ -579,7 +592,8 @@ class Simulation:
         lines_q = text(
             "SELECT credit_account_id, SUM(" + _unpaid_sql() + "), MIN(due_date) "
             "FROM plan_lines WHERE credit_account_id IN :ids AND due_date <= :today AND "
-            + _unpaid_sql() + " > 0 GROUP BY credit_account_id"
+            + _unpaid_sql()
+            + " > 0 GROUP BY credit_account_id"
         ).bindparams(bindparam("ids", expanding=True))
         # charges the end-of-day run accrued (late-payment penalty, revolving interest) are due
         # at once and come first in the allocation, so a payer pays them too
@@ -764,4 +778,3 @@ def _as_date(value: Any) -> date:
 
 def _birth(id_number: str) -> date:
     return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
-

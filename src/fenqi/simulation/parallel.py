@@ -69,8 +69,11 @@ def _worker(spec: WorkerSpec, barrier: Any, results: Any) -> None:
                 "part": spec.part,
                 "counts": vars(sim.counts),
                 "cpu_seconds": sim.cpu_seconds,
-                "accounts": {i: (int(st.account_of[i]), int(st.opened_day[i])) for i in mine
-                             if st.account_of[i]},
+                "accounts": {
+                    i: (int(st.account_of[i]), int(st.opened_day[i]))
+                    for i in mine
+                    if st.account_of[i]
+                },
                 "features": st.features,
                 "max_dpd": st.max_dpd,
                 "first_90_day": st.first_90_day,
@@ -118,8 +121,15 @@ def run_parallel(
         spawn.Process(
             target=_worker,
             args=(
-                WorkerSpec(s.database_url, s.models_dir, s.keys_file, s.risk_flow_file, config,
-                           part, workers),
+                WorkerSpec(
+                    s.database_url,
+                    s.models_dir,
+                    s.keys_file,
+                    s.risk_flow_file,
+                    config,
+                    part,
+                    workers,
+                ),
                 barrier,
                 results,
             ),
@@ -151,8 +161,14 @@ def run_parallel(
         metrics = portfolio_metrics(conn, coordinator)
         checks = ledger_checks(conn)
     return SimResult(
-        config, coordinator.counts, coordinator.seconds, metrics, training_table(coordinator),
-        checks, coordinator.phase_seconds, coordinator.cpu_seconds,
+        config,
+        coordinator.counts,
+        coordinator.seconds,
+        metrics,
+        training_table(coordinator),
+        checks,
+        coordinator.phase_seconds,
+        coordinator.cpu_seconds,
     )
 
 

@@ -118,8 +118,14 @@ def finish(sim: Simulation) -> SimResult:
         metrics = portfolio_metrics(conn, sim)
         checks = ledger_checks(conn)
     return SimResult(
-        sim.config, counts, sim.seconds, metrics, training_table(sim), checks,
-        sim.phase_seconds, sim.cpu_seconds,
+        sim.config,
+        counts,
+        sim.seconds,
+        metrics,
+        training_table(sim),
+        checks,
+        sim.phase_seconds,
+        sim.cpu_seconds,
     )
 
 
@@ -157,9 +163,7 @@ def net_lent_by_day(conn: Connection) -> dict[date, int]:
         ),
         {"code": AccountCode.PRINCIPAL_RECEIVABLE.value},
     ).all()
-    return {
-        (d if isinstance(d, date) else date.fromisoformat(str(d))): int(net) for d, net in rows
-    }
+    return {(d if isinstance(d, date) else date.fromisoformat(str(d))): int(net) for d, net in rows}
 
 
 def portfolio_metrics(conn: Connection, sim: Simulation) -> dict[str, Any]:

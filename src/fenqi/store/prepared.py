@@ -42,8 +42,10 @@ class Ran:
 
     def one(self) -> tuple[Any, ...]:
         if len(self.rows) != 1:
-            raise exc.NoResultFound("no row") if not self.rows else exc.MultipleResultsFound(
-                "more than one row"
+            raise (
+                exc.NoResultFound("no row")
+                if not self.rows
+                else exc.MultipleResultsFound("more than one row")
             )
         return self.rows[0]
 

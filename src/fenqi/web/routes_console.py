@@ -389,9 +389,7 @@ def account_limit(
     except ValueError as error:
         return _account_result(request, console, account_id, f"New limit: {error}.", 400)
     if not reason.strip():
-        return _account_result(
-            request, console, account_id, "Say why the limit changes.", 400
-        )
+        return _account_result(request, console, account_id, "Say why the limit changes.", 400)
     ctx = ctx_of(request)
     try:
         with ctx.engine.begin() as conn:

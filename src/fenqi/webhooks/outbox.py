@@ -240,9 +240,7 @@ def _event_and_delivery() -> Any:
 _INSERT_EVENT_AND_DELIVERY = Prepared(_event_and_delivery())
 _INSERT_EVENT = Prepared(
     insert(webhook_events)
-    .values(
-        {c: bindparam(c) for c in ("event_id", "merchant_id", "type", "payload", "created_at")}
-    )
+    .values({c: bindparam(c) for c in ("event_id", "merchant_id", "type", "payload", "created_at")})
     .returning(webhook_events.c.id)
 )
 _DELIVER = Prepared(

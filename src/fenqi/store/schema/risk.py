@@ -100,5 +100,8 @@ risk_transaction_assessments = Table(
     Column("assessed_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("amount_fen > 0", name="amount_positive"),
 )
-Index("ix_risk_txn_account", risk_transaction_assessments.c.account_id,
-      risk_transaction_assessments.c.assessed_at)
+Index(
+    "ix_risk_txn_account",
+    risk_transaction_assessments.c.account_id,
+    risk_transaction_assessments.c.assessed_at,
+)
