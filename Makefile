@@ -28,6 +28,7 @@ demo: venv
 
 lint: venv-test
 	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
 
 # what the browser tests need beyond Python packages: Debian's Chromium (installed when missing)
