@@ -27,6 +27,7 @@ LONG = {
     "funding/service.py::allocate_plan",
     "funding/service.py::apply_cash",
     "risk/cli.py::train",
+    "risk/train.py::train_model",
 }
 
 
