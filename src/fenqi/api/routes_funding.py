@@ -9,6 +9,7 @@ merchant payouts do); both are audited when they change something."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
@@ -151,37 +152,7 @@ def funder_payout(
 ) -> JSONResponse:
     """Pay a partner all the cash due to it (Dr funder_cash_due / Cr cash), audited. Concurrent
     payouts pay once: the others get 409 `nothing_to_pay`."""
-    catalog = catalog_for(ctx)
-    _funder(catalog, funder_id)
-
-    def work(conn: Connection) -> tuple[int, Any]:
-        paid = payouts.pay_funder(
-            conn,
-            ctx.clock,
-            catalog,
-            funder_id,
-            staff_client_id(user.id, f"funder_payout:{funder_id}", key),
-        )
-        record(
-            conn,
-            ctx.clock,
-            actor_kind="staff",
-            actor_id=user.id,
-            action="funding.payout",
-            target_kind="funder",
-            target_id=funder_id,
-            detail={"amount_fen": paid["paid_fen"]},
-        )
-        return 201, {"funder": funder_id, "paid_fen": paid["paid_fen"]}
-
-    return idempotent(
-        ctx,
-        staff_scope(user.id, f"funder_payout:{funder_id}"),
-        key,
-        f"POST funder payout {funder_id}",
-        None,
-        work,
-    )
+    return _funder_movement(ctx, user, key, funder_id, "payout", payouts.pay_funder, "paid_fen")
 
 
 @router.post("/funders/{funder_id}/receipts", status_code=201)
@@ -192,36 +163,42 @@ def funder_receipt(
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
     """Record a partner paying its part of the disbursements (Dr cash / Cr funder_settlement)."""
+    return _funder_movement(
+        ctx, user, key, funder_id, "receipt", payouts.receive_from_funder, "received_fen"
+    )
+
+
+def _funder_movement(
+    ctx: Context,
+    user: StaffUser,
+    key: str,
+    funder_id: str,
+    kind: str,
+    move: Callable[..., dict[str, Any]],
+    field: str,
+) -> JSONResponse:
+    """Cash paid to (payout) or received from (receipt) a partner: idempotent per staff user and
+    funder, audited as `funding.<kind>`."""
     catalog = catalog_for(ctx)
     _funder(catalog, funder_id)
+    target = f"funder_{kind}:{funder_id}"
 
     def work(conn: Connection) -> tuple[int, Any]:
-        got = payouts.receive_from_funder(
-            conn,
-            ctx.clock,
-            catalog,
-            funder_id,
-            staff_client_id(user.id, f"funder_receipt:{funder_id}", key),
-        )
+        moved = move(conn, ctx.clock, catalog, funder_id, staff_client_id(user.id, target, key))
         record(
             conn,
             ctx.clock,
             actor_kind="staff",
             actor_id=user.id,
-            action="funding.receipt",
+            action=f"funding.{kind}",
             target_kind="funder",
             target_id=funder_id,
-            detail={"amount_fen": got["received_fen"]},
+            detail={"amount_fen": moved[field]},
         )
-        return 201, {"funder": funder_id, "received_fen": got["received_fen"]}
+        return 201, {"funder": funder_id, field: moved[field]}
 
     return idempotent(
-        ctx,
-        staff_scope(user.id, f"funder_receipt:{funder_id}"),
-        key,
-        f"POST funder receipt {funder_id}",
-        None,
-        work,
+        ctx, staff_scope(user.id, target), key, f"POST funder {kind} {funder_id}", None, work
     )
 
 

@@ -341,11 +341,7 @@ def get_capture(
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        captures = checkout.order_captures_of(conn, m.id, order_id)
-    found = [c for c in captures if c["id"] == capture_id]
-    if not found:
-        raise ApiError(f"capture {capture_id} not found", code="not_found", http_status=404)
-    return found[0]
+        return _one_of(checkout.order_captures_of(conn, m.id, order_id), capture_id, "capture")
 
 
 @router.get("/orders/{order_id}/refunds", response_model=s.RefundList)
@@ -365,11 +361,15 @@ def get_refund(
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        refunds = checkout.order_refunds_of(conn, m.id, order_id)
-    found = [r for r in refunds if r["id"] == refund_id]
-    if not found:
-        raise ApiError(f"refund {refund_id} not found", code="not_found", http_status=404)
-    return found[0]
+        return _one_of(checkout.order_refunds_of(conn, m.id, order_id), refund_id, "refund")
+
+
+def _one_of(items: list[dict[str, Any]], item_id: int, kind: str) -> dict[str, Any]:
+    """The item of an order's captures or refunds with this id, or 404."""
+    for item in items:
+        if item["id"] == item_id:
+            return item
+    raise ApiError(f"{kind} {item_id} not found", code="not_found", http_status=404)
 
 
 def _product_of_order(conn: Connection, ctx: Context, m: MerchantPrincipal, order_id: Id) -> Any:
