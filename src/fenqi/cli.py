@@ -23,6 +23,8 @@ from fenqi.webhooks.cli import app as webhooks_app
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from fenqi.context import Context
+
 app = typer.Typer(
     help="fenqi: e-commerce consumer finance (buy now, pay later).\n\n"
     "Commands work on the database at FENQI_DATABASE_URL (default sqlite:///.fenqi/fenqi.sqlite; "
@@ -50,10 +52,13 @@ app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
 @clean_errors
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Create or migrate the database at FENQI_DATABASE_URL (SQLite file by default)."""
+    from fenqi.store.books import claim_book
     from fenqi.store.migrate import current, upgrade
 
     with context(create=True) as ctx:
         upgrade(ctx.engine, revision)
+        if revision == "head":
+            claim_book(ctx.engine, ctx.settings.mode, ctx.clock)  # live, or test (FENQI_MODE)
         typer.echo(
             f"database at revision {current(ctx.engine)}: "
             f"{ctx.engine.url.render_as_string(hide_password=True)}"
@@ -181,10 +186,38 @@ def _prepare_database(upgrade_db: bool, workers: int) -> None:
     with context(create=upgrade_db) as ctx:
         if upgrade_db:
             upgrade(ctx.engine)
+        _prepare_test_book(ctx, upgrade_db)
         _check_connection_budget(ctx.engine, workers)
         # the starter risk model is trained here, once, if the registry has none: never in a
         # request, and not by each worker at once (docs/performance.md)
         ctx.underwriter  # noqa: B018
+
+
+def _prepare_test_book(ctx: Context, upgrade_db: bool) -> None:
+    """Claim the live book; migrate the test book (test-mode keys' own database) and claim it,
+    or say that test mode is off (docs/api.md, "Test mode")."""
+    from fenqi.cli_support import check_database
+    from fenqi.store.books import claim_book
+    from fenqi.store.migrate import upgrade
+
+    if ctx.settings.mode != "live":
+        typer.echo("error: fenqi serve runs on the live book; unset FENQI_MODE", err=True)
+        raise typer.Exit(2)
+    claim_book(ctx.engine, "live", ctx.clock)
+    test = ctx.test_mode
+    if test is None:
+        typer.echo("test mode: off (set FENQI_TEST_DATABASE_URL to enable it)", err=True)
+        return
+    url = test.engine.url.render_as_string(hide_password=True)
+    try:
+        if upgrade_db:
+            upgrade(test.engine)
+        else:
+            check_database(test.engine, url)
+        claim_book(test.engine, "test", ctx.clock)
+    finally:
+        test.engine.dispose()
+    typer.echo(f"test mode: test book at {url}", err=True)
 
 
 @app.command()

@@ -44,6 +44,11 @@ class ErrorCode(StrEnum):
     BATCH_ERROR = ("batch_error", 409, "raised as BatchError (batch/eod.py)")
     BATCH_FUTURE_DATE = ("batch_future_date", 422, "raised as FutureDate (batch/eod.py)")
     BATCH_IN_PROGRESS = ("batch_in_progress", 409, "raised as RunInProgress (batch/eod.py)")
+    BOOK_MISMATCH = (
+        "book_mismatch",
+        500,
+        "this database is fenqi's … book and cannot serve as the … book (store/books.py)",
+    )
     CAPTURE_EXCEEDS_AUTHORIZATION = (
         "capture_exceeds_authorization",
         422,
@@ -134,6 +139,7 @@ class ErrorCode(StrEnum):
     )
     LEDGER_ERROR = ("ledger_error", 400, "raised as LedgerError (ledger/entry.py)")
     LEDGER_REJECTED = ("ledger_rejected", 422, "repayment refused by the ledger: …")
+    LIVE_BOOK_ONLY = ("live_book_only", 400, "… works on the live book only, not in test mode")
     LIMIT_OUT_OF_RANGE = ("limit_out_of_range", 422, "limit_fen: … is outside 0..…")
     LOGIN_BUSY = ("login_busy", 503, "raised as HashingBusy (privacy/passwords.py)")
     MERCHANT_EXISTS = ("merchant_exists", 409, "merchant … exists")
@@ -200,6 +206,11 @@ class ErrorCode(StrEnum):
     SAME_ACCOUNT = ("same_account", 400, "a posting needs two different accounts")
     SEARCH_NEEDS_A_KEY = ("search_needs_a_key", 422, "give phone or id_number")
     STAFF_ERROR = ("staff_error", 422, "raised as StaffError (privacy/errors.py)")
+    TEST_MODE_UNAVAILABLE = (
+        "test_mode_unavailable",
+        409,
+        "test mode is off on this server (no test book: FENQI_TEST_DATABASE_URL)",
+    )
     TOO_MANY_ATTEMPTS = ("too_many_attempts", 429, "raised as LoginThrottled (privacy/logins.py)")
     UNAUTHORIZED = ("unauthorized", 401, "send Authorization: Bearer <token>")
     UNKNOWN_CURRENCY = ("unknown_currency", 422, "currency: … is not a currency of any product (…)")

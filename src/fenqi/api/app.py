@@ -55,6 +55,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.ctx = ctx or build_context()
+    app.state.ctx.test_mode  # noqa: B018 - the test book's engine, made once, before requests
     problems.install(app)
     app.add_middleware(ApiVersion)  # inside RequestGuard: its refusals get a request id
     app.add_middleware(
