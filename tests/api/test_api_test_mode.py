@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select, text
 
@@ -28,7 +29,11 @@ from fenqi.settings import Settings
 from fenqi.store.books import BookMismatch, claim_book
 from fenqi.store.engine import create_all, make_engine
 from fenqi.store.schema.webhooks import webhook_events
+from fenqi.webhooks.endpoints import endpoint_resolver
+from fenqi.webhooks.signing import verify
+from fenqi.webhooks.worker import deliver_due
 from support.api_server import Api, id_number, running_api
+from webhooks.webhook_receiver import Receiver
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MAGIC = {outcome: number for number, outcome in MAGIC_ID_NUMBERS.items()}
@@ -261,3 +266,52 @@ def test_a_database_is_one_book(db_url: str) -> None:
     engine.dispose()
     with pytest.raises(ValueError, match="another database"):
         Settings(database_url=db_url, test_database_url=db_url).test_book_url()
+
+
+def _deliver(engine: Engine, api: Api) -> int:
+    with httpx.Client(timeout=10) as client:
+        stats = deliver_due(
+            engine, api.clock, endpoint_resolver(api.ctx.keys), client, settings=api.ctx.settings
+        )
+    return stats.delivered
+
+
+def test_each_mode_has_its_own_webhook_endpoint_and_deliveries(
+    db_url: str, test_db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """A test key sets the shop's test endpoint; test events go there only, signed with its
+    own secret and marked `"livemode": false`; live events go to the live endpoint only."""
+    receivers = {"live": Receiver(), "test": Receiver()}
+    for receiver in receivers.values():
+        receiver.thread.start()
+    try:
+        with running_api(db_url, models_dir, tmp_path, test_db_url=test_db_url) as api:
+            keys = {"live": api.merchant("m_shop")}
+            keys["test"] = _test_key(api, keys["live"])
+            secrets, engines = {}, {"live": api.ctx.engine, "test": api.ctx.test_mode.engine}
+            for mode, key in keys.items():
+                r = api.post("/v1/webhook-endpoints", key, {"url": receivers[mode].url})
+                assert r.status_code == 201, r.text
+                secrets[mode] = r.json()["secret"]
+                items = api.get("/v1/webhook-endpoints", key).json()["items"]
+                assert [i["url"] for i in items] == [receivers[mode].url]
+            for n, (mode, key) in enumerate(keys.items()):
+                account = api.apply(key, id_number(), f"1350000002{n}").json()["credit_account_id"]
+                assert _sale(api, key, account, 5_000, f"{mode}-sale").status_code == 201
+            now = int(api.clock.now().timestamp())
+            for mode, other in (("live", "test"), ("test", "live")):
+                assert _deliver(engines[mode], api) == 2  # application.decided, order.captured
+                for request in receivers[mode].requests:
+                    body = json.loads(request.body)
+                    assert body["livemode"] is (mode == "live"), body
+                    header = {k.lower(): v for k, v in request.headers.items()}
+                    signature = header["fenqi-signature"]
+                    assert verify(secrets[mode].encode(), signature, request.body, now)
+                    assert not verify(secrets[other].encode(), signature, request.body, now)
+                if mode == "live":  # delivered from the live book: nothing reached the test one
+                    assert receivers["test"].requests == []
+            assert len(receivers["live"].requests) == len(receivers["test"].requests) == 2
+    finally:
+        for receiver in receivers.values():
+            receiver.server.shutdown()
+            receiver.server.server_close()
