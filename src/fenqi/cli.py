@@ -59,6 +59,8 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
         upgrade(ctx.engine, revision)
         if revision == "head":
             claim_book(ctx.engine, ctx.settings.mode, ctx.clock)  # live, or test (FENQI_MODE)
+            if ctx.settings.mode == "live":
+                _prepare_test_book(ctx, upgrade_db=True)
         typer.echo(
             f"database at revision {current(ctx.engine)}: "
             f"{ctx.engine.url.render_as_string(hide_password=True)}"

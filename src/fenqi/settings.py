@@ -29,8 +29,10 @@ class Settings(BaseSettings):
     # `x.test.sqlite`); with PostgreSQL, test mode is off until this names a database (or a
     # schema: options=-csearch_path=...). `mode` = "test" points a command (`fenqi eod`,
     # `fenqi webhooks worker`, `fenqi ledger ...`) at the test book instead of the live one.
+    # test_mode = False turns test mode off.
     test_database_url: str | None = None
     mode: Literal["live", "test"] = "live"
+    test_mode: bool = Field(default=True, description="False: no test book, no test keys.")
     # Licensed consumer lenders are guided to keep the comprehensive annualized cost within 24%
     # (see docs/products.md); the cap is a setting, in basis points of the nominal IRR rate.
     apr_cap_bp: int = Field(default=2400, ge=0, le=100_000)
@@ -117,6 +119,8 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         url = self.test_database_url
+        if not self.test_mode:
+            return None
         if url is None:
             live = make_url(self.database_url)
             path = live.database

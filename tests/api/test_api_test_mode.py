@@ -33,6 +33,7 @@ from fenqi.webhooks.endpoints import endpoint_resolver
 from fenqi.webhooks.signing import verify
 from fenqi.webhooks.worker import deliver_due
 from support.api_server import Api, id_number, running_api
+from web.test_web_console_routes import sign_in
 from webhooks.webhook_receiver import Receiver
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -199,6 +200,16 @@ def test_test_mode_is_a_separate_world(
         # webhook events say which mode they belong to
         assert {e["livemode"] for e in _events(api.ctx.engine)} == {True}
         assert {e["livemode"] for e in _events(test_engine)} == {False}
+
+        # the console says which book a page shows; its test-mode page shows the test book
+        console = sign_in(api, "analyst", "admin")
+        dashboard = console.get("/console/dashboard")
+        assert dashboard.status_code == 200 and 'data-testid="book-mode"' in dashboard.text
+        assert ">Live data<" in dashboard.text and ">Test data<" not in dashboard.text
+        page = console.get("/console/test-mode")
+        assert page.status_code == 200 and ">Test data<" in page.text, page.text
+        assert "<strong>on</strong>" in page.text
+        assert '<td>orders</td><td class="num">3</td>' in page.text, page.text
 
 
 def _events(engine: Engine) -> list[dict[str, Any]]:

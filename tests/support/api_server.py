@@ -45,6 +45,7 @@ def running_api(
     settings = Settings(
         database_url=db_url,
         test_database_url=test_db_url,
+        test_mode=test_db_url is not None,
         models_dir=models_dir,
         keys_file=tmp / "keys.json",
         webhook_allow_private_networks=private_webhooks,

@@ -61,6 +61,7 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("Funding", "/console/funding", (P.REPORTS_READ,)),  # web/routes_funding.py
     ("Webhooks", "/console/webhooks", (P.WEBHOOKS_REPLAY,)),
     ("Audit log", "/console/audit", (P.AUDIT_READ,)),
+    ("Test mode", "/console/test-mode", (P.REPORTS_READ,)),  # web/routes_test_mode.py
 )
 
 
