@@ -125,6 +125,16 @@ def check_book(engine: Any, mode: str) -> None:
         raise BookMismatch(f"this database is fenqi's {found} book: to work on it, {hint}")
 
 
+def live_only(ctx: Any, what: str) -> None:
+    """Refuse `what` on the test book (FENQI_MODE=test): it reaches the real world (a credit
+    bureau, funders), which must never hear of test data."""
+    if not ctx.livemode:
+        raise FenqiError(
+            f"{what} works on the live book only, not in test mode (unset FENQI_MODE)",
+            code="live_book_only",
+        )
+
+
 def say_database(url: str, mode: str = "live") -> None:
     """Which database a command works on, on standard error (stdout stays data)."""
     name = "FENQI_DATABASE_URL" if mode == "live" else "FENQI_TEST_DATABASE_URL"

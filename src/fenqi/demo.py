@@ -222,6 +222,8 @@ def demo_settings() -> Settings:
             "cookie_secure": False,  # served on http://localhost
             # the demo's shops receive their webhooks on the demo's own server (127.0.0.1)
             "webhook_allow_private_networks": True,
+            "test_database_url": None,  # its test book beside it: demo.test.sqlite
+            "mode": "live",
         }
     )
 
@@ -229,9 +231,10 @@ def demo_settings() -> Settings:
 def _build(console: Console, settings: Settings, spec: DemoSpec) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    db = Path(make_url(settings.database_url).database or "")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for url in (settings.database_url, settings.test_book_url()):
+        db = Path(make_url(url).database or "") if url else None
+        for suffix in ("", "-wal", "-shm") if db else ():
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(settings.models_dir, ignore_errors=True)
     settings.demo_file.unlink(missing_ok=True)
     today = SystemClock(settings.timezone).today()  # the interface may read the clock
@@ -318,6 +321,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from fenqi.api.app import create_app
     from fenqi.privacy.masking import install_log_redaction
+    from fenqi.store.books import claim_book
     from fenqi.web.demo_webhooks import connect_shops, replay_unsent
     from fenqi.webhooks.endpoints import endpoint_resolver
     from fenqi.webhooks.worker import run_worker
@@ -332,16 +336,27 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     if replayed:
         Console().print(f"webhooks: {replayed} events that had no endpoint are sent again")
     stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker,
-        args=(ctx.engine, ctx.clock, endpoint_resolver(ctx.keys), ctx.settings, stop),
-        name="webhook-worker",
-        daemon=True,
-    )
-    worker.start()
+    claim_book(ctx.engine, "live", ctx.clock)
+    books = [ctx.engine]
+    if ctx.test_mode is not None:  # the test book (test API keys), migrated beside the demo's
+        upgrade(ctx.test_mode.engine)
+        claim_book(ctx.test_mode.engine, "test", ctx.clock)
+        books.append(ctx.test_mode.engine)
+    workers = [
+        threading.Thread(
+            target=run_worker,
+            args=(engine, ctx.clock, endpoint_resolver(ctx.keys), ctx.settings, stop),
+            name="webhook-worker",
+            daemon=True,
+        )
+        for engine in books
+    ]
+    for worker in workers:
+        worker.start()
     try:
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
     finally:
         stop.set()
-        worker.join(timeout=5)
+        for worker in workers:
+            worker.join(timeout=5)
         ctx.engine.dispose()
