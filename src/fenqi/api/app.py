@@ -19,8 +19,9 @@ from fenqi.api.versioning import describe as describe_versions
 from fenqi.context import Context, build_context
 from fenqi.web import mount_console
 
-DESCRIPTION = """fenqi's REST API. Shops authenticate with `Authorization: Bearer sk_...`,
-shoppers with a token their shop's session obtained (`st_...`), staff with a token from
+DESCRIPTION = """fenqi's REST API. Shops authenticate with `Authorization: Bearer sk_...`
+(`sk_live_...`; a test-mode key, `sk_test_...`, sees and makes test data only), shoppers
+with a token their shop's session obtained (`st_...`), staff with a token from
 `POST /v1/ops/sessions`. Every POST that changes something needs an `Idempotency-Key` header.
 Amounts are integer fen. Errors are `application/problem+json` with a stable `code`."""
 
