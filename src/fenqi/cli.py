@@ -5,6 +5,7 @@ Heavy imports (models, database drivers) happen inside commands, so `fenqi --hel
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -133,36 +134,68 @@ def quote(
 def rotate_keys() -> None:
     """Re-encrypt personal data and webhook signing secrets under the active key (after adding
     a key to FENQI_DATA_KEYS and making it FENQI_DATA_KEY_ACTIVE); older keys stay listed until
-    this has run. Webhook secrets stored in plain text by older versions are sealed too."""
+    this has run. Webhook secrets stored in plain text by older versions are sealed too. The
+    test book, when there is one, is done too: it is sealed with the same keys."""
+    with context() as ctx:
+        books = [("", ctx)]
+        test = _existing_test_book(ctx)
+        if test is not None:  # the test book's personal data is sealed with the same keys
+            books.append(("test book: ", test))
+        for label, book in books:
+            count, secrets, responses = _rotate_book(book)
+            typer.echo(
+                f"{label}re-encrypted {count} customers and {secrets} webhook secrets "
+                f"under key {ctx.keys.active_key_id}"
+            )
+            typer.echo(f"{label}re-sealed {responses} stored idempotent responses")
+        if test is not None:
+            test.engine.dispose()
+
+
+def _rotate_book(ctx: Context) -> tuple[int, int, int]:
+    """Re-encrypt one book's customers, seal its webhook secrets, re-seal its stored responses."""
     from fenqi.privacy.crypto import reencrypt_rows
     from fenqi.privacy.stored_responses import purge_expired, reseal
     from fenqi.store.schema.parties import customers
     from fenqi.webhooks.endpoints import seal_secrets
 
-    with context() as ctx:
-        with ctx.engine.connect() as conn:
-            count = reencrypt_rows(
-                conn,
-                ctx.keys,
-                customers,
-                "id",
-                "key_id",
-                {
-                    "name_enc": "customers.name",
-                    "id_number_enc": "customers.id_number",
-                    "phone_enc": "customers.phone",
-                },
-            )
-        with ctx.engine.begin() as conn:
-            secrets = seal_secrets(conn, ctx.keys)
-        with ctx.engine.begin() as conn:  # stored idempotent responses: expired go, sealed re-seal
-            purge_expired(conn, ctx.clock.now(), ctx.settings.idempotency_window_hours)
-            responses = reseal(conn, ctx.keys)
-    typer.echo(
-        f"re-encrypted {count} customers and {secrets} webhook secrets "
-        f"under key {ctx.keys.active_key_id}"
-    )
-    typer.echo(f"re-sealed {responses} stored idempotent responses")
+    with ctx.engine.connect() as conn:
+        count = reencrypt_rows(
+            conn,
+            ctx.keys,
+            customers,
+            "id",
+            "key_id",
+            {
+                "name_enc": "customers.name",
+                "id_number_enc": "customers.id_number",
+                "phone_enc": "customers.phone",
+            },
+        )
+    with ctx.engine.begin() as conn:
+        secrets = seal_secrets(conn, ctx.keys)
+    with ctx.engine.begin() as conn:  # stored idempotent responses: expired go, sealed re-seal
+        purge_expired(conn, ctx.clock.now(), ctx.settings.idempotency_window_hours)
+        responses = reseal(conn, ctx.keys)
+    return count, secrets, responses
+
+
+def _existing_test_book(ctx: Context) -> Context | None:
+    """The test book's context when this is the live book and the test book exists, migrated
+    (never created here)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    url = ctx.settings.test_book_url() if ctx.livemode else None
+    if url is None:
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).is_file():
+        return None
+    test = ctx.test_mode
+    if test is None or "customers" not in inspect(test.engine).get_table_names():
+        return None
+    return test
 
 
 @app.command("purge-idempotency-keys")

@@ -1,6 +1,7 @@
 """The command line on the test book (FENQI_MODE=test): `fenqi db upgrade` prepares both
 books, a command says which book it works on, one book is never taken for the other, and
-what reaches the real world (bureau files, funders' settlement) refuses test data."""
+what reaches the real world (bureau files, funders' settlement) refuses test data; key
+rotation covers both books."""
 
 from __future__ import annotations
 
@@ -56,3 +57,8 @@ def test_commands_work_on_the_book_they_are_told(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode != 0 and "live book only" in out.stderr, out.stderr
     assert (tmp_path / "book.test.sqlite").exists()
+
+    # the test book's personal data is sealed with the same keys: rotated with the live book's
+    out = fenqi("rotate-keys", cwd=tmp_path, FENQI_DATABASE_URL=live)
+    assert out.returncode == 0, out.stderr
+    assert "test book: re-encrypted 0 customers" in out.stdout, out.stdout
