@@ -110,6 +110,7 @@ class TestModeContext(Context):
     first (`fenqi.credit.test_mode`), and the credit bureau is never asked about a test
     applicant (a real inquiry leaves a mark on a real person's report)."""
 
+    __test__ = False  # not a pytest test class, whatever its name
     live: Context | None = field(default=None, repr=False)
 
     @cached_property
