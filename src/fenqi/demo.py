@@ -308,6 +308,10 @@ def _print_logins(console: Console, demo: dict[str, Any], host: str, port: int) 
     console.print(f"API docs:  {base}/docs")
     console.print(f"demo file: {get_settings().demo_file} (shop API key, shoppers)")
     console.print(
+        'test mode: POST /v1/api-keys {"mode": "test"} with the shop\'s key gives a '
+        "sk_test_ key (its own book: docs/api.md, Test mode)"
+    )
+    console.print(
         "command line on the demo's data (another terminal, this folder):\n"
         f"  export FENQI_DATABASE_URL={demo_settings().database_url}\n"
         "  fenqi ledger trial-balance"
