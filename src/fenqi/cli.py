@@ -244,6 +244,16 @@ def _prepare_test_book(ctx: Context, upgrade_db: bool) -> None:
         typer.echo("test mode: off (set FENQI_TEST_DATABASE_URL to enable it)", err=True)
         return
     url = test.engine.url.render_as_string(hide_password=True)
+    if not upgrade_db and _existing_test_book(ctx) is None:
+        # --no-upgrade-db and no test book yet: serve without test mode rather than fail
+        import os
+
+        from fenqi.settings import get_settings
+
+        os.environ["FENQI_TEST_MODE"] = "false"  # read by the workers' settings
+        get_settings.cache_clear()
+        typer.echo(f"test mode: off (no test book at {url}: `fenqi db upgrade` makes it)", err=True)
+        return
     try:
         if upgrade_db:
             upgrade(test.engine)
