@@ -15,6 +15,7 @@ from fenqi.privacy.tokens import hash_token, new_token
 from fenqi.store.books import TEST_KEY_PREFIX, is_test_book
 from fenqi.store.schema.parties import merchant_api_keys, merchants
 from fenqi.store.times import iso, utc
+from fenqi.store.upsert import insert_ignore
 from fenqi.webhooks.endpoints import accept_url, new_secret, set_endpoint
 
 
@@ -262,12 +263,8 @@ def ensure_twin(conn: Connection, shop: dict[str, Any]) -> None:
     if not is_test_book(conn):
         raise ValueError("a shop's twin lives in the test book only")
     values = {c: shop[c] for c in ("name", "category", "currency", "status")}
-    found = conn.execute(
-        select(merchants.c.id).where(merchants.c.id == shop["id"]).with_for_update()
-    ).first()
-    if found is None:
-        conn.execute(
-            insert(merchants).values(id=shop["id"], created_at=shop["created_at"], **values)
-        )
-    else:
-        conn.execute(update(merchants).where(merchants.c.id == shop["id"]).values(**values))
+    # two first test keys at once: one inserts, the other finds the row (no unique violation)
+    insert_ignore(
+        conn, merchants, {"id": shop["id"], "created_at": shop["created_at"], **values}, ["id"]
+    )
+    conn.execute(update(merchants).where(merchants.c.id == shop["id"]).values(**values))
