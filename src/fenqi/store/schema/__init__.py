@@ -25,6 +25,7 @@ def load_all() -> MetaData:
     from fenqi.store.schema import (  # noqa: F401
         batch,
         bureau,
+        compliance,
         credit,
         funding,
         ledger,
