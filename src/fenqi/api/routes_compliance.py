@@ -461,7 +461,13 @@ def staff_open_dispute(
 
 
 def resolve(
-    ctx: Context, conn: Connection, actor: disputes.Actor, dispute_id: int, outcome: str, note: str
+    ctx: Context,
+    conn: Connection,
+    actor: disputes.Actor,
+    dispute_id: int,
+    outcome: str,
+    note: str,
+    fix: dict[str, Any] | None = None,
 ) -> tuple[int, Any]:
     """Resolve in a savepoint: a refusal rolls the attempt back and is audited (shared with
     the console and the CLI)."""
@@ -480,6 +486,7 @@ def resolve(
                 note,
                 grace_of=grace,
                 client=client_from_settings(ctx.settings, ctx.clock),
+                fix=fix,
             )
     except FenqiError as exc:
         return _refused(
