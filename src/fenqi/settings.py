@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # identity and transaction records are kept this long after an account closes before a
     # deletion request can erase them (PBOC Order 2022 No. 1: at least 5 years; docs/privacy.md)
     record_retention_years: int = Field(default=5, ge=1, le=30)
+    # single-borrower cap for the exposure report: ¥300,000 of online micro-loans per borrower
+    # (2020 draft online micro-loan rules; chinabankingnews.com 2020-11-03; check before use)
+    borrower_exposure_cap_fen: int = Field(default=30_000_000, ge=0)
 
 
 @lru_cache(maxsize=1)
