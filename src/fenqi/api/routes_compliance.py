@@ -471,8 +471,6 @@ def resolve(
 ) -> tuple[int, Any]:
     """Resolve in a savepoint: a refusal rolls the attempt back and is audited (shared with
     the console and the CLI)."""
-    from fenqi.bureau.inquiry import client_from_settings
-
     grace = {name: p.billing.grace_days for name, p in ctx.catalog.items()}
     try:
         with conn.begin_nested():
@@ -485,7 +483,7 @@ def resolve(
                 outcome,
                 note,
                 grace_of=grace,
-                client=client_from_settings(ctx.settings, ctx.clock),
+                client=ctx.bureau,
                 fix=fix,
             )
     except FenqiError as exc:
