@@ -155,3 +155,67 @@ def test_data_subject_requests(db_url: str, models_dir: Path, tmp_path: Path) ->
             actions = {e.action for e in list_entries(conn, target_kind="customer", limit=1000)}
         assert {"privacy.access", "privacy.correction", "privacy.withdrawal"} <= actions
         assert {"privacy.deletion_refused", "privacy.deletion", "privacy.anonymized"} <= actions
+
+
+def test_console_compliance_page(db_url: str, models_dir: Path, tmp_path: Path) -> None:
+    from web.test_web_console_routes import csrf_of, sign_in
+
+    with running_api(db_url, models_dir, tmp_path) as api:
+        key = api.merchant()
+        app = api.apply(key, id_number(seq="521"), "13812345021").json()
+        account, customer = app["credit_account_id"], app["customer_id"]
+        _report(api)
+        token = api.shopper_token(key, customer)
+        body = {"item": "balance", "claim": "this is not my balance"}
+        assert api.post(f"/v1/me/accounts/{account}/disputes", token, body).status_code == 201
+
+        finance = sign_in(api, "fin", "finance")  # reports only
+        page = finance.get("/console/compliance")
+        assert page.status_code == 200 and 'data-testid="disputes"' not in page.text
+        rep = finance.get(
+            "/console/compliance/reports", params={"name": "overdue", "month": "2026-01"}
+        )
+        assert rep.status_code == 200 and 'data-testid="report-totals"' in rep.text
+        csv = finance.get(
+            "/console/compliance/reports",
+            params={"name": "exposure", "month": "2026-01", "format": "csv"},
+        )
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert csv.text.splitlines()[0].startswith("customer_id,currency,accounts")
+
+        officer = sign_in(api, "olga", "compliance")
+        page = officer.get("/console/compliance")
+        assert "this is not my balance" in page.text
+        dispute_id = api.get("/v1/me/disputes", token).json()[0]["id"]
+        r = officer.post(
+            f"/console/compliance/disputes/{dispute_id}/resolve",
+            data={
+                "outcome": "confirmed",
+                "note": "balance matches the ledger",
+                "csrf_token": csrf_of(page.text),
+            },
+            follow_redirects=True,
+        )
+        assert r.status_code == 200 and f"Dispute {dispute_id} confirmed." in r.text
+        r = officer.post(
+            "/console/compliance/requests",
+            data={
+                "customer_id": str(customer),
+                "action": "access",
+                "csrf_token": csrf_of(page.text),
+            },
+        )
+        assert r.status_code == 200 and "张三" in r.text and "13812345021" in r.text
+        r = officer.post(
+            "/console/compliance/requests",
+            data={
+                "customer_id": str(customer),
+                "action": "deletion",
+                "csrf_token": csrf_of(page.text),
+            },
+            follow_redirects=True,
+        )
+        assert "refused" in r.text and "still open" in r.text
+        assert api.get("/v1/me/privacy/requests", token).json()[-1]["status"] == "refused"
+        no_csrf = officer.post("/console/compliance/requests", data={"customer_id": "1"})
+        assert no_csrf.status_code == 403
