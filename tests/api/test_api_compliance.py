@@ -219,3 +219,42 @@ def test_console_compliance_page(db_url: str, models_dir: Path, tmp_path: Path) 
         assert api.get("/v1/me/privacy/requests", token).json()[-1]["status"] == "refused"
         no_csrf = officer.post("/console/compliance/requests", data={"customer_id": "1"})
         assert no_csrf.status_code == 403
+
+
+def test_wallet_my_data_page(db_url: str, models_dir: Path, tmp_path: Path) -> None:
+    import httpx
+
+    from web.test_web_console_routes import csrf_of
+
+    with running_api(db_url, models_dir, tmp_path) as api:
+        key = api.merchant()
+        app = api.apply(key, id_number(seq="531"), "13812345031").json()
+        account, customer = app["credit_account_id"], app["customer_id"]
+        _report(api)
+        wallet = httpx.Client(base_url=api.base, timeout=60)
+        wallet.cookies.set("fenqi_wallet", api.shopper_token(key, customer), path="/wallet")
+        page = wallet.get("/wallet/privacy")
+        assert page.status_code == 200 and "bureau_inquiry" in page.text
+        csrf = csrf_of(page.text)
+        r = wallet.post(
+            "/wallet/disputes",
+            data={
+                "account_id": str(account),
+                "item": "status",
+                "claim": "never late",
+                "csrf_token": csrf,
+            },
+            follow_redirects=True,
+        )
+        assert "Dispute received" in r.text and 'data-testid="wallet-disputes"' in r.text
+        r = wallet.post("/wallet/privacy/access", data={"csrf_token": csrf})
+        assert r.status_code == 200 and "13812345031" in r.text and "credit_accounts" in r.text
+        r = wallet.post(
+            "/wallet/privacy/withdraw",
+            data={"kind": "shopping_data", "csrf_token": csrf},
+            follow_redirects=True,
+        )
+        assert "Consent withdrawn" in r.text
+        r = wallet.post("/wallet/privacy/delete", data={"csrf_token": csrf}, follow_redirects=True)
+        assert "We cannot delete your data yet" in r.text
+        assert wallet.post("/wallet/privacy/delete", data={}).status_code == 403

@@ -77,6 +77,9 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     app.include_router(routes_compliance.me)
     app.include_router(routes_compliance.ops)
     app.include_router(console_compliance.router)
+    from fenqi.web import routes_wallet_rights
+
+    app.include_router(routes_wallet_rights.router)
 
     @app.get("/healthz", tags=["meta"])
     def health() -> dict[str, Any]:
