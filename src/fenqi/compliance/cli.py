@@ -34,7 +34,9 @@ def regimes(
     from fenqi.compliance.regimes import all_regimes, selected
     from fenqi.settings import get_settings
 
-    day = date.fromisoformat(on) if on else date.today()
+    from fenqi.clock import SystemClock
+
+    day = date.fromisoformat(on) if on else SystemClock(get_settings().timezone).today()
     in_use = {r.name for r in selected()}
     setting = get_settings().apr_cap_bp
     rows = [
