@@ -272,6 +272,7 @@ class ErrorCode(StrEnum):
         "deletion refused: credit account(s) … still open or owing",
     )
     RATE_REGIME_INVALID = ("rate_regime_invalid", 422, "raised as RegimeError (regimes.py)")
+    REPORT_INVALID = ("report_invalid", 422, "report: one of overdue, rates, disputes, …")
     CONFLICT = (
         "conflict",
         409,

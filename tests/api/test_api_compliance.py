@@ -73,6 +73,12 @@ def test_shopper_disputes_and_staff_resolve(db_url: str, models_dir: Path, tmp_p
         assert api.get("/v1/me/disputes", token).json()[0]["outcome_note"] == (
             "no payment was ever late"
         )
+        month = api.clock.today().strftime("%Y-%m")
+        r = api.get("/v1/ops/compliance/reports/disputes", officer, month=month)
+        assert r.status_code == 200 and r.json()["totals"]["opened"] == 1
+        assert api.get("/v1/ops/compliance/reports/bureau", support, month=month).status_code == 403
+        bad = api.get("/v1/ops/compliance/reports/bureau", officer, month="2026-13")
+        assert bad.status_code in (400, 422)
 
 
 def test_data_subject_requests(db_url: str, models_dir: Path, tmp_path: Path) -> None:

@@ -620,3 +620,26 @@ def staff_withdrawal(
         body,
         _withdrawal(ctx, _staff(user), customer_id, body.kind),
     )
+
+
+@ops.get("/compliance/reports/{name}")
+def staff_report(
+    name: Literal["overdue", "rates", "disputes", "bureau", "exposure"],
+    month: str = Query(..., pattern=r"^\d{4}-\d{2}$", description="YYYY-MM"),
+    user: StaffUser = Depends(allowed(P.REPORTS_READ)),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """A regulatory report for a month, from the ledger (the same month gives the same
+    figures): rows and totals (CSV: the console or `fenqi compliance report --csv`)."""
+    from fenqi.compliance.reports import build
+
+    grace = {n: p.billing.grace_days for n, p in ctx.catalog.items()}
+    with ctx.engine.connect() as conn:
+        return build(
+            conn,
+            name,
+            month,
+            grace_of=grace,
+            cap_fen=ctx.settings.borrower_exposure_cap_fen,
+            zone=ctx.settings.timezone,
+        ).to_dict()

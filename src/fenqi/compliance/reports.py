@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
+from fenqi.errors import FenqiError
 from fenqi.store.schema.bureau import bureau_notices, bureau_records
 from fenqi.store.schema.compliance import bureau_disputes, privacy_requests
 from fenqi.store.schema.credit import (
@@ -91,10 +92,22 @@ class Report:
         return out.getvalue()
 
 
+class ReportError(FenqiError):
+    code = "report_invalid"
+    http_status = 422
+
+
 def month_bounds(month: str) -> tuple[date, date]:
     from fenqi.bureau.records import parse_month
 
-    end = parse_month(month)
+    try:
+        if not 1 <= int(month[5:] or 0) <= 12:
+            raise ValueError(f"--month: {month!r} is not a month like 2026-03")
+        end = parse_month(month)
+    except ValueError as exc:
+        raise ReportError(
+            str(exc).replace("--month", "month"), code="invalid_month", http_status=400
+        ) from None
     return end.replace(day=1), end
 
 
@@ -379,4 +392,4 @@ def build(
         return bureau(conn, end)
     if name == "exposure":
         return exposure(conn, end, cap_fen, zone)
-    raise ValueError(f"report: one of {', '.join(REPORTS)}")
+    raise ReportError(f"report: one of {', '.join(REPORTS)}")
