@@ -31,10 +31,9 @@ def regimes(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The rate regimes, which are in use (FENQI_RATE_REGIMES) and their caps on a date."""
+    from fenqi.clock import SystemClock
     from fenqi.compliance.regimes import all_regimes, selected
     from fenqi.settings import get_settings
-
-    from fenqi.clock import SystemClock
 
     day = date.fromisoformat(on) if on else SystemClock(get_settings().timezone).today()
     in_use = {r.name for r in selected()}
