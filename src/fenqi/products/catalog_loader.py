@@ -52,9 +52,7 @@ def parse_product(
     return product
 
 
-def check_product_caps(
-    product: Product, source: str, cap_bp: int, on: date | None = None
-) -> None:
+def check_product_caps(product: Product, source: str, cap_bp: int, on: date | None = None) -> None:
     """Every offered plan at a reference purchase, held to the rate regime in force on `on`
     (the loading date; the reference date when not given)."""
     from fenqi.pricing.cap import RateCapExceeded
