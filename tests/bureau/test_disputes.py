@@ -143,6 +143,9 @@ def test_a_dispute_flags_the_account_and_a_correction_goes_to_the_bureau(db_url:
         assert again.value.code == "dispute_closed"
     rerun = run(w, next_end)
     assert _fields(rerun.files["pboc"])["special_event"] == ""
+    # a rerun of the disputed month keeps the investigator's correction (no revert)
+    again = run(w, as_of)
+    assert again.records[0].status.value == "current" and again.corrections == 0
 
 
 def test_a_dispute_is_confirmed_with_its_reason_and_a_late_date_cleared_is_a_correction(

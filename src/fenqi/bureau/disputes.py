@@ -294,6 +294,8 @@ def resolve_dispute(
     account_id = int(dispute["credit_account_id"])
     as_of = date.fromisoformat(dispute["record_as_of"])
     found = evidence(conn, account_id, as_of)
+    if fix and outcome == DisputeStatus.CORRECTED:
+        found["fix"] = fix  # kept: every later derivation of this record applies it
     # closed before any record is derived again, so the correction does not carry the flag
     conn.execute(
         bureau_disputes.update()
@@ -308,7 +310,7 @@ def resolve_dispute(
     )
     sent = ""
     if outcome == DisputeStatus.CORRECTED:
-        sent = _correct(conn, clock, keys, account_id, as_of, grace_of, client, fix or {})
+        sent = _correct(conn, clock, keys, account_id, as_of, grace_of, client)
         conn.execute(
             bureau_disputes.update()
             .where(bureau_disputes.c.id == dispute_id)
@@ -336,14 +338,10 @@ def _correct(
     as_of: date,
     grace_of: dict[str, int] | None,
     client: BureauClient | None,
-    fix: dict[str, Any],
 ) -> str:
     from fenqi.bureau.reporting import build_records, write_files
 
     run = build_records(conn, clock, keys, as_of, grace_of=grace_of, only={account_id})
-    if fix and run.records:
-        run.records[0] = _apply_fix(conn, run.records[0], fix)
-        run.corrections = 1
     if run.corrections == 0:
         raise DisputeError(
             f"the ledger still gives the record reported for {as_of.isoformat()}: nothing to "
@@ -365,9 +363,9 @@ def _correct(
 FIXABLE = {"status", "dpd", "past_due_fen"}
 
 
-def _apply_fix(conn: Connection, record: Any, fix: dict[str, Any]) -> Any:
-    """The investigator's corrected fields on top of the derived record, stored as the
-    correction (the format validators then check the record is consistent)."""
+def fixed_record(record: Any, fix: dict[str, Any]) -> Any:
+    """The investigator's corrected fields on top of a derived record (checked here; the
+    format validators then check the whole record)."""
     from dataclasses import replace
 
     from fenqi.bureau.records import ReportStatus
@@ -385,20 +383,27 @@ def _apply_fix(conn: Connection, record: Any, fix: dict[str, Any]) -> Any:
         raise DisputeError("fix: dpd >= 0 and 0 <= past_due_fen <= the balance", field="fix")
     if (status is ReportStatus.CURRENT) != (dpd == 0 and past_due == 0):
         raise DisputeError("fix: current means no days and no amount past due", field="fix")
-    new = replace(
+    return replace(
         record,
         status=status,
         dpd=dpd,
         past_due_minor=past_due,
-        correction=True,
         first_delinquency_on=record.first_delinquency_on if dpd else None,
     )
-    conn.execute(
-        bureau_records.update()
-        .where(
-            bureau_records.c.credit_account_id == int(record.account_ref),
-            bureau_records.c.as_of == record.as_of,
-        )
-        .values(status=status.value, dpd=dpd, past_due_fen=past_due, correction=True)
-    )
-    return new
+
+
+def corrected_fixes(conn: Connection, as_of: date) -> dict[int, dict[str, Any]]:
+    """The fixes of disputes corrected for records of `as_of`, per credit account (the latest
+    wins): every later derivation of that date's record applies them again, so a rerun of the
+    month does not undo a correction."""
+    d = bureau_disputes.c
+    out: dict[int, dict[str, Any]] = {}
+    for account, evidence_json in conn.execute(
+        select(d.credit_account_id, d.evidence)
+        .where(d.record_as_of == as_of, d.status == DisputeStatus.CORRECTED.value)
+        .order_by(d.id)
+    ):
+        fix = json.loads(evidence_json or "{}").get("fix")
+        if fix:
+            out[int(account)] = fix
+    return out

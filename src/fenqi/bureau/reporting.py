@@ -66,6 +66,18 @@ FORMAT_OF_CURRENCY = {"CNY": "pboc", "USD": "metro2"}
 ERASED_PREFIX = "erased:"
 
 
+def corrected_fixes(conn: Connection, as_of: date) -> dict[int, dict[str, Any]]:
+    from fenqi.bureau.disputes import corrected_fixes as found
+
+    return found(conn, as_of)
+
+
+def fixed_record(record: AccountRecord, fix: dict[str, Any]) -> AccountRecord:
+    from fenqi.bureau.disputes import fixed_record as fixed
+
+    return fixed(record, fix)
+
+
 def disputed_accounts(conn: Connection) -> set[int]:
     """Credit accounts with a dispute open (their records carry the dispute flag)."""
     from fenqi.store.schema.compliance import bureau_disputes
@@ -230,6 +242,7 @@ def build_records(
     }
     noticed = {int(r.credit_account_id) for r in conn.execute(select(bureau_notices))}
     disputed = disputed_accounts(conn)
+    fixes = corrected_fixes(conn, as_of)  # disputes corrected by an investigator's fix
     run = ReportRun(as_of)
     now = clock.now()
     for a in accounts:
@@ -276,6 +289,8 @@ def build_records(
             birth_date=birth,
             history=_history(conn, account_id, as_of),
         )
+        if account_id in fixes:
+            record = fixed_record(record, fixes[account_id])
         before = reported.get(account_id)
         values = {
             "credit_account_id": account_id,
