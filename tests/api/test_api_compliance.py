@@ -28,6 +28,14 @@ def test_shopper_disputes_and_staff_resolve(db_url: str, models_dir: Path, tmp_p
         other = api.apply(key, id_number(seq="502"), "13812345002").json()
         assert mine["outcome"] == other["outcome"] == "approved"
         account = mine["credit_account_id"]
+        q = api.post("/v1/quotes", key, {"credit_account_id": account, "amount_fen": 300_000})
+        assert q.status_code == 200, q.text
+        plans = [p for p in q.json()["plans"] if p["plan"] == "installments"]
+        assert plans and all(
+            p["rate_regime"]["name"] == "cn_window_24"
+            and p["rate_regime"]["rate_bp"] == p["annualized_rate_bp"] <= 2400
+            for p in plans
+        )
         token = api.shopper_token(key, mine["customer_id"])
         intruder = api.shopper_token(key, other["customer_id"])
         body = {"item": "status", "claim": "I never missed a payment"}

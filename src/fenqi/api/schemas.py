@@ -132,6 +132,14 @@ class ScheduleLineOut(BaseModel):
     total_fen: int
 
 
+class RateRegimeOut(BaseModel):
+    name: str | None  # None: no regime covers the product; fenqi's own cap applied
+    cap_bp: int
+    method: Literal["irr", "reg_z"]
+    rate_bp: int
+    source: str
+
+
 class PlanQuoteOut(BaseModel):
     plan: Literal["cycle", "installments"]
     terms: int
@@ -143,6 +151,7 @@ class PlanQuoteOut(BaseModel):
     annualized_rate_bp: int
     effective_annual_rate_bp: int
     schedule: list[ScheduleLineOut]
+    rate_regime: RateRegimeOut | None = None
 
 
 class QuoteOut(BaseModel):
