@@ -92,7 +92,26 @@ def test_shopper_disputes_and_staff_resolve(db_url: str, models_dir: Path, tmp_p
 def test_data_subject_requests(db_url: str, models_dir: Path, tmp_path: Path) -> None:
     with running_api(db_url, models_dir, tmp_path) as api:
         key = api.merchant()
-        app = api.apply(key, id_number(seq="511"), "13812345011").json()
+        body = {
+            "product": "huabei",
+            "name": "张三",
+            "id_number": id_number(seq="511"),
+            "phone": "13812345011",
+            "income_band": "10k_20k",
+            "consents": [
+                {"kind": "bureau_inquiry", "text_version": "2026-01", "scope": "credit decision"},
+                {"kind": "shopping_data", "text_version": "2026-01", "scope": "orders"},
+                {"kind": "sensitive_data", "text_version": "2026-01", "scope": "accounts"},
+            ],
+            "behaviour": {
+                "account_age_days": 2000,
+                "orders_12m": 40,
+                "spend_12m_fen": 3_000_000,
+                "return_rate_bp": 300,
+                "other_lenders": 0,
+            },
+        }
+        app = api.post("/v1/applications", key, body).json()
         account, customer = app["credit_account_id"], app["customer_id"]
         token = api.shopper_token(key, customer)
 
@@ -131,6 +150,7 @@ def test_data_subject_requests(db_url: str, models_dir: Path, tmp_path: Path) ->
         kinds = [
             (c["kind"], c["revoked_at"] is None) for c in api.get("/v1/me/consents", token).json()
         ]
+        assert ("sensitive_data", True) in kinds  # given separately at application
         assert ("bureau_inquiry", False) in kinds and ("sharing", True) in kinds
 
         # deletion: refused while the account is open, the refusal kept and audited

@@ -29,7 +29,16 @@ class Problem(BaseModel):
 
 
 class ConsentIn(Body):
-    kind: Literal["bureau_inquiry", "shopping_data", "marketing"]
+    # the separate consents of issue 18 too: sensitive data, sharing with a named funder or
+    # bureau (scope), post-loan monitoring (docs/privacy.md)
+    kind: Literal[
+        "bureau_inquiry",
+        "shopping_data",
+        "marketing",
+        "bureau_monitoring",
+        "sensitive_data",
+        "sharing",
+    ]
     text_version: Line = Field(min_length=1, max_length=32)
     scope: Line = Field(min_length=1, max_length=200)
 
