@@ -13,6 +13,7 @@ import typer
 from fenqi.batch.cli import eod as eod_command
 from fenqi.bureau.cli import app as bureau_app
 from fenqi.cli_support import clean_errors, context, parse_date, print_json, table_console
+from fenqi.compliance.cli import app as compliance_app
 from fenqi.funding.cli import app as funding_app
 from fenqi.ledger.cli import app as ledger_app
 from fenqi.privacy.cli import app as staff_app
@@ -40,6 +41,11 @@ app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report,
 app.add_typer(staff_app, name="staff", help="Staff users and roles.")
 app.add_typer(bureau_app, name="bureau", help="Credit bureau: serve, seed, report, reconcile.")
 app.add_typer(webhooks_app, name="webhooks", help="Webhook deliveries: worker, list, replay.")
+app.add_typer(
+    compliance_app,
+    name="compliance",
+    help="Rate regimes, regulatory reports, bureau disputes, data-subject requests.",
+)
 app.command("eod")(eod_command)
 app.command("simulate", help="Simulate a marketplace through fenqi's services.")(simulate)
 app.command("whatif", help="Compare decision flows or products on one simulated population.")(

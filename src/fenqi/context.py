@@ -35,7 +35,9 @@ class Context:
 
     @cached_property
     def catalog(self) -> dict[str, Product]:
-        return self._catalog or load_catalog(self.settings.apr_cap_bp, self.settings.catalog_dir)
+        return self._catalog or load_catalog(
+            self.settings.apr_cap_bp, self.settings.catalog_dir, on=self.clock.today()
+        )
 
     @cached_property
     def keys(self) -> KeyRing:

@@ -207,8 +207,60 @@ def run_marketplace_demo(
         _catch_up(console, settings)
     _print_logins(console, demo, host, port)
     if serve:
-        _serve(settings, host, port)
+        bureau_url, stop_bureau = start_bureau(settings, host, port + 1)
+        console.print(f"bureau:    {bureau_url} (credit reference service, seeded; `fenqi bureau`)")
+        try:
+            _serve(
+                settings.model_copy(
+                    update={"bureau_url": bureau_url, "bureau_token": DEMO_BUREAU_TOKEN}
+                ),
+                host,
+                port,
+            )
+        finally:
+            stop_bureau()
     return demo
+
+
+DEMO_BUREAU_TOKEN = "demo-bureau-token"  # the demo's own local bureau, development only
+DEMO_BUREAU_SUBJECTS = 1000
+
+
+def start_bureau(settings: Settings, host: str, port: int) -> tuple[str, Any]:
+    """The credit reference service (fenqi.bureau.server) beside the demo's API, on its own
+    SQLite file beside the demo database, seeded with the synthetic population's borrowing at
+    other lenders (idempotent). Returns its address and a function that stops it."""
+    import threading
+
+    import uvicorn
+
+    from fenqi.bureau.server.app import create_bureau_app
+    from fenqi.bureau.server.seed import seed_population
+    from fenqi.store.engine import make_engine
+
+    home = settings.demo_file.parent
+    engine = make_engine(f"sqlite:///{home / 'demo-bureau.sqlite'}")
+    clock = SystemClock(settings.timezone)
+    seeded = seed_population(engine, clock, DEMO_BUREAU_SUBJECTS, 7)
+    app = create_bureau_app(engine, clock, {DEMO_BUREAU_TOKEN: settings.bureau_lender_id})
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="bureau", daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    Console().print(
+        f"bureau seeded: {seeded.subjects} subjects, {seeded.accounts} accounts at other "
+        f"lenders, {seeded.multi_lender_subjects} owing two or more (多头借贷)"
+    )
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=5)
+        engine.dispose()
+
+    return f"http://{host}:{port}", stop
 
 
 def demo_settings() -> Settings:

@@ -262,6 +262,28 @@ class ErrorCode(StrEnum):
         503,
         "raised as BureauUnavailable (bureau/errors.py)",
     )
+    # issue 18: disputes (bureau/disputes.py), data-subject requests (privacy/rights.py),
+    # rate regimes (compliance/regimes.py)
+    DISPUTE_INVALID = ("dispute_invalid", 422, "raised as DisputeError (bureau/disputes.py)")
+    DISPUTE_EXISTS = ("dispute_exists", 409, "a dispute of this account's … record is open")
+    DISPUTE_CLOSED = ("dispute_closed", 409, "dispute … is already corrected or confirmed")
+    DISPUTE_NOTHING_TO_CORRECT = (
+        "dispute_nothing_to_correct",
+        409,
+        "the ledger still gives the record reported for …: nothing to correct",
+    )
+    PRIVACY_REQUEST_INVALID = (
+        "privacy_request_invalid",
+        422,
+        "raised as RightsError (privacy/rights.py)",
+    )
+    PRIVACY_REQUEST_REFUSED = (
+        "privacy_request_refused",
+        409,
+        "deletion refused: credit account(s) … still open or owing",
+    )
+    RATE_REGIME_INVALID = ("rate_regime_invalid", 422, "raised as RegimeError (regimes.py)")
+    REPORT_INVALID = ("report_invalid", 422, "report: one of overdue, rates, disputes, …")
     CONFLICT = (
         "conflict",
         409,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Licensed consumer lenders are guided to keep the comprehensive annualized cost within 24%
     # (see docs/products.md); the cap is a setting, in basis points of the nominal IRR rate.
     apr_cap_bp: int = Field(default=2400, ge=0, le=100_000)
+    # the rate regimes in use (fenqi/compliance/regimes.toml, docs/compliance.md): the CNY
+    # window guidance (whose cap is apr_cap_bp) and the US APR line by default
+    rate_regimes: str = Field(default="cn_window_24,us_reg_z_36", max_length=500)
     catalog_dir: Path | None = Field(
         default=None, description="Extra folder of product TOML files (overrides shipped ones)."
     )
@@ -113,6 +116,15 @@ class Settings(BaseSettings):
     bureau_report_retention_days: int = Field(default=5 * 365, ge=1, le=20 * 365)
     # days a shopper has to answer a dispute deadline (征信业管理条例: 20 days)
     bureau_dispute_days: int = Field(default=20, ge=1, le=90)
+    # data-subject requests (PIPL art. 44-50) are answered within this many days; the law says
+    # "promptly": 15 days is fenqi's assumption (docs/privacy.md, personal-data rights)
+    privacy_request_days: int = Field(default=15, ge=1, le=90)
+    # identity and transaction records are kept this long after an account closes before a
+    # deletion request can erase them (PBOC Order 2022 No. 1: at least 5 years; docs/privacy.md)
+    record_retention_years: int = Field(default=5, ge=1, le=30)
+    # single-borrower cap for the exposure report: ¥300,000 of online micro-loans per borrower
+    # (2020 draft online micro-loan rules; chinabankingnews.com 2020-11-03; check before use)
+    borrower_exposure_cap_fen: int = Field(default=30_000_000, ge=0)
 
     def test_book_url(self) -> str | None:
         """The test book's database URL, or None when test mode is off."""

@@ -73,6 +73,15 @@ def create_app(ctx: Context | None = None) -> FastAPI:
 
     app.include_router(routes_funding.router)
     app.include_router(console_funding.router)
+    from fenqi.api import routes_compliance  # issue 18: disputes, data-subject requests
+    from fenqi.web import routes_compliance as console_compliance
+
+    app.include_router(routes_compliance.me)
+    app.include_router(routes_compliance.ops)
+    app.include_router(console_compliance.router)
+    from fenqi.web import routes_wallet_rights
+
+    app.include_router(routes_wallet_rights.router)
 
     @app.get("/healthz", tags=["meta"])
     def health() -> dict[str, Any]:

@@ -29,7 +29,16 @@ class Problem(BaseModel):
 
 
 class ConsentIn(Body):
-    kind: Literal["bureau_inquiry", "shopping_data", "marketing"]
+    # the separate consents of issue 18 too: sensitive data, sharing with a named funder or
+    # bureau (scope), post-loan monitoring (docs/privacy.md)
+    kind: Literal[
+        "bureau_inquiry",
+        "shopping_data",
+        "marketing",
+        "bureau_monitoring",
+        "sensitive_data",
+        "sharing",
+    ]
     text_version: Line = Field(min_length=1, max_length=32)
     scope: Line = Field(min_length=1, max_length=200)
 
@@ -132,6 +141,14 @@ class ScheduleLineOut(BaseModel):
     total_fen: int
 
 
+class RateRegimeOut(BaseModel):
+    name: str | None  # None: no regime covers the product; fenqi's own cap applied
+    cap_bp: int
+    method: Literal["irr", "reg_z"]
+    rate_bp: int
+    source: str
+
+
 class PlanQuoteOut(BaseModel):
     plan: Literal["cycle", "installments"]
     terms: int
@@ -143,6 +160,7 @@ class PlanQuoteOut(BaseModel):
     annualized_rate_bp: int
     effective_annual_rate_bp: int
     schedule: list[ScheduleLineOut]
+    rate_regime: RateRegimeOut | None = None
 
 
 class QuoteOut(BaseModel):

@@ -66,7 +66,15 @@ def account_plans(conn: Connection, credit_account_id: int) -> list[dict[str, An
 
 
 def statements(conn: Connection, credit_account_id: int) -> list[dict[str, Any]]:
-    """What falls due on each due date (the billing run of issue 5 cuts formal statements)."""
+    """What falls due on each due date (the billing run of issue 5 cuts formal statements).
+    Each line discloses its plan's annualized rate (IRR, PBOC 2021 No. 3)."""
+    rates = dict(
+        conn.execute(
+            select(plans.c.id, plans.c.nominal_rate_bp).where(
+                plans.c.credit_account_id == credit_account_id
+            )
+        ).all()
+    )
     rows = (
         conn.execute(
             select(lines_t)
@@ -86,7 +94,8 @@ def statements(conn: Connection, credit_account_id: int) -> list[dict[str, Any]]
         s["due_fen"] += sum(d[f"{k.value}_fen"] for k in KINDS) - d["waived_fen"]
         s["paid_fen"] += d["paid_fen"]
         s["owed_fen"] += d["owed_fen"]
-        s["lines"].append({"plan_id": r["plan_id"], **d})
+        rate = rates.get(r["plan_id"])
+        s["lines"].append({"plan_id": r["plan_id"], **d, "annualized_rate_bp": rate})
     return list(out.values())
 
 

@@ -59,6 +59,7 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("Risk models", "/console/models", (P.RISK_MODELS_READ,)),
     ("Batch runs", "/console/batch", (P.BATCH_RUN, P.REPORTS_READ)),
     ("Funding", "/console/funding", (P.REPORTS_READ,)),  # web/routes_funding.py
+    ("Compliance", "/console/compliance", (P.COMPLIANCE_CASES, P.REPORTS_READ)),
     ("Webhooks", "/console/webhooks", (P.WEBHOOKS_REPLAY,)),
     ("Audit log", "/console/audit", (P.AUDIT_READ,)),
     ("Test mode", "/console/test-mode", (P.REPORTS_READ,)),  # web/routes_test_mode.py

@@ -26,6 +26,7 @@ def load_all() -> MetaData:
         batch,
         books,
         bureau,
+        compliance,
         credit,
         funding,
         ledger,
