@@ -26,11 +26,7 @@ PURE = (
 INTERFACES = ("fenqi.api", "fenqi.web", "fenqi.cli", "fenqi.demo")
 SERVICES = ("fenqi.credit", "fenqi.ledger", "fenqi.batch", "fenqi.funding", "fenqi.webhooks")
 
-KNOWN = {
-    ("fenqi.credit.applications", "fenqi.api.schemas"),
-    ("fenqi.credit.underwriting", "fenqi.api.schemas"),
-    ("fenqi.credit.underwriting", "fenqi.simulation.population"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def _module(path: Path) -> str:
