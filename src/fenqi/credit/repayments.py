@@ -234,3 +234,35 @@ def repayment_result(row: Any, replayed: bool = False) -> RepaymentResult:
         to_credit_balance_fen=row["to_credit_balance_fen"],
         replayed=replayed,
     )
+
+
+def repayment_of_entry(conn: Connection, entry_id: int) -> tuple[int, int] | None:
+    """(repayment id, credit account id) of the repayment whose ledger entry this is."""
+    row = conn.execute(
+        select(repayments.c.id, repayments.c.credit_account_id).where(
+            repayments.c.ledger_entry_id == entry_id
+        )
+    ).first()
+    return None if row is None else (int(row.id), int(row.credit_account_id))
+
+
+REPAYMENT_LIST_MAX = 500
+_DATE_COLUMNS = ("business_date", "created_at", "reversed_at")
+
+
+def account_repayments(conn: Connection, credit_account_id: int) -> list[dict[str, Any]]:
+    """An account's repayments, oldest first (at most REPAYMENT_LIST_MAX), dates as text."""
+    rows = (
+        conn.execute(
+            select(repayments)
+            .where(repayments.c.credit_account_id == credit_account_id)
+            .order_by(repayments.c.id)
+            .limit(REPAYMENT_LIST_MAX)
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        {k: str(v) if k in _DATE_COLUMNS and v is not None else v for k, v in r.items()}
+        for r in rows
+    ]
