@@ -19,6 +19,7 @@ from fenqi.clock import Clock
 from fenqi.credit import admin, checkout, customers, hardship, merchants, repayments
 from fenqi.credit.accounts import get_account
 from fenqi.credit.errors import CreditError
+from fenqi.credit.posting import ledger_refusal
 from fenqi.ledger.entry import EntryResult
 from fenqi.ledger.service import reverse_entry
 from fenqi.privacy.audit import ActorKind, record
@@ -120,11 +121,7 @@ def reverse_ledger_entry(
     refuse_business_entries(conn, entry_id)
     result = reverse_entry(conn, clock, client_id, entry_id, reason)
     if not result.ok:
-        raise CreditError(
-            f"the ledger refused the reversal: {result.reject_code}",
-            code="reversal_refused",
-            http_status=409,
-        )
+        raise ledger_refusal(result, f"reversal of entry {entry_id}", reversal=True)
     audit_staff(
         conn,
         clock,

@@ -23,6 +23,7 @@ from fenqi.credit.owed import (
     outstanding_lines,
     pay_allocation,
 )
+from fenqi.credit.posting import ledger_refusal
 from fenqi.credit.recoveries import recovery_postings
 from fenqi.ledger import service as ledger
 from fenqi.ledger.chart import AccountCode
@@ -117,9 +118,7 @@ def repay(
         ),
     )
     if not result.ok:
-        raise CreditError(
-            f"repayment refused by the ledger: {result.reject_code}", code="ledger_rejected"
-        )
+        raise ledger_refusal(result, "repayment")
     close_paid_plans(conn, credit_account_id)
     by_kind = allocation.by_kind_fen
     stored = INSERT_REPAYMENT.run(
@@ -208,13 +207,8 @@ def reverse_repayment(
     result = ledger.reverse_entry(
         conn, clock, f"reverse-repayment:{client_id}", row["ledger_entry_id"], reason
     )
-    if not result.ok:
-        raise CreditError(
-            f"the ledger refused the reversal ({result.reject_code}); the credit "
-            "balance it paid may already be spent",
-            code="reversal_refused",
-            http_status=409,
-        )
+    if not result.ok:  # e.g. the credit balance it paid is already spent
+        raise ledger_refusal(result, f"reversal of repayment {repayment_id}", reversal=True)
     conn.execute(
         update(repayments).where(repayments.c.id == repayment_id).values(reversed_at=clock.now())
     )
