@@ -20,12 +20,13 @@ STARTER_ROWS = 8_000
 
 
 def has_model(models_dir: Path) -> bool:
-    """Whether the registry (or version folder) holds a model that loads."""
+    """Whether the registry (or version folder) holds a model version (its manifest; the model
+    is not loaded here: a broken one is the loader's error to report, not replaced)."""
     from fenqi.risk.errors import ArtifactError
-    from fenqi.risk.registry import load_model
+    from fenqi.risk.registry import resolve
 
     try:
-        load_model(models_dir)
+        resolve(models_dir)
     except ArtifactError:
         return False
     return True
