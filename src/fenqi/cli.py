@@ -230,7 +230,12 @@ def _prepare_database(upgrade_db: bool, workers: int) -> None:
         _prepare_test_book(ctx, upgrade_db)
         _check_connection_budget(ctx.engine, workers)
         # the starter risk model is trained here, once, if the registry has none: never in a
-        # request, and not by each worker at once (docs/performance.md)
+        # request, not by each worker at once (docs/performance.md), and never by the credit
+        # service itself (fenqi.simulation.starter; issue 22)
+        from fenqi.simulation.starter import ensure_starter_model
+
+        if ensure_starter_model(ctx.settings.models_dir, ctx.clock):
+            typer.echo(f"risk: trained the starter model in {ctx.settings.models_dir}", err=True)
         ctx.underwriter  # noqa: B018
 
 

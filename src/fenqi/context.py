@@ -46,7 +46,7 @@ class Context:
 
     @cached_property
     def underwriter(self) -> Underwriter:
-        from fenqi.credit.underwriting import RiskUnderwriter, bootstrap_decider
+        from fenqi.credit.underwriting import RiskUnderwriter, load_decider
         from fenqi.products.tiers import (
             check_tier_vocabulary,
             flow_pricing_tiers,
@@ -56,9 +56,9 @@ class Context:
         # the flow's pricing tiers must be the catalog's: checked before anything is decided
         graph, source = read_flow_graph(self.settings.risk_flow_file)
         check_tier_vocabulary(flow_pricing_tiers(graph), source, self.catalog)
-        return RiskUnderwriter(
-            bootstrap_decider(self.settings.models_dir, self.clock, self.settings.risk_flow_file)
-        )
+        # the registry's model: a fresh installation gets its starter model from the interface
+        # that starts it (`fenqi serve`, the demo build, the simulator), never from here
+        return RiskUnderwriter(load_decider(self.settings.models_dir, self.settings.risk_flow_file))
 
     @cached_property
     def checkout_risk(self) -> RiskCheck:

@@ -39,8 +39,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     limiter.total_tokens = settings.db_pool_size + settings.db_max_overflow
     # The underwriter (risk model, decision flow, tier check) is made before the first request,
     # never inside one: `fenqi serve` builds the starter model before its workers start, so
-    # here it is only loaded; without it (uvicorn run directly on a fresh install) it is
-    # trained here, at start-up (docs/performance.md).
+    # here it is only loaded; without a model (uvicorn run directly on a fresh install) the
+    # start-up fails and says how to get one (docs/performance.md).
     await anyio.to_thread.run_sync(lambda: ctx.underwriter)
     yield
 

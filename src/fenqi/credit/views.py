@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from fenqi.credit.lines import KINDS, line_from_row
 from fenqi.ledger.queries import history
+from fenqi.store.schema.credit import credit_accounts
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines_t
 from fenqi.store.schema.ledger import ledger_accounts
@@ -133,3 +134,16 @@ def ledger_lines(
             }
         )
     return out
+
+
+def customer_account_ids(
+    conn: Connection, customer_id: int, limit: int, after: int | None, newest_first: bool = True
+) -> list[int]:
+    """A customer's credit account ids, a page of `limit` after the cursor `after` (an id), newest
+    first or oldest first."""
+    c = credit_accounts.c
+    stmt = select(c.id).where(c.customer_ref == str(customer_id))
+    if after:
+        stmt = stmt.where(c.id < after if newest_first else c.id > after)
+    stmt = stmt.order_by(c.id.desc() if newest_first else c.id).limit(limit)
+    return [int(i) for i in conn.execute(stmt).scalars().all()]

@@ -108,7 +108,11 @@ def quote(
     `regime_date`: product loading checks a reference purchase against today's regime).
     `cap_bp` is the setting FENQI_APR_CAP_BP (fenqi.compliance.regimes)."""
     if amount_fen <= 0:
-        raise QuoteError(f"amount_fen: must be a positive number of fen, got {amount_fen}")
+        raise QuoteError(
+            f"amount_fen: must be a positive number of fen, got {amount_fen}",
+            code="invalid_amount",  # as everywhere else (issue 22)
+            legacy_code="quote_invalid",
+        )
     if amount_fen > product.limits.max_fen:
         raise QuoteError(
             f"amount_fen: {amount_fen} is above the product's largest limit "

@@ -255,7 +255,8 @@ class ScorecardModel:
         )
 
     def _points(self, j: int, woe: np.ndarray) -> np.ndarray:
-        return -self.scale.factor * self.coefficients[j] * woe + self._shift
+        points: np.ndarray = -self.scale.factor * self.coefficients[j] * woe + self._shift
+        return points
 
     def woe_matrix(self, matrix: np.ndarray) -> np.ndarray:
         out = np.empty((matrix.shape[0], len(self.characteristics)), dtype=np.float64)
@@ -264,10 +265,12 @@ class ScorecardModel:
         return out
 
     def log_odds_bad(self, matrix: np.ndarray) -> np.ndarray:
-        return self.woe_matrix(matrix) @ self.coefficients + self.intercept
+        log_odds: np.ndarray = self.woe_matrix(matrix) @ self.coefficients + self.intercept
+        return log_odds
 
     def predict_pd(self, matrix: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.log_odds_bad(matrix)))
+        pd_: np.ndarray = 1.0 / (1.0 + np.exp(-self.log_odds_bad(matrix)))
+        return pd_
 
     def points_matrix(self, matrix: np.ndarray) -> np.ndarray:
         woe = self.woe_matrix(matrix)
