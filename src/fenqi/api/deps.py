@@ -209,7 +209,7 @@ def _idempotent(
                     try:
                         status, result = work(conn)
                     except FenqiError as exc:
-                        if not exc.keeps_work:
+                        if not (exc.keeps_work and _storable(exc)):
                             raise
                         return _refused_keeping_work(conn, scope, key, exc)
                     text = _json(result)
@@ -224,7 +224,7 @@ def _idempotent(
         if scope is None:  # the caller was not authenticated: nothing is claimed or stored
             raise
         response = error_response(exc)
-        if exc.http_status < 500 and exc.code not in NOT_STORED:
+        if _storable(exc):
             with ctx.engine.begin() as conn:
                 text = bytes(response.body).decode()
                 if not _claim(conn, ctx, scope, key, digest, exc.http_status, text):
@@ -237,6 +237,11 @@ def _refused_keeping_work(conn: Connection, scope: str, key: str, exc: FenqiErro
     response = error_response(exc)
     store(conn, scope, key, exc.http_status, bytes(response.body).decode())
     return response
+
+
+def _storable(exc: FenqiError) -> bool:
+    """A refusal that is the request's answer, stored for its retries."""
+    return exc.http_status < 500 and exc.code not in NOT_STORED
 
 
 RETRIES_MAX = 3
