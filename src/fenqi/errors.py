@@ -18,6 +18,10 @@ class FenqiError(Exception):
     code: str = "fenqi_error"
     http_status: int = 400
     legacy_code: str | None = None
+    # True: the transaction this refusal was raised in still commits what it wrote before it
+    # (checkout risk's record of a refused attempt, which must count), with the refusal as
+    # the request's stored answer; False (nearly always): it is rolled back
+    keeps_work: bool = False
 
     def __init__(
         self,

@@ -12,21 +12,19 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from fenqi.api.problems import ApiError, error_response
 from fenqi.api.text import Line
 from fenqi.context import Context
-from fenqi.credit.merchants import recently_used, touch_key, usable_key
+from fenqi.credit.customers import Session, find_session
+from fenqi.credit.merchants import Shop, authenticate
 from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Permission, StaffUser, get_staff, require
-from fenqi.privacy.stored_responses import drop_if_expired, open_stored, seal
+from fenqi.privacy.stored_responses import claim, open_stored, seal, store, stored
 from fenqi.privacy.tokens import hash_token
 from fenqi.store.books import wants_test_book
-from fenqi.store.prepared import Prepared
-from fenqi.store.schema.parties import idempotency_keys, sessions
-from fenqi.store.upsert import insert_ignore
 
 ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
 Id = Annotated[int, Path(ge=1, le=ID_MAX, description="An id this API returned.")]
@@ -54,6 +52,7 @@ class MerchantPrincipal:
     id: str
     name: str
     category: str
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,51 +61,51 @@ class ShopperPrincipal:
     merchant_id: str | None
 
 
+def _principal(shop: Shop) -> MerchantPrincipal:
+    return MerchantPrincipal(shop.id, shop.name, shop.category, shop.currency)
+
+
 def merchant(
     authorization: str | None = Header(None), ctx: Context = Depends(get_ctx)
 ) -> MerchantPrincipal:
+    """The shop whose API key the request carries (its own short transaction)."""
     digest = hash_token(_bearer(authorization))
-    with ctx.engine.connect() as conn:
-        row = usable_key(conn, ctx.clock, digest)  # not revoked, not expired
-    if row is None:
-        raise ApiError("unknown, revoked or expired API key", code="unauthorized", http_status=401)
-    if not recently_used(ctx.clock, row.last_used_at):
-        with ctx.engine.begin() as conn:
-            touch_key(conn, ctx.clock, row.key_id)
-    if row.status != "active":
-        raise ApiError(f"merchant {row.id} is {row.status}", code="forbidden", http_status=403)
-    return MerchantPrincipal(row.id, row.name, row.category)
+    with ctx.engine.begin() as conn:
+        return _principal(authenticate(conn, ctx.clock, digest))
 
 
-def _session(ctx: Context, token: str, kind: str) -> Any:
+@dataclass(frozen=True, slots=True)
+class ShopKey:
+    """A shop's API key as sent (its hash), checked later inside the request's transaction
+    (`shop_idempotent`): the look-up then costs no transaction, pool checkout and thread
+    hand-off of its own. No I/O here, so this dependency is `async def`."""
+
+    digest: str
+
+
+async def shop_key(authorization: str | None = Header(None)) -> ShopKey:
+    return ShopKey(hash_token(_bearer(authorization)))
+
+
+def _session(ctx: Context, token: str, kind: str) -> Session:
     with ctx.engine.connect() as conn:
-        row = (
-            conn.execute(
-                select(sessions).where(
-                    sessions.c.token_hash == hash_token(token),
-                    sessions.c.subject_kind == kind,
-                    sessions.c.expires_at > ctx.clock.now(),
-                )
-            )
-            .mappings()
-            .first()
-        )
-    if row is None:
+        found = find_session(conn, ctx.clock, token, kind)
+    if found is None:
         raise ApiError("unknown or expired token", code="unauthorized", http_status=401)
-    return row
+    return found
 
 
 def shopper(
     authorization: str | None = Header(None), ctx: Context = Depends(get_ctx)
 ) -> ShopperPrincipal:
-    row = _session(ctx, _bearer(authorization), "customer")
-    return ShopperPrincipal(int(row["subject_id"]), row["merchant_id"])
+    found = _session(ctx, _bearer(authorization), "customer")
+    return ShopperPrincipal(found.subject_id, found.merchant_id)
 
 
 def staff(authorization: str | None = Header(None), ctx: Context = Depends(get_ctx)) -> StaffUser:
-    row = _session(ctx, _bearer(authorization), "staff")
+    found = _session(ctx, _bearer(authorization), "staff")
     with ctx.engine.connect() as conn:
-        user = get_staff(conn, int(row["subject_id"]))
+        user = get_staff(conn, found.subject_id)
     if user is None or user.disabled:
         raise ApiError("staff user disabled", code="unauthorized", http_status=401)
     return user
@@ -146,6 +145,7 @@ async def idempotency_key(
 
 
 Work = Callable[[Connection], tuple[int, Any]]
+ShopWork = Callable[[Connection, MerchantPrincipal], tuple[int, Any]]
 
 
 def _hash(route: str, body: BaseModel | None) -> str:
@@ -168,21 +168,57 @@ def idempotent(
     A replay with the same request returns the stored response; the same key with another
     request is a 409. A concurrent duplicate waits on the key's row until the first commits,
     then gets its answer. A refusal (4xx) is stored too, so a retry gets the same refusal; a
-    crash stores nothing, so a retry runs again. A `sensitive` response (personal data, a
-    secret, a token) is stored sealed, like the data itself. A stored response older than
+    crash stores nothing, so a retry runs again. A refusal that keeps its work
+    (`FenqiError.keeps_work`: checkout risk's record of a refused attempt) commits that work
+    with the stored refusal, in the same transaction. A `sensitive` response (personal data,
+    a secret, a token) is stored sealed, like the data itself. A stored response older than
     `idempotency_window_hours` is dropped when its key comes again, which then runs anew
     (`fenqi.privacy.stored_responses`).
     """
+    return _idempotent(ctx, lambda _conn: scope, key, route, body, work, sensitive)
+
+
+def shop_idempotent(
+    ctx: Context, shop: ShopKey, key: str, route: str, body: BaseModel | None, work: ShopWork
+) -> JSONResponse:
+    """`idempotent` for a shop's request, in one transaction from its first statement: the
+    API key checked (refused with 401/403 before anything is claimed), the key claimed in the
+    shop's scope, the work, its stored answer."""
+    caller: list[MerchantPrincipal] = []
+
+    def scope(conn: Connection) -> str:
+        caller[:] = [_principal(authenticate(conn, ctx.clock, shop.digest))]
+        return f"merchant:{caller[0].id}"
+
+    return _idempotent(ctx, scope, key, route, body, lambda conn: work(conn, caller[0]), False)
+
+
+def _idempotent(
+    ctx: Context,
+    scope_of: Callable[[Connection], str],
+    key: str,
+    route: str,
+    body: BaseModel | None,
+    work: Work,
+    sensitive: bool,
+) -> JSONResponse:
     digest = _hash(route, body)
+    scope: str | None = None
     try:
         for attempt in range(RETRIES_MAX + 1):
             try:
                 with ctx.engine.begin() as conn:
-                    if not _claim(conn, ctx, scope, key, digest, None, None):
+                    scope = scope_of(conn)
+                    if not _claim(conn, ctx, scope, key, digest):
                         return _stored(conn, ctx, scope, key, digest)
-                    status, result = work(conn)
+                    try:
+                        status, result = work(conn)
+                    except FenqiError as exc:
+                        if not (exc.keeps_work and _storable(exc)):
+                            raise
+                        return _refused_keeping_work(conn, scope, key, exc)
                     text = _json(result)
-                    _store(conn, scope, key, status, seal(ctx.keys, text) if sensitive else text)
+                    store(conn, scope, key, status, seal(ctx.keys, text) if sensitive else text)
                 return _response(text, status)
             except DBAPIError as exc:
                 # a deadlock or serialization failure rolled everything back: run it again
@@ -190,14 +226,27 @@ def idempotent(
                     raise
         raise AssertionError("unreachable")
     except FenqiError as exc:
+        if scope is None:  # the caller was not authenticated: nothing is claimed or stored
+            raise
         response = error_response(exc)
-        if exc.http_status < 500 and exc.code not in NOT_STORED:
+        if _storable(exc):
             with ctx.engine.begin() as conn:
-                if not _claim(
-                    conn, ctx, scope, key, digest, exc.http_status, bytes(response.body).decode()
-                ):
+                text = bytes(response.body).decode()
+                if not _claim(conn, ctx, scope, key, digest, exc.http_status, text):
                     return _stored(conn, ctx, scope, key, digest)
         return response
+
+
+def _refused_keeping_work(conn: Connection, scope: str, key: str, exc: FenqiError) -> JSONResponse:
+    """The refusal stored in the transaction of the work it keeps (committed with it)."""
+    response = error_response(exc)
+    store(conn, scope, key, exc.http_status, bytes(response.body).decode())
+    return response
+
+
+def _storable(exc: FenqiError) -> bool:
+    """A refusal that is the request's answer, stored for its retries."""
+    return exc.http_status < 500 and exc.code not in NOT_STORED
 
 
 RETRIES_MAX = 3
@@ -220,64 +269,25 @@ def _claim(
     scope: str,
     key: str,
     digest: str,
-    status: int | None,
-    body: str | None,
+    status: int | None = None,
+    body: str | None = None,
 ) -> bool:
-    """Claim the key (True), or find it taken (False); a taken key whose stored response has
-    expired is dropped and claimed anew."""
-    if _insert_claim(conn, ctx, scope, key, digest, status, body):
-        return True
-    now, window = ctx.clock.now(), ctx.settings.idempotency_window_hours
-    return drop_if_expired(conn, scope, key, now, window) and _insert_claim(
-        conn, ctx, scope, key, digest, status, body
-    )
-
-
-def _insert_claim(
-    conn: Connection,
-    ctx: Context,
-    scope: str,
-    key: str,
-    digest: str,
-    status: int | None,
-    body: str | None,
-) -> bool:
-    return bool(
-        insert_ignore(
-            conn,
-            idempotency_keys,
-            {
-                "scope": scope,
-                "key": key,
-                "request_hash": digest,
-                "status_code": status,
-                "response_body": body,
-                "created_at": ctx.clock.now(),
-            },
-            ["scope", "key"],
-        )
-    )
+    window = ctx.settings.idempotency_window_hours
+    return claim(conn, scope, key, digest, ctx.clock.now(), window, status, body)
 
 
 def _stored(conn: Connection, ctx: Context, scope: str, key: str, digest: str) -> JSONResponse:
-    row = (
-        conn.execute(
-            select(idempotency_keys).where(
-                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-            )
-        )
-        .mappings()
-        .one()
-    )
-    if row["request_hash"] != digest:
+    row = stored(conn, scope, key)
+    if row.request_hash != digest:
         raise ApiError(
             f"Idempotency-Key {key!r} was used for a different request",
             code="idempotency_key_reused",
             http_status=409,
         )
+    assert row.status_code is not None and row.body is not None, "stored with its claim"
     return _response(
-        open_stored(ctx.keys, row["response_body"]),
-        row["status_code"],
+        open_stored(ctx.keys, row.body),
+        row.status_code,
         headers={"Idempotent-Replayed": "true"},
     )
 
@@ -306,20 +316,6 @@ def _response(text: str, status: int, headers: dict[str, str] | None = None) -> 
 
 def _media(status: int) -> str:
     return "application/problem+json" if status >= 400 else "application/json"
-
-
-_STORE = Prepared(
-    update(idempotency_keys)
-    .where(
-        idempotency_keys.c.scope == bindparam("k_scope"),
-        idempotency_keys.c.key == bindparam("k_key"),
-    )
-    .values(status_code=bindparam("k_status"), response_body=bindparam("k_body"))
-)
-
-
-def _store(conn: Connection, scope: str, key: str, status: int, body: str) -> None:
-    _STORE.run(conn, {"k_scope": scope, "k_key": key, "k_status": status, "k_body": body})
 
 
 def staff_scope(user_id: int, target: str) -> str:

@@ -41,6 +41,7 @@ SCHEMES: dict[str, dict[str, Any]] = {
 }
 _BY_DEPENDENCY = {
     deps.merchant: "shopApiKey",
+    deps.shop_key: "shopApiKey",
     deps.shopper: "shopperToken",
     deps.staff: "staffToken",
 }

@@ -16,12 +16,15 @@ from fenqi.api import schemas as s
 from fenqi.api.deps import (
     Id,
     MerchantPrincipal,
+    ShopKey,
     decode_cursor,
     get_ctx,
     idempotency_key,
     idempotent,
     merchant,
     page,
+    shop_idempotent,
+    shop_key,
 )
 from fenqi.api.problems import PROBLEM_RESPONSES, ApiError
 from fenqi.api.views import plan_quote
@@ -29,7 +32,6 @@ from fenqi.context import Context
 from fenqi.credit import checkout, customers
 from fenqi.credit import service as credit
 from fenqi.credit.applications import apply
-from fenqi.credit.checkout import RiskVerdict
 from fenqi.credit.currency import check_order_currency, check_product_currency
 from fenqi.credit.merchants import merchant_currency
 from fenqi.credit.plans import offers
@@ -223,36 +225,21 @@ def quote(
 )
 def authorize(
     body: s.OrderIn,
-    m: MerchantPrincipal = Depends(merchant),
+    shop: ShopKey = Depends(shop_key),
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
     """Authorize: checkout risk, then a hold on available credit for the chosen plan; with
     `capture`, a sale: authorized and captured at once."""
 
-    with ctx.engine.begin() as conn:  # the risk state commits even when declined
+    def work(conn: Connection, m: MerchantPrincipal) -> tuple[int, Any]:
         account = _linked_account(conn, m, body.credit_account_id)
         # refused before checkout risk counts anything
-        check_order_currency(body.currency, merchant_currency(conn, m.id), account["currency"])
-        verdict = ctx.checkout_risk(
-            conn,
-            {
-                "transaction_ref": f"{m.id}:{key}",
-                "credit_account_id": body.credit_account_id,
-                "amount_fen": body.amount_fen,
-                "device_id": body.device_id,
-                "merchant_category": m.category,
-            },
-        )
-    if verdict.decision == "step_up" and body.step_up_verified:
-        verdict = RiskVerdict("approve", verdict.reason)
-
-    def work(conn: Connection) -> tuple[int, Any]:
-        product = ctx.product(account["product"])
-        order = checkout.authorize_order(
+        check_order_currency(body.currency, m.currency, account["currency"])
+        return 201, checkout.authorize_order(
             conn,
             ctx.clock,
-            product,
+            ctx.product(account["product"]),
             merchant_id=m.id,
             credit_account_id=body.credit_account_id,
             amount_fen=body.amount_fen,
@@ -261,13 +248,19 @@ def authorize(
             client_id=f"{m.id}:{key}",
             cap_bp=ctx.settings.apr_cap_bp,
             hold_seconds=ctx.settings.pending_hold_seconds,
-            risk=lambda _conn, _facts: verdict,
+            risk=ctx.checkout_risk,
+            risk_facts={
+                "transaction_ref": f"{m.id}:{key}",
+                "device_id": body.device_id,
+                "merchant_category": m.category,
+            },
+            step_up_verified=body.step_up_verified,
             capture=body.capture,
             currency=body.currency,
+            account=account,
         )
-        return 201, order
 
-    return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/orders", body, work)
+    return shop_idempotent(ctx, shop, key, "POST /v1/orders", body, work)
 
 
 OrderStatus = Literal[
@@ -381,18 +374,17 @@ def _product_of_order(conn: Connection, ctx: Context, m: MerchantPrincipal, orde
 def capture(
     order_id: Id,
     body: s.CaptureIn,
-    m: MerchantPrincipal = Depends(merchant),
+    shop: ShopKey = Depends(shop_key),
     key: str = Depends(idempotency_key),
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
     """Capture all or part of what is authorized; several partial captures are allowed."""
 
-    def work(conn: Connection) -> tuple[int, Any]:
-        product = _product_of_order(conn, ctx, m, order_id)
+    def work(conn: Connection, m: MerchantPrincipal) -> tuple[int, Any]:
         return 201, checkout.capture_order(
             conn,
             ctx.clock,
-            product,
+            ctx.product,
             merchant_id=m.id,
             order_id=order_id,
             amount_fen=body.amount_fen,
@@ -401,9 +393,8 @@ def capture(
             cap_bp=ctx.settings.apr_cap_bp,
         )
 
-    return idempotent(
-        ctx, f"merchant:{m.id}", key, f"POST /v1/orders/{order_id}/captures", body, work
-    )
+    route = f"POST /v1/orders/{order_id}/captures"
+    return shop_idempotent(ctx, shop, key, route, body, work)
 
 
 @router.post("/orders/{order_id}/void", status_code=200, response_model=s.OrderOut)

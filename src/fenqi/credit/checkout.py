@@ -14,8 +14,9 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from fenqi.clock import Clock
 from fenqi.credit import service as credit
 from fenqi.credit.errors import CreditError, Declined, NotFound
-from fenqi.credit.plans import offer
+from fenqi.credit.plans import PlanOffer, offer
 from fenqi.credit.refunds import refund_plan
+from fenqi.errors import FenqiError
 from fenqi.ledger import service as ledger
 from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import AccountCode, OwnerKind
@@ -209,14 +210,82 @@ def authorize_order(
     hold_seconds: int,
     risk: RiskCheck = approve_all,
     risk_facts: dict[str, Any] | None = None,
+    step_up_verified: bool = False,
     capture: bool = False,
     currency: str | None = None,
+    account: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Checkout risk, then a hold on the account's available credit for the chosen plan; the
     shop captures later (at shipment). With `capture`, a sale: the order is authorized and
     captured at once and its plan booked, with no hold (Klarna's auto-capture, Stripe's
     automatic capture; for what is handed over at checkout). A sale's only event is
-    `order.captured`. `currency`, when given, must be the account's (`currency_mismatch`)."""
+    `order.captured`. `currency`, when given, must be the account's (`currency_mismatch`);
+    `account` is the account's row when the caller has just read it.
+
+    Checkout risk runs in the caller's transaction, after the checks that refuse an order
+    before anything is counted. A shopper who passed a step-up check (`step_up_verified`)
+    is approved on a step-up. A refusal after `risk` ran, by risk or by what follows it (not
+    enough credit), keeps risk's record of the attempt (`keeps_work`): the order's own work
+    is undone to a savepoint, the caller commits the rest, so probing attempts count."""
+    plan, account = _checked_order(
+        conn, clock, product, merchant_id, credit_account_id, amount_fen, terms,
+        merchant_order_ref, cap_bp, currency, account,
+    )  # fmt: skip
+    facts = {
+        **(risk_facts or {}),
+        "merchant_id": merchant_id,
+        "credit_account_id": credit_account_id,
+        "amount_fen": amount_fen,
+        "account_opened_at": account["opened_at"],
+    }
+    verdict = risk(conn, facts)
+    if verdict.decision == "step_up" and step_up_verified:
+        verdict = RiskVerdict("approve", verdict.reason)
+    if verdict.decision != "approve":
+        refused = Declined(
+            f"checkout risk: {verdict.decision} ({verdict.reason})",
+            code=f"risk_{verdict.decision}",
+            reason=verdict.reason,
+        )
+        refused.keeps_work = risk is not approve_all
+        raise refused
+    order = {
+        "merchant_id": merchant_id,
+        "merchant_order_ref": merchant_order_ref,
+        "credit_account_id": credit_account_id,
+        "currency": product.currency,
+        "amount_fen": amount_fen,
+        "terms": terms,
+        "refunded_fen": 0,
+        "risk_decision": verdict.decision,
+        "created_at": clock.now(),
+    }
+    place = _sell if capture else _hold
+    if risk is approve_all:
+        return place(conn, clock, product, order, plan, account, client_id, hold_seconds)
+    try:
+        with conn.begin_nested():
+            return place(conn, clock, product, order, plan, account, client_id, hold_seconds)
+    except FenqiError as exc:
+        exc.keeps_work = True  # the order is undone; risk's count of the attempt stays
+        raise
+
+
+def _checked_order(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    merchant_id: str,
+    credit_account_id: int,
+    amount_fen: int,
+    terms: int,
+    merchant_order_ref: str,
+    cap_bp: int,
+    currency: str | None,
+    account: dict[str, Any] | None,
+) -> tuple[PlanOffer, dict[str, Any]]:
+    """The refusals that come before checkout risk counts anything; the plan on offer and the
+    account's row."""
     taken = _ORDER_BY_REF.run(
         conn, {"k_merchant": merchant_id, "k_ref": merchant_order_ref}
     ).scalar()
@@ -227,7 +296,7 @@ def authorize_order(
             http_status=409,
             order_id=taken,
         )
-    account = credit.get_account(conn, credit_account_id)
+    account = account or credit.get_account(conn, credit_account_id)
     if account["product"] != product.name:
         raise CreditError("product mismatch", code="product_mismatch")
     if currency is not None and currency != account["currency"]:
@@ -238,74 +307,74 @@ def authorize_order(
             field="currency",
         )
     plan = offer(product, amount_fen, terms, clock.today(), cap_bp=cap_bp, tier=account["tier"])
-    verdict = risk(
+    return plan, account
+
+
+def _sell(
+    conn: Connection,
+    clock: Clock,
+    product: Product,
+    order: dict[str, Any],
+    plan: PlanOffer,
+    account: dict[str, Any],
+    client_id: str,
+    _hold_seconds: int,
+) -> dict[str, Any]:
+    """The order captured at once: its row first, since its plan is named after it (a
+    refused sale raises, and the caller's transaction undoes the order with it)."""
+    amount_fen, merchant_id = order["amount_fen"], order["merchant_id"]
+    row = _INSERT_ORDER.run(
         conn,
         {
-            **(risk_facts or {}),
-            "merchant_id": merchant_id,
-            "credit_account_id": credit_account_id,
-            "amount_fen": amount_fen,
+            **order,
+            "status": "captured",
+            "hold_entry_id": None,
+            "captured_fen": amount_fen,
+            "captures": 1,
+            "expires_at": order["created_at"],  # nothing is held
         },
+    ).mappings()[0]
+    sale = credit.sell(
+        conn,
+        clock,
+        product,
+        order["credit_account_id"],
+        merchant_id,
+        f"order:{row['id']}:1",
+        plan,
+        f"sale:{client_id}",
+        account=account,
     )
-    if verdict.decision != "approve":
-        raise Declined(
-            f"checkout risk: {verdict.decision} ({verdict.reason})",
-            code=f"risk_{verdict.decision}",
-            reason=verdict.reason,
-        )
-    now = clock.now()
-    order = {
-        "merchant_id": merchant_id,
-        "merchant_order_ref": merchant_order_ref,
-        "credit_account_id": credit_account_id,
-        "currency": product.currency,
-        "amount_fen": amount_fen,
-        "terms": terms,
-        "refunded_fen": 0,
-        "risk_decision": verdict.decision,
-        "created_at": now,
-    }
-    if capture:
-        # the order first, since its plan is named after it; a refused sale raises, and the
-        # caller's transaction undoes the order with it
-        row = _INSERT_ORDER.run(
-            conn,
-            {
-                **order,
-                "status": "captured",
-                "hold_entry_id": None,
-                "captured_fen": amount_fen,
-                "captures": 1,
-                "expires_at": now,  # nothing is held
-            },
-        ).mappings()[0]
-        sale = credit.sell(
-            conn,
-            clock,
-            product,
-            credit_account_id,
-            merchant_id,
-            f"order:{row['id']}:1",
-            plan,
-            f"sale:{client_id}",
-            account=account,
-        )
-        taken = _record_capture(conn, clock, row["id"], 1, amount_fen, sale.plan_id)
-        view = _with_plans(order_view(row), _plans_by_order(conn, [row["id"]])[row["id"]])
-        enqueue(
-            conn,
-            clock,
-            merchant_id,
-            EventType.ORDER_CAPTURED,
-            {"order": view, "plan_id": sale.plan_id, "amount_fen": amount_fen, "capture": taken},
-        )
-        return {**view, "capture": taken}
+    taken = _record_capture(conn, clock, row["id"], 1, amount_fen, sale.plan_id)
+    view = _with_plans(order_view(row), [_first_plan(taken, plan)])
+    enqueue(
+        conn,
+        clock,
+        merchant_id,
+        EventType.ORDER_CAPTURED,
+        {"order": view, "plan_id": sale.plan_id, "amount_fen": amount_fen, "capture": taken},
+    )
+    return {**view, "capture": taken}
+
+
+def _hold(
+    conn: Connection,
+    clock: Clock,
+    _product: Product,
+    order: dict[str, Any],
+    _plan: PlanOffer,
+    account: dict[str, Any],
+    client_id: str,
+    hold_seconds: int,
+) -> dict[str, Any]:
+    """The order authorized: a hold on the account's available credit, then the order."""
+    merchant_id = order["merchant_id"]
     hold = credit.authorize(
         conn,
         clock,
-        credit_account_id,
+        order["credit_account_id"],
         merchant_id,
-        amount_fen,
+        order["amount_fen"],
         f"auth:{client_id}",
         hold_seconds,
         account=account,
@@ -318,7 +387,7 @@ def authorize_order(
             "hold_entry_id": hold.hold_entry_id,
             "captured_fen": 0,
             "captures": 0,
-            "expires_at": now + timedelta(seconds=hold_seconds),
+            "expires_at": order["created_at"] + timedelta(seconds=hold_seconds),
         },
     ).mapping()
     view = _with_plans(order_view(held), [])
@@ -326,10 +395,24 @@ def authorize_order(
     return view
 
 
+def _first_plan(capture: dict[str, Any], plan: PlanOffer) -> dict[str, Any]:
+    """An order's plan as `_plans_by_order` reads it back, for the order's first capture,
+    just booked (`store_plan`: open, one line per term): no read needed."""
+    return {
+        "plan_id": capture["plan_id"],
+        "capture_id": capture["id"],
+        "capture_number": capture["number"],
+        "principal_fen": capture["amount_fen"],
+        "kind": plan.kind,
+        "terms": len(plan.quote.schedule.lines),
+        "status": "open",
+    }
+
+
 def capture_order(
     conn: Connection,
     clock: Clock,
-    product: Product,
+    product: Product | Callable[[str], Product],
     *,
     merchant_id: str,
     order_id: int,
@@ -338,6 +421,8 @@ def capture_order(
     client_id: str,
     cap_bp: int,
 ) -> dict[str, Any]:
+    """Capture all or part of what an order holds: the hold posted, the plan booked. `product`
+    is the account's product, or how to find it by name (read from the account here)."""
     row = _order(conn, merchant_id, order_id)
     if row["status"] not in OPEN:
         raise CreditError(
@@ -352,6 +437,8 @@ def capture_order(
             authorized_left_fen=remaining,
         )
     account = credit.get_account(conn, row["credit_account_id"])
+    if not isinstance(product, Product):
+        product = product(account["product"])
     plan = offer(product, amount, row["terms"], clock.today(), cap_bp=cap_bp, tier=account["tier"])
     is_final = (amount == remaining) if final is None else final or amount == remaining
     number = row["captures"] + 1
@@ -374,18 +461,31 @@ def capture_order(
         conn, {"k_id": order_id, "captured_fen": captured, "captures": number, "status": status}
     )
     taken = _record_capture(conn, clock, order_id, number, amount, plan_id)
-    view = _with_plans(
-        {**order_view(row), "captured_fen": captured, "status": status},
-        _plans_by_order(conn, [order_id])[order_id],
+    order_plans = (
+        [_first_plan(taken, plan)] if number == 1 else _plans_by_order(conn, [order_id])[order_id]
     )
+    view = _with_plans({**order_view(row), "captured_fen": captured, "status": status}, order_plans)
+    _captured(conn, clock, merchant_id, view, plan_id, amount, taken)
+    return {**view, "capture": taken}
+
+
+def _captured(
+    conn: Connection,
+    clock: Clock,
+    merchant_id: str,
+    view: dict[str, Any],
+    plan_id: int,
+    amount_fen: int,
+    taken: dict[str, Any],
+) -> None:
+    """What follows a capture in its transaction: the shop's webhook event."""
     enqueue(
         conn,
         clock,
         merchant_id,
         EventType.ORDER_CAPTURED,
-        {"order": view, "plan_id": plan_id, "amount_fen": amount, "capture": taken},
+        {"order": view, "plan_id": plan_id, "amount_fen": amount_fen, "capture": taken},
     )
-    return {**view, "capture": taken}
 
 
 def void_order(

@@ -1,7 +1,8 @@
 """Checkout risk for the order service: the risk engine's transaction rules, as a RiskCheck.
 
 Runs in the caller's transaction. A decline keeps its velocity count only if the caller commits
-it; the API commits the assessment in its own transaction first, so probing attempts count.
+it: `checkout.authorize_order` marks its refusals after risk ran (`keeps_work`), and the API
+commits the assessment with the stored refusal, so probing attempts count.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ def risk_engine_check(clock: Clock) -> RiskCheck:
     from fenqi.risk.transaction_service import assess_transaction
 
     def check(conn: Connection, facts: dict[str, Any]) -> RiskVerdict:
-        account = credit.get_account(conn, int(facts["credit_account_id"]))
+        opened_at = facts.get("account_opened_at")
+        if opened_at is None:  # the caller did not pass the account's row: read it
+            opened_at = credit.get_account(conn, int(facts["credit_account_id"]))["opened_at"]
         decision = assess_transaction(
             conn,
             clock,
@@ -30,7 +33,7 @@ def risk_engine_check(clock: Clock) -> RiskCheck:
                 account_id=str(facts["credit_account_id"]),
                 amount_fen=int(facts["amount_fen"]),
                 merchant_category=str(facts.get("merchant_category") or "general"),
-                account_opened_at=utc(account["opened_at"]),
+                account_opened_at=utc(opened_at),
                 device_id=facts.get("device_id"),
                 phone_key=facts.get("phone_key"),
             ),

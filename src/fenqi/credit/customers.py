@@ -185,15 +185,17 @@ def register(
 
 
 def is_linked(conn: Connection, customer_id: int, merchant_id: str) -> bool:
-    return (
-        conn.execute(
-            select(customer_links.c.customer_id).where(
-                customer_links.c.customer_id == customer_id,
-                customer_links.c.merchant_id == merchant_id,
-            )
-        ).first()
-        is not None
+    """Whether the shopper dealt with this shop (a shop sees only its own shoppers)."""
+    found = _LINKED.run(conn, {"k_customer": customer_id, "k_merchant": merchant_id})
+    return found.first() is not None
+
+
+_LINKED = Prepared(
+    select(customer_links.c.customer_id).where(
+        customer_links.c.customer_id == bindparam("k_customer"),
+        customer_links.c.merchant_id == bindparam("k_merchant"),
     )
+)
 
 
 def open_session(
@@ -220,6 +222,32 @@ def open_session(
         )
     )
     return token, expires
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Who a live session token stands for: a shopper (with the shop that opened the session)
+    or a staff user."""
+
+    subject_id: int
+    merchant_id: str | None
+
+
+_SESSION = Prepared(
+    select(sessions.c.subject_id, sessions.c.merchant_id).where(
+        sessions.c.token_hash == bindparam("k_hash"),
+        sessions.c.subject_kind == bindparam("k_kind"),
+        sessions.c.expires_at > bindparam("k_now"),
+    )
+)
+
+
+def find_session(conn: Connection, clock: Clock, token: str, subject_kind: str) -> Session | None:
+    """The unexpired session of this kind ("customer" or "staff") that `token` opens, or None."""
+    row = _SESSION.run(
+        conn, {"k_hash": hash_token(token), "k_kind": subject_kind, "k_now": clock.now()}
+    ).first()
+    return None if row is None else Session(int(row[0]), row[1])
 
 
 def _row(conn: Connection, customer_id: int) -> Any:

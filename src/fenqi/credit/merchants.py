@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError
+from fenqi.errors import FenqiError
 from fenqi.money import MINOR_UNITS
 from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.tokens import hash_token, new_token
 from fenqi.store.books import TEST_KEY_PREFIX, is_test_book
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import merchant_api_keys, merchants
 from fenqi.store.times import iso, utc
 from fenqi.store.upsert import insert_ignore
@@ -104,19 +118,70 @@ API_KEYS_ACTIVE_MAX = 10  # keys a shop may hold at once (expiring ones included
 LAST_USED_GRANULARITY = timedelta(minutes=15)
 
 
-def _usable(now: datetime) -> ColumnElement[bool]:
+def _usable(now: Any) -> ColumnElement[bool]:
     k = merchant_api_keys.c
     return and_(k.revoked_at.is_(None), or_(k.expires_at.is_(None), k.expires_at > now))
 
 
 def usable_key(conn: Connection, clock: Clock, digest: str) -> Any:
-    """The shop and key an API key's hash authenticates (not revoked, not expired), or None."""
-    k, m = merchant_api_keys.c, merchants.c
-    return conn.execute(
-        select(m.id, m.name, m.category, m.status, k.id.label("key_id"), k.last_used_at)
-        .join(merchant_api_keys, k.merchant_id == m.id)
-        .where(k.key_hash == digest, _usable(clock.now()))
-    ).first()
+    """The shop and key an API key's hash authenticates (not revoked, not expired), or None:
+    the shop's id, name, category, currency and status, the key's id and last use."""
+    row = _USABLE_KEY.run(conn, {"k_hash": digest, "k_now": clock.now()}).mapping()
+    return None if row is None else _KeyRow(**row)
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRow:
+    id: str
+    name: str
+    category: str
+    currency: str
+    status: str
+    key_id: int
+    last_used_at: datetime | None
+
+
+_USABLE_KEY = Prepared(
+    select(
+        merchants.c.id,
+        merchants.c.name,
+        merchants.c.category,
+        merchants.c.currency,
+        merchants.c.status,
+        merchant_api_keys.c.id.label("key_id"),
+        merchant_api_keys.c.last_used_at,
+    )
+    .join(merchant_api_keys, merchant_api_keys.c.merchant_id == merchants.c.id)
+    .where(merchant_api_keys.c.key_hash == bindparam("k_hash"), _usable(bindparam("k_now")))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Shop:
+    """A shop as its API key authenticated it."""
+
+    id: str
+    name: str
+    category: str
+    currency: str
+
+
+def authenticate(conn: Connection, clock: Clock, digest: str) -> Shop:
+    """The active shop whose API key hashes to `digest`, in the caller's transaction (a
+    request's own, so the look-up costs no transaction of its own). Refused: an unknown,
+    revoked or expired key (401), a shop not active (403). The key's last use is written at
+    most once per LAST_USED_GRANULARITY (a conditional UPDATE: concurrent requests write it
+    once, and wait on it only while the first one's transaction runs)."""
+    row = usable_key(conn, clock, digest)
+    if row is None:
+        raise FenqiError(
+            "unknown, revoked or expired API key", code="unauthorized", http_status=401
+        )
+    if not recently_used(clock, row.last_used_at):
+        touch_key(conn, clock, row.key_id)
+    if row.status != "active":
+        raise FenqiError(f"merchant {row.id} is {row.status}", code="forbidden", http_status=403)
+    return Shop(row.id, row.name, row.category, row.currency)
 
 
 def recently_used(clock: Clock, last_used_at: datetime | None) -> bool:

@@ -19,6 +19,7 @@ from fenqi.credit.errors import Declined
 from fenqi.credit.plan_records import store_plan
 from fenqi.credit.plans import PlanOffer
 from fenqi.ledger import service as ledger
+from fenqi.ledger.accounts import note_account
 from fenqi.ledger.balances import AfterBalance
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, EntryResult, PostingSpec, RejectCode
@@ -71,6 +72,10 @@ def _post_purchase(
         OwnerKind.MERCHANT,
         merchant_id,
         account["currency"],
+    )
+    # the account's row names its principal receivable: its code and currency need no read
+    note_account(
+        conn, account["principal_account_id"], AccountCode.PRINCIPAL_RECEIVABLE, account["currency"]
     )
     after: dict[int, AfterBalance] = {}
     result = ledger.post_entry(

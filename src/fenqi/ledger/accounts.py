@@ -80,6 +80,13 @@ def _remember(conn: Connection, key: tuple[str, str, str, str], account_id: int)
     _pending_meta(conn)[account_id] = (key[0], key[3])
 
 
+def note_account(conn: Connection, account_id: int, code: AccountCode, currency: str) -> None:
+    """Tell this transaction an account's code and currency, as a row that owns the account
+    records them (a credit account's principal receivable): an entry on it then does not read
+    them back (`account_meta`). Kept like a read: cached after commit, dropped on rollback."""
+    _pending_meta(conn)[account_id] = (code.value, currency)
+
+
 # built once: the statement object (and its cache key) is reused, only the parameters change
 _ID_BY_KEY = Prepared(
     select(acc.c.id).where(
