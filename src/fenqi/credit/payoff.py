@@ -21,6 +21,7 @@ from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import KINDS, Line, column, line_from_row
 from fenqi.credit.owed import close_paid_plans
 from fenqi.credit.posting import leg, post
+from fenqi.funding import wiring as funding
 from fenqi.ledger.chart import AccountCode
 from fenqi.money import apply_bp
 from fenqi.products.model import ChargeKind, Product
@@ -206,5 +207,9 @@ def pay_off(
         str(plan_id),
     )
     close_paid_plans(conn, credit_account_id)
+    funding.plan_paid_off(  # after the posting: what was paid goes to the plan's funders
+        conn, clock, plan_id, q.principal_fen, {"fee": q.fee_fen, "interest": q.interest_fen},
+        client_id,
+    )  # fmt: skip
     assert plan["id"] == plan_id
     return q

@@ -24,6 +24,7 @@ from fenqi.credit.owed import (
     pay_allocation,
 )
 from fenqi.credit.recoveries import recovery_postings
+from fenqi.funding import wiring as funding
 from fenqi.ledger import service as ledger
 from fenqi.ledger.chart import AccountCode
 from fenqi.ledger.entry import EntryRequest, PostingSpec
@@ -121,6 +122,10 @@ def repay(
             f"repayment refused by the ledger: {result.reject_code}", code="ledger_rejected"
         )
     close_paid_plans(conn, credit_account_id)
+    funding.lines_paid(  # the funders' shares, after the posting (docs/funding.md)
+        conn, clock, allocation.parts, f"repay:{client_id}",
+        charged_off=account["charged_off_on"] is not None,
+    )  # fmt: skip
     by_kind = allocation.by_kind_fen
     stored = INSERT_REPAYMENT.run(
         conn,

@@ -59,6 +59,7 @@ from fenqi.ledger.entry import EntryRequest, PostingSpec
 from fenqi.ledger.service import post_entry
 from fenqi.money import BP_PER_UNIT
 from fenqi.store.schema.funding import funder_exposure as exp_t
+from fenqi.store.schema.funding import funder_region_exposure as reg_t
 from fenqi.store.schema.funding import funder_state as st_t
 from fenqi.store.schema.funding import funding_movements as mv_t
 from fenqi.store.schema.funding import funding_tranches as tr_t
@@ -163,6 +164,37 @@ def _reserve_exposure(dialect_name: str, rows: int) -> Any:
     ).returning(exp_t.c.funder_id)
 
 
+_REGION_COLUMNS = ("funder_id", "region", "outstanding_fen", "cap_fen")
+UNKNOWN_REGION = "00"
+
+
+def region_of(id_prefix: str | None) -> str:
+    """The province a borrower counts in for concentration: the ID number's first two digits."""
+    return id_prefix[:2] if id_prefix and len(id_prefix) >= 2 else UNKNOWN_REGION
+
+
+@lru_cache(maxsize=16)
+def _reserve_region(dialect_name: str, rows: int) -> Any:
+    """The same for the funders' exposure to one region (province), against their region caps."""
+    stmt = conflict_insert(dialect_name, reg_t).values(
+        [
+            {c: bindparam(f"{c}_{i}", type_=reg_t.c[c].type) for c in _REGION_COLUMNS}
+            for i in range(rows)
+        ]
+    )
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["funder_id", "region"],
+        set_={
+            "outstanding_fen": reg_t.c.outstanding_fen + new.outstanding_fen,
+            "cap_fen": new.cap_fen,
+        },
+        where=or_(
+            new.cap_fen.is_(None), reg_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
+        ),
+    ).returning(reg_t.c.funder_id)
+
+
 _UNDO_STATE = (
     update(st_t)
     .where(st_t.c.funder_id == bindparam("k_funder"))
@@ -181,6 +213,13 @@ _UNDO_EXPOSURE = (
 )
 
 
+_UNDO_REGION = (
+    update(reg_t)
+    .where(reg_t.c.funder_id == bindparam("k_funder"), reg_t.c.region == bindparam("k_region"))
+    .values(outstanding_fen=reg_t.c.outstanding_fen - bindparam("k_amount"))
+)
+
+
 def _over_cap(funder: Funder, amount_fen: int) -> str | None:
     """A part larger than a cap on its own (checked here: a funder's first row is inserted,
     not updated, so the statement's WHERE clause does not see it)."""
@@ -189,6 +228,7 @@ def _over_cap(funder: Funder, amount_fen: int) -> str | None:
         (limits.total_outstanding_fen, "total"),
         (limits.new_per_day_fen, "daily"),
         (limits.per_borrower_fen, "per borrower"),
+        (limits.per_region_fen, "per region"),
     ):
         if cap is not None and amount_fen > cap:
             return f"{funder.id}: over its {what} limit"
@@ -201,10 +241,12 @@ def _reserve_all(
     catalog: FundingCatalog,
     credit_account_id: int,
     parts: Mapping[str, int],
+    region: str = UNKNOWN_REGION,
 ) -> str | None:
     """Add every funder's part to its counters if all its caps allow it, or none (the rows that
-    moved are moved back, as the ledger does): two statements when all fit. Funders in id
-    order, so concurrent allocations lock their rows in one order. Why not, when refused."""
+    moved are moved back, as the ledger does): three statements when all fit (state, borrower,
+    region). Funders in id order, so concurrent allocations lock their rows in one order. Why
+    not, when refused."""
     funders = [catalog.funders[f] for f in sorted(parts)]
     for funder in funders:
         too_big = _over_cap(funder, parts[funder.id])
@@ -213,7 +255,16 @@ def _reserve_all(
     today, now = clock.today(), clock.now()
     state: dict[str, Any] = {}
     exposure: dict[str, Any] = {}
+    regional: dict[str, Any] = {}
     for i, f in enumerate(funders):
+        regional.update(
+            {
+                f"funder_id_{i}": f.id,
+                f"region_{i}": region,
+                f"outstanding_fen_{i}": parts[f.id],
+                f"cap_fen_{i}": f.limits.per_region_fen,
+            }
+        )
         state.update(
             {
                 f"funder_id_{i}": f.id,
@@ -243,7 +294,32 @@ def _reserve_all(
         }
         over = [f.id for f in funders if f.id not in exposed]
         if not over:
-            return None
+            in_region = {
+                str(r[0]) for r in conn.execute(_reserve_region(dialect, len(funders)), regional)
+            }
+            crowded = [f.id for f in funders if f.id not in in_region]
+            if not crowded:
+                return None
+            if in_region:
+                conn.execute(
+                    _UNDO_REGION,
+                    [
+                        {"k_funder": f, "k_region": region, "k_amount": parts[f]}
+                        for f in sorted(in_region)
+                    ],
+                )
+            exposed_all = sorted(exposed)
+            conn.execute(
+                _UNDO_EXPOSURE,
+                [
+                    {"k_account": credit_account_id, "k_funder": f, "k_amount": parts[f]}
+                    for f in exposed_all
+                ],
+            )
+            conn.execute(
+                _UNDO_STATE, [{"k_funder": f, "k_amount": parts[f]} for f in sorted(moved)]
+            )
+            return f"{crowded[0]}: over its limit per region ({region})"
         if exposed:
             conn.execute(
                 _UNDO_EXPOSURE,
@@ -300,13 +376,16 @@ def allocate_plan(
             replayed=True,
         )
     own = catalog.own
+    region = region_of(borrower.id_prefix)
     programs = catalog.programs_for(borrower.product, currency)
     if not programs:
         if own.currency != currency:
             raise FundingDeclined(f"no funder lends in {currency}", code="funding_unavailable")
         reason = ineligible_reasons(own.eligibility, borrower)
         if not reason:
-            refused = _reserve_all(conn, clock, catalog, credit_account_id, {own.id: principal_fen})
+            refused = _reserve_all(
+                conn, clock, catalog, credit_account_id, {own.id: principal_fen}, region
+            )
             if refused is None:
                 return _book(
                     conn,
@@ -319,6 +398,7 @@ def allocate_plan(
                     {own.id: (BP_PER_UNIT, principal_fen)},
                     client_id,
                     None,
+                    region,
                 )
             reason = [refused]
         raise FundingDeclined(f"own capital cannot fund the plan: {'; '.join(reason)}")
@@ -349,6 +429,7 @@ def allocate_plan(
                 {f: (shares[f], p) for f, p in parts.items()},
                 client_id,
                 None,
+                region,
             )
         why.append(f"{program.id}: {refusal}")
         if program.fallback is Fallback.PLATFORM_ALONE:
@@ -356,7 +437,9 @@ def allocate_plan(
             refused = (
                 None
                 if alone
-                else _reserve_all(conn, clock, catalog, credit_account_id, {own.id: principal_fen})
+                else _reserve_all(
+                    conn, clock, catalog, credit_account_id, {own.id: principal_fen}, region
+                )
             )
             if not alone and refused is None:
                 return _book(
@@ -370,6 +453,7 @@ def allocate_plan(
                     {own.id: (BP_PER_UNIT, principal_fen)},
                     client_id,
                     "; ".join(why),
+                    region,
                 )
             raise FundingDeclined(
                 f"{'; '.join(why)}; own capital cannot take it alone: "
@@ -407,7 +491,9 @@ def _try_program(
             decision = ask(funder, borrower, parts[funder_id], plan_id)
             if not decision.approved:
                 return f"{funder_id} declines ({decision.source}: {decision.reason})"
-    return _reserve_all(conn, clock, catalog, credit_account_id, parts)
+    return _reserve_all(
+        conn, clock, catalog, credit_account_id, parts, region_of(borrower.id_prefix)
+    )
 
 
 def funder_accounts(
@@ -428,6 +514,7 @@ def _book(
     parts: Mapping[str, tuple[int, int]],
     client_id: str,
     fallback_reason: str | None,
+    region: str = UNKNOWN_REGION,
 ) -> Allocation:
     postings = []
     for funder_id in sorted(parts):
@@ -471,6 +558,7 @@ def _book(
                 "business_date": today,
                 "ledger_entry_id": result.entry_id,
                 "created_at": now,
+                "region": region,
             }
             for f, (share, amount) in sorted(parts.items())
         ],
@@ -564,6 +652,11 @@ _STATE_DOWN = (
         outstanding_fen=st_t.c.outstanding_fen - bindparam("k_out"), updated_at=bindparam("k_now")
     )
 )
+_REGION_DOWN = (
+    update(reg_t)
+    .where(reg_t.c.funder_id == bindparam("k_funder"), reg_t.c.region == bindparam("k_region"))
+    .values(outstanding_fen=reg_t.c.outstanding_fen - bindparam("k_out"))
+)
 _EXPOSURE_DOWN = (
     update(exp_t)
     .where(
@@ -654,6 +747,11 @@ def apply_cash(
                 {"k_account": credit_account_id, "k_funder": f, "k_out": amount}
                 for f, amount in moved
             ],
+        )
+        region = str(rows[0]["region"])
+        conn.execute(
+            _REGION_DOWN,
+            [{"k_funder": f, "k_region": region, "k_out": amount} for f, amount in moved],
         )
     postings, due = _cash_postings(conn, clock, catalog, currency, kind, losses, principal, income)
     entry_id = None
