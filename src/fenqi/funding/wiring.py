@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -81,6 +82,20 @@ def using(catalog: FundingCatalog | None) -> Iterator[None]:
         yield
     finally:
         _CATALOG.reset(token)
+
+
+class OnDay:
+    """A clock whose business date is `day` (the end of day's run date, which a catch-up run
+    reaches before the wall clock's date): funding movements are dated by it."""
+
+    def __init__(self, clock: Clock, day: date) -> None:
+        self._clock, self._day = clock, day
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def today(self) -> date:
+        return self._day
 
 
 def borrower_of(account: Mapping[str, Any], terms: int, clock: Clock) -> Borrower:
@@ -288,7 +303,7 @@ _CHARGED_OFF_HELD = (
 )
 
 
-def charge_off_funded(conn: Connection, clock: Clock, day: Any, lo: int, hi: int) -> int:
+def charge_off_funded(conn: Connection, clock: Clock, day: date, lo: int, hi: int) -> int:
     """The end of day's charge-offs brought into funding, for the credit accounts lo..hi: each
     plan of an account charged off by `day` whose funders still hold principal has it charged
     off among them (pro rata; each funder's loss by the program's rule). Idempotent per plan;
@@ -296,6 +311,7 @@ def charge_off_funded(conn: Connection, clock: Clock, day: Any, lo: int, hi: int
     catalog = active_catalog()
     if catalog is None:
         return 0
+    clock = OnDay(clock, day)
     held: dict[int, int] = defaultdict(int)
     for plan_id, outstanding in conn.execute(
         _CHARGED_OFF_HELD, {"k_lo": lo, "k_hi": hi, "k_day": day}
