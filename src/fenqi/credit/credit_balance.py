@@ -145,8 +145,8 @@ def apply_credit_balance(
     )
     assert entry_id is not None
     close_paid_plans(conn, credit_account_id)
-    funding.lines_paid(
-        conn, clock, allocation.parts, f"credit-applied:{client_id}", charged_off=False
+    funding.lines_paid(  # after the posting; dated as the repayment row is (as_of)
+        conn, funding.OnDay(clock, as_of), allocation.parts, f"credit-applied:{client_id}", account
     )
     by_kind = allocation.by_kind_fen
     stored = INSERT_REPAYMENT.run(

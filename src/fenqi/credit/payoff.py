@@ -207,9 +207,6 @@ def pay_off(
         str(plan_id),
     )
     close_paid_plans(conn, credit_account_id)
-    funding.plan_paid_off(  # after the posting: what was paid goes to the plan's funders
-        conn, clock, plan_id, q.principal_fen, {"fee": q.fee_fen, "interest": q.interest_fen},
-        client_id,
-    )  # fmt: skip
+    funding.plan_paid_off(conn, clock, plan_id, q, client_id)  # after the posting: funders
     assert plan["id"] == plan_id
     return q

@@ -122,10 +122,7 @@ def repay(
             f"repayment refused by the ledger: {result.reject_code}", code="ledger_rejected"
         )
     close_paid_plans(conn, credit_account_id)
-    funding.lines_paid(  # the funders' shares, after the posting (docs/funding.md)
-        conn, clock, allocation.parts, f"repay:{client_id}",
-        charged_off=account["charged_off_on"] is not None,
-    )  # fmt: skip
+    funding.lines_paid(conn, clock, allocation.parts, f"repay:{client_id}", account)  # funders
     by_kind = allocation.by_kind_fen
     stored = INSERT_REPAYMENT.run(
         conn,

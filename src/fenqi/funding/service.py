@@ -58,6 +58,7 @@ from fenqi.ledger.chart import FUNDER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec
 from fenqi.ledger.service import post_entry
 from fenqi.money import BP_PER_UNIT
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.funding import funder_exposure as exp_t
 from fenqi.store.schema.funding import funder_region_exposure as reg_t
 from fenqi.store.schema.funding import funder_state as st_t
@@ -122,24 +123,26 @@ def _reserve_state(dialect_name: str, rows: int) -> Any:
     )
     new = stmt.excluded
     lent_today = case((st_t.c.lent_on == new.lent_on, st_t.c.lent_on_day_fen), else_=literal(0))
-    return stmt.on_conflict_do_update(
-        index_elements=["funder_id"],
-        set_={
-            "outstanding_fen": st_t.c.outstanding_fen + new.outstanding_fen,
-            "lent_on_day_fen": lent_today + new.lent_on_day_fen,
-            "lent_on": new.lent_on,
-            "updated_at": new.updated_at,
-            "total_cap_fen": new.total_cap_fen,
-            "day_cap_fen": new.day_cap_fen,
-        },
-        where=and_(
-            or_(
-                new.total_cap_fen.is_(None),
-                st_t.c.outstanding_fen + new.outstanding_fen <= new.total_cap_fen,
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=["funder_id"],
+            set_={
+                "outstanding_fen": st_t.c.outstanding_fen + new.outstanding_fen,
+                "lent_on_day_fen": lent_today + new.lent_on_day_fen,
+                "lent_on": new.lent_on,
+                "updated_at": new.updated_at,
+                "total_cap_fen": new.total_cap_fen,
+                "day_cap_fen": new.day_cap_fen,
+            },
+            where=and_(
+                or_(
+                    new.total_cap_fen.is_(None),
+                    st_t.c.outstanding_fen + new.outstanding_fen <= new.total_cap_fen,
+                ),
+                or_(new.day_cap_fen.is_(None), lent_today + new.lent_on_day_fen <= new.day_cap_fen),
             ),
-            or_(new.day_cap_fen.is_(None), lent_today + new.lent_on_day_fen <= new.day_cap_fen),
-        ),
-    ).returning(st_t.c.funder_id)
+        ).returning(st_t.c.funder_id)
+    )
 
 
 @lru_cache(maxsize=16)
@@ -152,16 +155,18 @@ def _reserve_exposure(dialect_name: str, rows: int) -> Any:
         ]
     )
     new = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=["credit_account_id", "funder_id"],
-        set_={
-            "outstanding_fen": exp_t.c.outstanding_fen + new.outstanding_fen,
-            "cap_fen": new.cap_fen,
-        },
-        where=or_(
-            new.cap_fen.is_(None), exp_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
-        ),
-    ).returning(exp_t.c.funder_id)
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=["credit_account_id", "funder_id"],
+            set_={
+                "outstanding_fen": exp_t.c.outstanding_fen + new.outstanding_fen,
+                "cap_fen": new.cap_fen,
+            },
+            where=or_(
+                new.cap_fen.is_(None), exp_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
+            ),
+        ).returning(exp_t.c.funder_id)
+    )
 
 
 _REGION_COLUMNS = ("funder_id", "region", "outstanding_fen", "cap_fen")
@@ -183,16 +188,18 @@ def _reserve_region(dialect_name: str, rows: int) -> Any:
         ]
     )
     new = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=["funder_id", "region"],
-        set_={
-            "outstanding_fen": reg_t.c.outstanding_fen + new.outstanding_fen,
-            "cap_fen": new.cap_fen,
-        },
-        where=or_(
-            new.cap_fen.is_(None), reg_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
-        ),
-    ).returning(reg_t.c.funder_id)
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=["funder_id", "region"],
+            set_={
+                "outstanding_fen": reg_t.c.outstanding_fen + new.outstanding_fen,
+                "cap_fen": new.cap_fen,
+            },
+            where=or_(
+                new.cap_fen.is_(None), reg_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
+            ),
+        ).returning(reg_t.c.funder_id)
+    )
 
 
 _UNDO_STATE = (
@@ -286,16 +293,16 @@ def _reserve_all(
             }
         )
     dialect = conn.dialect.name
-    moved = {str(r[0]) for r in conn.execute(_reserve_state(dialect, len(funders)), state)}
+    moved = {str(r[0]) for r in _reserve_state(dialect, len(funders)).run(conn, state).rows}
     refused = [f.id for f in funders if f.id not in moved]
     if not refused:
         exposed = {
-            str(r[0]) for r in conn.execute(_reserve_exposure(dialect, len(funders)), exposure)
+            str(r[0]) for r in _reserve_exposure(dialect, len(funders)).run(conn, exposure).rows
         }
         over = [f.id for f in funders if f.id not in exposed]
         if not over:
             in_region = {
-                str(r[0]) for r in conn.execute(_reserve_region(dialect, len(funders)), regional)
+                str(r[0]) for r in _reserve_region(dialect, len(funders)).run(conn, regional).rows
             }
             crowded = [f.id for f in funders if f.id not in in_region]
             if not crowded:
@@ -341,6 +348,8 @@ def _reserve_all(
 _TRANCHES_OF_PLAN = (
     select(tr_t).where(tr_t.c.plan_id == bindparam("k_plan")).order_by(tr_t.c.funder_id)
 )
+_TRANCHES_PREPARED = Prepared(_TRANCHES_OF_PLAN)
+_INSERT_TRANCHES = Prepared(insert(tr_t))
 
 
 def allocate_plan(
@@ -366,7 +375,7 @@ def allocate_plan(
     approval.py) before reserving; a partner that declines is treated as one that is full."""
     if principal_fen <= 0:
         raise FundingError("principal_fen: must be positive", code="invalid_amount")
-    existing = conn.execute(_TRANCHES_OF_PLAN, {"k_plan": plan_id}).mappings().all()
+    existing = _TRANCHES_PREPARED.run(conn, {"k_plan": plan_id}).mappings()
     if existing:
         return Allocation(
             plan_id,
@@ -541,8 +550,8 @@ def _book(
     )
     assert result.ok, result
     now, today = clock.now(), clock.today()
-    conn.execute(
-        insert(tr_t),
+    _INSERT_TRANCHES.many(
+        conn,
         [
             {
                 "credit_account_id": credit_account_id,
@@ -628,6 +637,7 @@ class CashSplit:
 
 
 _LOCK_TRANCHES = _TRANCHES_OF_PLAN.with_for_update()
+_LOCK_PREPARED = Prepared(_LOCK_TRANCHES)
 _MOVEMENTS_OF = select(
     mv_t.c.funder_id,
     mv_t.c.kind,
@@ -686,7 +696,7 @@ def apply_cash(
     Idempotent per client_id."""
     if principal_fen < 0:
         raise FundingError("principal_fen: must not be negative", code="invalid_amount")
-    rows = conn.execute(_LOCK_TRANCHES, {"k_plan": plan_id}).mappings().all()
+    rows = _LOCK_PREPARED.run(conn, {"k_plan": plan_id}).mappings()
     if not rows:
         raise FundingError(f"plan {plan_id} is not funded", code="plan_not_funded", http_status=404)
     done = conn.execute(_MOVEMENTS_OF, {"k_client": client_id}).all()

@@ -201,7 +201,7 @@ def plans_replaced(
                 f"{client_id}:{plan_id}",
             )
     account = conn.execute(select(ca_t).where(ca_t.c.id == credit_account_id)).mappings().one()
-    return plan_booked(conn, clock, account, new_plan_id, principal_fen, terms)
+    return plan_booked(conn, clock, dict(account), new_plan_id, principal_fen, terms)
 
 
 def lines_paid(
@@ -209,17 +209,17 @@ def lines_paid(
     clock: Clock,
     parts: Sequence[tuple[Any, Any, int]],
     client_id: str,
-    *,
-    charged_off: bool,
+    account: Mapping[str, Any] | None = None,
 ) -> None:
-    """A payment's allocation onto plan lines (a repayment, a credit balance applied): per plan,
-    the principal paid and the plan's fee and interest collected go to its funders. On a
-    charged-off account the principal is a recovery (the charge-off is brought into funding
-    first if the end of day has not yet done it). Account-level accruals (penalties, revolving
-    interest) are the platform's."""
+    """A payment's allocation onto plan lines (a repayment, a credit balance applied) on the
+    credit `account` (its row): per plan, the principal paid and the plan's fee and interest
+    collected go to its funders. On a charged-off account the principal is a recovery (the
+    charge-off is brought into funding first if the end of day has not yet done it).
+    Account-level accruals (penalties, revolving interest) are the platform's."""
     catalog = active_catalog()
     if catalog is None:
         return
+    charged_off = account is not None and account.get("charged_off_on") is not None
     by_plan: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for key, kind, amount in parts:
         plan_id = getattr(key, "plan_id", None)
@@ -262,21 +262,17 @@ def plan_refunded(
     _apply(conn, clock, catalog, plan_id, CashKind.REFUND, principal_fen, f"refund:{client_id}")
 
 
-def plan_paid_off(
-    conn: Connection,
-    clock: Clock,
-    plan_id: int,
-    principal_fen: int,
-    income: Mapping[str, int],
-    client_id: str,
-) -> None:
-    """An early payoff: the plan's principal, fee and interest collected go to its funders."""
+def plan_paid_off(conn: Connection, clock: Clock, plan_id: int, quote: Any, client_id: str) -> None:
+    """An early payoff (`quote`: the credit.payoff.PayoffQuote paid): the plan's principal,
+    fee and interest collected go to its funders."""
     catalog = active_catalog()
     if catalog is None or plan_id not in _held(conn, [plan_id]):
         return
+    income = {"fee": int(quote.fee_fen), "interest": int(quote.interest_fen)}
     _apply(
-        conn, clock, catalog, plan_id, CashKind.PAYOFF, principal_fen, f"payoff:{client_id}", income
-    )
+        conn, clock, catalog, plan_id, CashKind.PAYOFF, int(quote.principal_fen),
+        f"payoff:{client_id}", income,
+    )  # fmt: skip
 
 
 def _charge_off(
