@@ -25,6 +25,7 @@ from support.api_server import free_port
 
 DAY = date(2026, 1, 2)
 
+
 @pytest.fixture(autouse=True)
 def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests allocate and split by hand (allocate_plan, apply_cash on their own catalogs):
@@ -32,7 +33,6 @@ def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     from fenqi.funding import wiring
 
     monkeypatch.setattr(wiring, "_configured", lambda: None)
-
 
 
 def with_approval(approval: Approval) -> FundingCatalog:

@@ -30,6 +30,7 @@ from funding.test_funding_service import CATALOG, GOOD, sell
 DAY = date(2026, 1, 2)
 NEXT = DAY + timedelta(days=1)
 
+
 @pytest.fixture(autouse=True)
 def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests allocate and split by hand (allocate_plan, apply_cash on their own catalogs):
@@ -37,7 +38,6 @@ def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     from fenqi.funding import wiring
 
     monkeypatch.setattr(wiring, "_configured", lambda: None)
-
 
 
 def books(engine: Engine) -> list[int]:

@@ -43,6 +43,7 @@ CATALOG = load_funding_catalog(PRODUCTS, 3000)
 DAY = date(2026, 1, 2)
 GOOD = Borrower("huabei", 12, tier="T1", id_prefix="310101", age=30)
 
+
 @pytest.fixture(autouse=True)
 def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests allocate and split by hand (allocate_plan, apply_cash on their own catalogs):
@@ -50,7 +51,6 @@ def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     from fenqi.funding import wiring
 
     monkeypatch.setattr(wiring, "_configured", lambda: None)
-
 
 
 def with_limits(catalog: FundingCatalog, funder: str, **limits: int) -> FundingCatalog:

@@ -162,7 +162,12 @@ def test_a_life_keeps_every_fen_with_one_funder(world: World) -> None:
     assert sum(o for o, _, _ in tranches(w, converted).values()) == 100_000
     shares_add_up(w, acct)
 
-    w.pay(acct, 30_000)  # a partial repayment
+    bounced = w.pay(acct, 30_000)  # a partial repayment, which bounces
+    shares_add_up(w, acct)
+    with w.ctx.engine.begin() as conn:
+        credit.reverse_repayment(conn, w.clock, acct, bounced.repayment_id, "bounced", "bounce-1")
+    shares_add_up(w, acct)  # the funders hold again what it had paid them
+    w.pay(acct, 30_000)  # paid again
     shares_add_up(w, acct)
     with w.ctx.engine.begin() as conn:
         refund_plan(conn, w.clock, w.product, six, "m1", 20_000, "refund-1")

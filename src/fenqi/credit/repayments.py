@@ -220,6 +220,7 @@ def reverse_repayment(
     conn.execute(
         update(repayments).where(repayments.c.id == repayment_id).values(reversed_at=clock.now())
     )
+    funding.repayment_reversed(conn, clock, dict(row), client_id)  # after the reversal: funders
     return result.entry_id
 
 

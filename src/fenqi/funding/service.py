@@ -56,7 +56,7 @@ from fenqi.funding.model import Fallback, Funder, FunderKind, FundingCatalog, Lo
 from fenqi.ledger.accounts import open_account, open_accounts
 from fenqi.ledger.chart import FUNDER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec
-from fenqi.ledger.service import post_entry
+from fenqi.ledger.service import post_entry, reverse_entry
 from fenqi.money import BP_PER_UNIT
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.funding import funder_exposure as exp_t
@@ -797,6 +797,83 @@ def apply_cash(
         entry_id,
     )
     return CashSplit(plan_id, kind, principal, income, entry_id)
+
+
+_MOVEMENT_ROWS = select(mv_t).where(mv_t.c.client_id == bindparam("k_client"))
+
+
+def reverse_cash(conn: Connection, clock: Clock, *, client_id: str, reversal_id: str) -> int:
+    """Undo the funders' side of an event recorded under `client_id` (a repayment that
+    bounced): the plan's tranches, the funders' state and exposure get the principal back (a
+    recovery: the tranches' recovered goes down), the funding entry is reversed in the ledger,
+    and movements of the same kind with the opposite amounts are recorded under `reversal_id`
+    (so the day's settlement nets them). Nothing recorded under `client_id`: nothing to undo.
+    Idempotent per `reversal_id`. Returns the principal given back to the funders."""
+    done = [
+        r
+        for r in conn.execute(_MOVEMENT_ROWS, {"k_client": client_id}).mappings().all()
+        if r["funder_id"] != "-"
+    ]
+    if not done:
+        return 0
+    plan_id = int(done[0]["plan_id"])
+    rows = _LOCK_PREPARED.run(conn, {"k_plan": plan_id}).mappings()
+    if conn.execute(_MOVEMENTS_OF, {"k_client": reversal_id}).first() is not None:
+        return 0
+    kind = CashKind(str(done[0]["kind"]))
+    recovery = kind is CashKind.RECOVERY
+    moved = sorted(
+        (str(r["funder_id"]), int(r["principal_fen"])) for r in done if r["principal_fen"]
+    )
+    if moved:
+        conn.execute(
+            _TRANCHE_MOVE,
+            [
+                {
+                    "k_plan": plan_id,
+                    "k_funder": f,
+                    "k_out": 0 if recovery else -amount,
+                    "k_lost": 0,
+                    "k_rec": -amount if recovery else 0,
+                }
+                for f, amount in moved
+            ],
+        )
+    if moved and not recovery:
+        account, region = int(rows[0]["credit_account_id"]), str(rows[0]["region"])
+        now = clock.now()
+        conn.execute(_STATE_DOWN, [{"k_funder": f, "k_out": -a, "k_now": now} for f, a in moved])
+        conn.execute(
+            _EXPOSURE_DOWN,
+            [{"k_account": account, "k_funder": f, "k_out": -a} for f, a in moved],
+        )
+        conn.execute(
+            _REGION_DOWN, [{"k_funder": f, "k_region": region, "k_out": -a} for f, a in moved]
+        )
+    entry_id = done[0]["ledger_entry_id"]
+    if entry_id is not None:
+        result = reverse_entry(
+            conn, clock, _entry_id("reverse", reversal_id), int(entry_id), "repayment reversed"
+        )
+        if not result.ok:
+            raise FundingError(
+                f"ledger refused to reverse the funders' split: {result.reject_code}",
+                code="funding_ledger_refused",
+            )
+        entry_id = result.entry_id
+    _movements(
+        conn,
+        clock,
+        reversal_id,
+        int(done[0]["credit_account_id"]),
+        plan_id,
+        kind.value,
+        {str(r["funder_id"]): -int(r["principal_fen"]) for r in done if r["principal_fen"]},
+        {str(r["funder_id"]): -int(r["income_fen"]) for r in done if r["income_fen"]},
+        {str(r["funder_id"]): -int(r["due_fen"]) for r in done if r["due_fen"]},
+        entry_id,
+    )
+    return sum(a for _, a in moved)
 
 
 def _funders_of(catalog: FundingCatalog, ids: Sequence[str]) -> dict[str, Funder]:

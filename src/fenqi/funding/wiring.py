@@ -43,8 +43,15 @@ from sqlalchemy import Connection, and_, bindparam, select
 from fenqi.clock import Clock
 from fenqi.funding.allocation import Borrower, CashKind, age_on
 from fenqi.funding.model import FundingCatalog
-from fenqi.funding.service import Allocation, FundingError, allocate_plan, apply_cash
+from fenqi.funding.service import (
+    Allocation,
+    FundingError,
+    allocate_plan,
+    apply_cash,
+    reverse_cash,
+)
 from fenqi.store.schema.credit import credit_accounts as ca_t
+from fenqi.store.schema.credit import repayment_parts as rp_t
 from fenqi.store.schema.funding import funding_tranches as tr_t
 
 PERIOD_DAYS = 30  # income on an installment line covers a month (a promised yield's period)
@@ -251,15 +258,54 @@ def lines_paid(
         )
 
 
+_PLANS_OF_REPAYMENT = (
+    select(rp_t.c.plan_id)
+    .where(rp_t.c.repayment_id == bindparam("k_repayment"), rp_t.c.plan_id.is_not(None))
+    .distinct()
+)
+
+
+def repayment_reversed(
+    conn: Connection, clock: Clock, repayment: Mapping[str, Any], client_id: str
+) -> int:
+    """A repayment that bounced (`repayment`: its row): what it gave each plan's funders is
+    taken back (`service.reverse_cash`, per plan, whichever of the two ways it was paid: a
+    repayment or a credit balance applied). Returns the principal the funders hold again."""
+    if active_catalog() is None:
+        return 0
+    plan_ids = sorted(
+        int(p)
+        for p in conn.execute(_PLANS_OF_REPAYMENT, {"k_repayment": repayment["id"]}).scalars()
+    )
+    given = 0
+    for plan_id in plan_ids:
+        for prefix in ("repay", "credit-applied"):
+            given += reverse_cash(
+                conn,
+                clock,
+                client_id=f"{prefix}:{repayment['client_id']}:{plan_id}",
+                reversal_id=f"reverse:{client_id}:{plan_id}",
+            )
+    return given
+
+
 def plan_refunded(
     conn: Connection, clock: Clock, plan_id: int, principal_fen: int, client_id: str
 ) -> None:
     """A refund took `principal_fen` off the plan's unpaid principal (what it paid back of
-    principal already repaid was the funders' at the repayment, and stays theirs)."""
+    principal already repaid was the funders' at the repayment, and stays theirs). On a plan
+    whose funders have charged it off, the shop's money recovers their loss (a recovery)."""
     catalog = active_catalog()
-    if catalog is None or principal_fen <= 0 or plan_id not in _held(conn, [plan_id]):
+    held = _held(conn, [plan_id]).get(plan_id)
+    if catalog is None or principal_fen <= 0 or held is None:
         return
-    _apply(conn, clock, catalog, plan_id, CashKind.REFUND, principal_fen, f"refund:{client_id}")
+    outstanding, lost = held
+    if outstanding >= principal_fen:
+        kind, amount = CashKind.REFUND, principal_fen
+    else:
+        kind, amount = CashKind.RECOVERY, min(principal_fen, lost)
+    if amount:
+        _apply(conn, clock, catalog, plan_id, kind, amount, f"refund:{client_id}")
 
 
 def plan_paid_off(conn: Connection, clock: Clock, plan_id: int, quote: Any, client_id: str) -> None:
@@ -328,5 +374,6 @@ __all__ = [
     "plan_paid_off",
     "plan_refunded",
     "plans_replaced",
+    "repayment_reversed",
     "using",
 ]
