@@ -255,3 +255,42 @@ def test_allocation_splits_add_up_and_keep_the_platforms_floor(
     assert parts.get("platform", 0) * 10_000 >= principal * own
     for funder, bp in pairs[1:]:
         assert parts.get(funder, 0) <= principal * bp / 10_000 + 1
+
+
+def test_a_region_limit_sends_the_next_loan_from_that_province_to_the_platform(
+    world: World,
+) -> None:
+    """bank_example may hold ¥400 per province here: a Beijing borrower's first loan takes
+    ¥300 of it, the next Beijing loan would pass it (the platform funds it alone), and a
+    Guangdong borrower's loan is co-lent again."""
+    from fenqi.funding.model import FunderLimits
+
+    w = world
+    catalog = wiring.active_catalog()
+    assert catalog is not None
+    bank = catalog.funders["bank_example"]
+    limited = catalog.model_copy(
+        update={
+            "funders": {
+                **catalog.funders,
+                "bank_example": bank.model_copy(
+                    update={"limits": FunderLimits(per_region_fen=40_000)}
+                ),
+            }
+        }
+    )
+    beijing = open_account(w)
+    with w.ctx.engine.begin() as conn:
+        guangdong = credit.open_credit_account(
+            conn, w.clock, w.product, "s2", 2_000_000, "T1",
+            id_region="440101", birth_date=date(1990, 5, 1),
+        )  # fmt: skip
+    with wiring.using(limited):
+        first = w.buy(beijing, 60_000, 3)
+        second = w.buy(beijing, 60_000, 3)
+        third = w.buy(guangdong, 60_000, 3)
+    assert tranches(w, first)["bank_example"][0] == 30_000
+    assert tranches(w, second) == {"platform": (60_000, 0, 0)}
+    assert tranches(w, third)["bank_example"][0] == 30_000
+    shares_add_up(w, beijing)
+    shares_add_up(w, guangdong)
