@@ -20,6 +20,7 @@ from fenqi.credit import service as credit
 from fenqi.credit.refunds import refund_plan
 from fenqi.funding import wiring
 from fenqi.funding.allocation import split_principal
+from fenqi.funding.reports import concentration
 from fenqi.funding.service import FundingDeclined
 from fenqi.funding.settlement import check_against_ledger, day_figures
 from fenqi.store.schema.credit import credit_accounts, installment_plans, plan_lines
@@ -292,5 +293,11 @@ def test_a_region_limit_sends_the_next_loan_from_that_province_to_the_platform(
     assert tranches(w, first)["bank_example"][0] == 30_000
     assert tranches(w, second) == {"platform": (60_000, 0, 0)}
     assert tranches(w, third)["bank_example"][0] == 30_000
+    with w.ctx.engine.connect() as conn:
+        regions = concentration(conn, "bank_example")["regions"]
+    assert [(r["region"], r["outstanding_fen"], r["share_bp"]) for r in regions] == [
+        ("11", 30_000, 5_000),
+        ("44", 30_000, 5_000),
+    ]
     shares_add_up(w, beijing)
     shares_add_up(w, guangdong)
