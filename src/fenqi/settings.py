@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # is refused on load. funding_dir: an extra folder of funder and program files.
     funding_platform_floor_bp: int = Field(default=3000, ge=0, le=10_000)
     funding_dir: Path | None = None
+    # fund every plan as it is booked and split later cash among its funders (funding/wiring.py);
+    # off only for a benchmark's baseline or a database whose plans predate it
+    funding_enabled: bool = True
     pending_hold_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     # Personal data at rest: AES-256-GCM keys as "kid:base64key,kid:base64key"; the active key
     # encrypts, every listed key decrypts (rotation). Lookups use a keyed hash (blind index).

@@ -45,6 +45,7 @@ def test_the_first_night_of_a_fresh_install_runs(db_url: str, tmp_path: Path) ->
             "bill",
             "age",
             "charge_off",
+            "funding_settle",
         }
         assert all(f == {"rows": 0, "amount_fen": 0} for f in figures.values())
     finally:

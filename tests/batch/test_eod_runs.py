@@ -153,7 +153,7 @@ def test_killed_run_resumes_to_the_same_result(db_url: str, tmp_path: Path) -> N
         "FENQI_DATABASE_URL": db_url,
         "FENQI_EOD_PARTITION_SIZE": "1",
         "FENQI_EOD_KILL_AFTER_STEPS": "100",
-    }  # of 40 partitions × 7 steps = 280: killed inside partition 15 (steps 99 to 105)
+    }  # of 40 partitions × 8 steps = 320: killed inside partition 13 (steps 97 to 104)
     proc = subprocess.run(
         [sys.executable, "-m", "fenqi.cli", "eod", "--date", "2026-03-01", "--json"],
         env=env,
@@ -168,8 +168,8 @@ def test_killed_run_resumes_to_the_same_result(db_url: str, tmp_path: Path) -> N
             .join(batch_runs, batch_runs.c.id == batch_steps.c.run_id)
             .where(batch_runs.c.business_date == date(2026, 3, 1))
         ).scalar_one()
-    # a partition is one transaction: the 14 done, not the 15th
-    assert recorded == (100 // len(STEPS)) * len(STEPS) == 98
+    # a partition is one transaction: the 12 done, not the 13th
+    assert recorded == (100 // len(STEPS)) * len(STEPS) == 96
     with world.ctx.engine.connect() as conn:
         status = conn.execute(
             select(batch_runs.c.status).where(batch_runs.c.business_date == date(2026, 3, 1))

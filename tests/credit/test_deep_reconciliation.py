@@ -11,7 +11,7 @@ import subprocess
 import sys
 from datetime import date
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from fenqi.clock import FixedClock
 from fenqi.credit import checkout
@@ -109,12 +109,17 @@ def test_plans_that_disagree_with_the_ledger_are_seen(db_engine: Engine) -> None
         conn.execute(update(repayments).values(to_credit_balance_fen=123))
     with db_engine.connect() as conn:
         assert trial_balance(conn).balanced and reconcile(conn) == []
+        plan_id = conn.execute(
+            select(plan_lines.c.plan_id).where(plan_lines.c.credit_account_id == account)
+        ).scalar()
         found = {(d.check, d.subject) for d in deep_reconcile(conn).differences}
         assert found == {
             ("receivables", f"credit account {account} principal"),
             ("order", f"order {order['id']}"),
             ("payable", "merchant m1 CNY"),  # the shop was credited 60,000, not 70,000
             ("credit_balance", f"credit account {account} overpayments"),
+            # the plan's funders still hold the 1,000 the line says was paid (funding/wiring.py)
+            ("funding", f"plan {plan_id}"),
         }
         assert deep_reconcile(conn, credit_account_ids=[account + 1]).ok
 

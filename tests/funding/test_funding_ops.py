@@ -31,6 +31,15 @@ DAY = date(2026, 1, 2)
 NEXT = DAY + timedelta(days=1)
 
 
+@pytest.fixture(autouse=True)
+def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests allocate and split by hand (allocate_plan, apply_cash on their own catalogs):
+    the credit code's own funding calls (funding/wiring.py) are off here."""
+    from fenqi.funding import wiring
+
+    monkeypatch.setattr(wiring, "_configured", lambda: None)
+
+
 def books(engine: Engine) -> list[int]:
     """Three co-lent plans on DAY; on NEXT a repayment with income on the first and a charge-off
     on the second."""
@@ -267,15 +276,15 @@ def test_eod_step_per_partition_matches_the_whole_day(db_engine: Engine) -> None
 def test_eod_step_runs_inside_the_real_end_of_day(
     db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The step's signature fits batch/steps.py (registered here by patching STEPS, as the
-    three lines in docs/funding.md will)."""
+    """The step is registered in batch/steps.py, last, after charge_off."""
     import fenqi.batch.eod as eod
     from fenqi.context import build_context
     from fenqi.funding.eod import settle_partition
     from fenqi.settings import Settings
 
     books(db_engine)
-    monkeypatch.setattr(eod, "STEPS", (*eod.STEPS, ("funding_settle", settle_partition)))
+    assert eod.STEPS[-1] == ("funding_settle", settle_partition)
+    assert [n for n, _ in eod.STEPS][-2] == "charge_off"
     ctx = build_context(
         Settings(database_url=db_engine.url.render_as_string(hide_password=False)),
         FixedClock.on(NEXT, 23),

@@ -44,6 +44,15 @@ DAY = date(2026, 1, 2)
 GOOD = Borrower("huabei", 12, tier="T1", id_prefix="310101", age=30)
 
 
+@pytest.fixture(autouse=True)
+def _funding_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests allocate and split by hand (allocate_plan, apply_cash on their own catalogs):
+    the credit code's own funding calls (funding/wiring.py) are off here."""
+    from fenqi.funding import wiring
+
+    monkeypatch.setattr(wiring, "_configured", lambda: None)
+
+
 def with_limits(catalog: FundingCatalog, funder: str, **limits: int) -> FundingCatalog:
     f = catalog.funders[funder]
     funders = {**catalog.funders, funder: f.model_copy(update={"limits": FunderLimits(**limits)})}

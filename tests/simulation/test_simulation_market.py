@@ -131,3 +131,29 @@ def test_whatif_stricter_flow_approves_fewer(
     assert results[0][1].metrics["applications"] == results[1][1].metrics["applications"]
     html = write_charts(results, tmp_path / "whatif.html").read_text()
     assert "Plotly" in html and 'src="https://cdn.plot.ly' not in html and "strict" in html
+
+
+def test_whatif_compares_funding_mixes(tmp_path: Path, models_dir: Path) -> None:
+    """The shipped co-lending program against own capital alone (the example folder): the same
+    shoppers; partners fund part of the book in one arm and none in the other, so the platform
+    uses more of its own capital there; each arm's funders hold its whole book."""
+    from fenqi.funding.loader import CATALOG_DIR
+
+    own_only = CATALOG_DIR.parent / "examples" / "own_only"
+    base = SimConfig(shoppers=150, months=1, seed=2, eod=False)
+    results = run_arms(
+        [Arm("colending"), Arm("own", funding_dir=own_only)], base, tmp_path, models_dir
+    )
+    rows = {row["metric"]: row for row in comparison(results)}
+    assert rows["lent_fen"]["colending"] == rows["lent_fen"]["own"] > 0
+    assert rows["partner_share_bp"]["own"] == 0 < rows["partner_share_bp"]["colending"]
+    assert rows["capital_used_fen"]["own"] > rows["capital_used_fen"]["colending"] > 0
+    assert rows["capital_used_fen"]["own"] == rows["outstanding_principal_fen"]["own"]
+    assert rows["partner_income_fen"]["own"] == 0
+    for k in (1, 2):
+        engine = make_engine(f"sqlite:///{tmp_path / f'arm-{k}.sqlite'}")
+        with engine.connect() as conn:
+            report = deep_reconcile(conn)
+        engine.dispose()
+        assert report.ok, report.differences[:3]
+        assert report.checked["unfunded_plans"] == 0 < report.checked["funded_plans"]

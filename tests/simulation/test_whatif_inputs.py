@@ -72,3 +72,29 @@ def test_simulate_labels_say_what_the_values_are() -> None:
     assert metric_label("bad_debt_fen") == ("bad debt", "fen")
     assert metric_label("approval_rate_bp") == ("approval rate", "bp")
     assert metric_label("purchases") == ("purchases", "")
+
+
+def test_a_funding_mix_under_the_floor_is_refused_before_any_arm_runs(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    """`--funding DIR`: each folder is loaded with the shipped catalog and checked first."""
+    from fenqi.funding.loader import CATALOG_DIR
+
+    under = tmp_path / "bank_80" / "programs"
+    under.mkdir(parents=True)
+    shipped = (CATALOG_DIR / "programs" / "colending_example.toml").read_text()
+    (under / "colending_example.toml").write_text(
+        shipped.replace("share_bp = 5000", "share_bp = 6000")
+        .replace("share_bp = 2000", "share_bp = 2000")
+        .replace("share_bp = 3000", "share_bp = 2000")
+    )
+    out = fenqi(
+        "whatif", "--funding", "shipped", "--funding", str(tmp_path / "bank_80"),
+        "--shoppers", "20", "--months", "1", "--models-dir", str(models_dir),
+        "--workdir", str(tmp_path / "arms"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "under the regulatory floor" in out.stderr + out.stdout
+    assert "colending_example.toml" in out.stderr + out.stdout
+    assert not list((tmp_path / "arms").glob("*.sqlite"))  # no arm ran

@@ -5,6 +5,7 @@ Runs inside the caller's transaction, as every credit service does.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -64,7 +65,12 @@ def open_credit_account(
     customer_ref: str,
     limit_fen: int,
     tier: str | None = None,
+    *,
+    id_region: str | None = None,
+    birth_date: date | None = None,
 ) -> int:
+    """A new credit account and its ledger accounts. `id_region` (the resident ID's first six
+    digits) and `birth_date` are kept for funders' eligibility and region limits (funding)."""
     if not product.limits.min_fen <= limit_fen <= product.limits.max_fen:
         raise CreditError(
             f"limit_fen: {limit_fen} is outside {product.name}'s range "
@@ -99,6 +105,8 @@ def open_credit_account(
                 "limit_fen": limit_fen,
                 "status": "active",
                 "opened_at": clock.now(),
+                "id_region": id_region,
+                "birth_date": birth_date,
             },
         ).scalar_one()
     )

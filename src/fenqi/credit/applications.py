@@ -86,7 +86,10 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: Application) -
     decided_limit = limit if outcome == "approved" else None
     account_state: str | None = None
     if outcome == "approved" and existing is None:
-        account_id = credit.open_credit_account(conn, clock, product, str(customer_id), limit, tier)
+        account_id = credit.open_credit_account(
+            conn, clock, product, str(customer_id), limit, tier,
+            id_region=ident.id_number[:6], birth_date=ident.birth_date,
+        )  # fmt: skip
         account_state = "opened"
     elif outcome == "approved":
         # A re-application does not change an open account: its limit and tier stay as they

@@ -20,6 +20,7 @@ from fenqi.credit.plan_refs import plan_ref
 from fenqi.credit.plans import offer
 from fenqi.credit.posting import leg, post
 from fenqi.credit.service import customer_account, get_account, platform_account, store_plan
+from fenqi.funding import wiring as funding
 from fenqi.ledger.chart import AccountCode
 from fenqi.pricing.quote import Quote
 from fenqi.products.model import ChargeKind, Product
@@ -142,4 +143,8 @@ def convert(
         "plan",
         str(new_id),
     )
+    funding.plans_replaced(  # after the posting: the bill's funders paid off, new plan funded
+        conn, clock, credit_account_id, plan_ids, new_id, s.principal_fen, terms,
+        f"convert:{client_id}",
+    )  # fmt: skip
     return new_id

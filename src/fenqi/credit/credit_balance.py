@@ -36,6 +36,7 @@ from fenqi.credit.owed import (
 )
 from fenqi.credit.posting import leg, post
 from fenqi.credit.repayments import INSERT_REPAYMENT, REPAYMENT_BY_CLIENT_ID
+from fenqi.funding import wiring as funding
 from fenqi.ledger import service as ledger
 from fenqi.ledger.accounts import find_account
 from fenqi.ledger.chart import AccountCode, OwnerKind
@@ -144,6 +145,9 @@ def apply_credit_balance(
     )
     assert entry_id is not None
     close_paid_plans(conn, credit_account_id)
+    funding.lines_paid(  # after the posting; dated as the repayment row is (as_of)
+        conn, funding.OnDay(clock, as_of), allocation.parts, f"credit-applied:{client_id}", account
+    )
     by_kind = allocation.by_kind_fen
     stored = INSERT_REPAYMENT.run(
         conn,

@@ -20,6 +20,7 @@ from fenqi.credit.lines import KINDS, line_from_row
 from fenqi.credit.plan_refs import plan_ref
 from fenqi.credit.posting import leg, post
 from fenqi.credit.service import customer_account, get_account, platform_account
+from fenqi.funding import wiring as funding
 from fenqi.ledger.chart import AccountCode
 from fenqi.money import split_evenly
 from fenqi.pricing.due_dates import add_months
@@ -143,6 +144,10 @@ def restructure(
         )
     if waive_charges:
         _waive_charges(conn, clock, product, credit_account_id, client_id)
+    funding.plans_replaced(  # the old plans' funders paid off, the new plan funded afresh
+        conn, clock, credit_account_id, open_ids, new_id, owed[ChargeKind.PRINCIPAL], terms,
+        f"hardship:{client_id}",
+    )  # fmt: skip
     return new_id
 
 

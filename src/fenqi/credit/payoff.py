@@ -21,6 +21,7 @@ from fenqi.credit.errors import CreditError, NotFound
 from fenqi.credit.lines import KINDS, Line, column, line_from_row
 from fenqi.credit.owed import close_paid_plans
 from fenqi.credit.posting import leg, post
+from fenqi.funding import wiring as funding
 from fenqi.ledger.chart import AccountCode
 from fenqi.money import apply_bp
 from fenqi.products.model import ChargeKind, Product
@@ -206,5 +207,6 @@ def pay_off(
         str(plan_id),
     )
     close_paid_plans(conn, credit_account_id)
+    funding.plan_paid_off(conn, clock, plan_id, q, client_id)  # after the posting: funders
     assert plan["id"] == plan_id
     return q

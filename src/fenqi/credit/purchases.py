@@ -18,6 +18,7 @@ from fenqi.credit.accounts import customer_account, get_account, ledger_account,
 from fenqi.credit.errors import Declined
 from fenqi.credit.plan_records import store_plan
 from fenqi.credit.plans import PlanOffer
+from fenqi.funding import wiring as funding
 from fenqi.ledger import service as ledger
 from fenqi.ledger.accounts import note_account
 from fenqi.ledger.balances import AfterBalance
@@ -177,6 +178,7 @@ def sell(
         return Sale(result.entry_id, _plan_of_order(conn, credit_account_id, order_ref), available)
     followed = result.extra["then"]
     assert followed is None or followed.ok, followed
+    _fund(conn, clock, account, booked[0], plan)  # after the posting: docs/funding.md lock order
     return Sale(result.entry_id, booked[0], available)
 
 
@@ -257,7 +259,16 @@ def capture(
         return _plan_of_order(conn, credit_account_id, order_ref)
     result = posted.extra["then"]
     assert result is None or result.ok, result
+    _fund(conn, clock, account, booked[0], plan)  # after the posting: docs/funding.md lock order
     return booked[0]
+
+
+def _fund(
+    conn: Connection, clock: Clock, account: dict[str, Any], plan_id: int, plan: PlanOffer
+) -> None:
+    """The new plan funded (co-lending): a decline raises and rolls the purchase back."""
+    s = plan.quote.schedule
+    funding.plan_booked(conn, clock, account, plan_id, s.principal_fen, len(s.lines))
 
 
 def _plan_of_order(conn: Connection, credit_account_id: int, order_ref: str) -> int:

@@ -18,7 +18,14 @@ sub-ledgers against the ledger, set-based, and lists each difference:
   in posting order, is not negative);
 - `credit_balance`: no shopper's credit balance is negative, no receivable is paid below
   zero, and what repayments (not reversed) paid beyond what was owed is what the ledger
-  credited to the credit balance as overpayments.
+  credited to the credit balance as overpayments;
+- `funding`: every funded plan's funders hold exactly its principal outstanding (the sum of
+  its tranches' outstanding = its lines' unpaid principal; once its account is charged off,
+  nothing outstanding and the tranches' principal charged off and not yet recovered = its
+  unpaid principal); per funder, its tranches' outstanding = its state row = its exposure rows
+  (per borrower, per region) = the net credit of its `funder_principal` ledger account. A plan
+  with principal outstanding and no tranche (booked before funding was wired, or with funding
+  off) is counted in `checked["unfunded_plans"]`, not a difference.
 
 `deep_reconcile` runs them all; `fenqi ledger reconcile --deep` prints the differences and exits
 non-zero when there are any. The scenario tests run it after every scenario.
@@ -40,6 +47,8 @@ from fenqi.store.schema.credit import credit_accounts as ca
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines
 from fenqi.store.schema.credit import repayments
+from fenqi.store.schema.funding import funder_exposure, funder_region_exposure, funder_state
+from fenqi.store.schema.funding import funding_tranches as tranches
 from fenqi.store.schema.ledger import ledger_accounts as acc
 from fenqi.store.schema.ledger import ledger_postings as pst
 from fenqi.store.schema.parties import orders
@@ -107,6 +116,7 @@ def deep_reconcile(conn: Connection, credit_account_ids: Sequence[int] | None = 
         _payables(conn, report)
     _customer_balances(conn, ids, report)
     _overpayments(conn, ids, report)
+    _funding(conn, ids, report)
     return report
 
 
@@ -486,3 +496,93 @@ def _overpayments(conn: Connection, ids: list[int] | None, report: DeepReport) -
 
 def _receivable_codes() -> Iterable[AccountCode]:
     return (*RECEIVABLE_OF.values(), AccountCode.WRITTEN_OFF_RECEIVABLE)
+
+
+def _funding(conn: Connection, ids: list[int] | None, report: DeepReport) -> None:
+    held = (
+        select(
+            tranches.c.plan_id,
+            func.sum(tranches.c.outstanding_fen).label("outstanding"),
+            func.sum(tranches.c.charged_off_fen - tranches.c.recovered_fen).label("lost"),
+        )
+        .group_by(tranches.c.plan_id)
+        .subquery()
+    )
+    unpaid = (
+        select(lines.c.plan_id, func.sum(_unpaid("principal")).label("unpaid"))
+        .group_by(lines.c.plan_id)
+        .subquery()
+    )
+    q = select(
+        plans.c.id,
+        ca.c.charged_off_on.is_not(None),
+        held.c.outstanding,
+        held.c.lost,
+        func.coalesce(unpaid.c.unpaid, 0),
+    ).select_from(
+        plans.join(ca, ca.c.id == plans.c.credit_account_id)
+        .outerjoin(held, held.c.plan_id == plans.c.id)
+        .outerjoin(unpaid, unpaid.c.plan_id == plans.c.id)
+    )
+    if ids is not None:
+        q = q.where(plans.c.credit_account_id.in_(ids))
+    funded = unfunded = 0
+    for plan_id, charged_off, outstanding, lost, owed in conn.execute(q):
+        if outstanding is None:
+            unfunded += int(owed) > 0
+            continue
+        funded += 1
+        expected = (0, int(owed)) if charged_off else (int(owed), int(lost))
+        if (int(outstanding), int(lost)) != expected:
+            report.differences.append(
+                Difference(
+                    "funding",
+                    f"plan {plan_id}",
+                    int(owed),
+                    int(lost) if charged_off else int(outstanding),
+                    "funders' principal vs the plan's unpaid principal"
+                    + (" (charged off: outstanding, lost)" if charged_off else ""),
+                )
+            )
+    report.checked["funded_plans"] = funded
+    report.checked["unfunded_plans"] = unfunded
+    if ids is None:
+        _funders(conn, report)
+
+
+def _funders(conn: Connection, report: DeepReport) -> None:
+    """Per funder: tranches = state = exposure per borrower = per region = the ledger."""
+
+    def per_funder(col: Any, key: Any) -> dict[str, int]:
+        return {str(f): int(v) for f, v in conn.execute(select(key, func.sum(col)).group_by(key))}
+
+    b = balances()
+    figures = {
+        "tranches": per_funder(tranches.c.outstanding_fen, tranches.c.funder_id),
+        "state": per_funder(funder_state.c.outstanding_fen, funder_state.c.funder_id),
+        "borrowers": per_funder(funder_exposure.c.outstanding_fen, funder_exposure.c.funder_id),
+        "regions": per_funder(
+            funder_region_exposure.c.outstanding_fen, funder_region_exposure.c.funder_id
+        ),
+        "ledger": {
+            str(owner): int(credits) - int(debits)
+            for owner, credits, debits in conn.execute(
+                select(acc.c.owner_id, b.c.credits_posted, b.c.debits_posted)
+                .select_from(acc.join(b, b.c.id == acc.c.id))
+                .where(
+                    acc.c.owner_kind == OwnerKind.FUNDER.value,
+                    acc.c.code == AccountCode.FUNDER_PRINCIPAL.value,
+                )
+            )
+        },
+    }
+    funders = sorted(set().union(*figures.values()))
+    for funder in funders:
+        want = figures["tranches"].get(funder, 0)
+        for what in ("state", "borrowers", "regions", "ledger"):
+            got = figures[what].get(funder, 0)
+            if got != want:
+                report.differences.append(
+                    Difference("funding", f"funder {funder}", want, got, f"tranches vs {what}")
+                )
+    report.checked["funders"] = len(funders)

@@ -20,6 +20,7 @@ from fenqi.credit.errors import CreditError
 from fenqi.credit.lines import KINDS, Line, column, line_from_row, waive_from_tail
 from fenqi.credit.posting import leg, post
 from fenqi.credit.service import customer_account, platform_account
+from fenqi.funding import wiring as funding
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.entry import PostingSpec
 from fenqi.ledger.service import open_account
@@ -178,6 +179,10 @@ def refund_plan(
         },
     )
     _post_refund(conn, clock, product, dict(plan), merchant_id, split, client_id)
+    funding.plan_refunded(  # after the posting: the principal off unpaid lines, from funders
+        conn, clock, plan_id,
+        sum(a for _, k, a in split.waivers if k is ChargeKind.PRINCIPAL), client_id,
+    )  # fmt: skip
     return split
 
 

@@ -25,6 +25,7 @@ from fenqi.credit.owed import (
 )
 from fenqi.credit.posting import ledger_refusal
 from fenqi.credit.recoveries import recovery_postings
+from fenqi.funding import wiring as funding
 from fenqi.ledger import service as ledger
 from fenqi.ledger.chart import AccountCode
 from fenqi.ledger.entry import EntryRequest, PostingSpec
@@ -120,6 +121,7 @@ def repay(
     if not result.ok:
         raise ledger_refusal(result, "repayment")
     close_paid_plans(conn, credit_account_id)
+    funding.lines_paid(conn, clock, allocation.parts, f"repay:{client_id}", account)  # funders
     by_kind = allocation.by_kind_fen
     stored = INSERT_REPAYMENT.run(
         conn,
@@ -212,6 +214,7 @@ def reverse_repayment(
     conn.execute(
         update(repayments).where(repayments.c.id == repayment_id).values(reversed_at=clock.now())
     )
+    funding.repayment_reversed(conn, clock, dict(row), client_id)  # after the reversal: funders
     return result.entry_id
 
 

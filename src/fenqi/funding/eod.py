@@ -8,12 +8,9 @@ day's totals in `funding_settlements` of the funders it touched to the sum of al
 rows, with those total rows locked (in funder order) before summing. Partitions may run in any
 order or at once, and rerun (a resumed run): the totals end equal to the sum of the parts.
 
-Registering it (three lines, once the split of batch/steps.py lands; see docs/funding.md):
-
-    # batch/steps.py, with the other imports:
-    from fenqi.funding.eod import settle_partition as settle_funding
-    # batch/steps.py, the last entry of STEPS (after charge_off, so the day's losses count):
-        ("funding_settle", settle_funding),  # funders' settlement figures (funding/eod.py)
+It runs last in `batch.steps.STEPS` ("funding_settle", after charge_off) and first brings the
+day's charge-offs into funding (`wiring.charge_off_funded`: each charged-off plan's funders'
+principal charged off among them, idempotent per plan), so the day's losses count.
 """
 
 from __future__ import annotations
@@ -172,6 +169,11 @@ def settle_partition(conn: Connection, run: _Run, part: _Part) -> tuple[int, int
     """The step: the partition's figures written and the day's totals moved by the change.
     Returns (funders with figures, amount due to funders net) for the run's figures."""
     day = run.business_date
+    clock = getattr(run, "clock", None)
+    if clock is not None:
+        from fenqi.funding.wiring import charge_off_funded
+
+        charge_off_funded(conn, clock, day, part.lo, part.hi)
     new = partition_figures(conn, day, part.lo, part.hi)
     where = and_(parts_t.c.business_date == day, parts_t.c.part_lo == part.lo)
     old = {

@@ -80,6 +80,9 @@ class FunderLimits(Strict):
     total_outstanding_fen: PositiveFen | None = None
     per_borrower_fen: PositiveFen | None = None
     new_per_day_fen: PositiveFen | None = None
+    # concentration: its principal outstanding with borrowers of one province (the first two
+    # digits of the resident ID number; borrowers whose region is unknown count as one more)
+    per_region_fen: PositiveFen | None = None
 
 
 class Eligibility(Strict):

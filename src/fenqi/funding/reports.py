@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 
 from fenqi.funding.model import FundingCatalog
 from fenqi.store.schema.funding import funder_exposure as exp_t
+from fenqi.store.schema.funding import funder_region_exposure as reg_t
 from fenqi.store.schema.funding import funder_state as st_t
 from fenqi.store.schema.funding import funding_settlements as set_t
 from fenqi.store.schema.funding import funding_tranches as tr_t
@@ -60,7 +61,7 @@ def settlements(conn: Connection, day: date) -> list[dict[str, Any]]:
 
 def concentration(conn: Connection, funder_id: str, top: int = TOP) -> dict[str, Any]:
     """The funder's largest borrowers (credit accounts) by its principal outstanding with them,
-    and what share of its book the top `top` hold."""
+    what share of its book the top `top` hold, and its book by province."""
     total = conn.execute(
         select(st_t.c.outstanding_fen).where(st_t.c.funder_id == funder_id)
     ).scalar_one_or_none()
@@ -77,6 +78,11 @@ def concentration(conn: Connection, funder_id: str, top: int = TOP) -> dict[str,
         .where(exp_t.c.funder_id == funder_id, exp_t.c.outstanding_fen > 0)
     ).scalar_one()
     top_sum = sum(int(r.outstanding_fen) for r in rows)
+    regions = conn.execute(
+        select(reg_t.c.region, reg_t.c.outstanding_fen, reg_t.c.cap_fen)
+        .where(reg_t.c.funder_id == funder_id, reg_t.c.outstanding_fen > 0)
+        .order_by(reg_t.c.outstanding_fen.desc(), reg_t.c.region)
+    ).all()
     return {
         "funder": funder_id,
         "outstanding_fen": total,
@@ -90,6 +96,16 @@ def concentration(conn: Connection, funder_id: str, top: int = TOP) -> dict[str,
             for r in rows
         ],
         "top_share_bp": top_sum * 10_000 // total if total else 0,
+        # by province (the ID number's first two digits; "00": unknown), against its limit
+        "regions": [
+            {
+                "region": str(r.region),
+                "outstanding_fen": int(r.outstanding_fen),
+                "share_bp": int(r.outstanding_fen) * 10_000 // total if total else 0,
+                "limit_fen": None if r.cap_fen is None else int(r.cap_fen),
+            }
+            for r in regions
+        ],
     }
 
 

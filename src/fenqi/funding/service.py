@@ -56,9 +56,11 @@ from fenqi.funding.model import Fallback, Funder, FunderKind, FundingCatalog, Lo
 from fenqi.ledger.accounts import open_account, open_accounts
 from fenqi.ledger.chart import FUNDER_CODES, AccountCode, OwnerKind
 from fenqi.ledger.entry import EntryRequest, PostingSpec
-from fenqi.ledger.service import post_entry
+from fenqi.ledger.service import post_entry, reverse_entry
 from fenqi.money import BP_PER_UNIT
+from fenqi.store.prepared import Prepared
 from fenqi.store.schema.funding import funder_exposure as exp_t
+from fenqi.store.schema.funding import funder_region_exposure as reg_t
 from fenqi.store.schema.funding import funder_state as st_t
 from fenqi.store.schema.funding import funding_movements as mv_t
 from fenqi.store.schema.funding import funding_tranches as tr_t
@@ -121,24 +123,26 @@ def _reserve_state(dialect_name: str, rows: int) -> Any:
     )
     new = stmt.excluded
     lent_today = case((st_t.c.lent_on == new.lent_on, st_t.c.lent_on_day_fen), else_=literal(0))
-    return stmt.on_conflict_do_update(
-        index_elements=["funder_id"],
-        set_={
-            "outstanding_fen": st_t.c.outstanding_fen + new.outstanding_fen,
-            "lent_on_day_fen": lent_today + new.lent_on_day_fen,
-            "lent_on": new.lent_on,
-            "updated_at": new.updated_at,
-            "total_cap_fen": new.total_cap_fen,
-            "day_cap_fen": new.day_cap_fen,
-        },
-        where=and_(
-            or_(
-                new.total_cap_fen.is_(None),
-                st_t.c.outstanding_fen + new.outstanding_fen <= new.total_cap_fen,
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=["funder_id"],
+            set_={
+                "outstanding_fen": st_t.c.outstanding_fen + new.outstanding_fen,
+                "lent_on_day_fen": lent_today + new.lent_on_day_fen,
+                "lent_on": new.lent_on,
+                "updated_at": new.updated_at,
+                "total_cap_fen": new.total_cap_fen,
+                "day_cap_fen": new.day_cap_fen,
+            },
+            where=and_(
+                or_(
+                    new.total_cap_fen.is_(None),
+                    st_t.c.outstanding_fen + new.outstanding_fen <= new.total_cap_fen,
+                ),
+                or_(new.day_cap_fen.is_(None), lent_today + new.lent_on_day_fen <= new.day_cap_fen),
             ),
-            or_(new.day_cap_fen.is_(None), lent_today + new.lent_on_day_fen <= new.day_cap_fen),
-        ),
-    ).returning(st_t.c.funder_id)
+        ).returning(st_t.c.funder_id)
+    )
 
 
 @lru_cache(maxsize=16)
@@ -151,16 +155,51 @@ def _reserve_exposure(dialect_name: str, rows: int) -> Any:
         ]
     )
     new = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=["credit_account_id", "funder_id"],
-        set_={
-            "outstanding_fen": exp_t.c.outstanding_fen + new.outstanding_fen,
-            "cap_fen": new.cap_fen,
-        },
-        where=or_(
-            new.cap_fen.is_(None), exp_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
-        ),
-    ).returning(exp_t.c.funder_id)
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=["credit_account_id", "funder_id"],
+            set_={
+                "outstanding_fen": exp_t.c.outstanding_fen + new.outstanding_fen,
+                "cap_fen": new.cap_fen,
+            },
+            where=or_(
+                new.cap_fen.is_(None), exp_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
+            ),
+        ).returning(exp_t.c.funder_id)
+    )
+
+
+_REGION_COLUMNS = ("funder_id", "region", "outstanding_fen", "cap_fen")
+UNKNOWN_REGION = "00"
+
+
+def region_of(id_prefix: str | None) -> str:
+    """The province a borrower counts in for concentration: the ID number's first two digits."""
+    return id_prefix[:2] if id_prefix and len(id_prefix) >= 2 else UNKNOWN_REGION
+
+
+@lru_cache(maxsize=16)
+def _reserve_region(dialect_name: str, rows: int) -> Any:
+    """The same for the funders' exposure to one region (province), against their region caps."""
+    stmt = conflict_insert(dialect_name, reg_t).values(
+        [
+            {c: bindparam(f"{c}_{i}", type_=reg_t.c[c].type) for c in _REGION_COLUMNS}
+            for i in range(rows)
+        ]
+    )
+    new = stmt.excluded
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=["funder_id", "region"],
+            set_={
+                "outstanding_fen": reg_t.c.outstanding_fen + new.outstanding_fen,
+                "cap_fen": new.cap_fen,
+            },
+            where=or_(
+                new.cap_fen.is_(None), reg_t.c.outstanding_fen + new.outstanding_fen <= new.cap_fen
+            ),
+        ).returning(reg_t.c.funder_id)
+    )
 
 
 _UNDO_STATE = (
@@ -181,6 +220,13 @@ _UNDO_EXPOSURE = (
 )
 
 
+_UNDO_REGION = (
+    update(reg_t)
+    .where(reg_t.c.funder_id == bindparam("k_funder"), reg_t.c.region == bindparam("k_region"))
+    .values(outstanding_fen=reg_t.c.outstanding_fen - bindparam("k_amount"))
+)
+
+
 def _over_cap(funder: Funder, amount_fen: int) -> str | None:
     """A part larger than a cap on its own (checked here: a funder's first row is inserted,
     not updated, so the statement's WHERE clause does not see it)."""
@@ -189,6 +235,7 @@ def _over_cap(funder: Funder, amount_fen: int) -> str | None:
         (limits.total_outstanding_fen, "total"),
         (limits.new_per_day_fen, "daily"),
         (limits.per_borrower_fen, "per borrower"),
+        (limits.per_region_fen, "per region"),
     ):
         if cap is not None and amount_fen > cap:
             return f"{funder.id}: over its {what} limit"
@@ -201,10 +248,12 @@ def _reserve_all(
     catalog: FundingCatalog,
     credit_account_id: int,
     parts: Mapping[str, int],
+    region: str = UNKNOWN_REGION,
 ) -> str | None:
     """Add every funder's part to its counters if all its caps allow it, or none (the rows that
-    moved are moved back, as the ledger does): two statements when all fit. Funders in id
-    order, so concurrent allocations lock their rows in one order. Why not, when refused."""
+    moved are moved back, as the ledger does): three statements when all fit (state, borrower,
+    region). Funders in id order, so concurrent allocations lock their rows in one order. Why
+    not, when refused."""
     funders = [catalog.funders[f] for f in sorted(parts)]
     for funder in funders:
         too_big = _over_cap(funder, parts[funder.id])
@@ -213,7 +262,16 @@ def _reserve_all(
     today, now = clock.today(), clock.now()
     state: dict[str, Any] = {}
     exposure: dict[str, Any] = {}
+    regional: dict[str, Any] = {}
     for i, f in enumerate(funders):
+        regional.update(
+            {
+                f"funder_id_{i}": f.id,
+                f"region_{i}": region,
+                f"outstanding_fen_{i}": parts[f.id],
+                f"cap_fen_{i}": f.limits.per_region_fen,
+            }
+        )
         state.update(
             {
                 f"funder_id_{i}": f.id,
@@ -235,15 +293,40 @@ def _reserve_all(
             }
         )
     dialect = conn.dialect.name
-    moved = {str(r[0]) for r in conn.execute(_reserve_state(dialect, len(funders)), state)}
+    moved = {str(r[0]) for r in _reserve_state(dialect, len(funders)).run(conn, state).rows}
     refused = [f.id for f in funders if f.id not in moved]
     if not refused:
         exposed = {
-            str(r[0]) for r in conn.execute(_reserve_exposure(dialect, len(funders)), exposure)
+            str(r[0]) for r in _reserve_exposure(dialect, len(funders)).run(conn, exposure).rows
         }
         over = [f.id for f in funders if f.id not in exposed]
         if not over:
-            return None
+            in_region = {
+                str(r[0]) for r in _reserve_region(dialect, len(funders)).run(conn, regional).rows
+            }
+            crowded = [f.id for f in funders if f.id not in in_region]
+            if not crowded:
+                return None
+            if in_region:
+                conn.execute(
+                    _UNDO_REGION,
+                    [
+                        {"k_funder": f, "k_region": region, "k_amount": parts[f]}
+                        for f in sorted(in_region)
+                    ],
+                )
+            exposed_all = sorted(exposed)
+            conn.execute(
+                _UNDO_EXPOSURE,
+                [
+                    {"k_account": credit_account_id, "k_funder": f, "k_amount": parts[f]}
+                    for f in exposed_all
+                ],
+            )
+            conn.execute(
+                _UNDO_STATE, [{"k_funder": f, "k_amount": parts[f]} for f in sorted(moved)]
+            )
+            return f"{crowded[0]}: over its limit per region ({region})"
         if exposed:
             conn.execute(
                 _UNDO_EXPOSURE,
@@ -265,6 +348,8 @@ def _reserve_all(
 _TRANCHES_OF_PLAN = (
     select(tr_t).where(tr_t.c.plan_id == bindparam("k_plan")).order_by(tr_t.c.funder_id)
 )
+_TRANCHES_PREPARED = Prepared(_TRANCHES_OF_PLAN)
+_INSERT_TRANCHES = Prepared(insert(tr_t))
 
 
 def allocate_plan(
@@ -290,7 +375,7 @@ def allocate_plan(
     approval.py) before reserving; a partner that declines is treated as one that is full."""
     if principal_fen <= 0:
         raise FundingError("principal_fen: must be positive", code="invalid_amount")
-    existing = conn.execute(_TRANCHES_OF_PLAN, {"k_plan": plan_id}).mappings().all()
+    existing = _TRANCHES_PREPARED.run(conn, {"k_plan": plan_id}).mappings()
     if existing:
         return Allocation(
             plan_id,
@@ -300,13 +385,16 @@ def allocate_plan(
             replayed=True,
         )
     own = catalog.own
+    region = region_of(borrower.id_prefix)
     programs = catalog.programs_for(borrower.product, currency)
     if not programs:
         if own.currency != currency:
             raise FundingDeclined(f"no funder lends in {currency}", code="funding_unavailable")
         reason = ineligible_reasons(own.eligibility, borrower)
         if not reason:
-            refused = _reserve_all(conn, clock, catalog, credit_account_id, {own.id: principal_fen})
+            refused = _reserve_all(
+                conn, clock, catalog, credit_account_id, {own.id: principal_fen}, region
+            )
             if refused is None:
                 return _book(
                     conn,
@@ -319,6 +407,7 @@ def allocate_plan(
                     {own.id: (BP_PER_UNIT, principal_fen)},
                     client_id,
                     None,
+                    region,
                 )
             reason = [refused]
         raise FundingDeclined(f"own capital cannot fund the plan: {'; '.join(reason)}")
@@ -349,6 +438,7 @@ def allocate_plan(
                 {f: (shares[f], p) for f, p in parts.items()},
                 client_id,
                 None,
+                region,
             )
         why.append(f"{program.id}: {refusal}")
         if program.fallback is Fallback.PLATFORM_ALONE:
@@ -356,7 +446,9 @@ def allocate_plan(
             refused = (
                 None
                 if alone
-                else _reserve_all(conn, clock, catalog, credit_account_id, {own.id: principal_fen})
+                else _reserve_all(
+                    conn, clock, catalog, credit_account_id, {own.id: principal_fen}, region
+                )
             )
             if not alone and refused is None:
                 return _book(
@@ -370,6 +462,7 @@ def allocate_plan(
                     {own.id: (BP_PER_UNIT, principal_fen)},
                     client_id,
                     "; ".join(why),
+                    region,
                 )
             raise FundingDeclined(
                 f"{'; '.join(why)}; own capital cannot take it alone: "
@@ -407,7 +500,9 @@ def _try_program(
             decision = ask(funder, borrower, parts[funder_id], plan_id)
             if not decision.approved:
                 return f"{funder_id} declines ({decision.source}: {decision.reason})"
-    return _reserve_all(conn, clock, catalog, credit_account_id, parts)
+    return _reserve_all(
+        conn, clock, catalog, credit_account_id, parts, region_of(borrower.id_prefix)
+    )
 
 
 def funder_accounts(
@@ -428,6 +523,7 @@ def _book(
     parts: Mapping[str, tuple[int, int]],
     client_id: str,
     fallback_reason: str | None,
+    region: str = UNKNOWN_REGION,
 ) -> Allocation:
     postings = []
     for funder_id in sorted(parts):
@@ -454,8 +550,8 @@ def _book(
     )
     assert result.ok, result
     now, today = clock.now(), clock.today()
-    conn.execute(
-        insert(tr_t),
+    _INSERT_TRANCHES.many(
+        conn,
         [
             {
                 "credit_account_id": credit_account_id,
@@ -471,6 +567,7 @@ def _book(
                 "business_date": today,
                 "ledger_entry_id": result.entry_id,
                 "created_at": now,
+                "region": region,
             }
             for f, (share, amount) in sorted(parts.items())
         ],
@@ -540,6 +637,7 @@ class CashSplit:
 
 
 _LOCK_TRANCHES = _TRANCHES_OF_PLAN.with_for_update()
+_LOCK_PREPARED = Prepared(_LOCK_TRANCHES)
 _MOVEMENTS_OF = select(
     mv_t.c.funder_id,
     mv_t.c.kind,
@@ -563,6 +661,11 @@ _STATE_DOWN = (
     .values(
         outstanding_fen=st_t.c.outstanding_fen - bindparam("k_out"), updated_at=bindparam("k_now")
     )
+)
+_REGION_DOWN = (
+    update(reg_t)
+    .where(reg_t.c.funder_id == bindparam("k_funder"), reg_t.c.region == bindparam("k_region"))
+    .values(outstanding_fen=reg_t.c.outstanding_fen - bindparam("k_out"))
 )
 _EXPOSURE_DOWN = (
     update(exp_t)
@@ -593,7 +696,7 @@ def apply_cash(
     Idempotent per client_id."""
     if principal_fen < 0:
         raise FundingError("principal_fen: must not be negative", code="invalid_amount")
-    rows = conn.execute(_LOCK_TRANCHES, {"k_plan": plan_id}).mappings().all()
+    rows = _LOCK_PREPARED.run(conn, {"k_plan": plan_id}).mappings()
     if not rows:
         raise FundingError(f"plan {plan_id} is not funded", code="plan_not_funded", http_status=404)
     done = conn.execute(_MOVEMENTS_OF, {"k_client": client_id}).all()
@@ -655,6 +758,11 @@ def apply_cash(
                 for f, amount in moved
             ],
         )
+        region = str(rows[0]["region"])
+        conn.execute(
+            _REGION_DOWN,
+            [{"k_funder": f, "k_region": region, "k_out": amount} for f, amount in moved],
+        )
     postings, due = _cash_postings(conn, clock, catalog, currency, kind, losses, principal, income)
     entry_id = None
     if postings:
@@ -689,6 +797,83 @@ def apply_cash(
         entry_id,
     )
     return CashSplit(plan_id, kind, principal, income, entry_id)
+
+
+_MOVEMENT_ROWS = select(mv_t).where(mv_t.c.client_id == bindparam("k_client"))
+
+
+def reverse_cash(conn: Connection, clock: Clock, *, client_id: str, reversal_id: str) -> int:
+    """Undo the funders' side of an event recorded under `client_id` (a repayment that
+    bounced): the plan's tranches, the funders' state and exposure get the principal back (a
+    recovery: the tranches' recovered goes down), the funding entry is reversed in the ledger,
+    and movements of the same kind with the opposite amounts are recorded under `reversal_id`
+    (so the day's settlement nets them). Nothing recorded under `client_id`: nothing to undo.
+    Idempotent per `reversal_id`. Returns the principal given back to the funders."""
+    done = [
+        r
+        for r in conn.execute(_MOVEMENT_ROWS, {"k_client": client_id}).mappings().all()
+        if r["funder_id"] != "-"
+    ]
+    if not done:
+        return 0
+    plan_id = int(done[0]["plan_id"])
+    rows = _LOCK_PREPARED.run(conn, {"k_plan": plan_id}).mappings()
+    if conn.execute(_MOVEMENTS_OF, {"k_client": reversal_id}).first() is not None:
+        return 0
+    kind = CashKind(str(done[0]["kind"]))
+    recovery = kind is CashKind.RECOVERY
+    moved = sorted(
+        (str(r["funder_id"]), int(r["principal_fen"])) for r in done if r["principal_fen"]
+    )
+    if moved:
+        conn.execute(
+            _TRANCHE_MOVE,
+            [
+                {
+                    "k_plan": plan_id,
+                    "k_funder": f,
+                    "k_out": 0 if recovery else -amount,
+                    "k_lost": 0,
+                    "k_rec": -amount if recovery else 0,
+                }
+                for f, amount in moved
+            ],
+        )
+    if moved and not recovery:
+        account, region = int(rows[0]["credit_account_id"]), str(rows[0]["region"])
+        now = clock.now()
+        conn.execute(_STATE_DOWN, [{"k_funder": f, "k_out": -a, "k_now": now} for f, a in moved])
+        conn.execute(
+            _EXPOSURE_DOWN,
+            [{"k_account": account, "k_funder": f, "k_out": -a} for f, a in moved],
+        )
+        conn.execute(
+            _REGION_DOWN, [{"k_funder": f, "k_region": region, "k_out": -a} for f, a in moved]
+        )
+    entry_id = done[0]["ledger_entry_id"]
+    if entry_id is not None:
+        result = reverse_entry(
+            conn, clock, _entry_id("reverse", reversal_id), int(entry_id), "repayment reversed"
+        )
+        if not result.ok:
+            raise FundingError(
+                f"ledger refused to reverse the funders' split: {result.reject_code}",
+                code="funding_ledger_refused",
+            )
+        entry_id = result.entry_id
+    _movements(
+        conn,
+        clock,
+        reversal_id,
+        int(done[0]["credit_account_id"]),
+        plan_id,
+        kind.value,
+        {str(r["funder_id"]): -int(r["principal_fen"]) for r in done if r["principal_fen"]},
+        {str(r["funder_id"]): -int(r["income_fen"]) for r in done if r["income_fen"]},
+        {str(r["funder_id"]): -int(r["due_fen"]) for r in done if r["due_fen"]},
+        entry_id,
+    )
+    return sum(a for _, a in moved)
 
 
 def _funders_of(catalog: FundingCatalog, ids: Sequence[str]) -> dict[str, Funder]:

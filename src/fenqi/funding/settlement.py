@@ -113,13 +113,21 @@ def settle_day(
 
 
 def ledger_day(conn: Connection, day: date) -> dict[str, tuple[int, int]]:
-    """Per funder, from the ledger alone: (cash due credited, disbursement debited to its
-    settlement account by allocations) in entries of `day`."""
+    """Per funder, from the ledger alone: (cash due credited, less debited other than by a
+    payout (a bounced repayment's reversal), disbursement debited to its settlement account by
+    allocations) in entries of `day`."""
     out: dict[str, list[int]] = {}
     for side, code, posting_code, index in (
         (pst.c.credit_account_id, AccountCode.FUNDER_CASH_DUE, None, 0),
+        (pst.c.debit_account_id, AccountCode.FUNDER_CASH_DUE, "-funder_payout", 2),
         (pst.c.debit_account_id, AccountCode.FUNDER_SETTLEMENT, "funding", 1),
     ):
+        if posting_code is None:
+            code_rule = []
+        elif posting_code.startswith("-"):
+            code_rule = [pst.c.code != posting_code[1:]]
+        else:
+            code_rule = [pst.c.code == posting_code]
         rows = conn.execute(
             select(acc.c.owner_id, func.sum(pst.c.amount_fen))
             .select_from(pst)
@@ -129,13 +137,13 @@ def ledger_day(conn: Connection, day: date) -> dict[str, tuple[int, int]]:
                 ent.c.business_date == day,
                 pst.c.phase == "posted",
                 and_(acc.c.owner_kind == OwnerKind.FUNDER.value, acc.c.code == code.value),
-                *([pst.c.code == posting_code] if posting_code else []),
+                *code_rule,
             )
             .group_by(acc.c.owner_id)
         ).all()
         for owner, amount in rows:
-            out.setdefault(str(owner), [0, 0])[index] = int(amount)
-    return {k: (v[0], v[1]) for k, v in out.items()}
+            out.setdefault(str(owner), [0, 0, 0])[index] = int(amount)
+    return {k: (v[0] - v[2], v[1]) for k, v in out.items()}
 
 
 def check_against_ledger(

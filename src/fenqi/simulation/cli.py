@@ -280,6 +280,11 @@ def _print_result(data: dict[str, Any]) -> None:
 def whatif(
     flow: list[Path] = typer.Option(None, help="Decision flow (JDM JSON); give two or more."),
     product: list[str] = typer.Option(None, help="Product name; give two or more (or one flow)."),
+    funding: list[Path] = typer.Option(
+        None,
+        help="A folder of funder/program files (a funding mix); give two or more to compare "
+        "(the shipped catalog with no folder: give 'shipped').",
+    ),
     shoppers: int = typer.Option(1_000, min=1, max=1_000_000),
     months: int = typer.Option(6, min=1, max=36),
     seed: int = typer.Option(1),
@@ -290,21 +295,35 @@ def whatif(
     eod: bool = typer.Option(True, help="Run the end-of-day batch each day (when present)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Run the same population under two decision flows (or products) and compare."""
+    """Run the same population under two decision flows (or products, or funding mixes) and
+    compare: approval, losses, profit after funding cost, capital used, partners' yield."""
     from fenqi.simulation.market import SimConfig
     from fenqi.simulation.whatif import Arm, comparison, run_arms, write_charts
 
     _one_tokio_worker()
-    flows, products = list(flow or []), list(product or [])
-    if len(flows) >= 2 and products:
-        raise typer.BadParameter("compare flows or products, not both")
-    if len(flows) >= 2:
+    flows, products, mixes = list(flow or []), list(product or []), list(funding or [])
+    if sum(len(x) >= 2 for x in (flows, products, mixes)) > 1 or (len(flows) >= 2 and products):
+        raise typer.BadParameter("compare flows, products or funding mixes, one at a time")
+    if len(mixes) >= 2:
+        arms = [
+            Arm(
+                f"{k + 1}:{m.name}",
+                flow_file=flows[0] if flows else None,
+                product=products[0] if products else None,
+                funding_dir=None if str(m) == "shipped" else m,
+            )
+            for k, m in enumerate(mixes)
+        ]
+        for m in mixes:
+            if str(m) != "shipped" and not m.is_dir():
+                raise typer.BadParameter(f"no such funding folder: {m}")
+    elif len(flows) >= 2:
         arms = [Arm(f"{k + 1}:{f.stem}", flow_file=f) for k, f in enumerate(flows)]
     elif len(products) >= 2:
         only = flows[0] if flows else None
         arms = [Arm(f"{k + 1}:{p}", flow_file=only, product=p) for k, p in enumerate(products)]
     else:
-        raise typer.BadParameter("give --flow twice (or more), or --product twice (or more)")
+        raise typer.BadParameter("give --flow, --product or --funding twice (or more) to compare")
     for f in flows:
         if not f.is_file():
             raise typer.BadParameter(f"no such flow file: {f}")

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, text
 from fenqi.clock import FixedClock
 from fenqi.context import Context, build_context
 from fenqi.credit.underwriting import MODEL_FEATURES
+from fenqi.funding.wiring import active_catalog
 from fenqi.ledger.chart import AccountCode
 from fenqi.ledger.service import reconcile, trial_balance
 from fenqi.money import BP_PER_UNIT
@@ -208,8 +209,15 @@ def portfolio_metrics(conn: Connection, sim: Simulation) -> dict[str, Any]:
             bad_fen += int(principal)
     borrowers = _scalar(conn, "SELECT COUNT(DISTINCT credit_account_id) FROM orders")
     ever_90 = sum(1 for v in sim.state.max_dpd.values() if v >= BAD_DPD)
-    # funding: the principal outstanding day by day, from the ledger, at the funding rate
-    funding = funding_cost_fen(net_lent_by_day(conn), as_of, dist.FUNDING_COST_BP)
+    # funding: the platform's own capital at its cost of capital day by day (the whole book
+    # when nothing is co-lent), plus what the partners took as their yield (funding/wiring.py)
+    mix = funding_mix(conn, as_of)
+    catalog = active_catalog()
+    own_id = catalog.own.id if catalog is not None else "platform"
+    own_by_day = mix.pop("own_lent_by_day") if mix["funded"] else net_lent_by_day(conn)
+    funding = funding_cost_fen(own_by_day, as_of, dist.FUNDING_COST_BP) + mix["partner_income_fen"]
+    if mix["funded"]:  # the partners bear their share of the bad debt (pro rata programs)
+        bad_fen = bad_fen - _partner_share(conn, bad_fen, own_id)
     income = charges_cash + discount
     return {
         "applications": applications,
@@ -228,7 +236,70 @@ def portfolio_metrics(conn: Connection, sim: Simulation) -> dict[str, Any]:
         "bad_debt_rate_bp": bad_fen * 10_000 // max(lent, 1),
         "funding_cost_fen": funding,
         "profit_fen": income - bad_fen - funding,
+        "capital_used_fen": mix["capital_used_fen"],
+        "partner_share_bp": mix["partner_share_bp"],
+        "partner_income_fen": mix["partner_income_fen"],
+        "partner_yield_bp": mix["partner_yield_bp"],
     }
+
+
+def funding_mix(conn: Connection, as_of: date) -> dict[str, Any]:
+    """Who funded the book (fenqi.funding): own capital's principal outstanding at the end
+    (capital used), the partners' share of all lending, what they took as income and its
+    yield a year on their principal outstanding day by day, and own capital's net lending by
+    day (for its cost)."""
+    rows = conn.execute(
+        text(
+            "SELECT e.business_date, a.owner_id, "
+            "SUM(CASE WHEN p.credit_account_id = a.id THEN p.amount_fen ELSE -p.amount_fen END) "
+            "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
+            "JOIN ledger_accounts a ON a.id IN (p.debit_account_id, p.credit_account_id) "
+            "WHERE p.phase = 'posted' AND a.code = :code AND a.owner_kind = 'funder' "
+            "GROUP BY e.business_date, a.owner_id"
+        ),
+        {"code": AccountCode.FUNDER_PRINCIPAL.value},
+    ).all()
+    catalog = active_catalog()
+    own_id = catalog.own.id if catalog is not None else "platform"
+    by_day: dict[date, int] = {}
+    partner_days = 0
+    for day, owner, net in rows:
+        d = day if isinstance(day, date) else date.fromisoformat(str(day))
+        if str(owner) == own_id:
+            by_day[d] = by_day.get(d, 0) + int(net)
+        elif d < as_of:
+            partner_days += int(net) * (as_of - d).days
+    lent = _scalar(conn, "SELECT SUM(principal_fen) FROM funding_tranches")
+    partners = _scalar(
+        conn, "SELECT SUM(principal_fen) FROM funding_tranches WHERE funder_id <> :own", own=own_id
+    )
+    income = _scalar(
+        conn, "SELECT SUM(income_fen) FROM funding_movements WHERE funder_id <> :own", own=own_id
+    )
+    return {
+        "funded": lent > 0,
+        "own_lent_by_day": by_day,
+        "capital_used_fen": sum(by_day.values()),
+        "partner_share_bp": partners * BP_PER_UNIT // max(lent, 1),
+        "partner_income_fen": income,
+        "partner_yield_bp": income * 365 * BP_PER_UNIT // max(partner_days, 1),
+    }
+
+
+def _partner_share(conn: Connection, bad_fen: int, own_id: str) -> int:
+    """The partners' part of an expected loss: their share of the principal outstanding (and
+    charged off, not recovered) of the whole book, applied to it."""
+    held = _scalar(
+        conn,
+        "SELECT SUM(outstanding_fen + charged_off_fen - recovered_fen) FROM funding_tranches "
+        "WHERE funder_id <> :own",
+        own=own_id,
+    )
+    total = _scalar(
+        conn,
+        "SELECT SUM(outstanding_fen + charged_off_fen - recovered_fen) FROM funding_tranches",
+    )
+    return bad_fen * held // total if total else 0
 
 
 def training_table(sim: Simulation) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""What-if: the same simulated population under two (or more) decision flows or products.
+"""What-if: the same simulated population under two (or more) decision flows, products or
+funding mixes (co-lending programs: `Arm.funding_dir`).
 
 Each arm runs on its own fresh database (each is a whole platform with its own ledger), with
 the same seed, so the shoppers, their demand and their hidden risk are identical; only the
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fenqi.funding import wiring
+from fenqi.funding.loader import load_funding_catalog
+from fenqi.funding.model import FundingCatalog
 from fenqi.simulation.market import SimConfig
 from fenqi.simulation.runner import SimResult, run, simulation_context
 
@@ -25,8 +29,12 @@ COMPARED: tuple[tuple[str, str, str], ...] = (
     ("merchant_discount_fen", "merchant discount income", "fen"),
     ("delinquency_90_rate_bp", "ever 90+ days past due (share of borrowers)", "bp"),
     ("bad_debt_rate_bp", "bad-debt rate (90+ principal / lent)", "bp"),
-    ("funding_cost_fen", "funding cost", "fen"),
-    ("profit_fen", "profit", "fen"),
+    ("funding_cost_fen", "funding cost (own capital's cost + partners' yield)", "fen"),
+    ("profit_fen", "profit (after funding cost and the platform's share of bad debt)", "fen"),
+    ("capital_used_fen", "own capital used (principal outstanding at the end)", "fen"),
+    ("partner_share_bp", "partners' share of lending", "bp"),
+    ("partner_income_fen", "partners' income", "fen"),
+    ("partner_yield_bp", "partners' yield a year", "bp"),
 )
 
 
@@ -35,6 +43,9 @@ class Arm:
     name: str
     flow_file: Path | None = None
     product: str | None = None
+    # a folder of funder and program files (`funders/`, `programs/`) overriding the shipped
+    # ones by id, as FENQI_FUNDING_DIR does: a funding mix to compare (docs/funding.md)
+    funding_dir: Path | None = None
 
 
 def run_arms(
@@ -47,6 +58,14 @@ def run_arms(
     if not 2 <= len(arms) <= ARMS_MAX:
         raise ValueError(f"what-if needs 2..{ARMS_MAX} arms")
     check_flows(arms)
+    if any(a.funding_dir is not None for a in arms):
+        from fenqi.products.catalog_loader import load_catalog
+        from fenqi.settings import get_settings
+
+        cfg = get_settings()
+        check_funding(
+            arms, load_catalog(cfg.apr_cap_bp, cfg.catalog_dir), cfg.funding_platform_floor_bp
+        )
     out = []
     for k, arm in enumerate(arms):
         db = workdir / f"arm-{k + 1}.sqlite"
@@ -66,10 +85,28 @@ def run_arms(
                 progress(name, day, days)
 
         try:
-            out.append((arm, run(ctx, config, tick)))
+            with wiring.using(_funding_of(ctx, arm)):
+                out.append((arm, run(ctx, config, tick)))
         finally:
             ctx.engine.dispose()
     return out
+
+
+def _funding_of(ctx: Any, arm: Arm) -> FundingCatalog | None:
+    """The arm's funding catalog: the shipped funders and programs, its folder over them."""
+    if not ctx.settings.funding_enabled:
+        return None
+    return load_funding_catalog(
+        ctx.catalog, ctx.settings.funding_platform_floor_bp, arm.funding_dir
+    )
+
+
+def check_funding(arms: Sequence[Arm], catalog: Any, floor_bp: int) -> None:
+    """Load every arm's funding folder before any arm runs (a program under the floor, shares
+    not adding up ... refused with the file, field and rule)."""
+    for arm in arms:
+        if arm.funding_dir is not None:
+            load_funding_catalog(catalog, floor_bp, arm.funding_dir)
 
 
 def check_flows(arms: Sequence[Arm]) -> None:

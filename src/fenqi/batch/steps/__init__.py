@@ -1,9 +1,11 @@
 """The end-of-day steps, each a few set-based statements over one account partition.
 
 Order (fixed): expire holds, decide revolving on today's due dates, accrue today's interest and
-penalties, bill (earn fees and cut statements), age arrears, charge off. Each step is a
-function of (connection, run facts, partition) that returns (rows, amount_fen) for the run's
-figures. Rules that vary by product are read from the product files, never branched on names.
+penalties, bill (earn fees and cut statements), age arrears, charge off, then the funders'
+settlement (the day's charge-offs split among funders, their figures: funding/eod.py). Each
+step is a function of (connection, run facts, partition) that returns (rows, amount_fen) for
+the run's figures. Rules that vary by product are read from the product files, never branched
+on names.
 
 Accrue, bill and age read the partition's plan lines through one snapshot: a single pass over
 the lines that matter today (due by today, or by the statement's due date on a statement day,
@@ -28,6 +30,7 @@ from fenqi.batch.steps.common import Result, RunFacts
 from fenqi.batch.steps.expire_holds import expire_holds
 from fenqi.batch.steps.revolve import revolve
 from fenqi.batch.steps.snapshot import take_snapshot
+from fenqi.funding.eod import settle_partition as settle_funding
 
 
 def _apply_credit(conn: Connection, run: RunFacts, part: Partition) -> Result:
@@ -44,6 +47,10 @@ STEPS = (
     ("bill", bill),
     ("age", age),
     ("charge_off", charge_off),
+    (
+        "funding_settle",
+        settle_funding,
+    ),  # day's losses into funding, funders' figures (funding/eod.py)
 )
 
 __all__ = [

@@ -42,6 +42,11 @@ credit_accounts = Table(
     # this date moves (it falls late, pays its oldest amount, is cured), not every day.
     Column("past_due_since", Date, nullable=True),
     Column("charged_off_on", Date, nullable=True),
+    # what funders' eligibility and region limits look at (funding, migration 0017), kept from
+    # the validated resident ID at opening: its first six digits (province, city, county) and
+    # the birth date; NULL when unknown (a rule that needs them refuses: docs/funding.md)
+    Column("id_region", String(6), nullable=True),
+    Column("birth_date", Date, nullable=True),
     CheckConstraint("limit_fen >= 0", name="limit_non_negative"),
     UniqueConstraint("customer_ref", "product", name="uq_credit_accounts_customer_product"),
 )

@@ -51,6 +51,18 @@ funder_exposure = Table(
     CheckConstraint("outstanding_fen >= 0", name="non_negative"),
 )
 
+# A funder's principal outstanding in one province (the first two digits of the borrowers'
+# resident ID numbers; "00": unknown), for its concentration limit per region (migration 0017).
+funder_region_exposure = Table(
+    "funder_region_exposure",
+    metadata,
+    Column("funder_id", String(32), primary_key=True),
+    Column("region", String(2), primary_key=True),
+    Column("outstanding_fen", BigInteger, nullable=False),
+    Column("cap_fen", BigInteger, nullable=True),  # the per-region cap last applied
+    CheckConstraint("outstanding_fen >= 0", name="non_negative"),
+)
+
 funding_tranches = Table(
     "funding_tranches",
     metadata,
@@ -67,6 +79,8 @@ funding_tranches = Table(
     Column("business_date", Date, nullable=False),
     Column("ledger_entry_id", BigInteger, ForeignKey("ledger_entries.id"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the borrower's province at allocation ("00": unknown): region exposure and concentration
+    Column("region", String(2), nullable=False, server_default="00"),
     CheckConstraint(
         "outstanding_fen >= 0 AND outstanding_fen <= principal_fen "
         "AND recovered_fen >= 0 AND recovered_fen <= charged_off_fen",
