@@ -42,13 +42,19 @@ class ScorecardParams:
     max_iv: float = 5.0  # above this a characteristic is suspect (target leak)
     # "auto": optbinning picks ascending or descending, or a single peak/valley where the data
     # show one (e.g. "paid in full" vs "revolving" vs "late" codes). "auto_asc_desc" forces a
-    # monotone trend. On the UCI benchmark "auto" with 4% pre-bins beats optbinning's default
-    # on both AUC and KS; "auto_asc_desc" gains AUC but loses KS.
+    # monotone trend. Pre-binning as optbinning's defaults (20 pre-bins of at least 5%): a 4%
+    # minimum measured better on one data set's holdout and worse in 5-fold CV on both.
     monotonic_trend: str = "auto"
     max_n_prebins: int = 20
-    min_prebin_size: float = 0.04
+    min_prebin_size: float = 0.05
     special_codes: tuple[float, ...] = ()
-    regularization_c: float = 1.0
+    # L2 penalty on the coefficients per training row: the regression minimises the mean
+    # log-loss + l2 / 2 * |beta|^2 (scikit-learn's C = 1 / (l2 * rows)), so the same setting
+    # means the same shrinkage on 1,000 rows or 1,000,000. It keeps correlated characteristics
+    # from trading large opposite coefficients: 0.01 gained 0.001-0.002 AUC in 5-fold CV on
+    # both benchmark data sets over scikit-learn's C = 1 (bench/scorecard_vs_optbinning.py).
+    l2: float = 0.01
+    regularization_c: float | None = None  # scikit-learn's C, overrides l2 when set
     drop_wrong_sign: bool = True  # refit without characteristics of the wrong sign
     # feature -> +1 (risk rises with it: bins' bad rate ascending) or -1 (descending)
     monotone: dict[str, int] = field(default_factory=dict)
@@ -95,6 +101,14 @@ class Characteristic:
         elif self.missing_count < 0:
             out.append(self.woe_special)
         return out
+
+    def woe_with_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every bin's WoE and its training rows (for rounding points where rows are)."""
+        regular = self.woe if self.kind == FeatureKind.NUMERIC else self.woe_bins or self.woe
+        counts = list(self.counts) if len(self.counts) == len(regular) else [1] * len(regular)
+        woes = [*regular, *self.woe_specials, self.woe_missing]
+        counts += [*self.special_counts, max(self.missing_count, 0)]
+        return np.asarray(woes, dtype=np.float64), np.asarray(counts, dtype=np.float64)
 
     def woe_of(self, column: np.ndarray, special_codes: np.ndarray) -> np.ndarray:
         out = np.empty(len(column), dtype=np.float64)
@@ -193,6 +207,19 @@ def _bin_feature(
     return char
 
 
+NUDGES = np.linspace(-0.5, 0.5, 101)[:-1]
+
+
+def _rounding_nudge(raw: np.ndarray, counts: np.ndarray) -> float:
+    """The shift in [-0.5, 0.5) with the least row-weighted squared rounding error."""
+    if not counts.sum() > 0:
+        return 0.0
+    moved = raw[None, :] + NUDGES[:, None]
+    errors = ((np.rint(moved) - moved) ** 2 * counts[None, :]).sum(axis=1)
+    best = np.flatnonzero(errors <= errors.min() + 1e-12)
+    return float(NUDGES[best[np.argmin(np.abs(NUDGES[best]))]])
+
+
 def _event_rate(row: Any) -> float:
     count = int(row["Count"])
     return float(row["Event"]) / count if count else 0.0
@@ -234,10 +261,11 @@ class ScorecardModel:
         self._special = np.asarray(params.special_codes, dtype=np.float64)
         self._names = tuple(c.name for c in characteristics)
         assert len(self.coefficients) == len(characteristics)
-        # Points per characteristic: -factor * (beta * woe + intercept / k) + offset / k, so that
-        # the points add up to the scaled score; the best bin of each characteristic is its max.
-        k = max(len(characteristics), 1)
-        self._shift = -self.scale.factor * self.intercept / k + self.scale.offset / k
+        # Points per characteristic: -factor * (beta * woe + intercept / k) + offset / k, rounded
+        # to a whole number as published scorecards are; the score is the sum of these integer
+        # points and the PD is read from that score on the scale, so a table, a score and a PD
+        # always agree. The best bin of each characteristic is its maximum.
+        self._shift = self._shifts()
         self._max_points = np.array(
             [
                 max(self._points(j, np.asarray(c.observed_woes())))
@@ -255,7 +283,41 @@ class ScorecardModel:
         )
 
     def _points(self, j: int, woe: np.ndarray) -> np.ndarray:
-        return -self.scale.factor * self.coefficients[j] * woe + self._shift
+        return np.rint(-self.scale.factor * self.coefficients[j] * woe + self._shift[j])
+
+    def _shifts(self) -> np.ndarray:
+        """Each characteristic's share of the constant, nudged by under half a point so that
+        its bins' rounded points stay closest to the unrounded ones where the training rows
+        are (rounding every bin by up to half a point blurs the ranking otherwise); the nudges
+        are taken back in whole points, so the constant's total stays within half a point."""
+        k = len(self.characteristics)
+        nominal = (self.scale.offset - self.scale.factor * self.intercept) / max(k, 1)
+        shifts = np.full(k, nominal)
+        for j, char in enumerate(self.characteristics):
+            woes, counts = char.woe_with_counts()
+            raw = -self.scale.factor * self.coefficients[j] * woes + nominal
+            shifts[j] += _rounding_nudge(raw, counts)
+        if k:
+            shifts[0] -= np.rint(shifts.sum() - nominal * k)
+        return shifts
+
+    def recalibrated(self, shift: float, slope: float = 1.0) -> ScorecardModel:
+        """The same bins and weights of evidence, with log-odds of bad `shift + slope * old`:
+        every coefficient times `slope`, the intercept `shift + slope * intercept`; the integer
+        points are derived again. A positive slope keeps the order of the bins' points."""
+        if not (slope > 0 and math.isfinite(slope) and math.isfinite(shift)):
+            raise BadDataError(
+                f"a recalibration needs a finite shift and a positive slope, not {slope}"
+            )
+        model = ScorecardModel(
+            self.specs,
+            self.characteristics,
+            self.coefficients * slope,
+            shift + slope * self.intercept,
+            self.params,
+        )
+        model.notes = self.notes
+        return model
 
     def woe_matrix(self, matrix: np.ndarray) -> np.ndarray:
         out = np.empty((matrix.shape[0], len(self.characteristics)), dtype=np.float64)
@@ -263,15 +325,20 @@ class ScorecardModel:
             out[:, j] = char.woe_of(matrix[:, col], self._special)
         return out
 
+    def score(self, matrix: np.ndarray) -> np.ndarray:
+        """The published score: the sum of each characteristic's integer points."""
+        return self.points_matrix(matrix).sum(axis=1)
+
     def log_odds_bad(self, matrix: np.ndarray) -> np.ndarray:
-        return self.woe_matrix(matrix) @ self.coefficients + self.intercept
+        return (self.scale.offset - self.score(matrix)) / self.scale.factor
 
     def predict_pd(self, matrix: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.log_odds_bad(matrix)))
+        return self.scale.pd_from_score(self.score(matrix))
 
     def points_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Integer points per row and characteristic (floats holding whole numbers)."""
         woe = self.woe_matrix(matrix)
-        return -self.scale.factor * woe * self.coefficients + self._shift
+        return np.rint(-self.scale.factor * woe * self.coefficients + self._shift)
 
     def batch_reasons(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """Characteristic names, points lost per characteristic against its best bin for every
@@ -285,10 +352,10 @@ class ScorecardModel:
         score = float(points.sum())
         pd_ = float(self.scale.pd_from_score(np.array([score]))[0])
         reasons = top_reasons(self._names, self._max_points - points, top_n)
-        return Explained(pd=pd_, score=round(score), reasons=reasons)
+        return Explained(pd=pd_, score=int(score), reasons=reasons)
 
     def table(self) -> list[dict[str, Any]]:
-        """The scorecard table: one row per bin with its WoE and points (rounded for display)."""
+        """The scorecard table: one row per bin with its WoE and its integer points."""
         rows: list[dict[str, Any]] = []
         for j, char in enumerate(self.characteristics):
             woe_bins = char.woe if char.kind == FeatureKind.NUMERIC else char.woe_bins
@@ -329,7 +396,7 @@ class ScorecardModel:
                         "woe": round(woe, 6),
                         "iv": round(char.iv, 6),
                         "coefficient": round(float(self.coefficients[j]), 6),
-                        "points": round(float(self._points(j, np.array([woe]))[0]), 2),
+                        "points": int(self._points(j, np.array([woe]))[0]),
                     }
                 )
         return rows
@@ -377,6 +444,16 @@ def export_table(model: ScorecardModel, csv_path: Path, html_path: Path) -> None
     )
 
 
+def _inverse_penalty(params: ScorecardParams, y: np.ndarray, weight: np.ndarray | None) -> float:
+    """scikit-learn's C for the per-row penalty `l2` (or the explicit `regularization_c`)."""
+    if params.regularization_c is not None:
+        return params.regularization_c
+    if params.l2 <= 0:
+        return 1e12  # no penalty
+    rows = float(len(y) if weight is None else np.sum(weight))
+    return 1.0 / (params.l2 * rows)
+
+
 def fit_scorecard(
     matrix: np.ndarray,
     y: np.ndarray,
@@ -413,7 +490,7 @@ def fit_scorecard(
         if progress:
             progress(f"logistic regression on {len(chars)} characteristics")
         woe = np.column_stack([c.woe_of(matrix[:, columns[c.name]], special) for c in chars])
-        regression = LogisticRegression(C=params.regularization_c, max_iter=1000)
+        regression = LogisticRegression(C=_inverse_penalty(params, y, weight), max_iter=1000)
         regression.fit(woe, y, sample_weight=weight)
         beta = regression.coef_[0]
         # optbinning's WoE is ln(good share / bad share): a sound characteristic has beta < 0.
