@@ -204,3 +204,17 @@ def test_training_calibrates_the_scorecard_on_the_holdout(
 
     common = order(plain).keys() & order(calibrated).keys()
     assert common and all(order(plain)[k] == order(calibrated)[k] for k in common)
+
+
+def test_train_command_never_replaces_the_model_in_use(tmp_path: Path) -> None:
+    data = tmp_path / "credit.csv"
+    synthetic_credit(n=800, seed=5).to_csv(data, index=False)
+    registry = tmp_path / "reg"
+    args = ["risk", "train", "--data", str(data), "--target", "outcome", "--out", str(registry)]
+    first = runner.invoke(app, [*args, "--holdout", "0"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, [*args, "--holdout", "0", "--pdo", "40"])
+    assert second.exit_code == 0, second.output
+    assert "is a challenger; scorecard-v0001 still decides" in second.output
+    assert load_model(registry).model_id == "scorecard-v0001"
+    assert champion_of(registry) == registry / "scorecard-v0001"

@@ -135,6 +135,7 @@ def train(
     from fenqi.clock import SystemClock
     from fenqi.risk.data import read_table
     from fenqi.risk.errors import BadDataError
+    from fenqi.risk.promotion import crown_current
     from fenqi.risk.train import ModelKind, train_model
 
     console = Console(stderr=True)
@@ -187,6 +188,8 @@ def train(
             def step(message: str) -> None:
                 progress.update(task, description=message)
 
+            # The version deciding now stays the champion: the new one is a challenger.
+            champion = crown_current(out) if out.is_dir() else None
             loaded = train_model(
                 frame,
                 target,
@@ -220,6 +223,11 @@ def train(
             )
             + ")"
         )
+        if champion is not None:
+            console.print(
+                f"{loaded.model_id} is a challenger; {champion.name} still decides. Promote it "
+                f"with fenqi risk promote --registry {out} --challenger {loaded.path} ..."
+            )
         typer.echo(str(loaded.path))
 
 
