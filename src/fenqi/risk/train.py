@@ -213,6 +213,9 @@ def _split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.nda
     return np.sort(train), np.sort(test)
 
 
+CALIBRATED = ("hosmer_lemeshow", "brier")  # holdout figures that calibration changes
+
+
 def _calibrate_scorecard(
     model: ScorecardModel, matrix: np.ndarray, y: np.ndarray, seed: int
 ) -> dict[str, Any]:
@@ -344,9 +347,7 @@ def train_model(
     if isinstance(model, ScorecardModel) and holdout > 0 and calibrate:
         say("calibrating the scorecard on held-out rows")
         calibration = _calibrate_scorecard(model, prepared.matrix[test], y_test, seed)
-        measured["calibration"] = calibration
-        measured["hosmer_lemeshow"] = calibration["hosmer_lemeshow"]
-        measured["brier"] = calibration["brier"]
+        measured.update(calibration=calibration, **{k: calibration[k] for k in CALIBRATED})
     refitted = refit and holdout > 0
     if refitted:
         say(f"refitting {kind} on all {len(prepared.y)} rows with the same settings")
