@@ -5,6 +5,7 @@ bins, audited, going live only through the promotion gate (issue 23)."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -218,3 +219,20 @@ def test_train_command_never_replaces_the_model_in_use(tmp_path: Path) -> None:
     assert "is a challenger; scorecard-v0001 still decides" in second.output
     assert load_model(registry).model_id == "scorecard-v0001"
     assert champion_of(registry) == registry / "scorecard-v0001"
+
+
+def test_an_artifact_saved_before_integer_points_scores_as_it_was_validated(
+    scorecard: LoadedModel, credit_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(scorecard.path, old)
+    payload = json.loads((old / "scorecard.json").read_text())
+    del payload["params"]["integer_points"]  # as written before this change
+    (old / "scorecard.json").write_text(json.dumps(payload))
+    model: ScorecardModel = load_model(old).model  # type: ignore[assignment]
+    matrix = scorecard.matrix(credit_frame.head(200))
+    woe = model.woe_matrix(matrix)
+    exact = 1 / (1 + np.exp(-(woe @ model.coefficients + model.intercept)))
+    np.testing.assert_allclose(model.predict_pd(matrix), exact, rtol=1e-9)
+    points = model.points_matrix(matrix)
+    assert not np.array_equal(points, np.rint(points))

@@ -61,6 +61,7 @@ class ScorecardParams:
     base_score: float = 600.0
     base_odds: float = 50.0
     pdo: float = 20.0
+    integer_points: bool = True  # whole points per bin (artifacts before them: False)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -283,7 +284,13 @@ class ScorecardModel:
         )
 
     def _points(self, j: int, woe: np.ndarray) -> np.ndarray:
-        return np.rint(-self.scale.factor * self.coefficients[j] * woe + self._shift[j])
+        return self._round(-self.scale.factor * self.coefficients[j] * woe + self._shift[j])
+
+    def _shown(self, points: float) -> int | float:
+        return int(points) if self.params.integer_points else round(points, 2)
+
+    def _round(self, points: np.ndarray) -> np.ndarray:
+        return np.rint(points) if self.params.integer_points else points
 
     def _shifts(self) -> np.ndarray:
         """Each characteristic's share of the constant, nudged by under half a point so that
@@ -293,6 +300,8 @@ class ScorecardModel:
         k = len(self.characteristics)
         nominal = (self.scale.offset - self.scale.factor * self.intercept) / max(k, 1)
         shifts = np.full(k, nominal)
+        if not self.params.integer_points:
+            return shifts
         for j, char in enumerate(self.characteristics):
             woes, counts = char.woe_with_counts()
             raw = -self.scale.factor * self.coefficients[j] * woes + nominal
@@ -336,9 +345,10 @@ class ScorecardModel:
         return self.scale.pd_from_score(self.score(matrix))
 
     def points_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Integer points per row and characteristic (floats holding whole numbers)."""
+        """Points per row and characteristic: whole numbers (held in floats), except in an
+        artifact saved before integer points."""
         woe = self.woe_matrix(matrix)
-        return np.rint(-self.scale.factor * woe * self.coefficients + self._shift)
+        return self._round(-self.scale.factor * woe * self.coefficients + self._shift)
 
     def batch_reasons(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """Characteristic names, points lost per characteristic against its best bin for every
@@ -352,7 +362,7 @@ class ScorecardModel:
         score = float(points.sum())
         pd_ = float(self.scale.pd_from_score(np.array([score]))[0])
         reasons = top_reasons(self._names, self._max_points - points, top_n)
-        return Explained(pd=pd_, score=int(score), reasons=reasons)
+        return Explained(pd=pd_, score=round(score), reasons=reasons)
 
     def table(self) -> list[dict[str, Any]]:
         """The scorecard table: one row per bin with its WoE and its integer points."""
@@ -396,7 +406,7 @@ class ScorecardModel:
                         "woe": round(woe, 6),
                         "iv": round(char.iv, 6),
                         "coefficient": round(float(self.coefficients[j]), 6),
-                        "points": int(self._points(j, np.array([woe]))[0]),
+                        "points": self._shown(float(self._points(j, np.array([woe]))[0])),
                     }
                 )
         return rows
@@ -419,6 +429,7 @@ class ScorecardModel:
             params = ScorecardParams(
                 **{
                     "drop_wrong_sign": False,  # the default of artifacts that do not record it
+                    "integer_points": False,  # older artifacts score as they were validated
                     **payload["params"],
                     "special_codes": tuple(payload["params"]["special_codes"]),
                 }
