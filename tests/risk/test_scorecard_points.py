@@ -116,6 +116,7 @@ def test_recalibrate_to_a_bad_rate_keeps_bins_and_stays_a_challenger(
 def test_recalibrate_to_odds_at_a_score(trained: LoadedModel) -> None:
     # The scale puts 50:1 at 600; now 25:1 is observed there: people score one PDO lower.
     saved, record = recalibrate(trained.path, CLOCK, by="ana", odds_at=(600.0, 25.0))
+    assert load_model(trained.path.parent).model_id == trained.model_id  # not live by being new
     before = np.asarray(trained.manifest["score_reference"]["deciles"])
     after = np.asarray(saved.manifest["score_reference"]["deciles"])
     np.testing.assert_allclose(after, np.rint(before - 20.0), atol=1.0)

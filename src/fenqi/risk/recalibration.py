@@ -130,12 +130,9 @@ def _source(path: Path) -> tuple[Path, LoadedModel]:
     from fenqi.risk.promotion import crown_current
 
     path = Path(path)
-    if (path / "manifest.json").is_file():
-        registry = path.parent
-    else:
-        registry = path
-        crown_current(registry)
+    registry = path.parent if (path / "manifest.json").is_file() else path
     loaded = load_model(resolve(path))
+    crown_current(registry)  # the version deciding now stays the champion
     if not isinstance(loaded.model, ScorecardModel):
         raise BadDataError(
             f"{loaded.model_id} is a {loaded.model.kind}: recalibrate applies to scorecards "
