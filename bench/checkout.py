@@ -47,8 +47,8 @@ from fenqi.context import build_context
 from fenqi.credit import service as credit
 from fenqi.credit.customers import open_session  # noqa: F401  (kept for parity with the API)
 from fenqi.credit.merchants import create_merchant
-from fenqi.credit.underwriting import bootstrap_decider
 from fenqi.settings import Settings
+from fenqi.simulation.starter import ensure_starter_model
 from fenqi.store.engine import make_engine
 from fenqi.store.migrate import upgrade
 from fenqi.store.schema.parties import customer_links, customers
@@ -62,7 +62,7 @@ def setup(url: str, tmp: Path, accounts: int) -> tuple[str, list[int]]:
     clock = FixedClock.on(date(2026, 1, 2))
     ctx = build_context(settings, clock)
     upgrade(ctx.engine)
-    bootstrap_decider(settings.models_dir, clock, rows=2000)
+    ensure_starter_model(settings.models_dir, clock, rows=2000)
     product = ctx.product("huabei")
     ids = []
     with ctx.engine.begin() as conn:

@@ -31,7 +31,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fenqi.clock import FixedClock
-from fenqi.credit.underwriting import bootstrap_decider
+from fenqi.simulation.starter import ensure_starter_model
 from fenqi.store.engine import make_engine
 from support.vopr import Config, Report, run
 
@@ -96,7 +96,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vopr-") as scratch:
         tmp = args.workdir or Path(scratch)
         models = tmp / "models"
-        bootstrap_decider(models, FixedClock.on(date(2026, 1, 1)), rows=4000)
+        ensure_starter_model(models, FixedClock.on(date(2026, 1, 1)), rows=4000)
         reports = []
         for database in databases:
             report = one(database, args, models, tmp)

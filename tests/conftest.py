@@ -71,8 +71,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from datetime import date
 
     from fenqi.clock import FixedClock
-    from fenqi.credit.underwriting import bootstrap_decider
+    from fenqi.simulation.starter import ensure_starter_model
 
     path = tmp_path_factory.mktemp("models") / "registry"
-    bootstrap_decider(path, FixedClock.on(date(2026, 1, 1)), rows=4000)
+    ensure_starter_model(path, FixedClock.on(date(2026, 1, 1)), rows=4000)
     return path

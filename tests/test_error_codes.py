@@ -49,3 +49,9 @@ def test_each_code_has_a_status_and_a_doc_line() -> None:
         assert code.doc and "\n" not in code.doc, code
     assert http_status_of("not_found") == 404
     assert http_status_of("no_such_code") is None
+
+
+def test_every_code_is_listed_in_the_api_docs() -> None:
+    docs = (SRC.parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    missing = [c.value for c in ErrorCode if f"| `{c.value}` | {c.http_status} |" not in docs]
+    assert missing == [], "list these in docs/api.md, Error codes"

@@ -5,6 +5,7 @@ Heavy imports (models, database drivers) happen inside commands, so `fenqi --hel
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -12,6 +13,7 @@ import typer
 from fenqi.batch.cli import eod as eod_command
 from fenqi.bureau.cli import app as bureau_app
 from fenqi.cli_support import clean_errors, context, parse_date, print_json, table_console
+from fenqi.compliance.cli import app as compliance_app
 from fenqi.funding.cli import app as funding_app
 from fenqi.ledger.cli import app as ledger_app
 from fenqi.privacy.cli import app as staff_app
@@ -22,6 +24,8 @@ from fenqi.webhooks.cli import app as webhooks_app
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from fenqi.context import Context
 
 app = typer.Typer(
     help="fenqi: e-commerce consumer finance (buy now, pay later).\n\n"
@@ -37,6 +41,11 @@ app.add_typer(risk_app, name="risk", help="Risk engine: train, evaluate, report,
 app.add_typer(staff_app, name="staff", help="Staff users and roles.")
 app.add_typer(bureau_app, name="bureau", help="Credit bureau: serve, seed, report, reconcile.")
 app.add_typer(webhooks_app, name="webhooks", help="Webhook deliveries: worker, list, replay.")
+app.add_typer(
+    compliance_app,
+    name="compliance",
+    help="Rate regimes, regulatory reports, bureau disputes, data-subject requests.",
+)
 app.command("eod")(eod_command)
 app.command("simulate", help="Simulate a marketplace through fenqi's services.")(simulate)
 app.command("whatif", help="Compare decision flows or products on one simulated population.")(
@@ -50,10 +59,15 @@ app.add_typer(db_app, name="db", help="Database schema (Alembic migrations).")
 @clean_errors
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Create or migrate the database at FENQI_DATABASE_URL (SQLite file by default)."""
+    from fenqi.store.books import claim_book
     from fenqi.store.migrate import current, upgrade
 
     with context(create=True) as ctx:
         upgrade(ctx.engine, revision)
+        if revision == "head":
+            claim_book(ctx.engine, ctx.settings.mode, ctx.clock)  # live, or test (FENQI_MODE)
+            if ctx.settings.mode == "live":
+                _prepare_test_book(ctx, upgrade_db=True)
         typer.echo(
             f"database at revision {current(ctx.engine)}: "
             f"{ctx.engine.url.render_as_string(hide_password=True)}"
@@ -126,36 +140,68 @@ def quote(
 def rotate_keys() -> None:
     """Re-encrypt personal data and webhook signing secrets under the active key (after adding
     a key to FENQI_DATA_KEYS and making it FENQI_DATA_KEY_ACTIVE); older keys stay listed until
-    this has run. Webhook secrets stored in plain text by older versions are sealed too."""
+    this has run. Webhook secrets stored in plain text by older versions are sealed too. The
+    test book, when there is one, is done too: it is sealed with the same keys."""
+    with context() as ctx:
+        books = [("", ctx)]
+        test = _existing_test_book(ctx)
+        if test is not None:  # the test book's personal data is sealed with the same keys
+            books.append(("test book: ", test))
+        for label, book in books:
+            count, secrets, responses = _rotate_book(book)
+            typer.echo(
+                f"{label}re-encrypted {count} customers and {secrets} webhook secrets "
+                f"under key {ctx.keys.active_key_id}"
+            )
+            typer.echo(f"{label}re-sealed {responses} stored idempotent responses")
+        if test is not None:
+            test.engine.dispose()
+
+
+def _rotate_book(ctx: Context) -> tuple[int, int, int]:
+    """Re-encrypt one book's customers, seal its webhook secrets, re-seal its stored responses."""
     from fenqi.privacy.crypto import reencrypt_rows
     from fenqi.privacy.stored_responses import purge_expired, reseal
     from fenqi.store.schema.parties import customers
     from fenqi.webhooks.endpoints import seal_secrets
 
-    with context() as ctx:
-        with ctx.engine.connect() as conn:
-            count = reencrypt_rows(
-                conn,
-                ctx.keys,
-                customers,
-                "id",
-                "key_id",
-                {
-                    "name_enc": "customers.name",
-                    "id_number_enc": "customers.id_number",
-                    "phone_enc": "customers.phone",
-                },
-            )
-        with ctx.engine.begin() as conn:
-            secrets = seal_secrets(conn, ctx.keys)
-        with ctx.engine.begin() as conn:  # stored idempotent responses: expired go, sealed re-seal
-            purge_expired(conn, ctx.clock.now(), ctx.settings.idempotency_window_hours)
-            responses = reseal(conn, ctx.keys)
-    typer.echo(
-        f"re-encrypted {count} customers and {secrets} webhook secrets "
-        f"under key {ctx.keys.active_key_id}"
-    )
-    typer.echo(f"re-sealed {responses} stored idempotent responses")
+    with ctx.engine.connect() as conn:
+        count = reencrypt_rows(
+            conn,
+            ctx.keys,
+            customers,
+            "id",
+            "key_id",
+            {
+                "name_enc": "customers.name",
+                "id_number_enc": "customers.id_number",
+                "phone_enc": "customers.phone",
+            },
+        )
+    with ctx.engine.begin() as conn:
+        secrets = seal_secrets(conn, ctx.keys)
+    with ctx.engine.begin() as conn:  # stored idempotent responses: expired go, sealed re-seal
+        purge_expired(conn, ctx.clock.now(), ctx.settings.idempotency_window_hours)
+        responses = reseal(conn, ctx.keys)
+    return count, secrets, responses
+
+
+def _existing_test_book(ctx: Context) -> Context | None:
+    """The test book's context when this is the live book and the test book exists, migrated
+    (never created here)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    url = ctx.settings.test_book_url() if ctx.livemode else None
+    if url is None:
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).is_file():
+        return None
+    test = ctx.test_mode
+    if test is None or "customers" not in inspect(test.engine).get_table_names():
+        return None
+    return test
 
 
 @app.command("purge-idempotency-keys")
@@ -181,10 +227,53 @@ def _prepare_database(upgrade_db: bool, workers: int) -> None:
     with context(create=upgrade_db) as ctx:
         if upgrade_db:
             upgrade(ctx.engine)
+        _prepare_test_book(ctx, upgrade_db)
         _check_connection_budget(ctx.engine, workers)
         # the starter risk model is trained here, once, if the registry has none: never in a
-        # request, and not by each worker at once (docs/performance.md)
+        # request, not by each worker at once (docs/performance.md), and never by the credit
+        # service itself (fenqi.simulation.starter; issue 22)
+        from fenqi.simulation.starter import ensure_starter_model
+
+        if ensure_starter_model(ctx.settings.models_dir, ctx.clock):
+            typer.echo(f"risk: trained the starter model in {ctx.settings.models_dir}", err=True)
         ctx.underwriter  # noqa: B018
+
+
+def _prepare_test_book(ctx: Context, upgrade_db: bool) -> None:
+    """Claim the live book; migrate the test book (test-mode keys' own database) and claim it,
+    or say that test mode is off (docs/api.md, "Test mode")."""
+    from fenqi.cli_support import check_database
+    from fenqi.store.books import claim_book
+    from fenqi.store.migrate import upgrade
+
+    if ctx.settings.mode != "live":
+        typer.echo("error: fenqi serve runs on the live book; unset FENQI_MODE", err=True)
+        raise typer.Exit(2)
+    claim_book(ctx.engine, "live", ctx.clock)
+    test = ctx.test_mode
+    if test is None:
+        typer.echo("test mode: off (set FENQI_TEST_DATABASE_URL to enable it)", err=True)
+        return
+    url = test.engine.url.render_as_string(hide_password=True)
+    if not upgrade_db and _existing_test_book(ctx) is None:
+        # --no-upgrade-db and no test book yet: serve without test mode rather than fail
+        import os
+
+        from fenqi.settings import get_settings
+
+        os.environ["FENQI_TEST_MODE"] = "false"  # read by the workers' settings
+        get_settings.cache_clear()
+        typer.echo(f"test mode: off (no test book at {url}: `fenqi db upgrade` makes it)", err=True)
+        return
+    try:
+        if upgrade_db:
+            upgrade(test.engine)
+        else:
+            check_database(test.engine, url)
+        claim_book(test.engine, "test", ctx.clock)
+    finally:
+        test.engine.dispose()
+    typer.echo(f"test mode: test book at {url}", err=True)
 
 
 @app.command()

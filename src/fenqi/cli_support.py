@@ -110,10 +110,37 @@ def check_database(engine: Any, url: str) -> None:
             )
 
 
-def say_database(url: str) -> None:
+def check_book(engine: Any, mode: str) -> None:
+    """Refuse to work on the test book as the live one, or the other way round."""
+    from sqlalchemy import inspect
+
+    from fenqi.store.books import BookMismatch, book_of
+
+    if "fenqi_book" not in set(inspect(engine).get_table_names()):
+        return
+    with engine.connect() as conn:
+        found = book_of(conn)
+    if found is not None and found != mode:
+        hint = "unset FENQI_MODE" if found == "live" else "set FENQI_MODE=test"
+        raise BookMismatch(f"this database is fenqi's {found} book: to work on it, {hint}")
+
+
+def live_only(ctx: Any, what: str) -> None:
+    """Refuse `what` on the test book (FENQI_MODE=test): it reaches the real world (a credit
+    bureau, funders), which must never hear of test data."""
+    if not ctx.livemode:
+        raise FenqiError(
+            f"{what} works on the live book only, not in test mode (unset FENQI_MODE)",
+            code="live_book_only",
+        )
+
+
+def say_database(url: str, mode: str = "live") -> None:
     """Which database a command works on, on standard error (stdout stays data)."""
-    source = "FENQI_DATABASE_URL" if os.environ.get("FENQI_DATABASE_URL") else "default"
-    typer.secho(f"database: {url} ({source})", err=True, fg=typer.colors.BRIGHT_BLACK)
+    name = "FENQI_DATABASE_URL" if mode == "live" else "FENQI_TEST_DATABASE_URL"
+    source = name if os.environ.get(name) else "default"
+    book = "" if mode == "live" else "test book, FENQI_MODE=test; "
+    typer.secho(f"database: {url} ({book}{source})", err=True, fg=typer.colors.BRIGHT_BLACK)
 
 
 @contextmanager
@@ -126,9 +153,10 @@ def context(*, create: bool = False) -> Iterator[Any]:
     from fenqi.context import build_context
     from fenqi.settings import get_settings
 
-    raw = get_settings().database_url
+    settings = get_settings()
+    raw = settings.book_url()  # the live book, or the test book with FENQI_MODE=test
     url = make_url(raw).render_as_string(hide_password=True)
-    say_database(url)
+    say_database(url, settings.mode)
     parsed = make_url(raw)
     path = parsed.database
     in_file = parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
@@ -138,6 +166,7 @@ def context(*, create: bool = False) -> Iterator[Any]:
     try:
         if not create:
             check_database(ctx.engine, url)
+            check_book(ctx.engine, settings.mode)
         yield ctx
     finally:
         ctx.engine.dispose()

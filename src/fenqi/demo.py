@@ -207,8 +207,60 @@ def run_marketplace_demo(
         _catch_up(console, settings)
     _print_logins(console, demo, host, port)
     if serve:
-        _serve(settings, host, port)
+        bureau_url, stop_bureau = start_bureau(settings, host, port + 1)
+        console.print(f"bureau:    {bureau_url} (credit reference service, seeded; `fenqi bureau`)")
+        try:
+            _serve(
+                settings.model_copy(
+                    update={"bureau_url": bureau_url, "bureau_token": DEMO_BUREAU_TOKEN}
+                ),
+                host,
+                port,
+            )
+        finally:
+            stop_bureau()
     return demo
+
+
+DEMO_BUREAU_TOKEN = "demo-bureau-token"  # the demo's own local bureau, development only
+DEMO_BUREAU_SUBJECTS = 1000
+
+
+def start_bureau(settings: Settings, host: str, port: int) -> tuple[str, Any]:
+    """The credit reference service (fenqi.bureau.server) beside the demo's API, on its own
+    SQLite file beside the demo database, seeded with the synthetic population's borrowing at
+    other lenders (idempotent). Returns its address and a function that stops it."""
+    import threading
+
+    import uvicorn
+
+    from fenqi.bureau.server.app import create_bureau_app
+    from fenqi.bureau.server.seed import seed_population
+    from fenqi.store.engine import make_engine
+
+    home = settings.demo_file.parent
+    engine = make_engine(f"sqlite:///{home / 'demo-bureau.sqlite'}")
+    clock = SystemClock(settings.timezone)
+    seeded = seed_population(engine, clock, DEMO_BUREAU_SUBJECTS, 7)
+    app = create_bureau_app(engine, clock, {DEMO_BUREAU_TOKEN: settings.bureau_lender_id})
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="bureau", daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    Console().print(
+        f"bureau seeded: {seeded.subjects} subjects, {seeded.accounts} accounts at other "
+        f"lenders, {seeded.multi_lender_subjects} owing two or more (多头借贷)"
+    )
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=5)
+        engine.dispose()
+
+    return f"http://{host}:{port}", stop
 
 
 def demo_settings() -> Settings:
@@ -222,6 +274,8 @@ def demo_settings() -> Settings:
             "cookie_secure": False,  # served on http://localhost
             # the demo's shops receive their webhooks on the demo's own server (127.0.0.1)
             "webhook_allow_private_networks": True,
+            "test_database_url": None,  # its test book beside it: demo.test.sqlite
+            "mode": "live",
         }
     )
 
@@ -229,9 +283,10 @@ def demo_settings() -> Settings:
 def _build(console: Console, settings: Settings, spec: DemoSpec) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    db = Path(make_url(settings.database_url).database or "")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for url in (settings.database_url, settings.test_book_url()):
+        db = Path(make_url(url).database or "") if url else None
+        for suffix in ("", "-wal", "-shm") if db else ():
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(settings.models_dir, ignore_errors=True)
     settings.demo_file.unlink(missing_ok=True)
     today = SystemClock(settings.timezone).today()  # the interface may read the clock
@@ -305,6 +360,10 @@ def _print_logins(console: Console, demo: dict[str, Any], host: str, port: int) 
     console.print(f"API docs:  {base}/docs")
     console.print(f"demo file: {get_settings().demo_file} (shop API key, shoppers)")
     console.print(
+        'test mode: POST /v1/api-keys {"mode": "test"} with the shop\'s key gives a '
+        "sk_test_ key (its own book: docs/api.md, Test mode)"
+    )
+    console.print(
         "command line on the demo's data (another terminal, this folder):\n"
         f"  export FENQI_DATABASE_URL={demo_settings().database_url}\n"
         "  fenqi ledger trial-balance"
@@ -318,6 +377,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from fenqi.api.app import create_app
     from fenqi.privacy.masking import install_log_redaction
+    from fenqi.store.books import claim_book
     from fenqi.web.demo_webhooks import connect_shops, replay_unsent
     from fenqi.webhooks.endpoints import endpoint_resolver
     from fenqi.webhooks.worker import run_worker
@@ -332,16 +392,27 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     if replayed:
         Console().print(f"webhooks: {replayed} events that had no endpoint are sent again")
     stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker,
-        args=(ctx.engine, ctx.clock, endpoint_resolver(ctx.keys), ctx.settings, stop),
-        name="webhook-worker",
-        daemon=True,
-    )
-    worker.start()
+    claim_book(ctx.engine, "live", ctx.clock)
+    books = [ctx.engine]
+    if ctx.test_mode is not None:  # the test book (test API keys), migrated beside the demo's
+        upgrade(ctx.test_mode.engine)
+        claim_book(ctx.test_mode.engine, "test", ctx.clock)
+        books.append(ctx.test_mode.engine)
+    workers = [
+        threading.Thread(
+            target=run_worker,
+            args=(engine, ctx.clock, endpoint_resolver(ctx.keys), ctx.settings, stop),
+            name="webhook-worker",
+            daemon=True,
+        )
+        for engine in books
+    ]
+    for worker in workers:
+        worker.start()
     try:
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
     finally:
         stop.set()
-        worker.join(timeout=5)
+        for worker in workers:
+            worker.join(timeout=5)
         ctx.engine.dispose()

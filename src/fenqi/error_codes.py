@@ -2,10 +2,12 @@
 
 A raise site still names its code as a string (`CreditError(..., code="nothing_to_pay")`);
 `tests/test_error_codes.py` fails when a `code="..."` literal in `src/` (or a class's `code`)
-is not listed here, so the list stays complete. The status is the one the code is raised with
-(a raise site may pass another `http_status`; the test does not check it). The doc line is the
-raise site's message (… where it names values). Codes are public: renaming one is an API change
-(docs/api.md).
+is not listed here, so the list stays complete. The API answers a code with the status and
+title given here (`fenqi.api.problems`; the API layer's own refusals are members too), from API
+version 2026-12-03 on; before it, with the status the raise site gave. One meaning has one
+spelling: the spellings merged into another are in `LEGACY_CODES`, still answered to requests
+at earlier versions (the raise site's `legacy_code`). The doc line is the raise site's message
+(… where it names values). Codes are public: renaming one is an API change (docs/api.md).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ class ErrorCode(StrEnum):
     )
     ACCOUNT_EXISTS = ("account_exists", 422, "customer … already has a … account (…)")
     ACCOUNT_NOT_ACTIVE = ("account_not_active", 402, "account … is …")
-    ACCOUNT_NOT_FOUND = ("account_not_found", 400, "account … not found")
     ALREADY_REVERSED = ("already_reversed", 409, "repayment … was already reversed")
     AMOUNT_EXCEEDS_PENDING = (
         "amount_exceeds_pending",
@@ -44,6 +45,11 @@ class ErrorCode(StrEnum):
     BATCH_ERROR = ("batch_error", 409, "raised as BatchError (batch/eod.py)")
     BATCH_FUTURE_DATE = ("batch_future_date", 422, "raised as FutureDate (batch/eod.py)")
     BATCH_IN_PROGRESS = ("batch_in_progress", 409, "raised as RunInProgress (batch/eod.py)")
+    BOOK_MISMATCH = (
+        "book_mismatch",
+        500,
+        "this database is fenqi's … book and cannot serve as the … book (store/books.py)",
+    )
     CAPTURE_EXCEEDS_AUTHORIZATION = (
         "capture_exceeds_authorization",
         422,
@@ -64,7 +70,6 @@ class ErrorCode(StrEnum):
         "…: decryption failed under key … (wrong key or context, or the ciphertext was altered)",
     )
     DUPLICATE_ORDER_REF = ("duplicate_order_ref", 409, "merchant_order_ref: … is already order …")
-    ENTRY_NOT_FOUND = ("entry_not_found", 400, "entry … not found")
     EXCEEDS_CREDIT_BALANCE = (
         "exceeds_credit_balance",
         422,
@@ -97,7 +102,7 @@ class ErrorCode(StrEnum):
         "raised as IdentityMismatch (credit/customers.py)",
     )
     INVALID_ACTION = ("invalid_action", 422, "action: … is not one of …")
-    INVALID_AMOUNT = ("invalid_amount", 400, "amount_fen: must be a positive integer, got …")
+    INVALID_AMOUNT = ("invalid_amount", 422, "amount_fen: must be a positive integer, got …")
     INVALID_AMOUNTS = ("invalid_amounts", 400, "nothing to post: every amount is zero")
     INVALID_AUDIT = ("invalid_audit", 422, "audit actor_kind: … is not one of …")
     INVALID_CAP = ("invalid_cap", 400, "debit_cap_fen must not be negative")
@@ -134,6 +139,7 @@ class ErrorCode(StrEnum):
     )
     LEDGER_ERROR = ("ledger_error", 400, "raised as LedgerError (ledger/entry.py)")
     LEDGER_REJECTED = ("ledger_rejected", 422, "repayment refused by the ledger: …")
+    LIVE_BOOK_ONLY = ("live_book_only", 400, "… works on the live book only, not in test mode")
     LIMIT_OUT_OF_RANGE = ("limit_out_of_range", 422, "limit_fen: … is outside 0..…")
     LOGIN_BUSY = ("login_busy", 503, "raised as HashingBusy (privacy/passwords.py)")
     MERCHANT_EXISTS = ("merchant_exists", 409, "merchant … exists")
@@ -144,7 +150,7 @@ class ErrorCode(StrEnum):
         422,
         "hardship plans are for accounts in arrears (days past due > 0)",
     )
-    NOT_FOUND = ("not_found", 404, "credit account … not found")
+    NOT_FOUND = ("not_found", 404, "… … not found (what is named: account, entry, plan, event, …)")
     NOT_REVERSIBLE = ("not_reversible", 400, "entry … moved no money")
     NOTHING_TO_CONVERT = ("nothing_to_convert", 422, "plan_ids: name at least one purchase")
     NOTHING_TO_PAY = ("nothing_to_pay", 422, "nothing owed to …")
@@ -163,7 +169,6 @@ class ErrorCode(StrEnum):
     )
     PAYOFF_NOT_ALLOWED = ("payoff_not_allowed", 422, "… does not allow early payoff")
     PENDING_ALREADY_RESOLVED = ("pending_already_resolved", 400, "pending entry … is already …")
-    PENDING_NOT_FOUND = ("pending_not_found", 400, "pending entry … not found")
     PLAN_NOT_FUNDED = ("plan_not_funded", 404, "plan … is not funded")
     PLAN_NOT_OFFERED = ("plan_not_offered", 422, "terms: … has no interest-free cycle; choose …")
     PLAN_NOT_OPEN = ("plan_not_open", 422, "plan … is …")
@@ -178,9 +183,13 @@ class ErrorCode(StrEnum):
         422,
         "the account is on another product than the one named",
     )
-    QUOTE_INVALID = ("quote_invalid", 422, "raised as QuoteError (pricing/quote.py)")
+    QUOTE_INVALID = (
+        "quote_invalid",
+        422,
+        "terms or tier not offered, or an amount outside the product's range (pricing/quote.py)",
+    )
     RATE_CAP_EXCEEDED = ("rate_cap_exceeded", 422, "raised as RateCapExceeded (pricing/cap.py)")
-    REASON_REQUIRED = ("reason_required", 400, "reason: a reversal needs a reason")
+    REASON_REQUIRED = ("reason_required", 422, "reason: … needs a reason")
     REFUND_EXCEEDS_PURCHASE = (
         "refund_exceeds_purchase",
         422,
@@ -200,6 +209,11 @@ class ErrorCode(StrEnum):
     SAME_ACCOUNT = ("same_account", 400, "a posting needs two different accounts")
     SEARCH_NEEDS_A_KEY = ("search_needs_a_key", 422, "give phone or id_number")
     STAFF_ERROR = ("staff_error", 422, "raised as StaffError (privacy/errors.py)")
+    TEST_MODE_UNAVAILABLE = (
+        "test_mode_unavailable",
+        409,
+        "test mode is off on this server (no test book: FENQI_TEST_DATABASE_URL)",
+    )
     TOO_MANY_ATTEMPTS = ("too_many_attempts", 429, "raised as LoginThrottled (privacy/logins.py)")
     UNAUTHORIZED = ("unauthorized", 401, "send Authorization: Bearer <token>")
     UNKNOWN_CURRENCY = ("unknown_currency", 422, "currency: … is not a currency of any product (…)")
@@ -224,16 +238,22 @@ class ErrorCode(StrEnum):
     VALUE_TOO_LONG = ("value_too_long", 422, "…: value over … bytes")
     WEAK_PASSWORD = ("weak_password", 422, "password: must not be the username")
     WEBHOOK_ERROR = ("webhook_error", 422, "raised as WebhookError (webhooks/errors.py)")
-    WEBHOOK_EVENT_NOT_FOUND = (
-        "webhook_event_not_found",
-        404,
-        "raised as EventNotFound (webhooks/errors.py)",
-    )
     WEBHOOK_REPLAY_CONFLICT = (
         "webhook_replay_conflict",
         409,
         "raised as ReplayConflict (webhooks/errors.py)",
     )
+
+    # the HTTP layer's own refusals (fenqi.api.problems, fenqi.api.middleware, versioning)
+    BAD_REQUEST = ("bad_request", 400, "Content-Length is not a number")
+    DUPLICATE_KEY = ("duplicate_key", 400, "the JSON body names … more than once")
+    HTTP_ERROR = ("http_error", 400, "an HTTP error of the framework with no code of its own")
+    INTERNAL_ERROR = ("internal_error", 500, "an internal error occurred; it has been logged")
+    MALFORMED_JSON = ("malformed_json", 400, "the body is not valid JSON")
+    METHOD_NOT_ALLOWED = ("method_not_allowed", 405, "the path does not take this method")
+    REQUEST_TOO_LARGE = ("request_too_large", 413, "the request body is larger than the limit")
+    UNSUPPORTED_VERSION = ("unsupported_version", 400, "Fenqi-Version: … is not a version")
+    VALIDATION_ERROR = ("validation_error", 422, "…: the field's problem (pydantic)")
 
     BUREAU_AUTHORIZATION_REQUIRED = (
         "bureau_authorization_required",
@@ -251,6 +271,28 @@ class ErrorCode(StrEnum):
         503,
         "raised as BureauUnavailable (bureau/errors.py)",
     )
+    # issue 18: disputes (bureau/disputes.py), data-subject requests (privacy/rights.py),
+    # rate regimes (compliance/regimes.py)
+    DISPUTE_INVALID = ("dispute_invalid", 422, "raised as DisputeError (bureau/disputes.py)")
+    DISPUTE_EXISTS = ("dispute_exists", 409, "a dispute of this account's … record is open")
+    DISPUTE_CLOSED = ("dispute_closed", 409, "dispute … is already corrected or confirmed")
+    DISPUTE_NOTHING_TO_CORRECT = (
+        "dispute_nothing_to_correct",
+        409,
+        "the ledger still gives the record reported for …: nothing to correct",
+    )
+    PRIVACY_REQUEST_INVALID = (
+        "privacy_request_invalid",
+        422,
+        "raised as RightsError (privacy/rights.py)",
+    )
+    PRIVACY_REQUEST_REFUSED = (
+        "privacy_request_refused",
+        409,
+        "deletion refused: credit account(s) … still open or owing",
+    )
+    RATE_REGIME_INVALID = ("rate_regime_invalid", 422, "raised as RegimeError (regimes.py)")
+    REPORT_INVALID = ("report_invalid", 422, "report: one of overdue, rates, disputes, …")
     CONFLICT = (
         "conflict",
         409,
@@ -258,13 +300,13 @@ class ErrorCode(StrEnum):
     )
     INVALID_MONTH = ("invalid_month", 400, "month: … is not a month like 2026-01")
     INVALID_RANGE = ("invalid_range", 422, "to: must not be before from")
-    INVALID_REQUEST = ("invalid_request", 400, "expire_others_in_hours: must be 0 to …")
+    INVALID_REQUEST = ("invalid_request", 422, "expire_others_in_hours: must be 0 to …")
     LAST_API_KEY = (
         "last_api_key",
         409,
         "this is the shop's last usable API key: roll a new one first, then revoke this one",
     )
-    PARTNER_FILE_INVALID = ("partner_file_invalid", 400, "…: missing columns …")
+    PARTNER_FILE_INVALID = ("partner_file_invalid", 422, "…: missing columns …")
     PARTNER_FILE_MISMATCH = (
         "partner_file_mismatch",
         422,
@@ -282,10 +324,32 @@ class ErrorCode(StrEnum):
         "raised as EndpointExists (webhooks/manage.py)",
     )
 
+    @property
+    def problem_title(self) -> str:
+        """The problem document's `title`: the code in words."""
+        return self.value.replace("_", " ")
+
+
+# Spellings merged into one code per meaning (API version 2026-12-03); requests at earlier
+# versions still get the old spelling, with the status it was answered with then.
+LEGACY_CODES: dict[str, tuple[ErrorCode, int]] = {
+    "account_not_found": (ErrorCode.NOT_FOUND, 400),  # a ledger account
+    "entry_not_found": (ErrorCode.NOT_FOUND, 400),  # a ledger entry
+    "pending_not_found": (ErrorCode.NOT_FOUND, 400),  # a pending (held) ledger entry
+    "webhook_event_not_found": (ErrorCode.NOT_FOUND, 404),  # a webhook event
+    "quote_invalid": (ErrorCode.INVALID_AMOUNT, 422),  # a quote for an amount ≤ 0
+}
+
+
+def known_code(code: str) -> ErrorCode | None:
+    """`code` as an ErrorCode, or None when it is not one (a decline's own reason, say)."""
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return None
+
 
 def http_status_of(code: str) -> int | None:
     """The documented status of `code`, or None when it is not a known code."""
-    try:
-        return ErrorCode(code).http_status
-    except ValueError:
-        return None
+    known = known_code(code)
+    return None if known is None else known.http_status

@@ -24,9 +24,21 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="Asia/Shanghai", description="Operator zone of the business date."
     )
+    # Test mode (docs/api.md, "Test mode"): what test API keys (sk_test_...) make lives in a
+    # database of its own, the test book. Unset: next to a SQLite live book (`x.sqlite` ->
+    # `x.test.sqlite`); with PostgreSQL, test mode is off until this names a database (or a
+    # schema: options=-csearch_path=...). `mode` = "test" points a command (`fenqi eod`,
+    # `fenqi webhooks worker`, `fenqi ledger ...`) at the test book instead of the live one.
+    # test_mode = False turns test mode off.
+    test_database_url: str | None = None
+    mode: Literal["live", "test"] = "live"
+    test_mode: bool = Field(default=True, description="False: no test book, no test keys.")
     # Licensed consumer lenders are guided to keep the comprehensive annualized cost within 24%
     # (see docs/products.md); the cap is a setting, in basis points of the nominal IRR rate.
     apr_cap_bp: int = Field(default=2400, ge=0, le=100_000)
+    # the rate regimes in use (fenqi/compliance/regimes.toml, docs/compliance.md): the CNY
+    # window guidance (whose cap is apr_cap_bp) and the US APR line by default
+    rate_regimes: str = Field(default="cn_window_24,us_reg_z_36", max_length=500)
     catalog_dir: Path | None = Field(
         default=None, description="Extra folder of product TOML files (overrides shipped ones)."
     )
@@ -104,6 +116,44 @@ class Settings(BaseSettings):
     bureau_report_retention_days: int = Field(default=5 * 365, ge=1, le=20 * 365)
     # days a shopper has to answer a dispute deadline (征信业管理条例: 20 days)
     bureau_dispute_days: int = Field(default=20, ge=1, le=90)
+    # data-subject requests (PIPL art. 44-50) are answered within this many days; the law says
+    # "promptly": 15 days is fenqi's assumption (docs/privacy.md, personal-data rights)
+    privacy_request_days: int = Field(default=15, ge=1, le=90)
+    # identity and transaction records are kept this long after an account closes before a
+    # deletion request can erase them (PBOC Order 2022 No. 1: at least 5 years; docs/privacy.md)
+    record_retention_years: int = Field(default=5, ge=1, le=30)
+    # single-borrower cap for the exposure report: ¥300,000 of online micro-loans per borrower
+    # (2020 draft online micro-loan rules; chinabankingnews.com 2020-11-03; check before use)
+    borrower_exposure_cap_fen: int = Field(default=30_000_000, ge=0)
+
+    def test_book_url(self) -> str | None:
+        """The test book's database URL, or None when test mode is off."""
+        from sqlalchemy.engine import make_url
+
+        url = self.test_database_url
+        if not self.test_mode:
+            return None
+        if url is None:
+            live = make_url(self.database_url)
+            path = live.database
+            if live.get_backend_name() != "sqlite" or not path or path == ":memory:":
+                return None
+            stem = path[: -len(".sqlite")] if path.endswith(".sqlite") else path
+            url = live.set(database=f"{stem}.test.sqlite").render_as_string(hide_password=False)
+        if make_url(url) == make_url(self.database_url):
+            raise ValueError("FENQI_TEST_DATABASE_URL must name another database than the live one")
+        return url
+
+    def book_url(self) -> str:
+        """The database this process works on: the live book, or the test book (`mode`)."""
+        if self.mode == "live":
+            return self.database_url
+        url = self.test_book_url()
+        if url is None:
+            raise ValueError(
+                "FENQI_MODE=test, but there is no test book: set FENQI_TEST_DATABASE_URL"
+            )
+        return url
 
 
 @lru_cache(maxsize=1)

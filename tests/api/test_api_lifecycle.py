@@ -4,8 +4,10 @@ authorize, capture, partial refund, repay, early payoff; the ledger reconciles a
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -157,7 +159,11 @@ def test_a_sale_is_authorized_and_captured_in_one_request(
             holds = conn.execute(
                 select(ledger_entries.c.id).where(ledger_entries.c.kind == "pending")
             ).all()
+            captured = conn.execute(
+                select(webhook_events.c.payload).where(webhook_events.c.type == "order.captured")
+            ).scalar_one()
         assert types == ["application.decided", "order.captured"] and holds == []
+        assert _shape(json.loads(captured)) == _shape(_documented_event()), captured
 
         refund = api.post(f"/v1/orders/{sale['id']}/refunds", key, {"amount_fen": 120_000})
         assert refund.status_code == 201 and refund.json()["status"] == "refunded", refund.text
@@ -176,3 +182,19 @@ def test_a_sale_is_authorized_and_captured_in_one_request(
         assert refs == ["S-1"]  # the refused sale left no order
         assert api.get(f"/v1/me/accounts/{account}", shopper).json()["available_fen"] == 100_000
         books_balance(api)
+
+
+def _documented_event() -> Any:
+    """The `order.captured` example in docs/webhooks.md."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+    line = next(x for x in docs.read_text().splitlines() if x.startswith('{"id":"evt_'))
+    return json.loads(line)
+
+
+def _shape(value: Any) -> Any:
+    """The keys of a JSON value, nested, and the JSON type of each leaf."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return type(value).__name__ if value is not None else "null"

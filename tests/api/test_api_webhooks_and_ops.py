@@ -177,6 +177,22 @@ def test_conversion_and_reversal(db_url: str, models_dir: Path, tmp_path: Path) 
         )  # owed again, exactly where it had been paid
         twice = api.post(path, finance, {"reason": "again"})
         assert twice.status_code == 409 and twice.json()["code"] == "already_reversed"
+        # one error vocabulary (issue 22): an entry that does not exist is `not_found` (404)
+        # from Fenqi-Version 2026-12-03; the default version answers as before
+        missing = "/v1/ops/ledger/entries/99999999/reverse"
+        old = api.post(missing, finance, {"reason": "typo"})
+        assert (old.status_code, old.json()["code"]) == (400, "entry_not_found")
+        new = api.http.post(
+            missing,
+            json={"reason": "typo"},
+            headers={
+                "Authorization": f"Bearer {finance}",
+                "Idempotency-Key": "missing-entry-new",
+                "Fenqi-Version": "2026-12-03",
+            },
+        )
+        assert (new.status_code, new.json()["code"]) == (404, "not_found"), new.text
+        assert new.json()["title"] == "not found" and new.json()["status"] == 404
         with api.ctx.engine.connect() as conn:
             assert trial_balance(conn).balanced and reconcile(conn) == []
             assert deep_reconcile(conn).ok, deep_reconcile(conn).differences

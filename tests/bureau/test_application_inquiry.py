@@ -141,3 +141,45 @@ def test_inquiry_needs_a_standing_authorization(db_engine: object, tmp_path: Pat
         refused = list_entries(conn, action="bureau.inquiry_refused")
         assert len(refused) == 2
         assert conn.execute(select(bureau_reports)).first() is None
+
+
+def test_monitoring_needs_its_own_consent_and_stops_when_it_is_withdrawn(
+    db_engine: object,
+) -> None:
+    from sqlalchemy import Engine
+
+    from fenqi.bureau.errors import BureauUnavailable
+
+    assert isinstance(db_engine, Engine)
+    clock = FixedClock.on(date(2026, 3, 2))
+    keys = KeyRing.generate()
+    calls: list[str] = []
+
+    class Recorder:
+        lender = "fenqi"
+
+        def inquire(self, subject: str, purpose: str, auth: object) -> object:
+            calls.append(purpose)
+            raise BureauUnavailable("down")  # what the bureau answers does not matter here
+
+        def submit(self, *a: object) -> object:
+            raise AssertionError
+
+    def monitor() -> object:
+        return inquire(
+            conn, clock, keys, Recorder(), 7, id_number(), "post_loan_monitoring", retention_days=30
+        )
+
+    with db_engine.begin() as conn:
+        record_consent(conn, clock, 7, ConsentKind.BUREAU_INQUIRY, text_version="v", channel="t")
+        with pytest.raises(NoAuthorization, match="bureau_monitoring"):
+            monitor()  # the application's consent does not cover monitoring
+        record_consent(conn, clock, 7, ConsentKind.BUREAU_MONITORING, text_version="v", channel="t")
+        clock.advance(timedelta(minutes=1))
+        monitor()
+        assert calls == ["post_loan_monitoring"]
+        revoke_consent(conn, clock, 7, ConsentKind.BUREAU_MONITORING)  # withdrawn (privacy.rights)
+        clock.advance(timedelta(minutes=1))
+        with pytest.raises(NoAuthorization, match="bureau_monitoring"):
+            monitor()
+        assert calls == ["post_loan_monitoring"]

@@ -71,3 +71,25 @@ def test_serve_without_migrating_needs_an_existing_database(tmp_path: Path) -> N
     out = fenqi("serve", "--no-upgrade-db", "--port", "1", cwd=tmp_path)
     assert out.returncode == 2 and "no database at .fenqi/fenqi.sqlite" in out.stderr
     assert not (tmp_path / ".fenqi").exists()
+
+
+def test_serve_prepares_the_starter_model_before_it_serves(tmp_path: Path) -> None:
+    """`fenqi serve` trains the starter model into an empty registry before its workers start
+    (the credit service itself never trains one: issue 22); a second start keeps it."""
+    models = tmp_path / "models"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "FENQI_DATABASE_URL"},
+        "FENQI_DATABASE_URL": f"sqlite:///{tmp_path / 'f.sqlite'}",
+        "FENQI_MODELS_DIR": str(models),
+    }
+    prepare = "from fenqi.cli import _prepare_database; _prepare_database(True, 1)"
+    first = subprocess.run(
+        [sys.executable, "-c", prepare], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    assert "trained the starter model" in first.stderr
+    assert [p.name for p in models.iterdir() if p.is_dir()] == ["gbm-v0001"]
+    again = subprocess.run(
+        [sys.executable, "-c", prepare], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert again.returncode == 0 and "starter" not in again.stderr, again.stderr

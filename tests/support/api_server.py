@@ -40,9 +40,12 @@ def running_api(
     *,
     private_webhooks: bool = True,  # the tests' receivers listen on 127.0.0.1
     cookie_secure: bool = False,
+    test_db_url: str | None = None,  # the test book (test-mode keys); set up when given
 ) -> Iterator[Api]:
     settings = Settings(
         database_url=db_url,
+        test_database_url=test_db_url,
+        test_mode=test_db_url is not None,
         models_dir=models_dir,
         keys_file=tmp / "keys.json",
         webhook_allow_private_networks=private_webhooks,
@@ -52,6 +55,13 @@ def running_api(
     engine = make_engine(db_url)
     create_all(engine)
     ctx = build_context(settings, clock, engine)
+    if test_db_url is not None:
+        from fenqi.store.books import claim_book
+
+        assert ctx.test_mode is not None
+        create_all(ctx.test_mode.engine)
+        claim_book(engine, "live", clock)
+        claim_book(ctx.test_mode.engine, "test", clock)
     app = create_app(ctx)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -68,6 +78,8 @@ def running_api(
         server.should_exit = True
         thread.join(timeout=10)
         engine.dispose()
+        if test_db_url is not None and ctx.test_mode is not None:
+            ctx.test_mode.engine.dispose()
 
 
 class Api:

@@ -84,7 +84,7 @@ def test_clean_errors(tmp_path: Path) -> None:
     create_all(engine)
     engine.dispose()
     for args, expected in [
-        (("replay", "evt_missing"), "webhook_event_not_found"),
+        (("replay", "evt_missing"), "not_found"),  # the CLI speaks the current vocabulary
         (("list", "--status", "lost"), "--status"),
         (("set-endpoint", "m1", "ftp://example.com/x"), "url:"),
     ]:

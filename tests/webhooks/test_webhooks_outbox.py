@@ -45,6 +45,7 @@ def test_enqueue_writes_event_and_pending_delivery(db_engine: Engine, clock: Fix
         "id": event_id,
         "type": "order.captured",
         "created_at": "2026-03-01T08:00:00.000Z",
+        "livemode": True,  # an event of the live book (test mode's say false)
         "data": {"order_id": "o1", "amount_fen": 1200},
     }
     assert json.loads(event.body) == event.envelope()

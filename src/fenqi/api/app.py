@@ -19,8 +19,9 @@ from fenqi.api.versioning import describe as describe_versions
 from fenqi.context import Context, build_context
 from fenqi.web import mount_console
 
-DESCRIPTION = """fenqi's REST API. Shops authenticate with `Authorization: Bearer sk_...`,
-shoppers with a token their shop's session obtained (`st_...`), staff with a token from
+DESCRIPTION = """fenqi's REST API. Shops authenticate with `Authorization: Bearer sk_...`
+(`sk_live_...`; a test-mode key, `sk_test_...`, sees and makes test data only), shoppers
+with a token their shop's session obtained (`st_...`), staff with a token from
 `POST /v1/ops/sessions`. Every POST that changes something needs an `Idempotency-Key` header.
 Amounts are integer fen. Errors are `application/problem+json` with a stable `code`."""
 
@@ -38,8 +39,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     limiter.total_tokens = settings.db_pool_size + settings.db_max_overflow
     # The underwriter (risk model, decision flow, tier check) is made before the first request,
     # never inside one: `fenqi serve` builds the starter model before its workers start, so
-    # here it is only loaded; without it (uvicorn run directly on a fresh install) it is
-    # trained here, at start-up (docs/performance.md).
+    # here it is only loaded; without a model (uvicorn run directly on a fresh install) the
+    # start-up fails and says how to get one (docs/performance.md).
     await anyio.to_thread.run_sync(lambda: ctx.underwriter)
     yield
 
@@ -55,6 +56,7 @@ def create_app(ctx: Context | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.ctx = ctx or build_context()
+    app.state.ctx.test_mode  # noqa: B018 - the test book's engine, made once, before requests
     problems.install(app)
     app.add_middleware(ApiVersion)  # inside RequestGuard: its refusals get a request id
     app.add_middleware(
@@ -71,6 +73,15 @@ def create_app(ctx: Context | None = None) -> FastAPI:
 
     app.include_router(routes_funding.router)
     app.include_router(console_funding.router)
+    from fenqi.api import routes_compliance  # issue 18: disputes, data-subject requests
+    from fenqi.web import routes_compliance as console_compliance
+
+    app.include_router(routes_compliance.me)
+    app.include_router(routes_compliance.ops)
+    app.include_router(console_compliance.router)
+    from fenqi.web import routes_wallet_rights
+
+    app.include_router(routes_wallet_rights.router)
 
     @app.get("/healthz", tags=["meta"])
     def health() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Permission, StaffUser, get_staff, require
 from fenqi.privacy.stored_responses import drop_if_expired, open_stored, seal
 from fenqi.privacy.tokens import hash_token
+from fenqi.store.books import wants_test_book
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import idempotency_keys, sessions
 from fenqi.store.upsert import insert_ignore
@@ -35,6 +36,10 @@ Id = Annotated[int, Path(ge=1, le=ID_MAX, description="An id this API returned."
 # thread pool, a hand-off to a thread and back for each (docs/performance.md).
 async def get_ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
+    # a test-mode token (sk_test_, st_test_) is looked up, and its request served, in the test
+    # book, a database of its own (docs/api.md, "Test mode"): no query, only its prefix
+    if wants_test_book(request.headers.get("authorization")):
+        return ctx.test_mode or ctx  # test mode off: the live book, where no test key exists
     return ctx
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fenqi.api.text import control_character
+from fenqi.error_codes import ErrorCode
 from fenqi.privacy.masking import close_personal_scope, open_personal_scope
 
 Scope = MutableMapping[str, Any]
@@ -46,15 +47,17 @@ def current_request_id() -> str | None:
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, detail: str, field: str | None = None) -> None:
+    """A request refused before any route runs; its status is the code's (ErrorCode)."""
+
+    def __init__(self, code: ErrorCode, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail, self.field = status, code, detail, field
+        self.code, self.detail, self.field = code, detail, field
 
 
-def problem_bytes(status: int, code: str, detail: str, **extra: Any) -> bytes:
+def problem_bytes(code: ErrorCode, detail: str, **extra: Any) -> bytes:
     from fenqi.api.problems import problem_body
 
-    return json.dumps(problem_body(status, code, detail, **extra), ensure_ascii=False).encode()
+    return json.dumps(problem_body(code, detail, **extra), ensure_ascii=False).encode()
 
 
 class RequestGuard:
@@ -89,7 +92,7 @@ class RequestGuard:
                 _check_body(scope, body)
             except Refused as refused:
                 extra = {"field": refused.field} if refused.field is not None else {}
-                await _answer(send_with_id, refused.status, refused.code, refused.detail, **extra)
+                await _answer(send_with_id, refused.code, refused.detail, **extra)
                 return
             await self.app(scope, _replay(body, receive), send_with_id)
         except Exception:
@@ -98,8 +101,7 @@ class RequestGuard:
                 raise  # the answer is half sent: only dropping the connection can say so
             await _answer(
                 send_with_id,
-                500,
-                "internal_error",
+                ErrorCode.INTERNAL_ERROR,
                 f"an internal error occurred; it has been logged under request id {request_id}",
             )
         finally:
@@ -111,7 +113,7 @@ class RequestGuard:
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                raise Refused(400, "bad_request", "Content-Length is not a number")
+                raise Refused(ErrorCode.BAD_REQUEST, "Content-Length is not a number")
             if int(declared) > self.max_body_bytes:
                 raise _too_large(self.max_body_bytes)
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and not declared:
@@ -134,7 +136,7 @@ class RequestGuard:
 
 def _too_large(limit: int) -> Refused:
     return Refused(
-        413, "request_too_large", f"the request body is larger than the limit of {limit} bytes"
+        ErrorCode.REQUEST_TOO_LARGE, f"the request body is larger than the limit of {limit} bytes"
     )
 
 
@@ -153,15 +155,15 @@ def _replay(body: bytes | None, receive: Receive) -> Receive:
     return again
 
 
-async def _answer(send: Send, status: int, code: str, detail: str, **extra: Any) -> None:
+async def _answer(send: Send, code: ErrorCode, detail: str, **extra: Any) -> None:
     request_id = REQUEST_ID.get()
     if request_id is not None:
         extra.setdefault("request_id", request_id)
-    body = problem_bytes(status, code, detail, **extra)
+    body = problem_bytes(code, detail, **extra)
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": code.http_status,
             "headers": [
                 (b"content-type", PROBLEM.encode()),
                 (b"content-length", str(len(body)).encode()),
@@ -190,25 +192,26 @@ def _check_target(scope: Scope) -> None:
         try:
             unquote_to_bytes(bytes(raw_path)).decode("utf-8")
         except UnicodeDecodeError:
-            raise Refused(422, "validation_error", "the path is not UTF-8", field="path") from None
+            raise Refused(
+                ErrorCode.VALIDATION_ERROR, "the path is not UTF-8", field="path"
+            ) from None
     path = scope.get("path", "")
     found = control_character(path)
     if found is not None:
-        raise Refused(422, "validation_error", f"the path contains {found}", field="path")
+        raise Refused(ErrorCode.VALIDATION_ERROR, f"the path contains {found}", field="path")
     raw_query = bytes(scope.get("query_string", b""))
     try:
         query = raw_query.decode("utf-8")
         pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise Refused(
-            422, "validation_error", "the query string is not UTF-8", field="query"
+            ErrorCode.VALIDATION_ERROR, "the query string is not UTF-8", field="query"
         ) from None
     for name, value in pairs:
         found = control_character(name) or control_character(value)
         if found is not None:
             raise Refused(
-                422,
-                "validation_error",
+                ErrorCode.VALIDATION_ERROR,
                 f"query parameter {name!r}: contains {found}",
                 field=name if control_character(name) is None else "query",
             )
@@ -217,7 +220,9 @@ def _check_target(scope: Scope) -> None:
         found = control_character(text, allow="\t")
         if found is not None:
             name = bytes(key).decode("latin-1")
-            raise Refused(422, "validation_error", f"header {name}: contains {found}", field=name)
+            raise Refused(
+                ErrorCode.VALIDATION_ERROR, f"header {name}: contains {found}", field=name
+            )
 
 
 def _check_body(scope: Scope, body: bytes | None) -> None:
@@ -236,8 +241,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in seen:
             raise Refused(
-                400,
-                "duplicate_key",
+                ErrorCode.DUPLICATE_KEY,
                 f"the JSON body names {key!r} more than once; send each field once",
                 field=key,
             )
@@ -249,17 +253,16 @@ def _check_json(body: bytes) -> None:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise Refused(400, "malformed_json", "the body is not UTF-8 text") from None
+        raise Refused(ErrorCode.MALFORMED_JSON, "the body is not UTF-8 text") from None
     try:
         parsed = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise Refused(
-            400,
-            "malformed_json",
+            ErrorCode.MALFORMED_JSON,
             f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
         ) from None
     except RecursionError:
-        raise Refused(400, "malformed_json", "the JSON body is nested too deeply") from None
+        raise Refused(ErrorCode.MALFORMED_JSON, "the JSON body is nested too deeply") from None
     _check_json_strings(parsed, "", 0)
 
 
@@ -268,12 +271,12 @@ def _check_json_strings(value: Any, where: str, depth: int) -> None:
     in any string or key of the body, naming where. Other control characters are refused by the
     field types (`fenqi.api.text`), which know whether a field may hold a line break."""
     if depth > JSON_DEPTH_MAX:
-        raise Refused(400, "malformed_json", "the JSON body is nested too deeply")
+        raise Refused(ErrorCode.MALFORMED_JSON, "the JSON body is nested too deeply")
     if isinstance(value, str):
         found = control_character(value, allow=_BODY_ALLOWED)
         if found is not None:
             raise Refused(
-                422, "validation_error", f"{where or 'body'}: contains {found}", field=where
+                ErrorCode.VALIDATION_ERROR, f"{where or 'body'}: contains {found}", field=where
             )
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -302,12 +305,12 @@ def _check_form(body: bytes) -> None:
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
-        raise Refused(422, "validation_error", "the form is not UTF-8") from None
+        raise Refused(ErrorCode.VALIDATION_ERROR, "the form is not UTF-8") from None
     for name, value in pairs:
         found = control_character(name) or control_character(value, allow="\r\n\t")
         if found is not None:
             raise Refused(
-                422, "validation_error", f"form field {name!r}: contains {found}", field=name
+                ErrorCode.VALIDATION_ERROR, f"form field {name!r}: contains {found}", field=name
             )
 
 

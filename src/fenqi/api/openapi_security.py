@@ -23,7 +23,8 @@ SCHEMES: dict[str, dict[str, Any]] = {
         "scheme": "bearer",
         "bearerFormat": "sk_...",
         "description": "A shop's API key (`Authorization: Bearer sk_...`), shown once at "
-        "onboarding.",
+        "onboarding: live keys `sk_live_...`, test-mode keys `sk_test_...` (test data only, "
+        "in a book of its own: docs/api.md, Test mode).",
     },
     "shopperToken": {
         "type": "http",

@@ -65,7 +65,7 @@ def create_application(
     def work(conn: Connection) -> tuple[int, Any]:
         product = ctx.product(body.product)
         check_product_currency(product.name, product.currency, merchant_currency(conn, m.id))
-        return 201, apply(conn, ctx, m.id, body)
+        return 201, apply(conn, ctx, m.id, body.to_application())
 
     return idempotent(ctx, f"merchant:{m.id}", key, "POST /v1/applications", body, work)
 

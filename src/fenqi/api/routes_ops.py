@@ -25,39 +25,16 @@ from fenqi.api.deps import (
 from fenqi.api.problems import PROBLEM_RESPONSES, error_response
 from fenqi.api.text import IdNumberText, Line, PhoneText
 from fenqi.context import Context
-from fenqi.credit import checkout, customers, merchants, operations
+from fenqi.credit import customers, operations
 from fenqi.credit import service as credit
-from fenqi.credit.hardship import restructure
+from fenqi.credit.repayments import account_repayments
 from fenqi.privacy.audit import list_entries, record
 from fenqi.privacy.logins import LoginThrottled, sign_in
 from fenqi.privacy.staff import Permission, StaffUser
-from fenqi.webhooks.outbox import DeliveryStatus, list_deliveries, replay
+from fenqi.webhooks.outbox import DeliveryStatus, list_deliveries
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"], responses=PROBLEM_RESPONSES)
 P = Permission
-
-
-def _audit(
-    conn: Connection,
-    ctx: Context,
-    user: StaffUser,
-    action: str,
-    target_kind: str,
-    target_id: str | int,
-    reason: str = "",
-    **detail: Any,
-) -> None:
-    record(
-        conn,
-        ctx.clock,
-        actor_kind="staff",
-        actor_id=user.id,
-        action=action,
-        target_kind=target_kind,
-        target_id=target_id,
-        reason=reason,
-        detail=detail or None,
-    )
 
 
 @router.post(
@@ -98,9 +75,10 @@ def find_customers(
 ) -> dict[str, Any]:
     """Find shoppers by phone or ID number (matched by keyed hash); results are masked."""
     with ctx.engine.begin() as conn:
-        ids = customers.find(conn, ctx.keys, phone=phone, id_number=id_number)
-        _audit(conn, ctx, user, "customer.search", "customer", ",".join(map(str, ids)) or "-")
-        return {"items": [customers.masked(conn, ctx.keys, i) for i in ids]}
+        items = operations.find_customers(
+            conn, ctx.clock, ctx.keys, user.id, phone=phone, id_number=id_number
+        )
+        return {"items": items}
 
 
 @router.post("/customers/{customer_id}/reveal")
@@ -114,8 +92,9 @@ def reveal(
     """The unmasked identity; needs a reason, written to the audit log."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        plain = customers.reveal(conn, ctx.keys, customer_id)
-        _audit(conn, ctx, user, "customer.reveal_pii", "customer", customer_id, body.reason)
+        plain = operations.reveal_customer(
+            conn, ctx.clock, ctx.keys, user.id, customer_id, body.reason
+        )
         return 200, {"id": customer_id, **plain}
 
     return idempotent(
@@ -202,27 +181,16 @@ def hardship(
     """Restructure a delinquent balance into a new plan (re-aged), approved by this user."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        product = ctx.product(credit.get_account(conn, account_id)["product"])
-        plan_id = restructure(
+        plan_id = operations.hardship_plan(
             conn,
             ctx.clock,
-            product,
+            ctx.product,
+            user.id,
             account_id,
             body.terms,
             waive_charges=body.waive_charges,
+            reason=body.reason,
             client_id=staff_client_id(user.id, f"hardship:{account_id}", key),
-        )
-        _audit(
-            conn,
-            ctx,
-            user,
-            "account.hardship_plan",
-            "credit_account",
-            account_id,
-            body.reason,
-            plan_id=plan_id,
-            terms=body.terms,
-            waive_charges=body.waive_charges,
         )
         return 201, {"plan_id": plan_id, "credit_account_id": account_id, "terms": body.terms}
 
@@ -273,34 +241,8 @@ def list_repayments(
     user: StaffUser = Depends(allowed(P.CUSTOMER_READ_MASKED)),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
-    from sqlalchemy import select
-
-    from fenqi.store.schema.credit import repayments
-
     with ctx.engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(repayments)
-                .where(repayments.c.credit_account_id == account_id)
-                .order_by(repayments.c.id)
-                .limit(500)
-            )
-            .mappings()
-            .all()
-        )
-    return {
-        "items": [
-            {
-                k: (
-                    str(v)
-                    if k in ("business_date", "created_at", "reversed_at") and v is not None
-                    else v
-                )
-                for k, v in r.items()
-            }
-            for r in rows
-        ]
-    }
+        return {"items": account_repayments(conn, account_id)}
 
 
 @router.post("/accounts/{account_id}/repayments/{repayment_id}/reverse", status_code=201)
@@ -315,23 +257,14 @@ def reverse_a_repayment(
     """A repayment that bounced: what it paid is owed again where it was paid (audited)."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        entry = credit.reverse_repayment(
+        entry = operations.reverse_repayment(
             conn,
             ctx.clock,
+            user.id,
             account_id,
             repayment_id,
             body.reason,
             staff_client_id(user.id, f"repayment:{repayment_id}", key),
-        )
-        _audit(
-            conn,
-            ctx,
-            user,
-            "repayment.reverse",
-            "repayment",
-            repayment_id,
-            body.reason,
-            reversal_entry_id=entry,
         )
         return 201, {"repayment_id": repayment_id, "reversal_entry_id": entry}
 
@@ -355,18 +288,18 @@ def create_merchant(
     """Onboard a shop: its API key and webhook secret are shown in this response only."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        out = merchants.create_merchant(
+        out = operations.create_merchant(
             conn,
             ctx.clock,
+            ctx.keys,
+            user.id,
             body.id,
             body.name,
             body.category,
             body.webhook_url,
-            ctx.keys,
             allow_private=ctx.settings.webhook_allow_private_networks,
             currency=body.currency,
         )
-        _audit(conn, ctx, user, "merchant.create", "merchant", body.id)
         return 201, out
 
     return idempotent(
@@ -391,14 +324,14 @@ def payout(
     """Pay a shop what it is owed (its merchant payable), audited."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        paid = checkout.pay_out(
+        paid = operations.pay_out_merchant(
             conn,
             ctx.clock,
+            user.id,
             merchant_id,
             currency,
             staff_client_id(user.id, f"payout:{merchant_id}:{currency}", key),
         )
-        _audit(conn, ctx, user, "merchant.payout", "merchant", merchant_id, amount_fen=paid)
         return 201, {"merchant_id": merchant_id, "currency": currency, "paid_fen": paid}
 
     return idempotent(
@@ -442,8 +375,7 @@ def replay_event(
     ctx: Context = Depends(get_ctx),
 ) -> JSONResponse:
     def work(conn: Connection) -> tuple[int, Any]:
-        delivery_id = replay(conn, ctx.clock, event_id)
-        _audit(conn, ctx, user, "webhooks.replay", "webhook_event", event_id)
+        delivery_id = operations.replay_webhook_event(conn, ctx.clock, user.id, event_id)
         return 201, {"event_id": event_id, "delivery_id": delivery_id}
 
     return idempotent(

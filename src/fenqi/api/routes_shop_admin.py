@@ -6,7 +6,7 @@ idempotent replay); lists mask them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
@@ -27,9 +27,11 @@ from fenqi.api.text import Line
 from fenqi.context import Context
 from fenqi.credit.merchants import (
     KEY_EXPIRY_HOURS_MAX,
+    ensure_twin,
     list_api_keys,
     revoke_api_key,
     roll_api_keys,
+    shop_row,
 )
 from fenqi.webhooks import manage
 from fenqi.webhooks.manage import ROTATION_OVERLAP_HOURS_MAX
@@ -44,6 +46,12 @@ EVENTS_DESCRIPTION = (
 
 
 class ApiKeyIn(Body):
+    mode: Literal["live", "test"] | None = Field(
+        default=None,
+        description="The key's mode: `test` makes a test-mode key (sk_test_…; a live key may "
+        "make one, and the shop's test book is set up on the first); default: the calling "
+        "key's mode. A test key cannot make a live key (403).",
+    )
     expire_others_in_hours: int | None = Field(
         default=None,
         ge=0,
@@ -55,6 +63,7 @@ class ApiKeyIn(Body):
 
 class ApiKeyOut(BaseModel):
     id: int
+    livemode: bool = Field(description="False for a test-mode key (sk_test_…).")
     masked: str
     status: str  # active | expiring | expired | revoked
     created_at: str
@@ -117,10 +126,34 @@ def create_api_key(
     `expire_others_in_hours`, deploy it, and the old key stops working when that time is up
     (at most 7 days); `GET /v1/api-keys` shows whether the old key is still being used."""
 
-    def work(conn: Connection) -> tuple[int, Any]:
-        return 201, roll_api_keys(conn, ctx.clock, m.id, body.expire_others_in_hours)
+    book, twin = _key_book(ctx, m, body.mode)
 
-    return idempotent(ctx, _scope(m), key, "POST /v1/api-keys", body, work, sensitive=True)
+    def work(conn: Connection) -> tuple[int, Any]:
+        if twin is not None:  # a live key making the shop's test key: its twin in the test book
+            ensure_twin(conn, twin)
+        return 201, roll_api_keys(conn, book.clock, m.id, body.expire_others_in_hours)
+
+    return idempotent(book, _scope(m), key, "POST /v1/api-keys", body, work, sensitive=True)
+
+
+def _key_book(
+    ctx: Context, m: MerchantPrincipal, mode: str | None
+) -> tuple[Context, dict[str, Any] | None]:
+    """The book a new key is made in (its mode), and the shop's live row when a live key makes
+    a test key (to set up or refresh its twin in the test book)."""
+    if mode is None or (mode == "live") == ctx.livemode:
+        return ctx, None
+    if mode == "live":
+        raise ApiError("a test-mode key cannot make a live key", code="forbidden", http_status=403)
+    test = ctx.test_mode
+    if test is None:
+        raise ApiError(
+            "test mode is off on this server (no test book: FENQI_TEST_DATABASE_URL)",
+            code="test_mode_unavailable",
+            http_status=409,
+        )
+    with ctx.engine.connect() as conn:
+        return test, shop_row(conn, m.id)
 
 
 @router.get("/api-keys", response_model=ApiKeyList)

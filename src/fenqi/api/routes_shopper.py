@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from fenqi.api import schemas as s
 from fenqi.api.deps import (
@@ -27,7 +27,6 @@ from fenqi.credit import conversion, payoff, shop_scope, views
 from fenqi.credit import service as credit
 from fenqi.credit.credit_balance import pay_back_credit_balance
 from fenqi.credit.plans import PlanOffer
-from fenqi.store.schema.credit import credit_accounts
 from fenqi.webhooks.outbox import EventType, enqueue
 
 router = APIRouter(prefix="/v1/me", tags=["shopper"], responses=PROBLEM_RESPONSES)
@@ -75,13 +74,10 @@ def accounts(
 ) -> dict[str, Any]:
     """The shopper's credit accounts, in the paginated shape of every list."""
     after = decode_cursor(cursor)
-    c = credit_accounts.c
-    stmt = select(c.id).where(c.customer_ref == str(who.customer_id))
-    if after:
-        stmt = stmt.where(c.id < after if order == "desc" else c.id > after)
-    stmt = stmt.order_by(c.id.desc() if order == "desc" else c.id).limit(limit)
     with ctx.engine.connect() as conn:
-        ids = conn.execute(stmt).scalars().all()
+        ids = views.customer_account_ids(
+            conn, who.customer_id, limit, after, newest_first=order == "desc"
+        )
         items = [credit.account_summary(conn, i, ctx.clock.today()) for i in ids]
     from fenqi.api.deps import page
 

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fenqi.api.text import IdNumberText, Line, NameText, Paragraph, PhoneText
+from fenqi.credit.applications import Application
+from fenqi.credit.underwriting import Behaviour as ApplicantBehaviour
+from fenqi.privacy.consent import ConsentGiven
 from fenqi.risk.transaction import TRANSACTION_AMOUNT_FEN_MAX
 
 Fen = Field(ge=1, le=10**11, description="Amount in fen (integer minor units).")
@@ -29,7 +32,16 @@ class Problem(BaseModel):
 
 
 class ConsentIn(Body):
-    kind: Literal["bureau_inquiry", "shopping_data", "marketing"]
+    # the separate consents of issue 18 too: sensitive data, sharing with a named funder or
+    # bureau (scope), post-loan monitoring (docs/privacy.md)
+    kind: Literal[
+        "bureau_inquiry",
+        "shopping_data",
+        "marketing",
+        "bureau_monitoring",
+        "sensitive_data",
+        "sharing",
+    ]
     text_version: Line = Field(min_length=1, max_length=32)
     scope: Line = Field(min_length=1, max_length=200)
 
@@ -54,6 +66,28 @@ class ApplicationIn(Body):
     income_band: Literal["none", "lt3k", "3k_6k", "6k_10k", "10k_20k", "gt20k"]
     consents: list[ConsentIn] = Field(min_length=1, max_length=5)
     behaviour: Behaviour
+
+    def to_application(self) -> Application:
+        """The validated body as the credit service's own type (services take no HTTP
+        schemas)."""
+        b = self.behaviour
+        return Application(
+            product=self.product,
+            name=self.name,
+            id_number=self.id_number,
+            phone=self.phone,
+            income_band=self.income_band,
+            consents=tuple(ConsentGiven(c.kind, c.text_version, c.scope) for c in self.consents),
+            behaviour=ApplicantBehaviour(
+                account_age_days=b.account_age_days,
+                orders_12m=b.orders_12m,
+                spend_12m_fen=b.spend_12m_fen,
+                return_rate_bp=b.return_rate_bp,
+                other_lenders=b.other_lenders,
+                bureau_delinquent=b.bureau_delinquent,
+                identity_verified=b.identity_verified,
+            ),
+        )
 
 
 class ApplicationOut(BaseModel):
@@ -132,6 +166,14 @@ class ScheduleLineOut(BaseModel):
     total_fen: int
 
 
+class RateRegimeOut(BaseModel):
+    name: str | None  # None: no regime covers the product; fenqi's own cap applied
+    cap_bp: int
+    method: Literal["irr", "reg_z"]
+    rate_bp: int
+    source: str
+
+
 class PlanQuoteOut(BaseModel):
     plan: Literal["cycle", "installments"]
     terms: int
@@ -143,6 +185,7 @@ class PlanQuoteOut(BaseModel):
     annualized_rate_bp: int
     effective_annual_rate_bp: int
     schedule: list[ScheduleLineOut]
+    rate_regime: RateRegimeOut | None = None
 
 
 class QuoteOut(BaseModel):

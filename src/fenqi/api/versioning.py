@@ -20,11 +20,13 @@ behaviour within it (a pure ASGI middleware; docs/api.md, "Versioning").
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from email.utils import format_datetime
 
 from fenqi.api.middleware import App, Message, Receive, Scope, Send, _answer, _header
+from fenqi.error_codes import ErrorCode
 
 VERSION_HEADER = "Fenqi-Version"
 VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -45,13 +47,28 @@ VERSIONS: dict[str, Version] = {
     "2026-12-01": Version(
         "2026-12-01", "the first dated version: the API as it was when versioning began"
     ),
+    "2026-12-03": Version(
+        "2026-12-03",
+        "one error vocabulary (issue 22): one `code` per meaning, each answered with the status "
+        "fenqi/error_codes.py gives it (docs/api.md, Error codes)",
+    ),
 }
+# From this version on, a refusal is answered in the one vocabulary of `fenqi.error_codes`
+# (merged spellings, the code's own status); before it, as it was (`FenqiError.legacy_code`).
+ONE_ERROR_VOCABULARY = "2026-12-03"
+CURRENT_VERSION: ContextVar[str | None] = ContextVar("fenqi_api_version", default=None)
 DEFAULT_VERSION = "2026-12-01"
 
 
 def version_of(scope: Scope) -> str:
     """The version a request is served at (set by ApiVersion; the default outside /v1)."""
     return str(scope.get("fenqi.version", DEFAULT_VERSION))
+
+
+def current_version() -> str:
+    """The version of the request being served (in its context, threads included); the default
+    outside a /v1 request."""
+    return CURRENT_VERSION.get() or DEFAULT_VERSION
 
 
 def _midnight(day: date) -> datetime:
@@ -77,8 +94,7 @@ class ApiVersion:
             shown = name[:40] if VERSION_PATTERN.match(name) else repr(name[:40])
             await _answer(
                 send,
-                400,
-                "unsupported_version",
+                ErrorCode.UNSUPPORTED_VERSION,
                 f"{VERSION_HEADER}: {shown} {why}; supported: {known} (or send no header "
                 f"for {DEFAULT_VERSION})",
                 field=VERSION_HEADER,
@@ -99,7 +115,11 @@ class ApiVersion:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_version)
+        token = CURRENT_VERSION.set(version.name)
+        try:
+            await self.app(scope, receive, send_with_version)
+        finally:
+            CURRENT_VERSION.reset(token)
 
 
 def _retired(version: Version) -> bool:

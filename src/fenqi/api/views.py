@@ -21,4 +21,7 @@ def plan_quote(offer: PlanOffer) -> dict[str, Any]:
         "annualized_rate_bp": q.rate.nominal_bp,
         "effective_annual_rate_bp": q.rate.effective_bp,
         "schedule": q.to_dict()["schedule"],
+        # the rate regime the plan is held to and the rate as it measures it (a USD plan: the
+        # Regulation Z APR); docs/compliance.md
+        "rate_regime": q.regime.to_dict() if q.regime is not None else None,
     }

@@ -74,8 +74,16 @@ def _extreme(element: FunctionElement[int], compiler: Any, **kw: Any) -> str:
     return f"{name}({compiler.process(element.clauses, **kw)})"
 
 
-def smaller(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int]:
-    return _Least(a, b)
+def smaller(a: ColumnElement[int] | int, b: ColumnElement[int] | int) -> ColumnElement[int]:
+    return _Least(_whole(a), _whole(b))
+
+
+def larger(a: ColumnElement[int] | int, b: ColumnElement[int] | int) -> ColumnElement[int]:
+    return _Greatest(_whole(a), _whole(b))
+
+
+def _whole(value: ColumnElement[int] | int) -> ColumnElement[int]:
+    return literal(value, BigInteger) if isinstance(value, int) else value
 
 
 def isum(value: ColumnElement[int]) -> ColumnElement[int]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from fenqi.cli_support import clean_errors, context, print_json
+from fenqi.cli_support import clean_errors, context, live_only, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -122,6 +122,7 @@ def report(
 
     as_of = parse_month(month)
     with context() as ctx:
+        live_only(ctx, "fenqi bureau report")
         grace = {name: p.billing.grace_days for name, p in ctx.catalog.items()}
         with ctx.engine.begin() as conn:
             run = build_records(

@@ -83,11 +83,13 @@ def inquire(
     actor: str = "system",
 ) -> InquiryOutcome:
     now = clock.now()
-    standing = [
-        c
-        for c in list_consents(conn, customer_id, ConsentKind.BUREAU_INQUIRY, limit=1000)
-        if c.active_at(now)
-    ]
+    # post-loan monitoring needs its own consent (withdrawable apart from the application's)
+    kind = (
+        ConsentKind.BUREAU_MONITORING
+        if purpose == "post_loan_monitoring"
+        else ConsentKind.BUREAU_INQUIRY
+    )
+    standing = [c for c in list_consents(conn, customer_id, kind, limit=1000) if c.active_at(now)]
     if not standing:
         audit.record(
             conn,
@@ -101,7 +103,7 @@ def inquire(
             detail={"purpose": purpose},
         )
         raise NoAuthorization(
-            "authorization: no standing bureau_inquiry consent for this customer",
+            f"authorization: no standing {kind.value} consent for this customer",
             field="authorization",
         )
     consent = standing[-1]

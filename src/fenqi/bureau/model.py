@@ -56,8 +56,8 @@ class CreditReport:
     inquiries: tuple[ReportInquiry, ...]
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        return _dates_to_text(out)
+        out: dict[str, Any] = _dates_to_text(asdict(self))
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CreditReport:

@@ -12,7 +12,8 @@ For a date of account information (the last day of a month, after that night's e
 - amount past due: the unpaid principal, fee and interest of plan lines due on or after that
   oldest late date and on or before the reporting date (not revolving), when days past due > 0;
 - status: charged off, closed (with nothing owed), delinquent or current;
-- special comment: hardship (an open hardship plan); dispute (fenqi.bureau disputes, later);
+- special comment: dispute while a dispute by the subject is open (fenqi.bureau.disputes), else
+  hardship (an open hardship plan);
 - history: the records reported in earlier months (table bureau_records), so the 24-month
   payment history string is what was reported, month by month;
 - a record differing from one already reported for the same account and date is a correction.
@@ -61,6 +62,29 @@ OWED_CODES = (
     AccountCode.WRITTEN_OFF_RECEIVABLE,
 )
 FORMAT_OF_CURRENCY = {"CNY": "pboc", "USD": "metro2"}
+# a customer anonymized after the retention period (fenqi.privacy.rights) is no longer reported
+ERASED_PREFIX = "erased:"
+
+
+def corrected_fixes(conn: Connection, as_of: date) -> dict[int, dict[str, Any]]:
+    from fenqi.bureau.disputes import corrected_fixes as found
+
+    return found(conn, as_of)
+
+
+def fixed_record(record: AccountRecord, fix: dict[str, Any]) -> AccountRecord:
+    from fenqi.bureau.disputes import fixed_record as fixed
+
+    return fixed(record, fix)
+
+
+def disputed_accounts(conn: Connection) -> set[int]:
+    """Credit accounts with a dispute open (their records carry the dispute flag)."""
+    from fenqi.store.schema.compliance import bureau_disputes
+
+    d = bureau_disputes.c
+    found = conn.execute(select(d.credit_account_id).where(d.status == "open")).scalars()
+    return {int(i) for i in found}
 
 
 def ledger_owed_as_of(
@@ -173,8 +197,10 @@ def build_records(
     *,
     grace_of: dict[str, int] | None = None,
     zone: str = "Asia/Shanghai",
+    only: set[int] | None = None,
 ) -> ReportRun:
-    """Derive, store and notice this date's records (one transaction: the caller's)."""
+    """Derive, store and notice this date's records (one transaction: the caller's).
+    `only`: these credit accounts (a dispute's correction), not every account."""
     tz = ZoneInfo(zone)
     ca = credit_accounts
     accounts = (
@@ -194,6 +220,8 @@ def build_records(
             )
             .select_from(ca.join(customers, cast(customers.c.id, String) == ca.c.customer_ref))
             .where(ca.c.opened_at <= datetime.combine(as_of, datetime.max.time(), tz))
+            .where(ca.c.id.in_(only) if only is not None else ca.c.id.isnot(None))
+            .where(~customers.c.id_number_bidx.startswith(ERASED_PREFIX))
             .order_by(ca.c.id)
         )
         .mappings()
@@ -213,6 +241,8 @@ def build_records(
         for r in conn.execute(select(bureau_records).where(bureau_records.c.as_of == as_of))
     }
     noticed = {int(r.credit_account_id) for r in conn.execute(select(bureau_notices))}
+    disputed = disputed_accounts(conn)
+    fixes = corrected_fixes(conn, as_of)  # disputes corrected by an investigator's fix
     run = ReportRun(as_of)
     now = clock.now()
     for a in accounts:
@@ -252,11 +282,15 @@ def build_records(
             dpd=dpd if status is not ReportStatus.CLOSED else 0,
             status=status,
             charge_off_minor=charged.get(account_id, 0),
-            special_comment=SpecialComment.HARDSHIP if account_id in hardship else None,
+            special_comment=SpecialComment.DISPUTE
+            if account_id in disputed
+            else (SpecialComment.HARDSHIP if account_id in hardship else None),
             first_delinquency_on=a["past_due_since"] if dpd > 0 else None,
             birth_date=birth,
             history=_history(conn, account_id, as_of),
         )
+        if account_id in fixes:
+            record = fixed_record(record, fixes[account_id])
         before = reported.get(account_id)
         values = {
             "credit_account_id": account_id,

@@ -9,6 +9,7 @@ the webhook event included, is one transaction.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert
@@ -17,15 +18,29 @@ from fenqi.bureau import inquiry as bureau_inquiry
 from fenqi.credit import customers
 from fenqi.credit import service as credit
 from fenqi.credit.errors import CreditError
-from fenqi.credit.underwriting import application_record
+from fenqi.credit.underwriting import Behaviour, application_record
 from fenqi.privacy.consent import ConsentGiven, record_consents
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import applications
 from fenqi.webhooks.outbox import EventType, enqueue
 
 if TYPE_CHECKING:
-    from fenqi.api.schemas import ApplicationIn
     from fenqi.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """An application as the service takes it (the API validates `ApplicationIn` and turns it
+    into this; the simulator does the same)."""
+
+    product: str
+    name: str
+    id_number: str
+    phone: str
+    income_band: str
+    consents: tuple[ConsentGiven, ...]
+    behaviour: Behaviour
+
 
 OUTCOMES = {"approve": "approved", "decline": "declined", "refer": "review"}
 
@@ -33,7 +48,7 @@ OUTCOMES = {"approve": "approved", "decline": "declined", "refer": "review"}
 _INSERT = Prepared(insert(applications).returning(applications.c.id))  # built once, reused
 
 
-def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn) -> dict[str, Any]:
+def apply(conn: Connection, ctx: Context, merchant_id: str, body: Application) -> dict[str, Any]:
     clock = ctx.clock
     product = ctx.product(body.product)
     if not any(c.kind == "bureau_inquiry" for c in body.consents):
@@ -43,11 +58,7 @@ def apply(conn: Connection, ctx: Context, merchant_id: str, body: ApplicationIn)
     ident = customers.check_identity(body.name, body.id_number, body.phone, clock.today())
     customer_id, _ = customers.register(conn, clock, ctx.keys, ident, body.income_band, merchant_id)
     record_consents(
-        conn,
-        clock,
-        customer_id,
-        [ConsentGiven(c.kind, c.text_version, c.scope) for c in body.consents],
-        channel=f"merchant:{merchant_id}",
+        conn, clock, customer_id, list(body.consents), channel=f"merchant:{merchant_id}"
     )
     existing = credit.account_of(conn, str(customer_id), product.name)
     bureau = bureau_inquiry.for_application(conn, ctx, customer_id, ident.id_number)

@@ -22,6 +22,7 @@ from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.identity import validate_id_number, validate_mobile
 from fenqi.privacy.masking import mask_id_number, mask_name, mask_phone
 from fenqi.privacy.tokens import hash_token, new_token
+from fenqi.store.books import is_test_book
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.parties import customer_links, customers, sessions
 from fenqi.store.times import iso
@@ -203,7 +204,10 @@ def open_session(
     merchant_id: str | None,
     hours: int = SESSION_HOURS,
 ) -> tuple[str, Any]:
-    token = new_token("st" if subject_kind == "customer" else "ss")
+    if subject_kind != "customer":
+        token = new_token("ss")
+    else:  # a test-mode session (opened by a test key) says so: its requests go to the test book
+        token = new_token("st_test" if is_test_book(conn) else "st")
     expires = clock.now() + timedelta(hours=hours)
     conn.execute(
         insert(sessions).values(

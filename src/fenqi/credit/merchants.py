@@ -12,8 +12,10 @@ from fenqi.credit.errors import CreditError
 from fenqi.money import MINOR_UNITS
 from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.tokens import hash_token, new_token
+from fenqi.store.books import TEST_KEY_PREFIX, is_test_book
 from fenqi.store.schema.parties import merchant_api_keys, merchants
 from fenqi.store.times import iso, utc
+from fenqi.store.upsert import insert_ignore
 from fenqi.webhooks.endpoints import accept_url, new_secret, set_endpoint
 
 
@@ -73,7 +75,8 @@ def create_merchant(
 
 
 def issue_api_key(conn: Connection, clock: Clock, merchant_id: str) -> str:
-    key = new_token("sk")
+    """A new key (sk_live_… in the live book, sk_test_… in the test book), stored hashed."""
+    key = new_token("sk_test" if is_test_book(conn) else "sk_live")
     conn.execute(
         insert(merchant_api_keys).values(
             merchant_id=merchant_id,
@@ -147,6 +150,7 @@ def _key_view(row: Row[Any], now: datetime) -> dict[str, Any]:
         status = "expired"
     return {
         "id": row.id,
+        "livemode": not row.prefix.startswith(TEST_KEY_PREFIX),
         "masked": f"{row.prefix}…",  # the first characters only: enough to tell keys apart
         "status": status,
         "created_at": iso(row.created_at),
@@ -241,3 +245,26 @@ def revoke_api_key(conn: Connection, clock: Clock, merchant_id: str, key_id: int
         )
         row = conn.execute(select(merchant_api_keys).where(k.id == key_id)).one()
     return _key_view(row, now)
+
+
+# --- test mode: the shop's twin in the test book ---------------------------------------------
+
+
+def shop_row(conn: Connection, merchant_id: str) -> dict[str, Any]:
+    """The shop's row (live book), to copy into the test book as its twin."""
+    row = conn.execute(select(merchants).where(merchants.c.id == merchant_id)).mappings().one()
+    return dict(row)
+
+
+def ensure_twin(conn: Connection, shop: dict[str, Any]) -> None:
+    """The shop's twin in the test book (`conn`): the same id, name, category, currency and
+    status as `shop`, its live row (refreshed each time the shop makes a test key). Nothing
+    else is copied: keys, webhook endpoint and data of test mode are the twin's own."""
+    if not is_test_book(conn):
+        raise ValueError("a shop's twin lives in the test book only")
+    values = {c: shop[c] for c in ("name", "category", "currency", "status")}
+    # two first test keys at once: one inserts, the other finds the row (no unique violation)
+    insert_ignore(
+        conn, merchants, {"id": shop["id"], "created_at": shop["created_at"], **values}, ["id"]
+    )
+    conn.execute(update(merchants).where(merchants.c.id == shop["id"]).values(**values))

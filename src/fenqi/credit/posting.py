@@ -1,4 +1,5 @@
-"""Posting a business event to the ledger from the credit area: one balanced entry, asserted."""
+"""Posting a business event to the ledger from the credit area: one balanced entry, asserted;
+and the one mapping of a ledger refusal to the credit area's error (`ledger_refusal`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,21 @@ from sqlalchemy import Connection
 from fenqi.clock import Clock
 from fenqi.credit.errors import CreditError
 from fenqi.ledger import service as ledger
-from fenqi.ledger.entry import EntryRequest, PostingSpec
+from fenqi.ledger.entry import EntryRequest, EntryResult, PostingSpec
+
+
+def ledger_refusal(result: EntryResult, what: str, *, reversal: bool = False) -> CreditError:
+    """The error for an entry the ledger refused (a limit, a balance rule, an account): the
+    ledger's reason in the message and as `reject_code`; `ledger_rejected` (422) for a
+    posting, `reversal_refused` (409) for a reversal. Every credit operation maps a refusal
+    here (issue 22); a purchase's refusal is a decline instead (`credit/purchases.py`)."""
+    reason = str(result.reject_code)
+    return CreditError(
+        f"{what}: refused by the ledger ({reason})",
+        code="reversal_refused" if reversal else "ledger_rejected",
+        http_status=409 if reversal else 422,
+        reject_code=reason,
+    )
 
 
 def post(
@@ -36,9 +51,7 @@ def post(
         ),
     )
     if not result.ok:
-        raise CreditError(
-            f"{description}: refused by the ledger ({result.reject_code})", code="ledger_rejected"
-        )
+        raise ledger_refusal(result, description)
     return result.entry_id
 
 

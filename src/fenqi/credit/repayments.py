@@ -23,6 +23,7 @@ from fenqi.credit.owed import (
     outstanding_lines,
     pay_allocation,
 )
+from fenqi.credit.posting import ledger_refusal
 from fenqi.credit.recoveries import recovery_postings
 from fenqi.ledger import service as ledger
 from fenqi.ledger.chart import AccountCode
@@ -117,9 +118,7 @@ def repay(
         ),
     )
     if not result.ok:
-        raise CreditError(
-            f"repayment refused by the ledger: {result.reject_code}", code="ledger_rejected"
-        )
+        raise ledger_refusal(result, "repayment")
     close_paid_plans(conn, credit_account_id)
     by_kind = allocation.by_kind_fen
     stored = INSERT_REPAYMENT.run(
@@ -208,13 +207,8 @@ def reverse_repayment(
     result = ledger.reverse_entry(
         conn, clock, f"reverse-repayment:{client_id}", row["ledger_entry_id"], reason
     )
-    if not result.ok:
-        raise CreditError(
-            f"the ledger refused the reversal ({result.reject_code}); the credit "
-            "balance it paid may already be spent",
-            code="reversal_refused",
-            http_status=409,
-        )
+    if not result.ok:  # e.g. the credit balance it paid is already spent
+        raise ledger_refusal(result, f"reversal of repayment {repayment_id}", reversal=True)
     conn.execute(
         update(repayments).where(repayments.c.id == repayment_id).values(reversed_at=clock.now())
     )
@@ -234,3 +228,35 @@ def repayment_result(row: Any, replayed: bool = False) -> RepaymentResult:
         to_credit_balance_fen=row["to_credit_balance_fen"],
         replayed=replayed,
     )
+
+
+def repayment_of_entry(conn: Connection, entry_id: int) -> tuple[int, int] | None:
+    """(repayment id, credit account id) of the repayment whose ledger entry this is."""
+    row = conn.execute(
+        select(repayments.c.id, repayments.c.credit_account_id).where(
+            repayments.c.ledger_entry_id == entry_id
+        )
+    ).first()
+    return None if row is None else (int(row.id), int(row.credit_account_id))
+
+
+REPAYMENT_LIST_MAX = 500
+_DATE_COLUMNS = ("business_date", "created_at", "reversed_at")
+
+
+def account_repayments(conn: Connection, credit_account_id: int) -> list[dict[str, Any]]:
+    """An account's repayments, oldest first (at most REPAYMENT_LIST_MAX), dates as text."""
+    rows = (
+        conn.execute(
+            select(repayments)
+            .where(repayments.c.credit_account_id == credit_account_id)
+            .order_by(repayments.c.id)
+            .limit(REPAYMENT_LIST_MAX)
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        {k: str(v) if k in _DATE_COLUMNS and v is not None else v for k, v in r.items()}
+        for r in rows
+    ]

@@ -3,6 +3,9 @@
 `application_record` is pure: the policy fields of the decision flow (age, identity verified,
 blacklist, other lenders, bureau delinquency, tier, income, spend) and the model's features.
 `RiskUnderwriter` runs the risk engine's decider (model + JDM flow) and records the decision.
+`load_decider` loads the registry's model: it never trains one. A fresh installation gets its
+starter model from `fenqi.simulation.starter` (trained on synthetic applicants), called by
+`fenqi serve`, the demo build and the simulator, never by this service (issue 22).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from sqlalchemy import Connection
 from fenqi.clock import Clock
 
 if TYPE_CHECKING:
-    from fenqi.api.schemas import Behaviour
     from fenqi.credit.customers import Identity
     from fenqi.risk.decision import Decider
 
@@ -40,6 +42,20 @@ MODEL_FEATURES = (
     "return_rate_bp",
     "other_lenders",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """What the shop knows about the shopper (read by the decision flow); the API's
+    `ApplicationIn.behaviour` validates it at the boundary."""
+
+    account_age_days: int
+    orders_12m: int
+    spend_12m_fen: int
+    return_rate_bp: int
+    other_lenders: int = 0
+    bureau_delinquent: bool = False
+    identity_verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,23 +141,22 @@ class RiskUnderwriter:
         )
 
 
-def bootstrap_decider(
-    models_dir: Path, clock: Clock, flow_path: Path | None = None, seed: int = 7, rows: int = 8_000
-) -> Decider:
-    """The decider fenqi uses: the newest model in `models_dir`, or, when there is none yet,
-    a gradient-boosted model trained on a synthetic applicant sample (fenqi.simulation) so a
-    fresh installation can decide; operators replace it with a model trained on their data
-    (`fenqi risk train`)."""
+def load_decider(models_dir: Path, flow_path: Path | None = None) -> Decider:
+    """The decider fenqi uses: the registry's champion (or newest) model in `models_dir` and the
+    decision flow. An empty registry is an error that says how to get a model: this service
+    never trains one (`fenqi serve` trains the starter model before it serves, and operators
+    train on their own data with `fenqi risk train`)."""
     from fenqi.risk.decision import Decider
     from fenqi.risk.errors import ArtifactError
     from fenqi.risk.flow import load_flow
     from fenqi.risk.registry import load_model
-    from fenqi.risk.train import train_model
-    from fenqi.simulation.population import applicants
 
     try:
         model = load_model(models_dir)
-    except ArtifactError:
-        frame = applicants(rows, seed)[[*MODEL_FEATURES, "bad"]]
-        model = train_model(frame, "bad", "gbm", models_dir, clock, seed=seed)
+    except ArtifactError as exc:
+        raise ArtifactError(
+            f"no usable risk model in {models_dir} ({exc.message}): `fenqi serve` trains a "
+            "starter model there before it serves; or train one with `fenqi risk train`",
+            path=str(models_dir),
+        ) from exc
     return Decider(model, load_flow(flow_path))

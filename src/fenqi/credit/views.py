@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from fenqi.credit.lines import KINDS, line_from_row
 from fenqi.ledger.queries import history
+from fenqi.store.schema.credit import credit_accounts
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.credit import plan_lines as lines_t
 from fenqi.store.schema.ledger import ledger_accounts
@@ -66,7 +67,15 @@ def account_plans(conn: Connection, credit_account_id: int) -> list[dict[str, An
 
 
 def statements(conn: Connection, credit_account_id: int) -> list[dict[str, Any]]:
-    """What falls due on each due date (the billing run of issue 5 cuts formal statements)."""
+    """What falls due on each due date (the billing run of issue 5 cuts formal statements).
+    Each line discloses its plan's annualized rate (IRR, PBOC 2021 No. 3)."""
+    rates = dict(
+        conn.execute(
+            select(plans.c.id, plans.c.nominal_rate_bp).where(
+                plans.c.credit_account_id == credit_account_id
+            )
+        ).all()
+    )
     rows = (
         conn.execute(
             select(lines_t)
@@ -86,7 +95,8 @@ def statements(conn: Connection, credit_account_id: int) -> list[dict[str, Any]]
         s["due_fen"] += sum(d[f"{k.value}_fen"] for k in KINDS) - d["waived_fen"]
         s["paid_fen"] += d["paid_fen"]
         s["owed_fen"] += d["owed_fen"]
-        s["lines"].append({"plan_id": r["plan_id"], **d})
+        rate = rates.get(r["plan_id"])
+        s["lines"].append({"plan_id": r["plan_id"], **d, "annualized_rate_bp": rate})
     return list(out.values())
 
 
@@ -124,3 +134,16 @@ def ledger_lines(
             }
         )
     return out
+
+
+def customer_account_ids(
+    conn: Connection, customer_id: int, limit: int, after: int | None, newest_first: bool = True
+) -> list[int]:
+    """A customer's credit account ids, a page of `limit` after the cursor `after` (an id), newest
+    first or oldest first."""
+    c = credit_accounts.c
+    stmt = select(c.id).where(c.customer_ref == str(customer_id))
+    if after:
+        stmt = stmt.where(c.id < after if newest_first else c.id > after)
+    stmt = stmt.order_by(c.id.desc() if newest_first else c.id).limit(limit)
+    return [int(i) for i in conn.execute(stmt).scalars().all()]

@@ -163,13 +163,14 @@ def settle_cmd(
     against the ledger: exit 1 if they disagree."""
     from dataclasses import asdict
 
-    from fenqi.cli_support import context, parse_date
+    from fenqi.cli_support import context, live_only, parse_date
     from fenqi.funding.settlement import check_against_ledger, settle_day
 
     business_date = parse_date(day)
     assert business_date is not None
     catalog = _catalog()
     with context() as ctx, ctx.engine.begin() as conn:
+        live_only(ctx, "fenqi funding settle")
         figures = settle_day(conn, ctx.clock, catalog, business_date)
         mismatches = check_against_ledger(conn, catalog, business_date)
     rows = [asdict(f) for f in figures]
@@ -222,7 +223,7 @@ def export_cmd(
 ) -> None:
     """Write the partner's loan-level file for a date, as CSV and Parquet (loan id,
     disbursement, balance, status, DPD, repayments of the day; a control total row last)."""
-    from fenqi.cli_support import context, parse_date
+    from fenqi.cli_support import context, live_only, parse_date
     from fenqi.errors import FenqiError
     from fenqi.funding.files import export_files
 
@@ -235,6 +236,7 @@ def export_cmd(
             code="unknown_funder",
         )
     with context() as ctx, ctx.engine.connect() as conn:
+        live_only(ctx, "fenqi funding export")
         out = export_files(conn, partner, business_date, out_dir)
     figures = {
         "partner": partner,

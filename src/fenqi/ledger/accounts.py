@@ -315,7 +315,9 @@ def _balance_statement() -> Any:
 def get_balance(conn: Connection, account_id: int) -> AccountBalance:
     row = _BALANCE.run(conn, {"k_id": account_id}).mapping()
     if row is None:
-        raise LedgerError(f"account {account_id} not found", code="account_not_found")
+        raise LedgerError(
+            f"account {account_id} not found", code="not_found", legacy_code="account_not_found"
+        )
     total = {c: int(row[c]) + int(row[f"slots_{c}"]) for c in BALANCE_COLUMNS}
     return AccountBalance(
         account_id=row["id"],

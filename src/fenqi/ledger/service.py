@@ -305,7 +305,11 @@ def _open_pending(conn: Connection, pending_entry_id: int) -> tuple[str, list[di
         head = _ENTRY_STATUS.run(conn, {"k_id": pending_entry_id}).first()
         status, kind = (None, None) if head is None else head
     if kind != EntryKind.PENDING.value:
-        raise LedgerError(f"pending entry {pending_entry_id} not found", code="pending_not_found")
+        raise LedgerError(
+            f"pending entry {pending_entry_id} not found",
+            code="not_found",
+            legacy_code="pending_not_found",
+        )
     if status != EntryStatus.PENDING.value or not rows:
         raise LedgerError(
             f"pending entry {pending_entry_id} is already {status}",
@@ -477,7 +481,9 @@ def reverse_entry(
     digest = content_hash(EntryKind.REVERSAL, {"entry": entry_id, "reason": reason})
     row = conn.execute(select(ent.c.status).where(ent.c.id == entry_id)).first()
     if row is None:
-        raise LedgerError(f"entry {entry_id} not found", code="entry_not_found")
+        raise LedgerError(
+            f"entry {entry_id} not found", code="not_found", legacy_code="entry_not_found"
+        )
     already = conn.execute(
         select(ent.c.id, ent.c.client_id).where(ent.c.reverses_entry_id == entry_id)
     ).first()

@@ -33,6 +33,8 @@ class Quote:
     schedule: Schedule
     rate: AnnualizedRate
     pricing: Pricing
+    # the regime the plan was held to (fenqi.compliance.regimes); None on a Quote made by hand
+    regime: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         s = self.schedule
@@ -65,6 +67,7 @@ class Quote:
                 "xirr_bp": self.rate.xirr_bp,
                 "method": "IRR",
             },
+            **({"regime": self.regime.to_dict()} if self.regime is not None else {}),
         }
 
 
@@ -99,9 +102,17 @@ def quote(
     *,
     cap_bp: int,
     tier: str | None = None,
+    regime_date: date | None = None,
 ) -> Quote:
+    """Price a plan and hold it to the rate regime in force on the purchase date (or on
+    `regime_date`: product loading checks a reference purchase against today's regime).
+    `cap_bp` is the setting FENQI_APR_CAP_BP (fenqi.compliance.regimes)."""
     if amount_fen <= 0:
-        raise QuoteError(f"amount_fen: must be a positive number of fen, got {amount_fen}")
+        raise QuoteError(
+            f"amount_fen: must be a positive number of fen, got {amount_fen}",
+            code="invalid_amount",  # as everywhere else (issue 22)
+            legacy_code="quote_invalid",
+        )
     if amount_fen > product.limits.max_fen:
         raise QuoteError(
             f"amount_fen: {amount_fen} is above the product's largest limit "
@@ -117,5 +128,10 @@ def quote(
         amount_fen, pricing, purchase_date, due_dates(product, purchase_date, terms)
     )
     rate = annualized_rate(schedule, Decimal(repr(periods_per_year(product))))
-    check_rate_cap(rate, cap_bp, what=f"{product.name} {terms} periods")
-    return Quote(product.name, product.currency, terms, schedule, rate, pricing)
+    from fenqi.compliance.regimes import cap_in_force
+
+    held = cap_in_force(
+        product.currency, product.kind.value, regime_date or purchase_date, cap_bp, schedule, rate
+    )
+    check_rate_cap(rate, held.cap_bp, what=f"{product.name} {terms} periods", held=held)
+    return Quote(product.name, product.currency, terms, schedule, rate, pricing, held)

@@ -32,6 +32,9 @@ class ConsentKind(StrEnum):
     BUREAU_INQUIRY = "bureau_inquiry"  # query the shopper's credit report
     SHOPPING_DATA = "shopping_data"  # use the shop's data about the shopper in decisions
     MARKETING = "marketing"  # contact the shopper with offers
+    BUREAU_MONITORING = "bureau_monitoring"  # post-loan monitoring inquiries (issue 18)
+    SENSITIVE_DATA = "sensitive_data"  # separate consent for sensitive data (PIPL art. 29)
+    SHARING = "sharing"  # sharing with one funder or bureau, named in scope (PIPL art. 23)
 
 
 @dataclass(frozen=True)

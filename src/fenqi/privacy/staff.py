@@ -59,6 +59,7 @@ class Permission(StrEnum):
     STAFF_MANAGE = "staff.manage"
     BATCH_RUN = "batch.run"
     REPORTS_READ = "reports.read"
+    COMPLIANCE_CASES = "compliance.cases"  # credit-report disputes, data-subject requests
 
 
 P = Permission
@@ -110,6 +111,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.RISK_MODELS_READ,
                 P.ACCOUNT_FREEZE,
                 P.REPORTS_READ,
+                P.COMPLIANCE_CASES,
             }
         ),
         # Front line for shoppers and shops: finds a shopper (masked), freezes an account the

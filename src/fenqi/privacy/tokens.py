@@ -13,13 +13,16 @@ import re
 import secrets
 
 TOKEN_RANDOM_BYTES = 32
-_PREFIX = re.compile(r"[a-z][a-z0-9]{0,15}")
+_PREFIX = re.compile(r"[a-z][a-z0-9]{0,15}(?:_[a-z][a-z0-9]{0,7})?")  # "sk", "sk_test"
 
 
 def new_token(prefix: str) -> str:
     """A fresh token like "sk_3q2Vx..."; show it once, store hash_token(token)."""
     if not _PREFIX.fullmatch(prefix):
-        raise ValueError("token prefix: 1-16 lower-case letters and digits, starting with a letter")
+        raise ValueError(
+            "token prefix: 1-16 lower-case letters and digits, starting with a letter, "
+            "and an optional _qualifier (sk_test)"
+        )
     return f"{prefix}_{secrets.token_urlsafe(TOKEN_RANDOM_BYTES)}"
 
 

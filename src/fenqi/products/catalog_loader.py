@@ -39,18 +39,22 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return out or "(file)"
 
 
-def parse_product(data: dict[str, object], source: str, cap_bp: int) -> Product:
+def parse_product(
+    data: dict[str, object], source: str, cap_bp: int, on: date | None = None
+) -> Product:
     try:
         product = Product.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         rule = first["msg"].removeprefix("Value error, ")
         raise ProductError(source, _field(tuple(first["loc"])), rule) from None
-    check_product_caps(product, source, cap_bp)
+    check_product_caps(product, source, cap_bp, on)
     return product
 
 
-def check_product_caps(product: Product, source: str, cap_bp: int) -> None:
+def check_product_caps(product: Product, source: str, cap_bp: int, on: date | None = None) -> None:
+    """Every offered plan at a reference purchase, held to the rate regime in force on `on`
+    (the loading date; the reference date when not given)."""
     from fenqi.pricing.cap import RateCapExceeded
     from fenqi.pricing.quote import quote
 
@@ -58,9 +62,12 @@ def check_product_caps(product: Product, source: str, cap_bp: int) -> None:
     amount = max(amount, product.installments.min_amount_fen, 1)
     for index, term in enumerate(product.installments.terms):
         try:
-            quote(product, amount, term.count, REFERENCE_DATE, cap_bp=cap_bp)
+            quote(product, amount, term.count, REFERENCE_DATE, cap_bp=cap_bp, regime_date=on)
         except RateCapExceeded as exc:
             raise ProductError(source, f"installments.terms[{index}]", exc.message) from None
+    from fenqi.compliance.regimes import plain_cap_bp
+
+    cap_bp = plain_cap_bp(product.currency, product.kind.value, on or REFERENCE_DATE, cap_bp)
     yearly_bp = product.revolving.daily_rate_bp * DAYS_PER_YEAR
     if product.revolving.allowed and yearly_bp > Decimal(cap_bp):
         raise ProductError(
@@ -71,7 +78,7 @@ def check_product_caps(product: Product, source: str, cap_bp: int) -> None:
         )
 
 
-def load_product_file(path: Path, cap_bp: int) -> Product:
+def load_product_file(path: Path, cap_bp: int, on: date | None = None) -> Product:
     source = str(path)
     try:
         raw = path.read_bytes()
@@ -81,18 +88,21 @@ def load_product_file(path: Path, cap_bp: int) -> Product:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProductError(source, "(file)", f"not valid TOML: {exc}") from None
-    product = parse_product(data, source, cap_bp)
+    product = parse_product(data, source, cap_bp, on)
     if product.name != path.stem:
         raise ProductError(source, "name", f"must match the file name {path.stem!r}")
     return product
 
 
-def load_catalog(cap_bp: int, extra_dir: Path | None = None) -> dict[str, Product]:
-    """Shipped products, then an operator's folder whose files override them by name."""
+def load_catalog(
+    cap_bp: int, extra_dir: Path | None = None, on: date | None = None
+) -> dict[str, Product]:
+    """Shipped products, then an operator's folder whose files override them by name, each
+    held to the rate regime in force on `on` (the loading date)."""
     products: dict[str, Product] = {}
     for folder in [CATALOG_DIR, *([extra_dir] if extra_dir else [])]:
         for path in sorted(folder.glob("*.toml")):
-            product = load_product_file(path, cap_bp)
+            product = load_product_file(path, cap_bp, on)
             products[product.name] = product
     return products
 

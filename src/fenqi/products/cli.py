@@ -16,11 +16,13 @@ app = typer.Typer(no_args_is_help=True)
 @clean_errors
 def list_products(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The products in the catalog (shipped templates and FENQI_CATALOG_DIR)."""
+    from fenqi.clock import SystemClock
     from fenqi.products.catalog_loader import load_catalog
     from fenqi.settings import get_settings
 
     settings = get_settings()
-    catalog = load_catalog(settings.apr_cap_bp, settings.catalog_dir)
+    today = SystemClock(settings.timezone).today()
+    catalog = load_catalog(settings.apr_cap_bp, settings.catalog_dir, on=today)
     rows: list[dict[str, Any]] = [
         {
             "name": p.name,
@@ -65,10 +67,13 @@ def list_products(as_json: bool = typer.Option(False, "--json", help="Print JSON
 @clean_errors
 def check(path: Path = typer.Argument(..., help="A product TOML file.")) -> None:
     """Validate a product file: exit 0 if valid, non-zero with the file, field and rule if not."""
+    from fenqi.clock import SystemClock
     from fenqi.products.catalog_loader import load_product_file
     from fenqi.settings import get_settings
 
-    product = load_product_file(path, get_settings().apr_cap_bp)
+    settings = get_settings()
+    today = SystemClock(settings.timezone).today()  # held to the rate regime in force today
+    product = load_product_file(path, settings.apr_cap_bp, on=today)
     typer.echo(
         f"ok: {path} defines product {product.name!r} "
         f"({len(product.installments.terms)} plans within the rate cap)"

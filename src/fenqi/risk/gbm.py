@@ -338,9 +338,10 @@ class GbmModel:
                     self._row_predictor = None
         if self._row_predictor is not None:
             return self._row_predictor.contributions(row)
-        return np.asarray(
+        contributions: np.ndarray = np.asarray(
             self.booster.predict(row.reshape(1, -1), pred_contrib=True, num_threads=1)
         )[0]
+        return contributions
 
     def raw_score(self, matrix: np.ndarray) -> np.ndarray:
         return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=np.float64)

@@ -57,7 +57,8 @@ class LoadedModel:
         return self.model.predict_pd(self.matrix(frame))
 
     def score(self, pd_: np.ndarray) -> np.ndarray:
-        return np.rint(self.model.scale.score_from_pd(pd_)).astype(np.int64)
+        scores: np.ndarray = np.rint(self.model.scale.score_from_pd(pd_)).astype(np.int64)
+        return scores
 
     def explain(self, record: dict[str, Any], top_n: int = REASONS_MAX) -> Explained:
         return self.model.explain_row(self._encoder.encode(record), top_n)

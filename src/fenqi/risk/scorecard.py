@@ -336,7 +336,8 @@ class ScorecardModel:
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         """The published score: the sum of each characteristic's integer points."""
-        return self.points_matrix(matrix).sum(axis=1)
+        total: np.ndarray = self.points_matrix(matrix).sum(axis=1)
+        return total
 
     def log_odds_bad(self, matrix: np.ndarray) -> np.ndarray:
         return (self.scale.offset - self.score(matrix)) / self.scale.factor

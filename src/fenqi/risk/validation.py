@@ -214,7 +214,8 @@ def _decile_edges(column: np.ndarray) -> list[float]:
     present = column[~np.isnan(column)]
     if len(present) == 0:
         return []
-    return np.unique(np.quantile(present, np.linspace(0.1, 0.9, 9))).tolist()
+    edges: list[float] = np.unique(np.quantile(present, np.linspace(0.1, 0.9, 9))).tolist()
+    return edges
 
 
 def feature_reference(matrix: np.ndarray, specs: Sequence[FeatureSpec]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from fenqi.errors import FenqiError
 from fenqi.privacy.staff import Role, create_staff
 from fenqi.simulation.market import SimConfig, Simulation
 from fenqi.simulation.runner import TARGET, ledger_checks, training_table
+from fenqi.simulation.starter import ensure_starter_model
 from fenqi.store.schema.credit import credit_accounts
 
 DEMO_SHOP_ID = "demo-shop"
@@ -65,6 +66,7 @@ def build(ctx: Context, spec: DemoSpec, today: date, say: Step, tick: Tick) -> d
         start=today - timedelta(days=round(spec.months * 30.4)),
     )
     say("risk model: the bootstrap model decides the first applications")
+    ensure_starter_model(ctx.settings.models_dir, ctx.clock)
     _ = ctx.underwriter
     say(f"marketplace: {spec.shoppers:,} shoppers over {spec.months} months")
     sim = Simulation(ctx, config, tick)
@@ -82,7 +84,7 @@ def build(ctx: Context, spec: DemoSpec, today: date, say: Step, tick: Tick) -> d
         shoppers = []
         for i in _good_shoppers(sim, conn):
             body = sim.application_body(i)
-            out = apply(conn, ctx, DEMO_SHOP_ID, body)  # links the shop
+            out = apply(conn, ctx, DEMO_SHOP_ID, body.to_application())  # links the shop
             shoppers.append(
                 {
                     "customer_id": int(out["customer_id"]),

@@ -42,6 +42,7 @@ from fenqi.errors import FenqiError
 from fenqi.products.model import ProductKind
 from fenqi.simulation import checkpoint
 from fenqi.simulation import distributions as dist
+from fenqi.simulation.starter import ensure_starter_model
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import plan_lines
 from fenqi.store.schema.parties import merchants
@@ -187,6 +188,8 @@ class Simulation:
         self.day_done = day_done
         self.ctx = ctx
         self.clock: FixedClock = ctx.clock
+        # a fresh registry gets the starter model (synthetic applicants) before anything decides
+        ensure_starter_model(ctx.settings.models_dir, ctx.clock)
         self.config = config
         self.progress = progress
         self.product = ctx.product(config.product)
@@ -387,7 +390,7 @@ class Simulation:
         def one(conn: Connection, i: int) -> None:
             body = self.application_body(i)
             shop = self._shop_for(i, _unit(self.config.seed, i, 7))
-            out = apply(conn, self.ctx, shop.id, body)
+            out = apply(conn, self.ctx, shop.id, body.to_application())
             self.counts.applications += 1
             st.customer_of[i] = out["customer_id"]
             if out["outcome"] == "approved" and out["credit_account_id"]:

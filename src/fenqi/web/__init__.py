@@ -27,7 +27,7 @@ def _plotly_js() -> str:
 
 def mount_console(app: FastAPI) -> None:
     """Add /console, /shop and /wallet to `app` (whose state holds the Context)."""
-    from fenqi.web import demo_webhooks, routes_console, routes_shop
+    from fenqi.web import demo_webhooks, routes_console, routes_shop, routes_test_mode
     from fenqi.web.api_docs import mount_api_docs
     from fenqi.web.render import page
 
@@ -44,6 +44,7 @@ def mount_console(app: FastAPI) -> None:
 
     app.include_router(routes_console.router)
     app.include_router(routes_shop.router)
+    app.include_router(routes_test_mode.router)
     app.include_router(demo_webhooks.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 

@@ -85,7 +85,8 @@ def _received(request: Request) -> deque[dict[str, Any]]:
     state = request.app.state
     if not hasattr(state, "demo_webhooks"):
         state.demo_webhooks = deque(maxlen=RECEIVED_MAX)
-    return state.demo_webhooks
+    received: deque[dict[str, Any]] = state.demo_webhooks
+    return received
 
 
 @router.post(PATH + "/{merchant_id}")

@@ -22,7 +22,7 @@ from fenqi.analytics import (
 )
 from fenqi.analytics.decisions import PSI_MIN_DECISIONS
 from fenqi.api.text import ID_MAX, BookDate, ConsoleId, Line, Paragraph
-from fenqi.credit import customers
+from fenqi.credit import customers, operations
 from fenqi.errors import FenqiError
 from fenqi.money import parse_yuan
 from fenqi.privacy.audit import record
@@ -59,8 +59,10 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("Risk models", "/console/models", (P.RISK_MODELS_READ,)),
     ("Batch runs", "/console/batch", (P.BATCH_RUN, P.REPORTS_READ)),
     ("Funding", "/console/funding", (P.REPORTS_READ,)),  # web/routes_funding.py
+    ("Compliance", "/console/compliance", (P.COMPLIANCE_CASES, P.REPORTS_READ)),
     ("Webhooks", "/console/webhooks", (P.WEBHOOKS_REPLAY,)),
     ("Audit log", "/console/audit", (P.AUDIT_READ,)),
+    ("Test mode", "/console/test-mode", (P.REPORTS_READ,)),  # web/routes_test_mode.py
 )
 
 
@@ -71,22 +73,6 @@ def nav_for(console: Console) -> list[tuple[str, str]]:
 def _page(request: Request, console: Console, template: str, **context: Any) -> HTMLResponse:
     return page(
         request, template, console=console, nav=nav_for(console), path=request.url.path, **context
-    )
-
-
-def _audit(
-    conn: Any, request: Request, console: Console, action: str, kind: str, target: Any, **kw: Any
-) -> None:
-    record(
-        conn,
-        ctx_of(request).clock,
-        actor_kind="staff",
-        actor_id=console.user.id,
-        action=action,
-        target_kind=kind,
-        target_id=target,
-        reason=kw.pop("reason", ""),
-        detail=kw or None,
     )
 
 
@@ -248,18 +234,14 @@ def shopper_search(
     error = None
     try:
         with ctx.engine.begin() as conn:
-            ids = customers.find(
-                conn, ctx.keys, phone=phone.strip() or None, id_number=id_number.strip() or None
-            )
-            _audit(
+            results = operations.find_customers(
                 conn,
-                request,
-                console,
-                "customer.search",
-                "customer",
-                ",".join(map(str, ids)) or "-",
+                ctx.clock,
+                ctx.keys,
+                console.user.id,
+                phone=phone.strip() or None,
+                id_number=id_number.strip() or None,
             )
-            results = [customers.masked(conn, ctx.keys, i) for i in ids]
     except FenqiError as exc:
         error = str(exc)
     return _page(request, console, "shoppers.html", results=results, error=error, searched=True)
@@ -279,7 +261,9 @@ def shopper(
             return _page(request, console, "not_found.html", what=f"shopper {customer_id}")
         accounts = queries.shopper_accounts(conn, customer_id, ctx.clock.today())
         apps = queries.shopper_applications(conn, customer_id)
-        _audit(conn, request, console, "customer.view", "customer", customer_id)
+        operations.audit_staff(
+            conn, ctx.clock, console.user.id, "customer.view", "customer", customer_id
+        )
     return _page(
         request, console, "shopper.html", person=person, accounts=accounts, applications=apps
     )
@@ -305,15 +289,8 @@ def reveal(
             error="Say why you need to see this shopper's identity.",
         )
     with ctx.engine.begin() as conn:
-        plain = customers.reveal(conn, ctx.keys, customer_id)
-        _audit(
-            conn,
-            request,
-            console,
-            "customer.reveal_pii",
-            "customer",
-            customer_id,
-            reason=reason.strip(),
+        plain = operations.reveal_customer(
+            conn, ctx.clock, ctx.keys, console.user.id, customer_id, reason.strip()
         )
     return page(
         request, "_reveal.html", plain=plain, customer_id=customer_id, console=console, error=None
@@ -353,8 +330,6 @@ def account_status(
 ) -> Response:
     """Freeze, unfreeze or close a credit account, for a stated reason (audited, as the API's
     `POST /v1/ops/accounts/{id}/{action}`)."""
-    from fenqi.credit import operations
-
     if action not in ACCOUNT_ACTIONS:
         return _account_result(
             request, console, account_id, f"Choose one of {', '.join(ACCOUNT_ACTIONS)}.", 400
@@ -382,8 +357,6 @@ def account_limit(
 ) -> Response:
     """Set a credit account's limit, for a stated reason (audited with the old and new limit, as
     the API's `POST /v1/ops/accounts/{id}/limit`)."""
-    from fenqi.credit import operations
-
     try:
         limit_fen = parse_yuan(limit_yuan)
     except ValueError as error:
@@ -509,20 +482,11 @@ def replay(
     event_id: Annotated[Line, Path(min_length=1, max_length=64)],
     console: Console = Depends(posted(P.WEBHOOKS_REPLAY)),
 ) -> Response:
-    from fenqi.webhooks.outbox import replay as replay_event
-
     ctx = ctx_of(request)
     try:
         with ctx.engine.begin() as conn:
-            delivery_id = replay_event(conn, ctx.clock, event_id[:64])
-            _audit(
-                conn,
-                request,
-                console,
-                "webhooks.replay",
-                "webhook_event",
-                event_id[:64],
-                delivery_id=delivery_id,
+            delivery_id = operations.replay_webhook_event(
+                conn, ctx.clock, console.user.id, event_id[:64]
             )
         message = f"Event {event_id} queued again as delivery {delivery_id}."
     except FenqiError as exc:

@@ -35,7 +35,7 @@ def next_delay_seconds(
     assert attempt >= 1, "attempt counts failed attempts, from 1"
     assert base_seconds >= 1 and cap_seconds >= 1
     doublings = min(attempt - 1, DOUBLINGS_MAX)
-    raw = base_seconds * (2**doublings) * (1000 + jitter_permille(delivery_id)) // 1000
+    raw = base_seconds * (1 << doublings) * (1000 + jitter_permille(delivery_id)) // 1000
     return min(raw, cap_seconds)
 
 

@@ -102,11 +102,11 @@ def list_cmd(
 @app.command("replay")
 @clean_errors
 def replay_cmd(event_id: str = typer.Argument(..., help="The event id, evt_...")) -> None:
-    """Queue a delivered or dead-lettered event again (a new delivery)."""
-    from fenqi.webhooks.outbox import replay
+    """Queue a delivered or dead-lettered event again (a new delivery), audited as the CLI."""
+    from fenqi.credit.operations import CLI, replay_webhook_event
 
     with context() as ctx, ctx.engine.begin() as conn:
-        delivery_id = replay(conn, ctx.clock, event_id)
+        delivery_id = replay_webhook_event(conn, ctx.clock, CLI, event_id)
     typer.echo(f"event {event_id} queued again as delivery {delivery_id}")
 
 

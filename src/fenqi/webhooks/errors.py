@@ -18,7 +18,8 @@ class InvalidEvent(WebhookError):
 
 
 class EventNotFound(WebhookError):
-    code = "webhook_event_not_found"
+    code = "not_found"
+    legacy_code = "webhook_event_not_found"  # before API version 2026-12-03
     http_status = 404
 
 

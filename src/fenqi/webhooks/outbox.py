@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from fenqi.clock import Clock
+from fenqi.store.books import is_test_book
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.webhooks import (
     webhook_deliveries,
@@ -135,12 +136,20 @@ def new_event_id() -> str:
     return EVENT_ID_PREFIX + secrets.token_hex(12)
 
 
-def build_body(event_id: str, event_type: str, created_at: datetime, data: dict[str, Any]) -> str:
-    """The envelope {"id", "type", "created_at", "data"} as compact JSON text."""
+def build_body(
+    event_id: str,
+    event_type: str,
+    created_at: datetime,
+    data: dict[str, Any],
+    livemode: bool = True,
+) -> str:
+    """The envelope {"id", "type", "created_at", "livemode", "data"} as compact JSON text
+    (`livemode` false for an event of the test book: docs/api.md, "Test mode")."""
     envelope = {
         "id": event_id,
         "type": event_type,
         "created_at": format_instant(created_at),
+        "livemode": livemode,
         "data": data,
     }
     try:
@@ -178,7 +187,7 @@ def enqueue(
     _validate(merchant_id, event_type, data)
     now = as_utc(clock.now())
     event_id = new_event_id()
-    body = build_body(event_id, event_type, now, data)
+    body = build_body(event_id, event_type, now, data, not is_test_book(conn))
     params = {
         "event_id": event_id,
         "merchant_id": merchant_id,

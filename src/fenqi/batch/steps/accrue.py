@@ -31,7 +31,7 @@ from fenqi.batch.steps.common import (
     temp_table,
 )
 from fenqi.batch.steps.snapshot import snapshot, take_snapshot
-from fenqi.credit.billing import daily_ppm
+from fenqi.credit.billing import daily_ppm, round_charge
 from fenqi.ledger.bulk import post_journal
 from fenqi.ledger.chart import AccountCode
 from fenqi.money import BP_PER_UNIT
@@ -69,8 +69,8 @@ def accrue(conn: Connection, run: RunFacts, part: Partition) -> Result:
         lambda p: daily_ppm(p.revolving.daily_rate_bp) if p.revolving.allowed else 0,
         s.product,
     )
-    interest = (s.revolving_principal * interest_ppm + 500_000) // 1_000_000
-    penalty = (s.penalty_ppm + 500_000) // 1_000_000
+    interest = round_charge(s.revolving_principal * interest_ppm)
+    penalty = round_charge(s.penalty_ppm)  # Σ overdue × rate: one rounding per account
     for kind, day_charge, base in (
         ("interest", interest, s.revolving_principal),
         ("penalty", penalty, s.penalty_ppm),

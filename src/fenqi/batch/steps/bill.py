@@ -11,7 +11,6 @@ from sqlalchemy import (
     Connection,
     FromClause,
     and_,
-    case,
     func,
     insert,
     literal,
@@ -20,12 +19,12 @@ from sqlalchemy import (
     update,
 )
 
-from fenqi.batch.sql import Partition, isum, non_negative, smaller
+from fenqi.batch.sql import Partition, isum, larger, non_negative, smaller
 from fenqi.batch.steps.common import Result, RunFacts, fresh_table, product_lines, temp_table
 from fenqi.batch.steps.snapshot import in_product, snapshot, take_snapshot
+from fenqi.credit.billing import minimum_payment_rule
 from fenqi.ledger.bulk import post_rows
 from fenqi.ledger.chart import AccountCode
-from fenqi.money import BP_PER_UNIT
 from fenqi.products.model import Product, ProductKind
 from fenqi.store.schema.batch import accruals, statements
 from fenqi.store.schema.credit import UNBILLED_WITH_CHARGES, plan_income
@@ -153,7 +152,8 @@ def _cut_statements(conn: Connection, run: RunFacts, product: Product, due: date
 
     Each account's figures are worked out once, in a materialized CTE, and the minimum payment
     from them: neither database eliminates the common subexpressions of one SELECT, and the
-    total appears five times in the minimum's rule."""
+    total appears more than once in the minimum's rule (`credit.billing.minimum_payment_rule`,
+    the same function the Python uses)."""
     s = snapshot.c
     owed = {
         kind: accruals.alias(f"owed_{kind}") for kind in ("interest", "penalty")
@@ -183,10 +183,14 @@ def _cut_statements(conn: Connection, run: RunFacts, product: Product, due: date
         .prefix_with("MATERIALIZED")
     )
     f = figures.c
-    keep_bp = BP_PER_UNIT - product.minimum_payment.principal_bp
-    minimum = f.total - f.revolvable * keep_bp // BP_PER_UNIT
-    floor_fen = product.minimum_payment.floor_fen
-    minimum = case((minimum < floor_fen, smaller(literal(floor_fen), f.total)), else_=minimum)
+    minimum = minimum_payment_rule(
+        f.total,
+        f.revolvable,
+        product.minimum_payment.principal_bp,
+        product.minimum_payment.floor_fen,
+        smaller=smaller,
+        larger=larger,
+    )
     inserted = conn.execute(
         insert(statements).from_select(
             [

@@ -30,11 +30,11 @@ from fenqi.batch.sql import (
     UNPAID_PRINCIPAL,
     Partition,
     isum,
-    non_negative,
+    larger,
     smaller,
 )
 from fenqi.batch.steps.common import RunFacts, analyze, ensure_table, per_product, temp_table
-from fenqi.credit.billing import PPM_PER_BP, daily_ppm
+from fenqi.credit.billing import capped_penalty_rule, daily_ppm
 from fenqi.products.model import Product
 from fenqi.store.schema import BigId
 from fenqi.store.schema.credit import credit_accounts as ca
@@ -86,8 +86,9 @@ def take_snapshot(conn: Connection, run: RunFacts, part: Partition) -> None:
 
     not_revolving = lines.c.revolving_since.is_(None)
     penalty_ppm = per_product(run, lambda p: daily_ppm(p.late_fee.daily_rate_bp), product)
-    room = (literal(run.cap_bp) - plans.c.nominal_rate_bp) * PPM_PER_BP // 365
-    rate = smaller(penalty_ppm, non_negative(room))
+    rate = capped_penalty_rule(
+        penalty_ppm, plans.c.nominal_rate_bp, literal(run.cap_bp), smaller=smaller, larger=larger
+    )
     overdue_before = per_product(run, lambda p: day - timedelta(days=p.billing.grace_days), product)
     stmt: list[Any] = [literal(0)] * 4
     if stmt_dues:

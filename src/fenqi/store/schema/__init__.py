@@ -24,7 +24,9 @@ def load_all() -> MetaData:
     """Import every area's table module so metadata knows all tables."""
     from fenqi.store.schema import (  # noqa: F401
         batch,
+        books,
         bureau,
+        compliance,
         credit,
         funding,
         ledger,

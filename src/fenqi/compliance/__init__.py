@@ -1,0 +1,1 @@
+"""Compliance (issue 18): rate regimes and disclosure, regulatory reports."""
