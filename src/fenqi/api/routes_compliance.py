@@ -116,7 +116,7 @@ def _refused(
         detail={"code": exc.code},
     )
     safe = {k: v for k, v in exc.detail.items() if isinstance(v, str | int | float | bool)}
-    return exc.http_status, problem_body(exc.http_status, exc.code, exc.message, **safe)
+    return exc.http_status, problem_body(exc.code, exc.message, status=exc.http_status, **safe)
 
 
 def _open_dispute(
@@ -198,9 +198,10 @@ def _rights_call(
 ) -> JSONResponse:
     def work(conn: Connection) -> tuple[int, Any]:
         try:
-            return fn(conn)
+            answer: tuple[int, Any] = fn(conn)
+            return answer
         except rights.Refused as exc:  # recorded and audited by the service: keep it
-            return exc.http_status, problem_body(exc.http_status, exc.code, exc.message)
+            return exc.http_status, problem_body(exc.code, exc.message, status=exc.http_status)
 
     return idempotent(ctx, scope, key, route, body, work, sensitive=sensitive)
 
@@ -382,7 +383,7 @@ def shopper_consent(
     `scope`; marketing; bureau monitoring), recorded with the wording version shown."""
 
     def work(conn: Connection) -> tuple[int, Any]:
-        if body.kind == ConsentKind.SHARING and not body.scope:
+        if body.kind == ConsentKind.SHARING.value and not body.scope:
             raise rights.RightsError("scope: name the funder or bureau shared with", field="scope")
         c = record_consent(
             conn,

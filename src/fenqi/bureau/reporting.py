@@ -75,7 +75,8 @@ def corrected_fixes(conn: Connection, as_of: date) -> dict[int, dict[str, Any]]:
 def fixed_record(record: AccountRecord, fix: dict[str, Any]) -> AccountRecord:
     from fenqi.bureau.disputes import fixed_record as fixed
 
-    return fixed(record, fix)
+    corrected: AccountRecord = fixed(record, fix)
+    return corrected
 
 
 def disputed_accounts(conn: Connection) -> set[int]:
