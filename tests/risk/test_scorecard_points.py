@@ -237,3 +237,14 @@ def test_an_artifact_saved_before_integer_points_scores_as_it_was_validated(
     np.testing.assert_allclose(model.predict_pd(matrix), exact, rtol=1e-9)
     points = model.points_matrix(matrix)
     assert not np.array_equal(points, np.rint(points))
+
+
+def test_recalibrate_does_not_blame_a_flag_the_user_never_passed(
+    trained: LoadedModel, credit_frame: pd.DataFrame
+) -> None:
+    coded = credit_frame.assign(
+        outcome=(credit_frame["outcome"] == "bad").map({True: "B", False: "G"})
+    )
+    with pytest.raises(BadDataError) as refused:
+        recalibrate(trained.path, CLOCK, by="ana", frame=coded, target_column="outcome")
+    assert "--bad-value" not in str(refused.value) and "the model's bad label" in str(refused.value)
