@@ -161,10 +161,10 @@ def _from_sample(
     if target_column is None:
         raise BadDataError("--data needs --target")
     manifest = source.manifest
-    source = "--bad-value"
+    named_by = "--bad-value"
     if bad_value is None and manifest["target"]["column"] == target_column:
-        bad_value, source = manifest["target"]["bad_label"], "the model's bad label"
-    target = resolve_target(frame, target_column, bad_value, source)
+        bad_value, named_by = manifest["target"]["bad_label"], "the model's bad label"
+    target = resolve_target(frame, target_column, bad_value, named_by)
     y = target_vector(frame, target)
     matrix = source.matrix(frame)
     return for_sample(source.model, matrix, y, fit_slope), matrix, y  # type: ignore[arg-type]
