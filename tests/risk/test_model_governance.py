@@ -58,13 +58,19 @@ def _by_characteristic(model: object) -> dict[str, list[dict[str, float]]]:
 
 def test_no_scorecard_ships_with_a_wrong_sign_by_default() -> None:
     prepared = prepare(collinear(), "y")
+    # Without the L2 penalty (which by itself keeps b's coefficient just below 0 here).
     kept = fit_scorecard(
-        prepared.matrix, prepared.y, prepared.specs, ScorecardParams(drop_wrong_sign=False)
+        prepared.matrix,
+        prepared.y,
+        prepared.specs,
+        ScorecardParams(drop_wrong_sign=False, l2=0.0),
     )
     assert (kept.coefficients > 0).any()  # the trap springs when allowed
     assert not _points_follow_bad_rates(kept)
     assert any("wrong sign" in n for n in kept.notes)
-    model = fit_scorecard(prepared.matrix, prepared.y, prepared.specs)
+    default = fit_scorecard(prepared.matrix, prepared.y, prepared.specs)
+    assert (default.coefficients < 0).all() and _points_follow_bad_rates(default)
+    model = fit_scorecard(prepared.matrix, prepared.y, prepared.specs, ScorecardParams(l2=0.0))
     assert (model.coefficients < 0).all()
     assert _points_follow_bad_rates(model)
     assert [c.name for c in model.characteristics] == ["a", "c"]

@@ -110,7 +110,10 @@ def train(
         None, "--min-iv", help="Scorecard: drop characteristics below this IV."
     ),
     calibration: str | None = typer.Option(
-        None, "--calibration", help="GBM: platt (default), isotonic or none."
+        None,
+        "--calibration",
+        help="GBM: platt (default), isotonic or none, on a validation split. Scorecard: platt "
+        "(default; intercept and slope of the log-odds fit on the holdout) or none.",
     ),
     monotone: list[str] | None = typer.Option(
         None,
@@ -132,6 +135,7 @@ def train(
     from fenqi.clock import SystemClock
     from fenqi.risk.data import read_table
     from fenqi.risk.errors import BadDataError
+    from fenqi.risk.promotion import crown_current
     from fenqi.risk.train import ModelKind, train_model
 
     console = Console(stderr=True)
@@ -146,9 +150,12 @@ def train(
                 raise BadDataError("--min-iv applies to --model scorecard only")
             params["min_iv"] = min_iv
         if calibration is not None:
-            if model != ModelKind.GBM or calibration not in {"platt", "isotonic", "none"}:
-                raise BadDataError("--calibration is platt, isotonic or none, for --model gbm")
-            params["calibration"] = calibration
+            if model == ModelKind.GBM:
+                if calibration not in {"platt", "isotonic", "none"}:
+                    raise BadDataError("--calibration is platt, isotonic or none, for --model gbm")
+                params["calibration"] = calibration
+            elif calibration not in {"platt", "none"}:
+                raise BadDataError("--calibration is platt or none for --model scorecard")
         if monotone:
             key = "monotone_constraints" if model == ModelKind.GBM else "monotone"
             params[key] = _monotone(monotone)
@@ -181,6 +188,8 @@ def train(
             def step(message: str) -> None:
                 progress.update(task, description=message)
 
+            # The version deciding now stays the champion: the new one is a challenger.
+            champion = crown_current(out) if out.is_dir() else None
             loaded = train_model(
                 frame,
                 target,
@@ -198,6 +207,7 @@ def train(
                 rejects=reject_frame,
                 reject_method=reject_method,
                 time_column=time_column,
+                calibrate=calibration != "none",
             )
         measured = loaded.manifest["metrics"]
         for note in loaded.manifest.get("warnings", []):
@@ -213,6 +223,11 @@ def train(
             )
             + ")"
         )
+        if champion is not None:
+            console.print(
+                f"{loaded.model_id} is a challenger; {champion.name} still decides. Promote it "
+                f"with fenqi risk promote --registry {out} --challenger {loaded.path} ..."
+            )
         typer.echo(str(loaded.path))
 
 
@@ -476,3 +491,74 @@ def promote(
             typer.echo(f"  - {reason}")
     if not result["promoted"]:
         raise typer.Exit(1)
+
+
+def _odds_at(raw: str) -> tuple[float, float]:
+    from fenqi.risk.errors import BadDataError
+
+    score, sep, odds = raw.partition(":")
+    try:
+        if not sep:
+            raise ValueError(raw)
+        return float(score), float(odds)
+    except ValueError:
+        raise BadDataError(f"--odds-at takes SCORE:ODDS, e.g. 600:30, not {raw!r}") from None
+
+
+@app.command()
+def recalibrate(
+    model: Path = typer.Option(
+        ..., "--model", help="Scorecard version folder, or a registry (its champion)."
+    ),
+    bad_rate: float | None = typer.Option(
+        None, "--bad-rate", help="New expected bad rate of the training population, e.g. 0.08."
+    ),
+    odds_at: str | None = typer.Option(
+        None, "--odds-at", help="SCORE:ODDS - the good:bad odds now observed at a score."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Recent labelled sample: fit the intercept on it."
+    ),
+    target: str | None = typer.Option(None, "--target", help="Target column of --data."),
+    bad_value: str | None = typer.Option(None, "--bad-value"),
+    slope: bool = typer.Option(
+        False, "--slope", help="With --data: fit a slope too (scales every bin's points)."
+    ),
+    by: str | None = typer.Option(None, "--by", help="Who recalibrates (audit; default $USER)."),
+    encoding: str | None = typer.Option(None, "--encoding", help="CSV text encoding."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Move a scorecard's intercept (and with --slope its points) to a new bad rate, to the
+    odds seen at a score, or to a labelled sample, keeping its bins. The result is a new
+    version, a challenger: it goes live only through `fenqi risk promote`. Audited in
+    <registry>/recalibrations.jsonl."""
+    import getpass
+
+    from fenqi.clock import SystemClock
+    from fenqi.risk.data import read_table
+    from fenqi.risk.errors import BadDataError
+    from fenqi.risk.recalibration import recalibrate as run
+
+    with _refusals():
+        if slope and data is None:
+            raise BadDataError("--slope needs --data")
+        saved, record = run(
+            model,
+            SystemClock(),
+            by=by or getpass.getuser(),
+            bad_rate=bad_rate,
+            odds_at=_odds_at(odds_at) if odds_at is not None else None,
+            frame=read_table(data, encoding=encoding) if data is not None else None,
+            target_column=target,
+            bad_value=bad_value,
+            fit_slope=slope,
+        )
+    if as_json:
+        typer.echo(json.dumps({**record, "path": str(saved.path)}))
+        return
+    typer.echo(
+        f"{record['from']} -> {saved.model_id} ({record['method']}: shift "
+        f"{record['shift']:+.4f}, slope {record['slope']:.4f}); a challenger: promote it with "
+        f"fenqi risk promote --registry {saved.path.parent} --challenger {saved.path} ..."
+    )
+    typer.echo(str(saved.path))

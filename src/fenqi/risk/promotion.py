@@ -10,6 +10,10 @@ best) and promotes only if every check passes:
    at one-sided p < `p_max`;
 3. the challenger's score PSI between its training data and the sample is below `psi_max`.
 
+A challenger that is a recalibration of the champion (`fenqi risk recalibrate`: same bins, so
+the same ranking) replaces check 2 with calibration: a lower log-loss than the champion's on the
+sample and a Hosmer-Lemeshow p-value of at least `p_max`, with an AUC not significantly lower.
+
 Without a champion, checks 1 and 3 decide. Every attempt (promoted or not, with the reasons and
 the figures) is appended to `<registry>/promotions.jsonl`; the `CHAMPION` file is replaced
 atomically.
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fenqi.clock import Clock
-from fenqi.risk import metrics
+from fenqi.risk import metrics, validation
 from fenqi.risk.data import resolve_target, target_vector
 from fenqi.risk.errors import ArtifactError, BadDataError
 from fenqi.risk.registry import CHAMPION, LoadedModel, load_model, resolve
@@ -117,26 +121,11 @@ def evaluate_gate(
                 f"{score_psi:.3f}, not below {policy.psi_max}"
             )
     if champion is not None:
-        test = delong_test(y, _pd(champion, frame), pd_challenger)
-        figures.update(
-            {
-                "champion_auc": test["auc_a"],
-                "auc_difference": test["difference"],
-                "delong_z": test["z"],
-                "delong_p_challenger_better": test["p_value_b_better"],
-            }
-        )
-        if test["difference"] <= 0:
-            reasons.append(
-                f"the challenger's AUC {test['auc_b']:.4f} is not above the "
-                f"champion's {test['auc_a']:.4f} on the same rows"
-            )
-        elif test["p_value_b_better"] >= policy.p_max:
-            reasons.append(
-                f"the AUC gain {test['difference']:+.4f} is not significant "
-                f"(DeLong one-sided p = {test['p_value_b_better']:.3f}, needs "
-                f"< {policy.p_max})"
-            )
+        pd_champion = _pd(champion, frame)
+        if recalibrates(challenger, champion):
+            reasons += _calibration_checks(y, pd_champion, pd_challenger, policy, figures)
+        else:
+            reasons += _ranking_checks(y, pd_champion, pd_challenger, policy, figures)
     return {
         "challenger": challenger.model_id,
         "champion": champion.model_id if champion is not None else None,
@@ -145,6 +134,90 @@ def evaluate_gate(
         "figures": figures,
         "policy": {"bads_min": policy.bads_min, "p_max": policy.p_max, "psi_max": policy.psi_max},
     }
+
+
+def recalibrates(challenger: LoadedModel, champion: LoadedModel) -> bool:
+    """Is the challenger a recalibration of the champion (same bins, same ranking)?"""
+    record = challenger.manifest.get("recalibration") or {}
+    return bool(record) and record.get("from") == champion.model_id
+
+
+def _ranking_checks(
+    y: np.ndarray,
+    pd_champion: np.ndarray,
+    pd_challenger: np.ndarray,
+    policy: GatePolicy,
+    figures: dict[str, Any],
+) -> list[str]:
+    test = delong_test(y, pd_champion, pd_challenger)
+    figures.update(
+        {
+            "champion_auc": test["auc_a"],
+            "auc_difference": test["difference"],
+            "delong_z": test["z"],
+            "delong_p_challenger_better": test["p_value_b_better"],
+        }
+    )
+    if test["difference"] <= 0:
+        return [
+            f"the challenger's AUC {test['auc_b']:.4f} is not above the "
+            f"champion's {test['auc_a']:.4f} on the same rows"
+        ]
+    if test["p_value_b_better"] >= policy.p_max:
+        return [
+            f"the AUC gain {test['difference']:+.4f} is not significant "
+            f"(DeLong one-sided p = {test['p_value_b_better']:.3f}, needs < {policy.p_max})"
+        ]
+    return []
+
+
+def _log_loss(y: np.ndarray, pd_: np.ndarray) -> float:
+    p = np.clip(pd_, 1e-12, 1 - 1e-12)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _calibration_checks(
+    y: np.ndarray,
+    pd_champion: np.ndarray,
+    pd_challenger: np.ndarray,
+    policy: GatePolicy,
+    figures: dict[str, Any],
+) -> list[str]:
+    """A recalibration keeps the champion's ranking, so it must calibrate better instead: a
+    lower log-loss on the sample than the champion's, and a Hosmer-Lemeshow test it passes
+    (p >= `p_max`); its AUC must not be significantly lower (rounding of points only)."""
+    test = delong_test(y, pd_champion, pd_challenger)
+    hl = validation.hosmer_lemeshow(y, pd_challenger)
+    figures.update(
+        {
+            "champion_auc": test["auc_a"],
+            "auc_difference": test["difference"],
+            "champion_log_loss": _log_loss(y, pd_champion),
+            "challenger_log_loss": _log_loss(y, pd_challenger),
+            "champion_mean_pd": float(np.mean(pd_champion)),
+            "challenger_mean_pd": float(np.mean(pd_challenger)),
+            "challenger_hosmer_lemeshow_p": hl["p_value"],
+        }
+    )
+    reasons = []
+    if figures["challenger_log_loss"] >= figures["champion_log_loss"]:
+        reasons.append(
+            f"the recalibration does not fit the sample better: log-loss "
+            f"{figures['challenger_log_loss']:.4f} against the champion's "
+            f"{figures['champion_log_loss']:.4f} (mean PD {figures['challenger_mean_pd']:.3f} "
+            f"vs {figures['champion_mean_pd']:.3f}, observed {float(np.mean(y)):.3f})"
+        )
+    if hl["p_value"] < policy.p_max:
+        reasons.append(
+            f"the recalibrated PDs fail Hosmer-Lemeshow on the sample "
+            f"(p = {hl['p_value']:.3f}, needs >= {policy.p_max})"
+        )
+    if test["difference"] < 0 and 1.0 - test["p_value_b_better"] < policy.p_max:
+        reasons.append(
+            f"the recalibrated AUC {test['auc_b']:.4f} is significantly below the "
+            f"champion's {test['auc_a']:.4f}"
+        )
+    return reasons
 
 
 def promote_if_better(
@@ -179,3 +252,24 @@ def promote_if_better(
     with (registry / LOG).open("a", encoding="utf-8") as log:
         log.write(json.dumps(result, default=str) + "\n")
     return result
+
+
+def gate_history(registry: Path | str, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest `limit` gate decisions of a registry (from `promotions.jsonl`), newest first;
+    an unreadable line is skipped, a missing log is an empty history."""
+    path = Path(registry) / LOG
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out: list[dict[str, Any]] = []
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "challenger" in entry:
+            out.append(entry)
+            if len(out) >= limit:
+                break
+    return out

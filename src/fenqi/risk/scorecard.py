@@ -42,19 +42,26 @@ class ScorecardParams:
     max_iv: float = 5.0  # above this a characteristic is suspect (target leak)
     # "auto": optbinning picks ascending or descending, or a single peak/valley where the data
     # show one (e.g. "paid in full" vs "revolving" vs "late" codes). "auto_asc_desc" forces a
-    # monotone trend. On the UCI benchmark "auto" with 4% pre-bins beats optbinning's default
-    # on both AUC and KS; "auto_asc_desc" gains AUC but loses KS.
+    # monotone trend. Pre-binning as optbinning's defaults (20 pre-bins of at least 5%): a 4%
+    # minimum measured better on one data set's holdout and worse in 5-fold CV on both.
     monotonic_trend: str = "auto"
     max_n_prebins: int = 20
-    min_prebin_size: float = 0.04
+    min_prebin_size: float = 0.05
     special_codes: tuple[float, ...] = ()
-    regularization_c: float = 1.0
+    # L2 penalty on the coefficients per training row: the regression minimises the mean
+    # log-loss + l2 / 2 * |beta|^2 (scikit-learn's C = 1 / (l2 * rows)), so the same setting
+    # means the same shrinkage on 1,000 rows or 1,000,000. It keeps correlated characteristics
+    # from trading large opposite coefficients: 0.01 gained 0.001-0.002 AUC in 5-fold CV on
+    # both benchmark data sets over scikit-learn's C = 1 (bench/scorecard_vs_optbinning.py).
+    l2: float = 0.01
+    regularization_c: float | None = None  # scikit-learn's C, overrides l2 when set
     drop_wrong_sign: bool = True  # refit without characteristics of the wrong sign
     # feature -> +1 (risk rises with it: bins' bad rate ascending) or -1 (descending)
     monotone: dict[str, int] = field(default_factory=dict)
     base_score: float = 600.0
     base_odds: float = 50.0
     pdo: float = 20.0
+    integer_points: bool = True  # whole points per bin (artifacts before them: False)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -95,6 +102,14 @@ class Characteristic:
         elif self.missing_count < 0:
             out.append(self.woe_special)
         return out
+
+    def woe_with_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every bin's WoE and its training rows (for rounding points where rows are)."""
+        regular = self.woe if self.kind == FeatureKind.NUMERIC else self.woe_bins or self.woe
+        counts = list(self.counts) if len(self.counts) == len(regular) else [1] * len(regular)
+        woes = [*regular, *self.woe_specials, self.woe_missing]
+        counts += [*self.special_counts, max(self.missing_count, 0)]
+        return np.asarray(woes, dtype=np.float64), np.asarray(counts, dtype=np.float64)
 
     def woe_of(self, column: np.ndarray, special_codes: np.ndarray) -> np.ndarray:
         out = np.empty(len(column), dtype=np.float64)
@@ -193,6 +208,19 @@ def _bin_feature(
     return char
 
 
+NUDGES = np.linspace(-0.5, 0.5, 101)[:-1]
+
+
+def _rounding_nudge(raw: np.ndarray, counts: np.ndarray) -> float:
+    """The shift in [-0.5, 0.5) with the least row-weighted squared rounding error."""
+    if not counts.sum() > 0:
+        return 0.0
+    moved = raw[None, :] + NUDGES[:, None]
+    errors = ((np.rint(moved) - moved) ** 2 * counts[None, :]).sum(axis=1)
+    best = np.flatnonzero(errors <= errors.min() + 1e-12)
+    return float(NUDGES[best[np.argmin(np.abs(NUDGES[best]))]])
+
+
 def _event_rate(row: Any) -> float:
     count = int(row["Count"])
     return float(row["Event"]) / count if count else 0.0
@@ -234,10 +262,11 @@ class ScorecardModel:
         self._special = np.asarray(params.special_codes, dtype=np.float64)
         self._names = tuple(c.name for c in characteristics)
         assert len(self.coefficients) == len(characteristics)
-        # Points per characteristic: -factor * (beta * woe + intercept / k) + offset / k, so that
-        # the points add up to the scaled score; the best bin of each characteristic is its max.
-        k = max(len(characteristics), 1)
-        self._shift = -self.scale.factor * self.intercept / k + self.scale.offset / k
+        # Points per characteristic: -factor * (beta * woe + intercept / k) + offset / k, rounded
+        # to a whole number as published scorecards are; the score is the sum of these integer
+        # points and the PD is read from that score on the scale, so a table, a score and a PD
+        # always agree. The best bin of each characteristic is its maximum.
+        self._shift = self._shifts()
         self._max_points = np.array(
             [
                 max(self._points(j, np.asarray(c.observed_woes())))
@@ -255,8 +284,49 @@ class ScorecardModel:
         )
 
     def _points(self, j: int, woe: np.ndarray) -> np.ndarray:
-        points: np.ndarray = -self.scale.factor * self.coefficients[j] * woe + self._shift
-        return points
+        return self._round(-self.scale.factor * self.coefficients[j] * woe + self._shift[j])
+
+    def _shown(self, points: float) -> int | float:
+        return int(points) if self.params.integer_points else round(points, 2)
+
+    def _round(self, points: np.ndarray) -> np.ndarray:
+        return np.rint(points) if self.params.integer_points else points
+
+    def _shifts(self) -> np.ndarray:
+        """Each characteristic's share of the constant, nudged by under half a point so that
+        its bins' rounded points stay closest to the unrounded ones where the training rows
+        are (rounding every bin by up to half a point blurs the ranking otherwise); the nudges
+        are taken back in whole points, so the constant's total stays within half a point."""
+        k = len(self.characteristics)
+        nominal = (self.scale.offset - self.scale.factor * self.intercept) / max(k, 1)
+        shifts = np.full(k, nominal)
+        if not self.params.integer_points:
+            return shifts
+        for j, char in enumerate(self.characteristics):
+            woes, counts = char.woe_with_counts()
+            raw = -self.scale.factor * self.coefficients[j] * woes + nominal
+            shifts[j] += _rounding_nudge(raw, counts)
+        if k:
+            shifts[0] -= np.rint(shifts.sum() - nominal * k)
+        return shifts
+
+    def recalibrated(self, shift: float, slope: float = 1.0) -> ScorecardModel:
+        """The same bins and weights of evidence, with log-odds of bad `shift + slope * old`:
+        every coefficient times `slope`, the intercept `shift + slope * intercept`; the integer
+        points are derived again. A positive slope keeps the order of the bins' points."""
+        if not (slope > 0 and math.isfinite(slope) and math.isfinite(shift)):
+            raise BadDataError(
+                f"a recalibration needs a finite shift and a positive slope, not {slope}"
+            )
+        model = ScorecardModel(
+            self.specs,
+            self.characteristics,
+            self.coefficients * slope,
+            shift + slope * self.intercept,
+            self.params,
+        )
+        model.notes = self.notes
+        return model
 
     def woe_matrix(self, matrix: np.ndarray) -> np.ndarray:
         out = np.empty((matrix.shape[0], len(self.characteristics)), dtype=np.float64)
@@ -264,17 +334,22 @@ class ScorecardModel:
             out[:, j] = char.woe_of(matrix[:, col], self._special)
         return out
 
+    def score(self, matrix: np.ndarray) -> np.ndarray:
+        """The published score: the sum of each characteristic's integer points."""
+        total: np.ndarray = self.points_matrix(matrix).sum(axis=1)
+        return total
+
     def log_odds_bad(self, matrix: np.ndarray) -> np.ndarray:
-        log_odds: np.ndarray = self.woe_matrix(matrix) @ self.coefficients + self.intercept
-        return log_odds
+        return (self.scale.offset - self.score(matrix)) / self.scale.factor
 
     def predict_pd(self, matrix: np.ndarray) -> np.ndarray:
-        pd_: np.ndarray = 1.0 / (1.0 + np.exp(-self.log_odds_bad(matrix)))
-        return pd_
+        return self.scale.pd_from_score(self.score(matrix))
 
     def points_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Points per row and characteristic: whole numbers (held in floats), except in an
+        artifact saved before integer points."""
         woe = self.woe_matrix(matrix)
-        return -self.scale.factor * woe * self.coefficients + self._shift
+        return self._round(-self.scale.factor * woe * self.coefficients + self._shift)
 
     def batch_reasons(self, matrix: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """Characteristic names, points lost per characteristic against its best bin for every
@@ -291,7 +366,7 @@ class ScorecardModel:
         return Explained(pd=pd_, score=round(score), reasons=reasons)
 
     def table(self) -> list[dict[str, Any]]:
-        """The scorecard table: one row per bin with its WoE and points (rounded for display)."""
+        """The scorecard table: one row per bin with its WoE and its integer points."""
         rows: list[dict[str, Any]] = []
         for j, char in enumerate(self.characteristics):
             woe_bins = char.woe if char.kind == FeatureKind.NUMERIC else char.woe_bins
@@ -332,7 +407,7 @@ class ScorecardModel:
                         "woe": round(woe, 6),
                         "iv": round(char.iv, 6),
                         "coefficient": round(float(self.coefficients[j]), 6),
-                        "points": round(float(self._points(j, np.array([woe]))[0]), 2),
+                        "points": self._shown(float(self._points(j, np.array([woe]))[0])),
                     }
                 )
         return rows
@@ -355,6 +430,7 @@ class ScorecardModel:
             params = ScorecardParams(
                 **{
                     "drop_wrong_sign": False,  # the default of artifacts that do not record it
+                    "integer_points": False,  # older artifacts score as they were validated
                     **payload["params"],
                     "special_codes": tuple(payload["params"]["special_codes"]),
                 }
@@ -378,6 +454,16 @@ def export_table(model: ScorecardModel, csv_path: Path, html_path: Path) -> None
         f"odds, {model.scale.pdo:g} points to double the odds.</p>"
         + frame.to_html(index=False, na_rep="", border=0)
     )
+
+
+def _inverse_penalty(params: ScorecardParams, y: np.ndarray, weight: np.ndarray | None) -> float:
+    """scikit-learn's C for the per-row penalty `l2` (or the explicit `regularization_c`)."""
+    if params.regularization_c is not None:
+        return params.regularization_c
+    if params.l2 <= 0:
+        return 1e12  # no penalty
+    rows = float(len(y) if weight is None else np.sum(weight))
+    return 1.0 / (params.l2 * rows)
 
 
 def fit_scorecard(
@@ -416,7 +502,7 @@ def fit_scorecard(
         if progress:
             progress(f"logistic regression on {len(chars)} characteristics")
         woe = np.column_stack([c.woe_of(matrix[:, columns[c.name]], special) for c in chars])
-        regression = LogisticRegression(C=params.regularization_c, max_iter=1000)
+        regression = LogisticRegression(C=_inverse_penalty(params, y, weight), max_iter=1000)
         regression.fit(woe, y, sample_weight=weight)
         beta = regression.coef_[0]
         # optbinning's WoE is ln(good share / bad share): a sound characteristic has beta < 0.

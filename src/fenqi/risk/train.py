@@ -33,7 +33,7 @@ from fenqi.risk.fairness import protected_columns
 from fenqi.risk.gbm import GbmParams, fit_gbm
 from fenqi.risk.model import RiskModel
 from fenqi.risk.registry import LoadedModel, save_model
-from fenqi.risk.scorecard import ScorecardParams, fit_scorecard
+from fenqi.risk.scorecard import ScorecardModel, ScorecardParams, fit_scorecard
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,6 +213,52 @@ def _split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.nda
     return np.sort(train), np.sort(test)
 
 
+CALIBRATED = ("hosmer_lemeshow", "brier")  # holdout figures that calibration changes
+
+
+def _calibrate_scorecard(
+    model: ScorecardModel, matrix: np.ndarray, y: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """Platt scaling of a scorecard on rows it did not train on: the log-odds of bad become
+    shift + slope * log-odds (a slope below 1 undoes the overconfidence of bins and weights
+    fit on the same rows). The Hosmer-Lemeshow test of the calibrated PDs is cross-fitted
+    (calibrate on one half of the rows, test on the other, and back), so it is out of sample
+    too."""
+    from fenqi.risk import validation
+    from fenqi.risk.recalibration import fit_shift_slope
+
+    log_odds = model.log_odds_bad(matrix)
+    shift, slope = fit_shift_slope(log_odds, y, fit_slope=True)
+    halves = np.random.default_rng(seed).permutation(len(y)) % 2 == 0
+    crossed = np.empty(len(y))
+    for fit_rows in (halves, ~halves):
+        a, b = fit_shift_slope(log_odds[fit_rows], y[fit_rows], fit_slope=True)
+        crossed[~fit_rows] = 1.0 / (1.0 + np.exp(-(a + b * log_odds[~fit_rows])))
+    return {
+        "method": "platt",
+        "shift": shift,
+        "slope": slope,
+        "rows": len(y),
+        "brier": metrics.brier(y, crossed),
+        "hosmer_lemeshow": validation.hosmer_lemeshow(y, crossed),
+        "hosmer_lemeshow_uncalibrated": validation.hosmer_lemeshow(y, model.predict_pd(matrix)),
+    }
+
+
+def _calibrated(
+    model: ScorecardModel, calibration: dict[str, Any], matrix: np.ndarray, y: np.ndarray
+) -> ScorecardModel:
+    """The model with the holdout's slope; the shift is fit again on `matrix` when the model
+    was refit (its log-odds moved a little), so that its mean PD stays the bad rate there."""
+    from fenqi.risk.recalibration import fit_shift_slope
+
+    slope = calibration["slope"]
+    if not slope > 0.05:  # the holdout says the scorecard barely ranks: leave it as it is
+        return model
+    shift, _ = fit_shift_slope(slope * model.log_odds_bad(matrix), y, fit_slope=False)
+    return model.recalibrated(shift, slope)
+
+
 def train_model(
     frame: pd.DataFrame,
     target_column: str,
@@ -231,6 +277,7 @@ def train_model(
     rejects: pd.DataFrame | None = None,
     reject_method: str = "fuzzy",
     time_column: str | None = None,
+    calibrate: bool = True,
 ) -> LoadedModel:
     from fenqi.risk import validation
 
@@ -296,10 +343,18 @@ def train_model(
         if holdout > 0
         else 0.0,
     }
+    calibration = None
+    if isinstance(model, ScorecardModel) and holdout > 0 and calibrate:
+        say("calibrating the scorecard on held-out rows")
+        calibration = _calibrate_scorecard(model, prepared.matrix[test], y_test, seed)
+        measured.update(calibration=calibration, **{k: calibration[k] for k in CALIBRATED})
     refitted = refit and holdout > 0
     if refitted:
         say(f"refitting {kind} on all {len(prepared.y)} rows with the same settings")
         model = fit_on(np.arange(len(prepared.y)))
+    if calibration is not None:
+        rows = np.arange(len(prepared.y)) if refitted else test
+        model = _calibrated(model, calibration, prepared.matrix[rows], prepared.y[rows])  # type: ignore[arg-type]
     all_scores = model.scale.score_from_pd(model.predict_pd(prepared.matrix))
     effective = getattr(model, "params", None)
     notes = [*prepared.notes, *getattr(model, "notes", ())]
@@ -316,6 +371,7 @@ def train_model(
             "seed": seed,
             "holdout": holdout,
             "refit": refit,
+            "calibrate": calibrate,
             "exclude": list(exclude),
             "allow_protected": list(allow_protected),
             **(effective.to_dict() if effective is not None else {}),

@@ -13,6 +13,7 @@ from fenqi.analytics.decisions import arm_figures, psi_by_month, recent_scores
 from fenqi.credit import service as credit
 from fenqi.credit import views
 from fenqi.credit.arrears import arrears_on
+from fenqi.risk.promotion import gate_history
 from fenqi.risk.registry import MANIFEST, VERSION_RE, resolve
 from fenqi.store.schema.batch import batch_runs as runs_t
 from fenqi.store.schema.batch import batch_steps, statements
@@ -28,6 +29,7 @@ PAGE = 50
 LEDGER_LINES_MAX = 200
 STATEMENTS_MAX = 24
 REGISTRY_MODELS_MAX = 200
+GATE_DECISIONS_MAX = 20
 BATCH_RUNS_MAX = 30
 DECISION_PREFIX = "rd_"  # applications.decision_id is "rd_<risk_decisions.id>"
 
@@ -168,8 +170,24 @@ def decision(conn: Connection, decision_id: int) -> dict[str, Any] | None:
     }
 
 
+def gate_decisions(models_dir: Path) -> list[dict[str, Any]]:
+    """The promotion gate's recent decisions in the registry, newest first, with reasons."""
+    return [
+        {
+            "challenger": str(e.get("challenger")),
+            "champion": e.get("champion"),
+            "promoted": bool(e.get("promoted")),
+            "decided_at": str(e.get("decided_at") or "")[:19],
+            "reasons": [str(r) for r in e.get("reasons") or []],
+            "figures": e.get("figures") or {},
+        }
+        for e in gate_history(models_dir, GATE_DECISIONS_MAX)
+    ]
+
+
 def registry_models(models_dir: Path) -> list[dict[str, Any]]:
-    """The manifests in the model registry, newest first; the newest is the one deciding."""
+    """The manifests in the model registry, newest first, and which one decides (the champion,
+    or before any promotion the newest), with each challenger's latest gate outcome."""
     folder = Path(models_dir)
     if not folder.is_dir():
         return []
@@ -177,6 +195,9 @@ def registry_models(models_dir: Path) -> list[dict[str, Any]]:
         current = resolve(folder).name
     except Exception:  # an empty or unreadable registry shows as empty
         current = None
+    latest_gate: dict[str, dict[str, Any]] = {}
+    for entry in gate_decisions(folder):
+        latest_gate.setdefault(entry["challenger"], entry)
     out = []
     for path in sorted(folder.iterdir())[:REGISTRY_MODELS_MAX]:
         if not (VERSION_RE.match(path.name) and (path / MANIFEST).is_file()):
@@ -191,10 +212,17 @@ def registry_models(models_dir: Path) -> list[dict[str, Any]]:
                 "kind": manifest.get("kind"),
                 "created_at": manifest.get("created_at"),
                 "rows": manifest.get("training_data", {}).get("rows"),
-                "metrics": manifest.get("metrics", {}),
+                "metrics": {
+                    **manifest.get("metrics", {}),
+                    "psi": manifest.get("metrics", {}).get(
+                        "psi_holdout_vs_train", manifest.get("metrics", {}).get("psi")
+                    ),
+                },
                 "features": len(manifest.get("features", [])),
                 "deciles": manifest.get("score_reference", {}).get("deciles"),
                 "current": path.name == current,
+                "gate": latest_gate.get(path.name),
+                "recalibrated_from": (manifest.get("recalibration") or {}).get("from"),
             }
         )
     out.sort(key=lambda m: str(m["created_at"]), reverse=True)

@@ -432,6 +432,7 @@ def models(request: Request, console: Console = Depends(needs(P.RISK_MODELS_READ
         console,
         "models.html",
         registry=registry,
+        gate=queries.gate_decisions(ctx.settings.models_dir),
         arms=monitor["arms"],
         figures=figures,
         has_scores=bool(monitor["scores"]),
