@@ -82,6 +82,9 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     from fenqi.web import routes_wallet_rights
 
     app.include_router(routes_wallet_rights.router)
+    from fenqi.api import routes_bureau_monitoring  # issue 18: post-loan monitoring
+
+    app.include_router(routes_bureau_monitoring.router)
 
     @app.get("/healthz", tags=["meta"])
     def health() -> dict[str, Any]:

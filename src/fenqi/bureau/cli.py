@@ -189,3 +189,8 @@ def reconcile(
             )
     if diffs:
         raise typer.Exit(1)
+
+
+from fenqi.bureau.monitor_cli import monitor  # noqa: E402
+
+app.command()(monitor)

@@ -61,3 +61,19 @@ bureau_notices = Table(
     Column("notified_at", DateTime(timezone=True), nullable=False),
     Column("month", String(7), nullable=False),  # the month of the first negative record
 )
+
+# Post-loan monitoring runs (migration 0018): one row per credit account and run date, so a run
+# is idempotent per account per date and a rerun picks up what the bureau did not answer.
+bureau_monitoring = Table(
+    "bureau_monitoring",
+    metadata,
+    Column("credit_account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_date", Date, primary_key=True),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),  # ok | unavailable | refused | error
+    Column("error_code", String(48), nullable=False, default=""),
+    Column("bureau_report_id", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_bureau_monitoring_status", bureau_monitoring.c.status, bureau_monitoring.c.run_date)

@@ -1,0 +1,37 @@
+"""bureau: post-loan monitoring runs
+
+Revision ID: 0018
+Revises: 0016
+Create Date: 2026-12-03 14:55:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "bureau_monitoring",
+        sa.Column("credit_account_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("run_date", sa.Date(), nullable=False),
+        sa.Column("customer_id", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("error_code", sa.String(length=48), nullable=False),
+        sa.Column("bureau_report_id", sa.BigInteger(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("credit_account_id", "run_date", name=op.f("pk_bureau_monitoring")),
+    )
+    op.create_index("ix_bureau_monitoring_status", "bureau_monitoring", ["status", "run_date"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_bureau_monitoring_status", table_name="bureau_monitoring")
+    op.drop_table("bureau_monitoring")
