@@ -77,3 +77,17 @@ bureau_monitoring = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_bureau_monitoring_status", bureau_monitoring.c.status, bureau_monitoring.c.run_date)
+
+# Account events reported between monthly files (migration 0018): opened, closed, charged_off,
+# paid_off, one row per account, date and event; sent_at once the bureau accepted its record,
+# so a rerun of the day does not send it twice.
+bureau_events = Table(
+    "bureau_events",
+    metadata,
+    Column("credit_account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_date", Date, primary_key=True),
+    Column("event", String(12), primary_key=True),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("submission_id", String(64), nullable=True),
+)

@@ -1,4 +1,4 @@
-"""bureau: post-loan monitoring runs
+"""bureau: post-loan monitoring runs, account events reported between monthly files
 
 Revision ID: 0018
 Revises: 0016
@@ -30,8 +30,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("credit_account_id", "run_date", name=op.f("pk_bureau_monitoring")),
     )
     op.create_index("ix_bureau_monitoring_status", "bureau_monitoring", ["status", "run_date"])
+    op.create_table(
+        "bureau_events",
+        sa.Column("credit_account_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("event_date", sa.Date(), nullable=False),
+        sa.Column("event", sa.String(length=12), nullable=False),
+        sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("submission_id", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint(
+            "credit_account_id", "event_date", "event", name=op.f("pk_bureau_events")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("bureau_events")
     op.drop_index("ix_bureau_monitoring_status", table_name="bureau_monitoring")
     op.drop_table("bureau_monitoring")
