@@ -108,7 +108,9 @@ def test_monitoring_schedule_consent_idempotency_and_outage(
             assert sorted(r.status for r in reports) == ["ok", "ok", "unavailable", "unavailable"]
             ok = next(r for r in reports if r.status == "ok")
             assert ok.retention_until == day + timedelta(days=365)
-            assert (stored_report(conn, api.ctx.keys, int(ok.id)) or object()) is not None
+            report = stored_report(conn, api.ctx.keys, int(ok.id))
+            assert report is not None
+            assert report.subject_id in {id_number(seq="400"), id_number(seq="401")}
             assert ok.report_enc and id_number(seq="400") not in ok.report_enc  # sealed
             audited = list_entries(conn, action="bureau.inquiry")
             assert sum(1 for e in audited if e.detail.get("purpose") == PURPOSE_MONITORING) == 4
