@@ -291,6 +291,12 @@ class ErrorCode(StrEnum):
         409,
         "deletion refused: credit account(s) … still open or owing",
     )
+    COMPLAINT_INVALID = (
+        "complaint_invalid",
+        422,
+        "raised as ComplaintError (compliance/complaints.py)",
+    )
+    COMPLAINT_CLOSED = ("complaint_closed", 409, "complaint … is closed already")
     RATE_REGIME_INVALID = ("rate_regime_invalid", 422, "raised as RegimeError (regimes.py)")
     REPORT_INVALID = ("report_invalid", 422, "report: one of overdue, rates, disputes, …")
     CONFLICT = (

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # how long an obtained report is kept (encrypted) before the retention job may delete it;
     # fenqi's assumption: 5 years, the period negative information stays on a PBOC file
     bureau_report_retention_days: int = Field(default=5 * 365, ge=1, le=20 * 365)
+    # post-loan monitoring (`fenqi bureau monitor`): an open account is re-inquired every this
+    # many days (under its bureau_monitoring consent), at most this many inquiries a day
+    bureau_monitoring_interval_days: int = Field(default=30, ge=1, le=366)
+    bureau_monitoring_daily_cap: int = Field(default=1000, ge=0, le=1_000_000)
     # days a shopper has to answer a dispute deadline (征信业管理条例: 20 days)
     bureau_dispute_days: int = Field(default=20, ge=1, le=90)
     # data-subject requests (PIPL art. 44-50) are answered within this many days; the law says

@@ -82,6 +82,12 @@ def create_app(ctx: Context | None = None) -> FastAPI:
     from fenqi.web import routes_wallet_rights
 
     app.include_router(routes_wallet_rights.router)
+    from fenqi.api import routes_bureau_monitoring  # issue 18: post-loan monitoring
+
+    app.include_router(routes_bureau_monitoring.router)
+    from fenqi.api import routes_complaints  # issue 18: the complaints register
+
+    app.include_router(routes_complaints.router)
 
     @app.get("/healthz", tags=["meta"])
     def health() -> dict[str, Any]:

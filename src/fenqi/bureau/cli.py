@@ -110,16 +110,29 @@ def seed(
 @app.command()
 @clean_errors
 def report(
-    month: str = typer.Option(..., help="Reporting month YYYY-MM (records as of its last day)."),
+    month: str | None = typer.Option(
+        None, help="Reporting month YYYY-MM (records as of its last day)."
+    ),
     out: Path = typer.Option(Path(".fenqi/bureau-files"), help="Folder for the files."),
     send: bool = typer.Option(False, help="Send the files to the bureau (FENQI_BUREAU_URL)."),
     as_json: bool = typer.Option(False, "--json"),
+    events: bool = typer.Option(
+        False, "--events", help="The day's event records (opened, closed, charged off, paid off)."
+    ),
+    on: str | None = typer.Option(None, "--date", help="With --events: the day YYYY-MM-DD."),
 ) -> None:
     """Build the month's account records from the ledger and arrears, write one validated file
-    per format (PBOC-style for CNY, Metro 2 for USD), optionally send them."""
+    per format (PBOC-style for CNY, Metro 2 for USD), optionally send them. With --events
+    --date D: the records of the accounts with an event that day (sent once)."""
     from fenqi.bureau.records import parse_month
     from fenqi.bureau.reporting import build_records, write_files
 
+    if events or on:
+        from fenqi.bureau.events_cli import report_events
+
+        return report_events(on, out, send, as_json, events=events, month=month)
+    if month is None:
+        raise typer.BadParameter("--month: YYYY-MM (or --events --date YYYY-MM-DD)")
     as_of = parse_month(month)
     with context() as ctx:
         live_only(ctx, "fenqi bureau report")
@@ -189,3 +202,8 @@ def reconcile(
             )
     if diffs:
         raise typer.Exit(1)
+
+
+from fenqi.bureau.monitor_cli import monitor  # noqa: E402
+
+app.command()(monitor)

@@ -289,3 +289,10 @@ def breach_report(
     with context() as ctx, ctx.engine.connect() as conn:
         rows = report_(conn, ctx.keys, key_id=key_id, table=table)
     _show(rows, as_json, ("customer_id", "name", "phone", "id_number"))
+
+
+from fenqi.compliance import complaints_cli  # noqa: E402  (the complaints register)
+
+app.command("complaint-open")(complaints_cli.complaint_open)
+app.command("complaint-close")(complaints_cli.complaint_close)
+app.command("complaints")(complaints_cli.complaints)

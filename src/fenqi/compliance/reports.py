@@ -8,8 +8,9 @@ equal the ledger's.
   repayments booked by then (not from today's arrears), so an old month stays as it was.
 - `rates`: the annualized-rate distribution of new lending in the month (plans by purchase
   date, by disclosed IRR band), count and principal per currency.
-- `disputes`: complaints and disputes — credit-report disputes and data-subject requests
-  opened in the month, by kind and outcome, and those still open past their answer date.
+- `disputes`: complaints and disputes — credit-report disputes, data-subject requests and
+  complaints (the register, fenqi.compliance.complaints) opened in the month, by kind and
+  outcome, and those still open past their answer date.
 - `bureau`: bureau reporting status — the month's reported records by status, corrections,
   first-negative notices, disputes flagged, and the reconciliation with the ledger.
 - `exposure`: per-borrower exposure against limits — each customer's limits and balance as of
@@ -28,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
+from fenqi.compliance.complaints import complaint_rows, overdue_complaints
 from fenqi.errors import FenqiError
 from fenqi.store.schema.bureau import bureau_notices, bureau_records
 from fenqi.store.schema.compliance import bureau_disputes, privacy_requests
@@ -280,6 +282,7 @@ def disputes(conn: Connection, start: date, end: date) -> Report:
         rows.append(
             {"kind": "data_subject_request", "what": kind, "status": status, "count": int(n)}
         )
+    rows.extend(complaint_rows(conn, start, end))
     overdue_disputes = conn.execute(
         select(func.count()).where(d.status == "open", d.due_on < end)
     ).scalar_one()
@@ -290,6 +293,7 @@ def disputes(conn: Connection, start: date, end: date) -> Report:
         "opened": sum(r["count"] for r in rows),
         "open_past_answer_date_disputes": int(overdue_disputes),
         "open_past_answer_date_requests": int(overdue_requests),
+        "open_past_answer_date_complaints": overdue_complaints(conn, end),
     }
     return Report("disputes", end, rows, totals)
 

@@ -61,3 +61,33 @@ bureau_notices = Table(
     Column("notified_at", DateTime(timezone=True), nullable=False),
     Column("month", String(7), nullable=False),  # the month of the first negative record
 )
+
+# Post-loan monitoring runs (migration 0018): one row per credit account and run date, so a run
+# is idempotent per account per date and a rerun picks up what the bureau did not answer.
+bureau_monitoring = Table(
+    "bureau_monitoring",
+    metadata,
+    Column("credit_account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_date", Date, primary_key=True),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),  # ok | unavailable | refused | error
+    Column("error_code", String(48), nullable=False, default=""),
+    Column("bureau_report_id", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_bureau_monitoring_status", bureau_monitoring.c.status, bureau_monitoring.c.run_date)
+
+# Account events reported between monthly files (migration 0018): opened, closed, charged_off,
+# paid_off, one row per account, date and event; sent_at once the bureau accepted its record,
+# so a rerun of the day does not send it twice.
+bureau_events = Table(
+    "bureau_events",
+    metadata,
+    Column("credit_account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_date", Date, primary_key=True),
+    Column("event", String(12), primary_key=True),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("submission_id", String(64), nullable=True),
+)

@@ -52,3 +52,26 @@ privacy_requests = Table(
 )
 Index("ix_privacy_requests_customer", privacy_requests.c.customer_id)
 Index("ix_privacy_requests_status", privacy_requests.c.status, privacy_requests.c.due_on)
+
+# The complaints register (migration 0018): a complaint a staff member took (phone, letter,
+# e-mail, app, a regulator's referral...), its answer date and outcome. The text is kept
+# redacted (privacy.masking.redact_text), like a dispute's claim.
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("category", String(24), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # open | closed
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("opened_by", String(64), nullable=False),  # staff:<id> | cli
+    Column("due_on", Date, nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("closed_by", String(64), nullable=True),
+    Column("outcome", String(16), nullable=True),  # upheld | partly_upheld | rejected | withdrawn
+    Column("outcome_note", Text, nullable=False, default=""),
+)
+Index("ix_complaints_status", complaints.c.status, complaints.c.due_on)
+Index("ix_complaints_customer", complaints.c.customer_id)
