@@ -42,7 +42,7 @@ def _answer(result: dict[str, Any] | FenqiError, ok: int) -> tuple[int, Any]:
     if isinstance(result, FenqiError):
         safe = {k: v for k, v in result.detail.items() if isinstance(v, str | int | float | bool)}
         return result.http_status, problem_body(
-            result.http_status, result.code, result.message, **safe
+            result.code, result.message, status=result.http_status, **safe
         )
     return ok, result
 
