@@ -63,6 +63,13 @@ MIX = {
 SERVER_ERRORS_MAX = 10  # 5xx answers to one request before it counts as never answered
 SLACK = 8  # operations that may start past an event's place before it has fired
 FAULTS = ["kill_worker", "kill_server", "drop_connections", "eod_crash"]
+# how a connection the harness dropped (pg_terminate_backend) shows in a failed `fenqi eod`
+CONNECTION_DROPPED = (
+    "terminating connection due to administrator command",
+    "the connection is lost",
+    "server closed the connection",
+    "consuming input failed",
+)
 
 
 @dataclass
@@ -671,6 +678,11 @@ class Vopr:
         if done.returncode != 0:  # an operator runs it again (it resumes); noted, not hidden
             why = next((ln for ln in done.stderr.splitlines() if "Error" in ln), done.stderr)
             self.report.eod_failures.append(f"fenqi eod --date {last}: {why[:300]}")
+            if not any(cause in done.stderr for cause in CONNECTION_DROPPED):
+                # only a fault the harness injected may stop an end of day: a deadlock with
+                # live traffic or an error of its own (issue 25) is a problem, even if the
+                # rerun then goes through
+                self.report.problems.append(f"fenqi eod --date {last} failed: {why[:300]}")
             done = subprocess.run(
                 cmd, cwd=self.cfg.workdir, env=self.env, capture_output=True, text=True
             )
