@@ -15,7 +15,10 @@ an answer. Then every invariant is checked:
 - every acknowledged operation is applied exactly once and every refused one not at all (orders,
   captures and refunds against the shop's answers, repayments by client id, conversions,
   payoffs, payouts and hardship plans by the ledger entries their keys name);
-- a replay of every answered request with its key returns the identical status and body.
+- a replay of every answered request with its key returns the identical status and body;
+- no `fenqi eod` failed, save on a connection the harness dropped (a failed run is run again,
+  as an operator would, and resumes; any other failure, a deadlock with the clients or an
+  error of its own, is a problem even when the rerun goes through).
 
 The plan (each client's operations, their amounts and targets, and the fault schedule) follows
 from the seed alone; the interleaving is the machine's. A failing run names its seed and writes
