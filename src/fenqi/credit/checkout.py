@@ -414,38 +414,40 @@ def void_order(
 def expire_orders(conn: Connection, clock: Clock) -> int:
     """Release holds past their expiry and mark their orders; returns how many orders.
 
-    Locks as the shop's calls do, the order, then the shopper's credit account, then the hold,
+    Locks as the shop's calls do: the order, then the shopper's credit account, then the hold,
     so expiry never deadlocks with a capture, a void or a refund, and the two resolve a hold
     one way. An order another transaction holds (a capture or void under way) is skipped, not
     waited for (`SKIP LOCKED`): that call settles it, or the next end of day expires it. Holds
-    of no order (a bare `authorize`) expire after, each account locked first, then the hold."""
+    of no order (a bare `authorize`) expire too. Every account is locked, in id order, before
+    anything is written."""
     o = orders.c
     due = conn.execute(
-        select(
-            orders.c.id, orders.c.credit_account_id, orders.c.hold_entry_id, orders.c.captured_fen
-        )
+        select(o.id, o.credit_account_id, o.hold_entry_id, o.captured_fen)
         .where(o.status.in_(OPEN), o.expires_at <= clock.now())
         .order_by(o.id)
         .with_for_update(skip_locked=True)
     ).all()
-    lock_accounts(conn, [int(r.credit_account_id) for r in due])
+    bare, bare_accounts = _bare_holds(conn, clock)
+    lock_accounts(conn, [int(r.credit_account_id) for r in due] + bare_accounts)
     for order_id, _account, hold_entry_id, captured in due:
         if hold_entry_id is not None:
             ledger.expire_hold(conn, clock, int(hold_entry_id))
         conn.execute(
             update(orders)
-            .where(orders.c.id == order_id)
+            .where(o.id == order_id)
             .values(status="expired" if captured == 0 else "captured")
         )
-    _expire_bare_holds(conn, clock)
+    for hold_id in bare:
+        ledger.expire_hold(conn, clock, hold_id)
     return len(due)
 
 
-def _expire_bare_holds(conn: Connection, clock: Clock) -> None:
-    """Holds past their timeout that no order names (an `authorize` called directly)."""
+def _bare_holds(conn: Connection, clock: Clock) -> tuple[list[int], list[int]]:
+    """Holds past their timeout that no order names (an `authorize` called directly), and
+    the credit accounts they hold credit on."""
     held = ledger.expired_holds(conn, clock)
     if not held:
-        return
+        return [], []
     of_orders = set(
         conn.execute(select(orders.c.hold_entry_id).where(orders.c.hold_entry_id.in_(held)))
         .scalars()
@@ -453,14 +455,12 @@ def _expire_bare_holds(conn: Connection, clock: Clock) -> None:
     )
     bare = [i for i in held if i not in of_orders]
     if not bare:
-        return
+        return [], []
     e = ledger_entries.c
     refs = conn.execute(
         select(e.ref_id).where(e.id.in_(bare), e.ref_kind == "credit_account")
     ).scalars()
-    lock_accounts(conn, [int(r) for r in refs if r is not None and r.isdigit()])
-    for hold_id in bare:
-        ledger.expire_hold(conn, clock, hold_id)
+    return bare, [int(r) for r in refs if r is not None and r.isdigit()]
 
 
 def refund_order(
