@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -679,8 +680,10 @@ class Vopr:
             cmd, cwd=self.cfg.workdir, env=self.env, capture_output=True, text=True
         )
         if done.returncode != 0:  # an operator runs it again (it resumes); noted, not hidden
-            why = next((ln for ln in done.stderr.splitlines() if "Error" in ln), done.stderr)
-            self.report.eod_failures.append(f"fenqi eod --date {last}: {why[:300]}")
+            why = _why(done.stderr)
+            kept = self.cfg.workdir / f"eod-{last}-{len(self.report.eod_failures)}.stderr"
+            kept.write_text(done.stderr)
+            self.report.eod_failures.append(f"fenqi eod --date {last}: {why[:300]} ({kept})")
             if not any(cause in done.stderr for cause in CONNECTION_DROPPED):
                 # only a fault the harness injected may stop an end of day: a deadlock with
                 # live traffic or an error of its own (issue 25) is a problem, even if the
@@ -914,6 +917,16 @@ def _application(id_number: str, phone: str) -> dict[str, Any]:
             "other_lenders": 0,
         },
     }
+
+
+def _why(stderr: str) -> str:
+    """The line of a failed command's standard error that says what failed: its own `error:`
+    line, or the last exception line of a traceback (rich draws boxes around the source)."""
+    lines = [ln.strip(" │") for ln in stderr.splitlines()]
+    said = [
+        ln for ln in lines if ln.startswith("error:") or re.match(r"^[\w.]+(Error|Exception)", ln)
+    ]
+    return said[-1] if said else stderr[-300:]
 
 
 def _json(r: httpx.Response) -> Any:
