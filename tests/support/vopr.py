@@ -560,6 +560,9 @@ class Vopr:
                 op.skipped = f"quote {None if q is None else q.status_code}"
                 return
             op.amount = q.json()["total_fen"]
+            if op.amount <= 0:  # repayments paid the plan already: nothing to pay off
+                op.skipped = "nothing to pay off"
+                return
             op.who = f"shopper:{op.shopper}"
             op.path = f"/v1/me/accounts/{account}/plans/{plan_id}/payoff"
             op.body = {"amount_fen": op.amount}
@@ -684,7 +687,8 @@ class Vopr:
             kept = self.cfg.workdir / f"eod-{last}-{len(self.report.eod_failures)}.stderr"
             kept.write_text(done.stderr)
             self.report.eod_failures.append(f"fenqi eod --date {last}: {why[:300]} ({kept})")
-            if not any(cause in done.stderr for cause in CONNECTION_DROPPED):
+            said = " ".join(done.stderr.split())  # rich wraps long lines
+            if not any(cause in said for cause in CONNECTION_DROPPED):
                 # only a fault the harness injected may stop an end of day: a deadlock with
                 # live traffic or an error of its own (issue 25) is a problem, even if the
                 # rerun then goes through
