@@ -44,9 +44,9 @@ router = APIRouter(prefix="/v1", tags=["merchant"], responses=PROBLEM_RESPONSES)
 
 
 def _linked_account(
-    conn: Connection, m: MerchantPrincipal, credit_account_id: int
+    conn: Connection, m: MerchantPrincipal, credit_account_id: int, *, lock: bool = False
 ) -> dict[str, Any]:
-    account = credit.get_account(conn, credit_account_id)
+    account = credit.get_account(conn, credit_account_id, for_update=lock)
     if not customers.is_linked(conn, int(account["customer_ref"]), m.id):
         raise ApiError(
             f"credit account {credit_account_id} not found", code="not_found", http_status=404
@@ -233,7 +233,8 @@ def authorize(
     `capture`, a sale: authorized and captured at once."""
 
     def work(conn: Connection, m: MerchantPrincipal) -> tuple[int, Any]:
-        account = _linked_account(conn, m, body.credit_account_id)
+        # locked: the account's row is the first lock of every change to it (architecture.md)
+        account = _linked_account(conn, m, body.credit_account_id, lock=True)
         # refused before checkout risk counts anything
         check_order_currency(body.currency, m.currency, account["currency"])
         return 201, checkout.authorize_order(

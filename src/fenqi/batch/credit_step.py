@@ -22,7 +22,7 @@ from fenqi.credit.credit_balance import (
 )
 
 if TYPE_CHECKING:
-    from fenqi.batch.steps import RunFacts
+    from fenqi.batch.steps.common import RunFacts
 
 
 def apply_credit(conn: Connection, run: RunFacts, part: Partition) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 Control plane here, data plane in steps/ (one module per step): the run is split into
 account-id partitions; each partition runs every step in order in one transaction, which also
-records each step in `batch_steps`. A killed run resumes at the first partition not recorded
+records each step in `batch_steps` (`batch/partitions.py`; an executor, `batch/executors.py`,
+runs them: neither imports this module). A killed run resumes at the first partition not recorded
 (a partition is all or nothing); a repeated date finds its run done and changes nothing.
 Missed dates are run one by one in order before the date asked for.
 """
@@ -11,34 +12,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.engine import make_url
 
-from fenqi.batch.sql import Partition
-from fenqi.batch.steps import STEPS, RunFacts
+from fenqi.batch.executors import run_dask, run_local
+from fenqi.batch.partitions import RunPlan, plan_partitions, run_partition
+from fenqi.batch.steps import STEPS
 from fenqi.clock import Clock
 from fenqi.context import Context
 from fenqi.errors import FenqiError
-from fenqi.ledger.chart import AccountCode, OwnerKind
-from fenqi.ledger.service import open_account
 from fenqi.store.schema.batch import batch_runs, batch_steps
 from fenqi.store.schema.credit import credit_accounts
 from fenqi.store.upsert import insert_ignore
 
 MAX_CATCH_UP_DAYS = 366
-PLATFORM_CODES = (
-    AccountCode.INTEREST_INCOME,
-    AccountCode.PENALTY_INCOME,
-    AccountCode.FEE_INCOME,
-    AccountCode.UNEARNED_FEE_INCOME,
-    AccountCode.UNEARNED_INTEREST_INCOME,
-    AccountCode.CREDIT_LOSS_EXPENSE,
-    AccountCode.LOSS_ALLOWANCE,
-)
+__all__ = [
+    "BatchError",
+    "FutureDate",
+    "RunInProgress",
+    "RunPlan",
+    "plan_partitions",
+    "run_eod",
+    "run_partition",
+]
 
 
 class BatchError(FenqiError):
@@ -53,50 +52,6 @@ class RunInProgress(BatchError):
 class FutureDate(BatchError):
     code = "batch_future_date"
     http_status = 422
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    run_id: int
-    business_date: date
-    partitions: tuple[Partition, ...]
-
-
-def plan_partitions(max_id: int, size: int) -> tuple[Partition, ...]:
-    if max_id <= 0:
-        return (Partition(0, 1, 1),)
-    return tuple(
-        Partition(n, lo, min(lo + size - 1, max_id))
-        for n, lo in enumerate(range(1, max_id + 1, size))
-    )
-
-
-def _facts(ctx: Context, conn: Connection, business_date: date, part: Partition) -> RunFacts:
-    """What every step of one partition needs; only products that partition holds."""
-    names = set(
-        conn.execute(
-            select(credit_accounts.c.product)
-            .distinct()
-            .where(credit_accounts.c.id.between(part.lo, part.hi))
-        ).scalars()
-    )
-    products = {n: p for n, p in ctx.catalog.items() if n in names}
-    platform = {
-        (code, currency): open_account(
-            conn, ctx.clock, code, OwnerKind.PLATFORM, "platform", currency
-        )
-        for currency in sorted({p.currency for p in products.values()})
-        for code in PLATFORM_CODES
-    }
-    return RunFacts(
-        business_date=business_date,
-        now=ctx.clock.now(),
-        clock=ctx.clock,
-        products=products,
-        cap_bp=ctx.settings.apr_cap_bp,
-        charge_off_days=ctx.settings.charge_off_days,
-        platform=platform,
-    )
 
 
 def start_run(ctx: Context, business_date: date, executor: str) -> RunPlan | None:
@@ -131,81 +86,6 @@ def start_run(ctx: Context, business_date: date, executor: str) -> RunPlan | Non
         figures = run["figures"]
         parts = plan_partitions(int(figures["max_account_id"]), int(figures["partition_size"]))
         return RunPlan(int(run["id"]), business_date, parts)
-
-
-def run_partition(
-    ctx: Context, plan: RunPlan, part: Partition, on_step: Callable[[str], None] | None = None
-) -> None:
-    """Every step for one partition in one transaction that also records each step, skipping
-    steps already recorded (a partition that an older run left half done resumes at its first
-    unrecorded step)."""
-    with ctx.engine.connect() as conn, _batch_pragmas(conn), conn.begin():
-        done = set(
-            conn.execute(
-                select(batch_steps.c.step).where(
-                    batch_steps.c.run_id == plan.run_id, batch_steps.c.partition == part.number
-                )
-            ).scalars()
-        )
-        facts = _facts(ctx, conn, plan.business_date, part) if len(done) < len(STEPS) else None
-        for name, step in STEPS:
-            if name not in done:
-                assert facts is not None
-                rows, fen = step(conn, facts, part)
-                conn.execute(
-                    insert(batch_steps).values(
-                        run_id=plan.run_id,
-                        step=name,
-                        partition=part.number,
-                        rows=rows,
-                        amount_fen=fen,
-                        finished_at=ctx.clock.now(),
-                    )
-                )
-                _maybe_die(ctx)
-            if on_step:
-                on_step(name)
-
-
-# SQLite settings of a partition's connection, put back when it is done:
-# - wal_autocheckpoint: a commit leaves its pages in the write-ahead log, which is copied back into
-#   the database (and synced) once it holds this many pages (256 MB of 4 KB pages) rather than
-#   after every partition (SQLite's default is 1,000 pages), so the disk is synced a few times a
-#   run instead of once a partition; the run's last commit (finish_run, on a connection with the
-#   default) copies what is left;
-# - temp_store: the partition's scratch tables (snapshot, charges, staged entries) and sorts stay
-#   in memory (a few MB each) instead of a temporary file; putting it back drops them.
-BATCH_PRAGMAS = {"wal_autocheckpoint": 65_536, "temp_store": 2}
-
-
-@contextmanager
-def _batch_pragmas(conn: Connection) -> Iterator[None]:
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    raw = conn.connection.dbapi_connection  # outside any transaction (a PRAGMA in one begins it)
-    assert raw is not None
-    before = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in BATCH_PRAGMAS}
-    for name, value in BATCH_PRAGMAS.items():
-        raw.execute(f"PRAGMA {name}={int(value)}")
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            raw.execute(f"PRAGMA {name}={int(value)}")
-
-
-_STEPS_DONE = [0]
-
-
-def _maybe_die(ctx: Context) -> None:
-    limit = ctx.settings.eod_kill_after_steps
-    _STEPS_DONE[0] += 1
-    if limit is not None and _STEPS_DONE[0] >= limit:
-        import os
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def finish_run(ctx: Context, plan: RunPlan) -> dict[str, Any]:
@@ -347,8 +227,6 @@ def run_eod(
     clock_for: Callable[[date], Clock] | None = None,
 ) -> dict[str, Any]:
     """Run end of day for `business_date`, catching up missed dates first."""
-    from fenqi.batch.executors import run_dask, run_local
-
     if executor not in ("local", "dask"):
         raise BatchError(f"executor: {executor!r} is not local or dask", http_status=422)
     results: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fenqi.batch.eod import RunPlan, run_partition
+from fenqi.batch.partitions import RunPlan, run_partition
 from fenqi.batch.steps import STEPS
 from fenqi.context import Context
 

@@ -5,6 +5,7 @@ Runs inside the caller's transaction, as every credit service does.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -139,3 +140,34 @@ def get_account(
     if row is None:
         raise NotFound(f"credit account {credit_account_id} not found")
     return row
+
+
+def lock_accounts(conn: Connection, credit_account_ids: Iterable[int]) -> None:
+    """Lock several credit accounts' rows (`FOR UPDATE`), in id order, for this transaction.
+
+    The credit account's row is the first lock of every change to the account's plans,
+    charges or ledger balances (after the order's row, for a call about an order): one call
+    takes one account; the end of day takes a partition's, in id order, before it reads or
+    writes anything of theirs, so the two cannot deadlock and the end of day never works on
+    figures a call is changing (docs/architecture.md, lock order). On SQLite every transaction
+    holds the database's write lock from its start, which serializes them already."""
+    if conn.dialect.name == "sqlite":
+        return
+    ids = sorted(set(credit_account_ids))
+    for start in range(0, len(ids), 10_000):
+        chunk = ids[start : start + 10_000]
+        conn.execute(
+            select(ca.c.id).where(ca.c.id.in_(chunk)).order_by(ca.c.id).with_for_update()
+        ).all()
+
+
+def lock_account_range(conn: Connection, lo: int, hi: int) -> int:
+    """Lock the credit accounts with ids lo..hi, in id order (an end-of-day partition); as
+    `lock_accounts`. Returns how many."""
+    if conn.dialect.name == "sqlite":
+        return 0
+    return len(
+        conn.execute(
+            select(ca.c.id).where(ca.c.id.between(lo, hi)).order_by(ca.c.id).with_for_update()
+        ).all()
+    )

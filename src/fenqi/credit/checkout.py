@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from fenqi.clock import Clock
 from fenqi.credit import service as credit
+from fenqi.credit.accounts import lock_accounts
 from fenqi.credit.errors import CreditError, Declined, NotFound
 from fenqi.credit.plans import PlanOffer, offer
 from fenqi.credit.refunds import refund_plan
@@ -25,6 +26,7 @@ from fenqi.products.model import Product
 from fenqi.store.prepared import Prepared
 from fenqi.store.schema.credit import installment_plans as plans
 from fenqi.store.schema.ledger import ledger_balances as balance_rows
+from fenqi.store.schema.ledger import ledger_entries
 from fenqi.store.schema.parties import order_captures, order_refunds, orders
 from fenqi.store.times import iso
 from fenqi.webhooks.outbox import EventType, enqueue
@@ -220,7 +222,7 @@ def authorize_order(
     captured at once and its plan booked, with no hold (Klarna's auto-capture, Stripe's
     automatic capture; for what is handed over at checkout). A sale's only event is
     `order.captured`. `currency`, when given, must be the account's (`currency_mismatch`);
-    `account` is the account's row when the caller has just read it.
+    `account` is the account's row when the caller has just read it, locked (`for_update`).
 
     Checkout risk runs in the caller's transaction, after the checks that refuse an order
     before anything is counted. A shopper who passed a step-up check (`step_up_verified`)
@@ -296,7 +298,9 @@ def _checked_order(
             http_status=409,
             order_id=taken,
         )
-    account = account or credit.get_account(conn, credit_account_id)
+    # the account's row locked first, as every change to its balances and plans takes it (a
+    # caller that passes `account` has read it with for_update=True in this transaction)
+    account = account or credit.get_account(conn, credit_account_id, for_update=True)
     if account["product"] != product.name:
         raise CreditError("product mismatch", code="product_mismatch")
     if currency is not None and currency != account["currency"]:
@@ -436,7 +440,8 @@ def capture_order(
             code="capture_exceeds_authorization",
             authorized_left_fen=remaining,
         )
-    account = credit.get_account(conn, row["credit_account_id"])
+    # the order, then the shopper's account: the lock order of every change to an account
+    account = credit.get_account(conn, row["credit_account_id"], for_update=True)
     if not isinstance(product, Product):
         product = product(account["product"])
     plan = offer(product, amount, row["terms"], clock.today(), cap_bp=cap_bp, tier=account["tier"])
@@ -496,6 +501,7 @@ def void_order(
         raise CreditError(
             f"order {order_id} is {row['status']}; nothing to void", code="order_not_voidable"
         )
+    credit.get_account(conn, row["credit_account_id"], for_update=True)  # order, then account
     ledger.void_pending(conn, clock, f"void:{client_id}", row["hold_entry_id"], "void by shop")
     status = "voided" if row["captured_fen"] == 0 else "captured"
     conn.execute(update(orders).where(orders.c.id == order_id).values(status=status))
@@ -507,20 +513,55 @@ def void_order(
 
 
 def expire_orders(conn: Connection, clock: Clock) -> int:
-    """Release holds past their expiry and mark their orders; returns how many orders."""
-    ledger.expire_pending(conn, clock)
+    """Release holds past their expiry and mark their orders; returns how many orders.
+
+    Locks as the shop's calls do: the order, then the shopper's credit account, then the hold,
+    so expiry never deadlocks with a capture, a void or a refund, and the two resolve a hold
+    one way. An order another transaction holds (a capture or void under way) is skipped, not
+    waited for (`SKIP LOCKED`): that call settles it, or the next end of day expires it. Holds
+    of no order (a bare `authorize`) expire too. Every account is locked, in id order, before
+    anything is written."""
+    o = orders.c
     due = conn.execute(
-        select(orders.c.id, orders.c.captured_fen).where(
-            orders.c.status.in_(OPEN), orders.c.expires_at <= clock.now()
-        )
+        select(o.id, o.credit_account_id, o.hold_entry_id, o.captured_fen)
+        .where(o.status.in_(OPEN), o.expires_at <= clock.now())
+        .order_by(o.id)
+        .with_for_update(skip_locked=True)
     ).all()
-    for order_id, captured in due:
+    bare, bare_accounts = _bare_holds(conn, clock)
+    lock_accounts(conn, [int(r.credit_account_id) for r in due] + bare_accounts)
+    for order_id, _account, hold_entry_id, captured in due:
+        if hold_entry_id is not None:
+            ledger.expire_hold(conn, clock, int(hold_entry_id))
         conn.execute(
             update(orders)
-            .where(orders.c.id == order_id)
+            .where(o.id == order_id)
             .values(status="expired" if captured == 0 else "captured")
         )
+    for hold_id in bare:
+        ledger.expire_hold(conn, clock, hold_id)
     return len(due)
+
+
+def _bare_holds(conn: Connection, clock: Clock) -> tuple[list[int], list[int]]:
+    """Holds past their timeout that no order names (an `authorize` called directly), and
+    the credit accounts they hold credit on."""
+    held = ledger.expired_holds(conn, clock)
+    if not held:
+        return [], []
+    of_orders = set(
+        conn.execute(select(orders.c.hold_entry_id).where(orders.c.hold_entry_id.in_(held)))
+        .scalars()
+        .all()
+    )
+    bare = [i for i in held if i not in of_orders]
+    if not bare:
+        return [], []
+    e = ledger_entries.c
+    refs = conn.execute(
+        select(e.ref_id).where(e.id.in_(bare), e.ref_kind == "credit_account")
+    ).scalars()
+    return bare, [int(r) for r in refs if r is not None and r.isdigit()]
 
 
 def refund_order(

@@ -162,11 +162,13 @@ def _waive_charges(
     )
     currency = product.currency
     postings = []
+    waived: dict[str, int] = {}
     for kind, receivable, income in (
         ("penalty", AccountCode.PENALTY_RECEIVABLE, AccountCode.PENALTY_INCOME),
         ("interest", AccountCode.INTEREST_RECEIVABLE, AccountCode.INTEREST_INCOME),
     ):
         amount = int(owed.get(kind, 0) or 0)
+        waived[kind] = amount
         postings.extend(
             leg(
                 platform_account(conn, clock, income, currency),
@@ -175,11 +177,16 @@ def _waive_charges(
                 f"hardship_waive_{kind}",
             )
         )
-    conn.execute(
-        update(accruals)
-        .where(accruals.c.credit_account_id == credit_account_id)
-        .values(waived_fen=accruals.c.accrued_fen - accruals.c.paid_fen)
-    )
+    # waive what was read and is posted below, not whatever the row holds when updated: a
+    # charge accrued meanwhile stays owed on both sides (the account's lock keeps the end of
+    # day out, so this is a second guard)
+    for kind, amount in waived.items():
+        if amount > 0:
+            conn.execute(
+                update(accruals)
+                .where(accruals.c.credit_account_id == credit_account_id, accruals.c.kind == kind)
+                .values(waived_fen=accruals.c.waived_fen + amount)
+            )
     post(
         conn,
         clock,

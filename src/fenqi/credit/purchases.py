@@ -132,11 +132,12 @@ def authorize(
     account: dict[str, Any] | None = None,
 ) -> Authorization:
     """Hold `amount_fen` of the account's available credit for a merchant (two-phase);
-    `account` is the account's row when the caller has just read it."""
+    `account` is the account's row when the caller has just locked it (`for_update`: every
+    change to an account's balances takes its row first; docs/architecture.md, lock order)."""
     result, available = _post_purchase(
         conn,
         clock,
-        account or get_account(conn, credit_account_id),
+        account or get_account(conn, credit_account_id, for_update=True),
         merchant_id,
         amount_fen,
         client_id,
@@ -160,7 +161,7 @@ def sell(
     """Authorize and capture at once (a sale, for goods handed over at checkout): the
     purchase and its plan's fees, interest and discount post together, checked against the
     available credit, with no hold between them."""
-    account = account or get_account(conn, credit_account_id)
+    account = account or get_account(conn, credit_account_id, for_update=True)
     booked: list[int] = []
     result, available = _post_purchase(
         conn,
@@ -240,7 +241,7 @@ def capture(
     account: dict[str, Any] | None = None,
 ) -> int:
     """Post (part of) a hold and book the purchase's plan: principal, fee and interest."""
-    account = account or get_account(conn, credit_account_id)
+    account = account or get_account(conn, credit_account_id, for_update=True)
     booked: list[int] = []
     # the capture and the plan's entry are two entries whose balances move together
     posted = ledger.resolve_pending(

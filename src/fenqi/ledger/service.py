@@ -50,7 +50,9 @@ __all__ = [
     "AccountBalance",
     "TrialBalance",
     "entry_postings",
+    "expire_hold",
     "expire_pending",
+    "expired_holds",
     "get_balance",
     "history",
     "open_account",
@@ -444,9 +446,9 @@ def void_pending(
     )
 
 
-def expire_pending(conn: Connection, clock: Clock, limit: int = 10_000) -> int:
-    """Release holds whose timeout has passed; returns how many. Idempotent."""
-    ids = (
+def expired_holds(conn: Connection, clock: Clock, limit: int = 10_000) -> list[int]:
+    """Ids of the holds still open whose timeout has passed, oldest first (not locked)."""
+    return list(
         conn.execute(
             select(ent.c.id)
             .where(
@@ -460,16 +462,33 @@ def expire_pending(conn: Connection, clock: Clock, limit: int = 10_000) -> int:
         .scalars()
         .all()
     )
-    for pending_id in ids:
-        resolve_pending(
-            conn,
-            clock,
-            f"expire:{pending_id}",
-            pending_id,
-            kind=EntryKind.EXPIRE,
-            description="hold expired",
-        )
-    return len(ids)
+
+
+_LOCK_ENTRY = Prepared(select(ent.c.status).where(ent.c.id == bindparam("k_id")).with_for_update())
+
+
+def expire_hold(conn: Connection, clock: Clock, pending_entry_id: int) -> bool:
+    """Release one hold whose time ran out; False (and nothing changes) when it is no longer
+    pending. The hold's row is locked before its status is read, so a hold that a capture or a
+    void resolves at the same moment resolves one way: whoever locks it second finds it
+    resolved, and expiry then steps aside instead of raising `pending_already_resolved`."""
+    status = _LOCK_ENTRY.run(conn, {"k_id": pending_entry_id}).scalar()
+    if status != EntryStatus.PENDING.value:
+        return False
+    resolve_pending(
+        conn,
+        clock,
+        f"expire:{pending_entry_id}",
+        pending_entry_id,
+        kind=EntryKind.EXPIRE,
+        description="hold expired",
+    )
+    return True
+
+
+def expire_pending(conn: Connection, clock: Clock, limit: int = 10_000) -> int:
+    """Release holds whose timeout has passed; returns how many. Idempotent."""
+    return sum(expire_hold(conn, clock, i) for i in expired_holds(conn, clock, limit))
 
 
 def reverse_entry(
