@@ -273,7 +273,7 @@ class ErrorCode(StrEnum):
     )
     # issue 18: disputes (bureau/disputes.py), data-subject requests (privacy/rights.py),
     # rate regimes (compliance/regimes.py)
-    DISPUTE_INVALID = ("dispute_invalid", 422, "raised as DisputeError (bureau/disputes.py)")
+    DISPUTE_INVALID = ("dispute_invalid", 422, "raised as DisputeError (bureau/corrections.py)")
     DISPUTE_EXISTS = ("dispute_exists", 409, "a dispute of this account's … record is open")
     DISPUTE_CLOSED = ("dispute_closed", 409, "dispute … is already corrected or confirmed")
     DISPUTE_NOTHING_TO_CORRECT = (

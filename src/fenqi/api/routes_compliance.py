@@ -29,6 +29,7 @@ from fenqi.api.problems import PROBLEM_RESPONSES, problem_body
 from fenqi.api.schemas import Body
 from fenqi.api.text import Line, Paragraph
 from fenqi.bureau import disputes
+from fenqi.bureau.corrections import DisputeError
 from fenqi.context import Context
 from fenqi.errors import FenqiError
 from fenqi.privacy import rights
@@ -142,7 +143,7 @@ def _open_dispute(
                 answer_days=ctx.settings.bureau_dispute_days,
             )
     except (FenqiError, ValueError) as exc:
-        err = exc if isinstance(exc, FenqiError) else disputes.DisputeError(str(exc))
+        err = exc if isinstance(exc, FenqiError) else DisputeError(str(exc))
         return _refused(
             conn,
             ctx,

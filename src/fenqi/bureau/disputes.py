@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from fenqi.bureau.client import BureauClient
+from fenqi.bureau.corrections import DisputeError, DisputeStatus
 from fenqi.bureau.errors import BureauUnavailable
 from fenqi.clock import Clock
-from fenqi.errors import FenqiError
 from fenqi.privacy import audit
 from fenqi.privacy.crypto import KeyRing
 from fenqi.privacy.masking import redact_text
@@ -53,17 +53,6 @@ class DisputeItem(StrEnum):
     CHARGE_OFF = "charge_off"
     LIMIT = "limit"
     OTHER = "other"
-
-
-class DisputeStatus(StrEnum):
-    OPEN = "open"
-    CORRECTED = "corrected"
-    CONFIRMED = "confirmed"
-
-
-class DisputeError(FenqiError):
-    code = "dispute_invalid"
-    http_status = 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,52 +347,3 @@ def _correct(
     except BureauUnavailable:
         return "pending"
     return "sent"
-
-
-FIXABLE = {"status", "dpd", "past_due_fen"}
-
-
-def fixed_record(record: Any, fix: dict[str, Any]) -> Any:
-    """The investigator's corrected fields on top of a derived record (checked here; the
-    format validators then check the whole record)."""
-    from dataclasses import replace
-
-    from fenqi.bureau.records import ReportStatus
-
-    unknown = set(fix) - FIXABLE
-    if unknown:
-        raise DisputeError(f"fix: only {', '.join(sorted(FIXABLE))} may be corrected", field="fix")
-    try:
-        status = ReportStatus(fix.get("status", record.status.value))
-        dpd = int(fix.get("dpd", record.dpd))
-        past_due = int(fix.get("past_due_fen", record.past_due_minor))
-    except (TypeError, ValueError) as exc:
-        raise DisputeError(f"fix: {exc}", field="fix") from None
-    if dpd < 0 or not 0 <= past_due <= record.balance_minor:
-        raise DisputeError("fix: dpd >= 0 and 0 <= past_due_fen <= the balance", field="fix")
-    if (status is ReportStatus.CURRENT) != (dpd == 0 and past_due == 0):
-        raise DisputeError("fix: current means no days and no amount past due", field="fix")
-    return replace(
-        record,
-        status=status,
-        dpd=dpd,
-        past_due_minor=past_due,
-        first_delinquency_on=record.first_delinquency_on if dpd else None,
-    )
-
-
-def corrected_fixes(conn: Connection, as_of: date) -> dict[int, dict[str, Any]]:
-    """The fixes of disputes corrected for records of `as_of`, per credit account (the latest
-    wins): every later derivation of that date's record applies them again, so a rerun of the
-    month does not undo a correction."""
-    d = bureau_disputes.c
-    out: dict[int, dict[str, Any]] = {}
-    for account, evidence_json in conn.execute(
-        select(d.credit_account_id, d.evidence)
-        .where(d.record_as_of == as_of, d.status == DisputeStatus.CORRECTED.value)
-        .order_by(d.id)
-    ):
-        fix = json.loads(evidence_json or "{}").get("fix")
-        if fix:
-            out[int(account)] = fix
-    return out

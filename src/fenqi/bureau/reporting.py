@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, String, and_, cast, func, select
 
 from fenqi.bureau import metro2, pboc
+from fenqi.bureau.corrections import corrected_fixes, fixed_record
 from fenqi.bureau.records import (
     HISTORY_MONTHS,
     AccountRecord,
@@ -64,19 +65,6 @@ OWED_CODES = (
 FORMAT_OF_CURRENCY = {"CNY": "pboc", "USD": "metro2"}
 # a customer anonymized after the retention period (fenqi.privacy.rights) is no longer reported
 ERASED_PREFIX = "erased:"
-
-
-def corrected_fixes(conn: Connection, as_of: date) -> dict[int, dict[str, Any]]:
-    from fenqi.bureau.disputes import corrected_fixes as found
-
-    return found(conn, as_of)
-
-
-def fixed_record(record: AccountRecord, fix: dict[str, Any]) -> AccountRecord:
-    from fenqi.bureau.disputes import fixed_record as fixed
-
-    corrected: AccountRecord = fixed(record, fix)
-    return corrected
 
 
 def disputed_accounts(conn: Connection) -> set[int]:

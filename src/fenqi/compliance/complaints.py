@@ -13,7 +13,7 @@ leaves nothing half done and its audit entry is kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -46,6 +46,17 @@ Actor = tuple[str, str]  # (kind, id): ("staff", "7"), ("system", "cli")
 class ComplaintError(FenqiError):
     code = "complaint_invalid"
     http_status = 422
+
+
+def opened_in(col: Any, start: date, end: date) -> Any:
+    """`col` (an instant) falls on a day from `start` to `end`, Beijing time: the months of the
+    regulatory reports."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    lo = datetime.combine(start, time.min, tz)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tz)
+    return (col >= lo) & (col < hi)
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -208,7 +219,6 @@ def attempt(
 def complaint_rows(conn: Connection, start: date, end: date) -> list[dict[str, Any]]:
     """The report's rows: complaints received from `start` to `end` (business dates), by
     category and status (closed ones by outcome)."""
-    from fenqi.compliance.reports import _opened_in
 
     c = complaints.c
     return [
@@ -220,7 +230,7 @@ def complaint_rows(conn: Connection, start: date, end: date) -> list[dict[str, A
         }
         for category, status, outcome, n in conn.execute(
             select(c.category, c.status, c.outcome, func.count())
-            .where(_opened_in(c.opened_at, start, end))
+            .where(opened_in(c.opened_at, start, end))
             .group_by(c.category, c.status, c.outcome)
             .order_by(c.category, c.status, c.outcome)
         )

@@ -24,12 +24,12 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from fenqi.compliance.complaints import complaint_rows, overdue_complaints
+from fenqi.compliance.complaints import complaint_rows, opened_in, overdue_complaints
 from fenqi.errors import FenqiError
 from fenqi.store.schema.bureau import bureau_notices, bureau_records
 from fenqi.store.schema.compliance import bureau_disputes, privacy_requests
@@ -254,28 +254,19 @@ def rates(conn: Connection, start: date, end: date) -> Report:
     return Report("rates", end, rows, totals)
 
 
-def _opened_in(col: Any, start: date, end: date) -> Any:
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo("Asia/Shanghai")
-    lo = datetime.combine(start, time.min, tz)
-    hi = datetime.combine(end + timedelta(days=1), time.min, tz)
-    return (col >= lo) & (col < hi)
-
-
 def disputes(conn: Connection, start: date, end: date) -> Report:
     d, q = bureau_disputes.c, privacy_requests.c
     rows: list[dict[str, Any]] = []
     for item, status, n in conn.execute(
         select(d.item, d.status, func.count())
-        .where(_opened_in(d.opened_at, start, end))
+        .where(opened_in(d.opened_at, start, end))
         .group_by(d.item, d.status)
         .order_by(d.item, d.status)
     ):
         rows.append({"kind": "bureau_dispute", "what": item, "status": status, "count": int(n)})
     for kind, status, n in conn.execute(
         select(q.kind, q.status, func.count())
-        .where(_opened_in(q.opened_at, start, end))
+        .where(opened_in(q.opened_at, start, end))
         .group_by(q.kind, q.status)
         .order_by(q.kind, q.status)
     ):
