@@ -270,12 +270,13 @@ def test_eod_step_runs_inside_the_real_end_of_day(
     """The step's signature fits batch/steps.py (registered here by patching STEPS, as the
     three lines in docs/funding.md will)."""
     import fenqi.batch.eod as eod
+    from fenqi.batch.steps import STEPS
     from fenqi.context import build_context
     from fenqi.funding.eod import settle_partition
     from fenqi.settings import Settings
 
     books(db_engine)
-    monkeypatch.setattr(eod, "STEPS", (*eod.STEPS, ("funding_settle", settle_partition)))
+    monkeypatch.setattr(eod, "STEPS", (*STEPS, ("funding_settle", settle_partition)))
     ctx = build_context(
         Settings(database_url=db_engine.url.render_as_string(hide_password=False)),
         FixedClock.on(NEXT, 23),

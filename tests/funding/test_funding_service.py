@@ -235,27 +235,27 @@ def test_daily_limit_resets_the_next_day(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
         acct, p1 = sell(conn, clock, "s1", 50_000)
         _, p2 = sell(conn, clock, "s2", 50_000)
-        args = dict(principal_fen=50_000, currency="CNY", borrower=GOOD)
-        assert (
-            "bank_example"
-            in allocate_plan(
-                conn, clock, daily, plan_id=p1, credit_account_id=acct, client_id="a", **args
-            ).tranches
-        )
-        assert (
-            "bank_example"
-            not in allocate_plan(
-                conn, clock, daily, plan_id=p2, credit_account_id=acct, client_id="b", **args
-            ).tranches
-        )
+
+        def funders(plan_id: int, client_id: str) -> set[str]:
+            return set(
+                allocate_plan(
+                    conn,
+                    clock,
+                    daily,
+                    plan_id=plan_id,
+                    credit_account_id=acct,
+                    client_id=client_id,
+                    principal_fen=50_000,
+                    currency="CNY",
+                    borrower=GOOD,
+                ).tranches
+            )
+
+        assert "bank_example" in funders(p1, "a")
+        assert "bank_example" not in funders(p2, "b")
         clock.advance(timedelta(days=1))
         _, p3 = sell(conn, clock, "s3", 50_000)
-        assert (
-            "bank_example"
-            in allocate_plan(
-                conn, clock, daily, plan_id=p3, credit_account_id=acct, client_id="c", **args
-            ).tranches
-        )
+        assert "bank_example" in funders(p3, "c")
 
 
 WORKERS = 50
