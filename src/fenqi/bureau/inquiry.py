@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from fenqi.settings import Settings
 
 PURPOSE_APPLICATION = "loan_application"
-PURPOSE_MONITORING = "post_loan_monitoring"
 UNAVAILABLE_REASON = "B01_BUREAU_UNAVAILABLE"
 
 
