@@ -107,7 +107,6 @@ UNUSED = {
     "risk/transaction_service.py::purge_velocity_counters",
     # read helpers only tests call: to move to tests/support
     "funding/service.py::tranches_of",
-    "webhooks/backoff.py::schedule_seconds",
     "webhooks/outbox.py::get_event",
 }
 REGISTERING_DECORATORS = [
