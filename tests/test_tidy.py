@@ -106,7 +106,6 @@ UNUSED = {
     "risk/records.py::decisions_for",
     "risk/transaction_service.py::purge_velocity_counters",
     # read helpers only tests call: to move to tests/support
-    "funding/service.py::tranches_of",
     "webhooks/outbox.py::get_event",
 }
 REGISTERING_DECORATORS = [

@@ -27,7 +27,6 @@ from fenqi.funding.service import (
     apply_cash,
     exposure,
     funder_accounts,
-    tranches_of,
 )
 from fenqi.funding.settlement import check_against_ledger, settle_day
 from fenqi.ledger.accounts import get_balance
@@ -38,6 +37,15 @@ from fenqi.store.schema.credit import plan_lines, repayment_parts
 from fenqi.store.schema.funding import funder_state, funding_settlements, funding_tranches
 
 PRODUCTS = load_catalog(2400)
+
+
+def tranches_of(conn: Connection, plan_id: int) -> dict[str, int]:
+    """Each funder's principal outstanding on a plan."""
+    t = funding_tranches
+    rows = conn.execute(select(t).where(t.c.plan_id == plan_id)).mappings().all()
+    return {str(r["funder_id"]): int(r["outstanding_fen"]) for r in rows}
+
+
 HUABEI = PRODUCTS["huabei"]
 CATALOG = load_funding_catalog(PRODUCTS, 3000)
 DAY = date(2026, 1, 2)
