@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from fenqi.error_codes import ErrorCode, http_status_of
+from fenqi.error_codes import ErrorCode, known_code
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "fenqi"
 
@@ -47,8 +47,8 @@ def test_each_code_has_a_status_and_a_doc_line() -> None:
     for code in ErrorCode:
         assert 400 <= code.http_status < 600, code
         assert code.doc and "\n" not in code.doc, code
-    assert http_status_of("not_found") == 404
-    assert http_status_of("no_such_code") is None
+    assert known_code("not_found") is ErrorCode.NOT_FOUND
+    assert known_code("no_such_code") is None
 
 
 def test_every_code_is_listed_in_the_api_docs() -> None:

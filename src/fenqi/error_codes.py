@@ -234,7 +234,7 @@ class ErrorCode(StrEnum):
         409,
         "entry … is repayment …: reverse it with POST /v1/ops/accounts/…/repayments/…/reverse",
     )
-    USERNAME_TAKEN = ("username_taken", 409, "raised as UsernameTaken (privacy/errors.py)")
+    USERNAME_TAKEN = ("username_taken", 409, "a staff username already in use (privacy/staff.py)")
     VALUE_TOO_LONG = ("value_too_long", 422, "…: value over … bytes")
     WEAK_PASSWORD = ("weak_password", 422, "password: must not be the username")
     WEBHOOK_ERROR = ("webhook_error", 422, "raised as WebhookError (webhooks/errors.py)")
@@ -353,9 +353,3 @@ def known_code(code: str) -> ErrorCode | None:
         return ErrorCode(code)
     except ValueError:
         return None
-
-
-def http_status_of(code: str) -> int | None:
-    """The documented status of `code`, or None when it is not a known code."""
-    known = known_code(code)
-    return None if known is None else known.http_status

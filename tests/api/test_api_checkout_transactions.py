@@ -110,7 +110,8 @@ def _outcome(api: Api, transaction_ref: str) -> str | None:
     a = risk_transaction_assessments.c
     with api.ctx.engine.connect() as conn:
         found = conn.execute(select(a.outcome).where(a.transaction_ref == transaction_ref))
-        return found.scalar()
+        outcome: str | None = found.scalar()
+        return outcome
 
 
 def _attempts(api: Api) -> int:

@@ -154,7 +154,7 @@ def test_no_plaintext_identity_in_database_or_logs(
             f"/v1/ops/customers/{cust}/reveal", staff, {"reason": "arrears call"}, key="reveal-1"
         )  # the replay is answered from an encrypted copy
         assert again.json() == reveal.json()
-        dump = []
+        dump: list[str] = []
         meta = MetaData()
         meta.reflect(api.ctx.engine)
         with api.ctx.engine.connect() as conn:

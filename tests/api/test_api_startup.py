@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.api_server import running_api
+from support.api_server import running_api
 
 
 def test_the_underwriter_is_ready_before_the_first_request(

@@ -55,7 +55,8 @@ class Racer(threading.Thread):
 
     def __init__(self, work: Callable[[], Any]) -> None:
         super().__init__(daemon=True)
-        self.work, self.result, self.error = work, None, None
+        self.work, self.result = work, None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
@@ -127,7 +128,7 @@ def test_eod_waits_for_a_call_holding_an_account_and_does_not_overtake_it(
     account = _late_account(world)
     day = world.clock.today()
     read, go = threading.Event(), threading.Event()
-    real = hardship.platform_account
+    real: Callable[..., int] = vars(hardship)["platform_account"]
 
     def pause_after_reading(*args: Any, **kwargs: Any) -> int:
         if not read.is_set():  # called once the plan has read the charges it waives
@@ -175,7 +176,7 @@ def test_a_hardship_waiver_waives_what_it_read_when_a_charge_lands_meanwhile(
     day = world.clock.today()
     monkeypatch.setattr(partitions, "lock_account_range", lambda *_args: 0)
     read, go = threading.Event(), threading.Event()
-    real = hardship.platform_account
+    real: Callable[..., int] = vars(hardship)["platform_account"]
 
     def pause_after_reading(*args: Any, **kwargs: Any) -> int:
         if not read.is_set():

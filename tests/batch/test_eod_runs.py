@@ -195,7 +195,9 @@ action = st.one_of(
 
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(actions=st.lists(action, min_size=1, max_size=12))
-def test_random_lives_keep_the_books_exact(tmp_path_factory: Any, actions: list[tuple]) -> None:
+def test_random_lives_keep_the_books_exact(
+    tmp_path_factory: Any, actions: list[tuple[Any, ...]]
+) -> None:
     from fenqi.credit.refunds import refund_plan
 
     path = tmp_path_factory.mktemp("life") / "life.sqlite"

@@ -11,9 +11,15 @@ import pytest
 from sqlalchemy import select
 
 from fenqi.bureau import pboc
-from fenqi.bureau.client import CircuitBreaker, HttpBureauClient
+from fenqi.bureau.client import (
+    CircuitBreaker,
+    HttpBureauClient,
+    InquiryAuthorization,
+    SubmissionResult,
+)
 from fenqi.bureau.errors import NoAuthorization
 from fenqi.bureau.inquiry import UNAVAILABLE_REASON, inquire, stored_report
+from fenqi.bureau.model import CreditReport
 from fenqi.bureau.records import AccountRecord, Portfolio, ReportStatus
 from fenqi.clock import FixedClock
 from fenqi.privacy.audit import list_entries
@@ -117,10 +123,12 @@ def test_inquiry_needs_a_standing_authorization(db_engine: object, tmp_path: Pat
     class Never:
         lender = "fenqi"
 
-        def inquire(self, *a: object) -> object:
+        def inquire(
+            self, subject_id: str, purpose: str, authorization: InquiryAuthorization
+        ) -> CreditReport:
             raise AssertionError("no call without authorization")
 
-        def submit(self, *a: object) -> object:
+        def submit(self, fmt: str, content: str) -> SubmissionResult:
             raise AssertionError
 
     with db_engine.begin() as conn:
@@ -158,11 +166,13 @@ def test_monitoring_needs_its_own_consent_and_stops_when_it_is_withdrawn(
     class Recorder:
         lender = "fenqi"
 
-        def inquire(self, subject: str, purpose: str, auth: object) -> object:
+        def inquire(
+            self, subject_id: str, purpose: str, authorization: InquiryAuthorization
+        ) -> CreditReport:
             calls.append(purpose)
             raise BureauUnavailable("down")  # what the bureau answers does not matter here
 
-        def submit(self, *a: object) -> object:
+        def submit(self, fmt: str, content: str) -> SubmissionResult:
             raise AssertionError
 
     def monitor() -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import httpx
@@ -22,15 +23,17 @@ SUBJECT = "11010519900307123X"
 
 
 @pytest.fixture
-def bureau(db_url: str) -> Bureau:  # type: ignore[misc]
+def bureau(db_url: str) -> Iterator[Bureau]:
     with running_bureau(db_url, FixedClock.on(date(2026, 4, 2))) as b:
         yield b
 
 
-def client(b: Bureau, lender: str = "fenqi", **kw: object) -> HttpBureauClient:
+def client(
+    b: Bureau, lender: str = "fenqi", breaker: CircuitBreaker | None = None
+) -> HttpBureauClient:
     return HttpBureauClient(
-        b.url, TOKEN_OF[lender], b.clock, lender=lender, sleep=lambda _s: None, **kw
-    )  # type: ignore[arg-type]
+        b.url, TOKEN_OF[lender], b.clock, lender=lender, sleep=lambda _s: None, breaker=breaker
+    )
 
 
 def auth(b: Bureau) -> InquiryAuthorization:

@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from bureau.test_reporting import run, world_with_customer
 from fenqi.bureau import pboc
 from fenqi.bureau.client import HttpBureauClient
-from fenqi.bureau.disputes import Actor, DisputeError, list_disputes, open_dispute, resolve_dispute
+from fenqi.bureau.corrections import DisputeError
+from fenqi.bureau.disputes import Actor, list_disputes, open_dispute, resolve_dispute
 from fenqi.privacy.audit import list_entries
 from fenqi.store.schema.bureau import bureau_records
 from fenqi.store.schema.credit import credit_accounts, plan_lines

@@ -14,7 +14,7 @@ from bureau.test_monitoring import fenqi
 from bureau.test_reporting import world_with_customer
 from fenqi.bureau import events
 from fenqi.bureau.client import HttpBureauClient
-from fenqi.bureau.records import ReportStatus
+from fenqi.bureau.records import AccountRecord, ReportStatus
 from fenqi.bureau.reporting import ledger_owed_as_of
 from fenqi.credit.operations import change_account_status
 from fenqi.store.schema.bureau import bureau_events
@@ -49,7 +49,7 @@ def test_event_records_are_derived_validated_reconciled_and_sent_once(db_url: st
         opened = build(w, opened_on)
         assert opened.events == {account: {"opened"}}
         assert opened.differences == []
-        [rec] = events.records_of(opened)
+        [rec] = _records_of(opened)
         assert rec.as_of == opened_on and rec.balance_minor >= 300_000
         assert send(w, opened, client) == 1
         # a rerun of the day finds the same event, derives the same record, sends nothing
@@ -69,7 +69,7 @@ def test_event_records_are_derived_validated_reconciled_and_sent_once(db_url: st
             change_account_status(conn, w.clock, 1, account, "close", "customer asked")
         closed = build(w, day)
         assert closed.events == {account: {"paid_off", "closed"}}
-        [rec] = events.records_of(closed)
+        [rec] = _records_of(closed)
         assert (rec.status, rec.balance_minor) == (ReportStatus.CLOSED, 0)
         assert closed.differences == []
         assert "|3|0|" in events.unsent_files(closed, w.clock)["pboc"][0]  # status 3, balance 0
@@ -107,3 +107,7 @@ def test_report_events_command(tmp_path: Path) -> None:
     assert fenqi("bureau", "report", "--events", env=env).returncode == 2
     assert fenqi("bureau", "report", "--date", "2026-03-01", env=env).returncode == 2
     assert fenqi("bureau", "report", env=env).returncode == 2
+
+
+def _records_of(run: events.EventRun) -> list[AccountRecord]:
+    return list(run.report.records) if run.report else []

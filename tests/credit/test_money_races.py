@@ -99,6 +99,11 @@ def _sale(
         )
 
 
+def _job(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+    """`fn(conn, *args, **kwargs)` once given a connection: the arguments are bound now."""
+    return lambda conn: fn(conn, *args, **kwargs)
+
+
 def _race(engine: Engine, jobs: list[Callable[[Any], Any]]) -> list[Outcome]:
     """Run each job in its own transaction, all released at once; a CreditError is a refusal,
     anything else (a CHECK constraint, a deadlock) is reported as it is."""
@@ -144,10 +149,7 @@ def test_concurrent_payouts_pay_a_shop_once(engine: Engine) -> None:
         assert owed > 0
         results = _race(
             engine,
-            [
-                (lambda conn, i=i: checkout.pay_out(conn, clock, "m1", "CNY", f"payout-{i}"))
-                for i in range(PAYOUTS)
-            ],
+            [_job(checkout.pay_out, clock, "m1", "CNY", f"payout-{i}") for i in range(PAYOUTS)],
         )
         paid = [r.value for r in results if r.ok]
         assert paid == [owed], results
@@ -168,15 +170,15 @@ def test_a_payout_racing_a_refund_never_pays_what_the_refund_took(engine: Engine
             results = _race(
                 engine,
                 [
-                    lambda conn, r=round_: checkout.pay_out(conn, clock, "m1", "CNY", f"p-{r}"),
-                    lambda conn, o=order["id"], r=round_: checkout.refund_order(
-                        conn,
+                    _job(checkout.pay_out, clock, "m1", "CNY", f"p-{round_}"),
+                    _job(
+                        checkout.refund_order,
                         clock,
                         PRODUCT,
                         merchant_id="m1",
-                        order_id=o,
+                        order_id=order["id"],
                         amount_fen=20_000,
-                        client_id=f"m1:refund-{r}",
+                        client_id=f"m1:refund-{round_}",
                     ),
                 ],
             )
@@ -211,12 +213,17 @@ def test_conversion_racing_a_repayment_never_bills_what_was_paid(engine: Engine)
             results = _race(
                 engine,
                 [
-                    lambda conn, a=account, p=plan_id, n=n: conversion.convert(
-                        conn, clock, PRODUCT, a, [p], 3, CAP_BP, f"conv-{n}"
+                    _job(
+                        conversion.convert,
+                        clock,
+                        PRODUCT,
+                        account,
+                        [plan_id],
+                        3,
+                        CAP_BP,
+                        f"conv-{n}",
                     ),
-                    lambda conn, a=account, n=n: credit.repay(
-                        conn, clock, PRODUCT, a, 7_000, f"pay-{n}"
-                    ),
+                    _job(credit.repay, clock, PRODUCT, account, 7_000, f"pay-{n}"),
                 ],
             )
             with engine.connect() as conn:
@@ -251,33 +258,44 @@ def test_mixed_conversion_payoff_refund_and_repayment_races(engine: Engine) -> N
             results = _race(
                 engine,
                 [
-                    lambda conn, a=account, p=cycle_plan, n=n: conversion.convert(
-                        conn, clock, PRODUCT, a, [p], 3, CAP_BP, f"conv-{n}"
+                    _job(
+                        conversion.convert,
+                        clock,
+                        PRODUCT,
+                        account,
+                        [cycle_plan],
+                        3,
+                        CAP_BP,
+                        f"conv-{n}",
                     ),
-                    lambda conn, a=account, p=inst_plan, n=n, t=quote.total_fen: payoff.pay_off(
-                        conn, clock, PRODUCT, a, p, t, f"payoff-{n}"
+                    _job(
+                        payoff.pay_off,
+                        clock,
+                        PRODUCT,
+                        account,
+                        inst_plan,
+                        quote.total_fen,
+                        f"payoff-{n}",
                     ),
-                    lambda conn, o=cycle["id"], n=n: checkout.refund_order(
-                        conn,
+                    _job(
+                        checkout.refund_order,
                         clock,
                         PRODUCT,
                         merchant_id="m1",
-                        order_id=o,
+                        order_id=cycle["id"],
                         amount_fen=5_000,
                         client_id=f"m1:refund-c-{n}",
                     ),
-                    lambda conn, o=inst["id"], n=n: checkout.refund_order(
-                        conn,
+                    _job(
+                        checkout.refund_order,
                         clock,
                         PRODUCT,
                         merchant_id="m1",
-                        order_id=o,
+                        order_id=inst["id"],
                         amount_fen=10_000,
                         client_id=f"m1:refund-i-{n}",
                     ),
-                    lambda conn, a=account, n=n: credit.repay(
-                        conn, clock, PRODUCT, a, 7_000, f"pay-{n}"
-                    ),
+                    _job(credit.repay, clock, PRODUCT, account, 7_000, f"pay-{n}"),
                 ],
             )
             unexpected = [r for r in results if not r.ok and r.code not in EXPECTED_REFUSALS]
@@ -299,18 +317,16 @@ def test_refunds_and_repayments_on_one_order_are_serialized(engine: Engine) -> N
             results = _race(
                 engine,
                 [
-                    lambda conn, o=order["id"], n=n: checkout.refund_order(
-                        conn,
+                    _job(
+                        checkout.refund_order,
                         clock,
                         PRODUCT,
                         merchant_id="m1",
-                        order_id=o,
+                        order_id=order["id"],
                         amount_fen=30_000,
                         client_id=f"m1:refund-{n}",
                     ),
-                    lambda conn, a=account, n=n: credit.repay(
-                        conn, clock, PRODUCT, a, 25_000, f"pay-{n}"
-                    ),
+                    _job(credit.repay, clock, PRODUCT, account, 25_000, f"pay-{n}"),
                 ],
             )
             with engine.connect() as conn:

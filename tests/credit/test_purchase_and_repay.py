@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from fenqi.clock import FixedClock
 from fenqi.credit import service as credit
-from fenqi.credit.allocation import Owed, allocate_payment
+from fenqi.credit.allocation import LineKey, Owed, allocate_payment
 from fenqi.credit.errors import CreditError, Declined
 from fenqi.credit.plans import CYCLE, offer, offers
 from fenqi.credit.reconciliation import deep_reconcile
@@ -26,22 +26,23 @@ DAY = date(2026, 1, 2)
 
 def test_allocation_pays_oldest_due_first_in_product_order() -> None:
     order = [ChargeKind.PENALTY, ChargeKind.FEE, ChargeKind.INTEREST, ChargeKind.PRINCIPAL]
+    old, due, later = LineKey(1, 1), LineKey(1, 2), LineKey(1, 3)
     owed = [
-        Owed("later", date(2026, 3, 10), {ChargeKind.PRINCIPAL: 500, ChargeKind.FEE: 40}),
+        Owed(later, date(2026, 3, 10), {ChargeKind.PRINCIPAL: 500, ChargeKind.FEE: 40}),
         Owed(
-            "old",
+            old,
             date(2026, 1, 10),
             {ChargeKind.PRINCIPAL: 500, ChargeKind.FEE: 40, ChargeKind.PENALTY: 7},
         ),
-        Owed("due", date(2026, 2, 10), {ChargeKind.PRINCIPAL: 500, ChargeKind.FEE: 40}),
+        Owed(due, date(2026, 2, 10), {ChargeKind.PRINCIPAL: 500, ChargeKind.FEE: 40}),
     ]
     a = allocate_payment(600, owed, order, as_of=date(2026, 2, 10))
     assert a.parts == (
-        ("old", ChargeKind.PENALTY, 7),
-        ("old", ChargeKind.FEE, 40),
-        ("old", ChargeKind.PRINCIPAL, 500),
-        ("due", ChargeKind.FEE, 40),
-        ("due", ChargeKind.PRINCIPAL, 13),
+        (old, ChargeKind.PENALTY, 7),
+        (old, ChargeKind.FEE, 40),
+        (old, ChargeKind.PRINCIPAL, 500),
+        (due, ChargeKind.FEE, 40),
+        (due, ChargeKind.PRINCIPAL, 13),
     )
     everything = allocate_payment(5_000, owed, order, as_of=date(2026, 2, 10))
     assert everything.overpayment_fen == 5_000 - (540 + 547 + 540)

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from fenqi.clock import FixedClock
 from fenqi.funding.allocation import Borrower
 from fenqi.funding.approval import PartnerApprover, partner_simulator, rule_reasons
-from fenqi.funding.model import Approval, ApprovalMode, ApprovalRules, FundingCatalog
+from fenqi.funding.model import Approval, ApprovalMode, ApprovalRules, Funder, FundingCatalog
 from fenqi.funding.service import allocate_plan
 from funding.test_funding_service import CATALOG, GOOD, sell
 from support.api_server import free_port
@@ -47,11 +47,10 @@ def with_approval(approval: Approval) -> FundingCatalog:
 
 
 @contextmanager
-def simulator(**policy: object) -> Iterator[str]:
+def simulator(max_amount_fen: int | None = None, hang: bool = False) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(partner_simulator(**policy), host="127.0.0.1", port=port, log_level="error")
-    )
+    app = partner_simulator(max_amount_fen=max_amount_fen, hang=hang)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -142,4 +141,5 @@ def test_an_http_approval_without_url_is_refused_naming_the_field(tmp_path: Path
         parse_file(bad)
     assert err.value.detail["field"] == "approval"
     assert "url: an http approval needs the partner's endpoint" in err.value.message
-    assert parse_file(CATALOG_DIR / "funders" / "bank_example.toml").approval.mode.value == "rules"
+    bank = parse_file(CATALOG_DIR / "funders" / "bank_example.toml")
+    assert isinstance(bank, Funder) and bank.approval.mode.value == "rules"

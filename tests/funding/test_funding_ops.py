@@ -278,13 +278,14 @@ def test_eod_step_runs_inside_the_real_end_of_day(
 ) -> None:
     """The step is registered in batch/steps.py, last, after charge_off."""
     import fenqi.batch.eod as eod
+    from fenqi.batch.steps import STEPS
     from fenqi.context import build_context
     from fenqi.funding.eod import settle_partition
     from fenqi.settings import Settings
 
     books(db_engine)
-    assert eod.STEPS[-1] == ("funding_settle", settle_partition)
-    assert [n for n, _ in eod.STEPS][-2] == "charge_off"
+    assert STEPS[-1] == ("funding_settle", settle_partition)
+    assert [n for n, _ in STEPS][-2] == "charge_off"
     ctx = build_context(
         Settings(database_url=db_engine.url.render_as_string(hide_password=False)),
         FixedClock.on(NEXT, 23),

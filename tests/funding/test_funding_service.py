@@ -27,7 +27,6 @@ from fenqi.funding.service import (
     apply_cash,
     exposure,
     funder_accounts,
-    tranches_of,
 )
 from fenqi.funding.settlement import check_against_ledger, settle_day
 from fenqi.ledger.accounts import get_balance
@@ -38,6 +37,15 @@ from fenqi.store.schema.credit import plan_lines, repayment_parts
 from fenqi.store.schema.funding import funder_state, funding_settlements, funding_tranches
 
 PRODUCTS = load_catalog(2400)
+
+
+def tranches_of(conn: Connection, plan_id: int) -> dict[str, int]:
+    """Each funder's principal outstanding on a plan."""
+    t = funding_tranches
+    rows = conn.execute(select(t).where(t.c.plan_id == plan_id)).mappings().all()
+    return {str(r["funder_id"]): int(r["outstanding_fen"]) for r in rows}
+
+
 HUABEI = PRODUCTS["huabei"]
 CATALOG = load_funding_catalog(PRODUCTS, 3000)
 DAY = date(2026, 1, 2)
@@ -244,27 +252,27 @@ def test_daily_limit_resets_the_next_day(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
         acct, p1 = sell(conn, clock, "s1", 50_000)
         _, p2 = sell(conn, clock, "s2", 50_000)
-        args = dict(principal_fen=50_000, currency="CNY", borrower=GOOD)
-        assert (
-            "bank_example"
-            in allocate_plan(
-                conn, clock, daily, plan_id=p1, credit_account_id=acct, client_id="a", **args
-            ).tranches
-        )
-        assert (
-            "bank_example"
-            not in allocate_plan(
-                conn, clock, daily, plan_id=p2, credit_account_id=acct, client_id="b", **args
-            ).tranches
-        )
+
+        def funders(plan_id: int, client_id: str) -> set[str]:
+            return set(
+                allocate_plan(
+                    conn,
+                    clock,
+                    daily,
+                    plan_id=plan_id,
+                    credit_account_id=acct,
+                    client_id=client_id,
+                    principal_fen=50_000,
+                    currency="CNY",
+                    borrower=GOOD,
+                ).tranches
+            )
+
+        assert "bank_example" in funders(p1, "a")
+        assert "bank_example" not in funders(p2, "b")
         clock.advance(timedelta(days=1))
         _, p3 = sell(conn, clock, "s3", 50_000)
-        assert (
-            "bank_example"
-            in allocate_plan(
-                conn, clock, daily, plan_id=p3, credit_account_id=acct, client_id="c", **args
-            ).tranches
-        )
+        assert "bank_example" in funders(p3, "c")
 
 
 WORKERS = 50

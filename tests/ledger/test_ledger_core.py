@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -206,7 +207,7 @@ def test_an_entry_and_its_follow_up_post_together_or_are_refused_together(
         w = make_world(conn, clock, limit_fen=100_000)
         asked: list[int] = []
 
-        def fee(cid: str, amount: int, debit: int | None = None) -> object:
+        def fee(cid: str, amount: int, debit: int | None = None) -> Callable[[int], EntryRequest]:
             def then(entry_id: int) -> EntryRequest:
                 asked.append(entry_id)
                 spec = PostingSpec(debit or w.fee, w.fee_income, amount, "fee")

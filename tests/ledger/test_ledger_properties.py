@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,7 +44,7 @@ op = st.one_of(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ops=st.lists(op, min_size=1, max_size=25))
-def test_random_operations_keep_invariants(db_engine: Engine, ops: list[tuple]) -> None:
+def test_random_operations_keep_invariants(db_engine: Engine, ops: list[tuple[Any, ...]]) -> None:
     clock = FixedClock(datetime(2026, 3, 1, tzinfo=UTC))
     owner = uuid.uuid4().hex[:10]
     with db_engine.begin() as conn:

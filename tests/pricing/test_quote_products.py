@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -41,11 +42,8 @@ def test_any_offered_plan_sums_and_respects_the_cap(
     assert sum(x.principal_fen for x in s.lines) == amount
     assert s.total_fen == amount + s.fee_fen + s.interest_fen
     assert all(min(x.principal_fen, x.fee_fen, x.interest_fen) >= 0 for x in s.lines)
-    assert all(
-        a < b
-        for a, b in zip(s.lines, s.lines[1:], strict=False)
-        for a, b in [(a.due_date, b.due_date)]
-    )
+    dues = [x.due_date for x in s.lines]
+    assert all(a < b for a, b in itertools.pairwise(dues))
     assert s.lines[0].due_date >= day
     assert q.rate.nominal_bp <= 2400
 

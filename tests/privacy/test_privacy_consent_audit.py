@@ -160,7 +160,7 @@ def test_audit_refusals(db_engine: Engine) -> None:
             {"actor_kind": "staff", "actor_id": "1", "action": "x", "detail": {"a": "b" * 20000}},
         ):
             with pytest.raises(PrivacyError) as info:
-                audit.record(conn, FixedClock(T0), **kwargs)  # type: ignore[arg-type]
+                audit.record(conn, FixedClock(T0), **kwargs)
             assert info.value.code == "invalid_audit"
 
 

@@ -51,7 +51,7 @@ def test_unknown_user_still_costs_a_hash(
     db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = staff_module.verify_password
+    real = verify_password
 
     def spy(password_hash: str, password: str) -> bool:
         calls.append(password_hash)

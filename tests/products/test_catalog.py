@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,7 @@ def test_affirm_has_a_zero_percent_plan_and_no_late_fees() -> None:
     q = quote(product, 100_000, zero, REFERENCE_DATE, cap_bp=CAP_BP)
     assert q.schedule.interest_fen == 0 and q.schedule.total_fen == 100_000
     late = product.late_fee
-    assert (late.daily_rate_bp, late.fixed_fen) == (0, 0)
+    assert (late.daily_rate_bp, late.fixed_fen) == (Decimal(0), 0)
     assert product.early_payoff.penalty_bp == 0
 
 

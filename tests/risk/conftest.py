@@ -13,6 +13,7 @@ import pytest
 from fenqi.clock import FixedClock
 from fenqi.risk.registry import LoadedModel
 from fenqi.risk.train import train_model
+from support.frames import row_record
 
 TRUE_WEIGHTS = {"utilization": 1.6, "income_k": -0.05, "delinquencies": 0.7}
 
@@ -109,7 +110,7 @@ def features_of(frame: pd.DataFrame, index: int) -> dict[str, Any]:
     row = frame.drop(columns=["outcome"]).iloc[index]
     return {
         k: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v)
-        for k, v in row.items()
+        for k, v in row_record(row).items()
     }
 
 

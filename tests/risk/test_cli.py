@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
-from tests.risk.conftest import application, features_of, synthetic_credit
 from typer.testing import CliRunner
 
 from fenqi.cli import app
 from fenqi.risk.records import decisions_for
+from risk.conftest import application, features_of, synthetic_credit
 
 runner = CliRunner()
 

@@ -14,6 +14,7 @@ from fenqi.risk.data import (
     target_vector,
 )
 from fenqi.risk.errors import BadDataError, FeatureMismatchError
+from support.frames import frame_records
 
 
 def test_zero_one_target_has_one_as_bad() -> None:
@@ -80,7 +81,7 @@ def test_record_encoder_matches_frame_encoding() -> None:
     specs = infer_features(pd.DataFrame({"amount": [1.0, 2.0], "city": ["a", "b"], "n": [5, 9]}))
     matrix = encode_frame(frame, specs)
     encoder = RecordEncoder(specs)
-    for i, record in enumerate(frame.replace({np.nan: None}).to_dict("records")):
+    for i, record in enumerate(frame_records(frame.replace({np.nan: None}))):
         np.testing.assert_array_equal(encoder.encode(record), matrix[i])
     assert np.isnan(matrix[1, 1]) and np.isnan(matrix[2, 1])  # unseen and missing category
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.risk.conftest import _find_datasets, application
 from typer.testing import CliRunner
 
 from fenqi.cli import app
@@ -17,6 +16,8 @@ from fenqi.risk.data import read_table
 from fenqi.risk.decision import Decider
 from fenqi.risk.flow import load_flow
 from fenqi.risk.train import train_model
+from risk.conftest import _find_datasets, application
+from support.frames import frame_records
 
 pytestmark = pytest.mark.dataset
 CLOCK = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
@@ -88,7 +89,7 @@ def test_german_credit_gbm_decisions(datasets_dir: Path, tmp_path: Path) -> None
     loaded = train_model(frame, "creditability", "gbm", tmp_path, CLOCK)
     assert loaded.manifest["metrics"]["auc"] > 0.7
     decider = Decider(loaded, load_flow())
-    features = frame.drop(columns=["creditability"]).to_dict("records")
+    features = frame_records(frame.drop(columns=["creditability"]))
     outcomes = {
         decider.decide(application(f, applicant_id=str(i))).outcome
         for i, f in enumerate(features[:200])

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.risk.conftest import application, features_of
 
 from fenqi.risk.decision import (
     ChampionChallenger,
@@ -18,6 +17,7 @@ from fenqi.risk.decision import (
 from fenqi.risk.errors import BadDataError, FeatureMismatchError
 from fenqi.risk.flow import load_flow
 from fenqi.risk.registry import LoadedModel
+from risk.conftest import application, features_of
 
 
 def test_decision_carries_versions_scores_and_reasons(

@@ -68,7 +68,8 @@ def test_default_flow_cutoffs_limits_and_pricing(
 
 def _default_graph() -> dict[str, Any]:
     path = Path(__file__).resolve().parents[2] / "src/fenqi/risk/flows/default.json"
-    return json.loads(path.read_text())
+    graph: dict[str, Any] = json.loads(path.read_text())
+    return graph
 
 
 def _write(tmp_path: Path, graph: Any) -> Path:

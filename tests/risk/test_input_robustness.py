@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.risk.conftest import synthetic_credit
 from typer.testing import CliRunner
 
 from fenqi.cli import app
@@ -19,6 +18,8 @@ from fenqi.risk.data import FeatureKind, RecordEncoder, encode_frame, infer_feat
 from fenqi.risk.errors import BadDataError, FeatureMismatchError
 from fenqi.risk.registry import load_model
 from fenqi.risk.train import train_model
+from risk.conftest import synthetic_credit
+from support.frames import row_record
 
 CLOCK = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
 runner = CliRunner()
@@ -45,7 +46,7 @@ def test_infinite_values_at_scoring_are_refused(small: pd.DataFrame) -> None:
     frame.loc[1, "income"] = -np.inf
     with pytest.raises(FeatureMismatchError, match="infinite values: income"):
         encode_frame(frame, specs)
-    record = frame.iloc[1].to_dict()
+    record = row_record(frame.iloc[1])
     with pytest.raises(FeatureMismatchError, match="income"):
         RecordEncoder(specs).encode(record)
 
@@ -65,7 +66,7 @@ def test_gbm_takes_any_column_name_and_its_saved_model_loads(
     again = load_model(loaded.path)
     assert [s.name for s in again.specs][:2] == ["util [%]", "income: monthly"]
     np.testing.assert_allclose(again.predict_pd(renamed), loaded.predict_pd(renamed))
-    record = renamed.drop(columns=["outcome"]).iloc[0].to_dict()
+    record = row_record(renamed.drop(columns=["outcome"]).iloc[0])
     assert again.explain(record).score == loaded.explain(record).score
 
 
@@ -82,7 +83,8 @@ def test_a_loaded_gbm_still_scores_after_its_folder_moved(
 
 def test_percent_text_is_a_numeric_fraction() -> None:
     frame = pd.DataFrame({"rate": ["83.70%", "12.5%", None, "100%"] * 20, "y": [0, 1] * 40})
-    specs = infer_features(frame.drop(columns=["y"]), notes=(notes := []))
+    notes: list[str] = []
+    specs = infer_features(frame.drop(columns=["y"]), notes=notes)
     assert specs[0].kind is FeatureKind.NUMERIC and specs[0].unit == "percent"
     assert any("percentages" in n for n in notes)
     matrix = encode_frame(frame, specs)

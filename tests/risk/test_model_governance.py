@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.risk.conftest import synthetic_credit
 from typer.testing import CliRunner
 
 from fenqi.cli import app
@@ -22,6 +21,8 @@ from fenqi.risk.registry import LoadedModel, load_model
 from fenqi.risk.scorecard import ScorecardParams, fit_scorecard
 from fenqi.risk.scoring import pandas_to_polars, polars_to_pandas, score_file
 from fenqi.risk.train import prepare, train_model
+from risk.conftest import synthetic_credit
+from support.frames import row_record
 
 CLOCK = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
 runner = CliRunner()
@@ -174,7 +175,7 @@ def test_batch_scoring_matches_single_decisions(
     np.testing.assert_allclose(scored["pd"], loaded.predict_pd(frame), rtol=1e-9)
     assert set(scored["band"]) <= set("ABCDEFG")
     for i in (0, 7, 499):
-        record = frame.drop(columns=["outcome"]).iloc[i].to_dict()
+        record = row_record(frame.drop(columns=["outcome"]).iloc[i])
         explained = loaded.explain(record)
         assert scored["score"][i] == pytest.approx(explained.score, abs=1)
         got = [scored[f"reason_{k}"][i] for k in range(1, 5)]

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.risk.conftest import features_of
 
 from fenqi.risk import metrics
 from fenqi.risk.data import encode_frame
@@ -17,6 +16,7 @@ from fenqi.risk.gbm import GbmParams, fit_gbm
 from fenqi.risk.registry import LoadedModel, load_model
 from fenqi.risk.scorecard import ScorecardModel
 from fenqi.risk.train import prepare
+from risk.conftest import features_of
 
 
 def _y(frame: pd.DataFrame) -> np.ndarray:

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
-from tests.risk.conftest import application, features_of
 
 from fenqi.clock import FixedClock
 from fenqi.risk.decision import ChampionChallenger, Decider
@@ -12,6 +11,7 @@ from fenqi.risk.flow import load_flow
 from fenqi.risk.records import decide_and_record, decide_and_record_experiment, decisions_for
 from fenqi.risk.registry import LoadedModel
 from fenqi.store.schema.risk import risk_decisions
+from risk.conftest import application, features_of
 
 
 def test_decision_is_recorded_with_everything_that_decided_it(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -112,7 +113,7 @@ def _state(**kw: object) -> TransactionRiskState:
     ],
 )
 def test_rules(
-    txn_kw: dict[str, object], state_kw: dict[str, object], outcome: str, reason: str
+    txn_kw: dict[str, Any], state_kw: dict[str, object], outcome: str, reason: str
 ) -> None:
     decision = evaluate_transaction(_txn("t", **txn_kw), _state(**state_kw), POLICY)
     assert (decision.outcome.value, decision.reason_code) == (outcome, reason)

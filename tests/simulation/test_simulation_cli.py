@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import fenqi.risk
+import fenqi.risk as fenqi_risk
 
-DEFAULT_FLOW = Path(fenqi.risk.__file__).parent / "flows" / "default.json"
+DEFAULT_FLOW = Path(fenqi_risk.__file__).parent / "flows" / "default.json"
 
 
 def fenqi(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -85,7 +85,7 @@ def test_the_simulate_command_runs_zen_with_one_tokio_worker_unless_told_otherwi
 def test_progress_in_a_log_is_a_line_a_minute_with_the_time_left() -> None:
     from fenqi.simulation.cli import _plain_progress
 
-    clock, lines = [1000.0], []
+    clock, lines = [1000.0], list[str]()
     tick = _plain_progress("simulating", lambda: clock[0], lines.append)
     tick(100, 365)  # a resumed run: its first day done is its start
     for day in range(101, 365):

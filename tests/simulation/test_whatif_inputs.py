@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fenqi.risk
+import fenqi.risk as fenqi_risk
 from fenqi.simulation.cli import metric_label
 
-DEFAULT_FLOW = Path(fenqi.risk.__file__).parent / "flows" / "default.json"
+DEFAULT_FLOW = Path(fenqi_risk.__file__).parent / "flows" / "default.json"
 
 
 def fenqi(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

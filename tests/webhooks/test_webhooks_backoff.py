@@ -11,7 +11,6 @@ from fenqi.webhooks.backoff import (
     jitter_permille,
     next_delay,
     next_delay_seconds,
-    schedule_seconds,
 )
 
 ids = st.integers(min_value=1, max_value=10**12)
@@ -54,7 +53,8 @@ def test_jitter_spreads_deliveries() -> None:
 
 
 def test_default_schedule_and_limit() -> None:
-    waits = schedule_seconds(8, 30, delivery_id=7)
+    # the waits between the 8 attempts of a delivery that always fails
+    waits = [next_delay_seconds(n, 30, delivery_id=7) for n in range(1, 8)]
     assert len(waits) == 7 and waits == sorted(waits)
     assert max(waits) <= DEFAULT_CAP_SECONDS
     assert next_delay(1, 30, delivery_id=7).total_seconds() == waits[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fenqi.webhooks.endpoints import InvalidEndpoint, validate_url
+from fenqi.webhooks.endpoints import validate_url
+from fenqi.webhooks.errors import InvalidEndpoint
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,6 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PROBLEM = "application/problem+json"
-REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 JSON_DEPTH_MAX = 32  # nesting deeper than any request body of this API
 log = logging.getLogger("fenqi.api")

@@ -414,18 +414,6 @@ class StatementOut(BaseModel):
     lines: list[dict[str, Any]]
 
 
-class LedgerLineOut(BaseModel):
-    posting_id: int
-    entry_id: int
-    account: str
-    side: str
-    amount_fen: int
-    code: str
-    kind: str
-    business_date: str
-    description: str
-
-
 class StaffLoginIn(Body):
     username: Line = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)  # hashed, never stored as sent

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import AfterValidator, Field, Strict
+from pydantic import AfterValidator, Field
 
 from fenqi.privacy.masking import mask_id_number, mask_name, mask_phone, note_personal
 
@@ -73,7 +73,6 @@ Paragraph = Annotated[
     str, AfterValidator(_paragraph), Field(json_schema_extra={"pattern": PARAGRAPH_PATTERN})
 ]
 
-StrictInt = Annotated[int, Strict()]
 ID_MAX = 2**53 - 1  # ids fit a JSON number and a BIGINT
 # An id in a path: past ID_MAX (let alone 2**63) it cannot name a row, and the database driver
 # would fail to bind it.

@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from fenqi.bureau.records import AccountRecord
 from fenqi.bureau.reporting import (
     FORMAT_OF_CURRENCY,
     ReconDifference,
@@ -188,7 +187,3 @@ def mark_sent(
         .values(sent_at=at, submission_id=submission_id)
     )
     return int(result.rowcount)
-
-
-def records_of(run: EventRun) -> list[AccountRecord]:
-    return list(run.report.records) if run.report else []

@@ -29,7 +29,6 @@ from fenqi.pricing.annualized import AnnualizedRate
 from fenqi.pricing.schedule import Schedule
 
 HERE = Path(__file__).parent
-DEFAULT_REGIMES = "cn_window_24,us_reg_z_36"
 DAYS_PER_MONTH_FRACTION = 30  # Appendix J: a fraction of a month counts 30 days per month
 
 

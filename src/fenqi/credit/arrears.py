@@ -11,7 +11,6 @@ from datetime import date
 
 BUCKET_DAYS = 30
 LAST_BUCKET = 7
-CHARGE_OFF_DAYS_DEFAULT = 180
 
 
 def bucket_for(days_past_due: int) -> str:
@@ -21,11 +20,6 @@ def bucket_for(days_past_due: int) -> str:
         return "M0"
     index = (days_past_due - 1) // BUCKET_DAYS + 1
     return "M7+" if index >= LAST_BUCKET else f"M{index}"
-
-
-def bucket_bounds() -> list[tuple[str, int, int]]:
-    """(bucket, first day, last day) for M1..M6; M0 is 0 and M7+ is everything after."""
-    return [(f"M{i}", (i - 1) * BUCKET_DAYS + 1, i * BUCKET_DAYS) for i in range(1, LAST_BUCKET)]
 
 
 def arrears_on(past_due_since: date | None, day: date, grace_days: int = 0) -> tuple[int, str]:

@@ -996,9 +996,3 @@ def exposure(conn: Connection, catalog: FundingCatalog) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def tranches_of(conn: Connection, plan_id: int) -> dict[str, int]:
-    """Each funder's principal outstanding on a plan."""
-    rows = conn.execute(_TRANCHES_OF_PLAN, {"k_plan": plan_id}).mappings().all()
-    return {str(r["funder_id"]): int(r["outstanding_fen"]) for r in rows}

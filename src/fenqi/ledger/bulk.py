@@ -84,9 +84,6 @@ def post_rows(
     return count, total
 
 
-JOURNAL_COLUMNS = ["debit_account_id", "credit_account_id", "amount_fen", "code"]
-
-
 def post_journal(
     conn: Connection,
     rows: Select[Any] | Any,
@@ -98,8 +95,9 @@ def post_journal(
     ref_kind: str,
     ref_id: str,
 ) -> tuple[int, int]:
-    """Post one entry, `client_id`, whose postings are the rows of `rows` (columns as
-    JOURNAL_COLUMNS; amounts > 0); nothing if there are no rows.
+    """Post one entry, `client_id`, whose postings are the rows of `rows` (columns
+    debit_account_id, credit_account_id, amount_fen, code; amounts > 0); nothing if there are
+    no rows.
 
     Returns (postings, total fen). Runs in the caller's transaction.
     """

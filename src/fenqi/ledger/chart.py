@@ -10,11 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Side(StrEnum):
-    DEBIT = "debit"
-    CREDIT = "credit"
-
-
 class OwnerKind(StrEnum):
     PLATFORM = "platform"
     CUSTOMER = "customer"
@@ -56,30 +51,6 @@ class AccountCode(StrEnum):
     # the partners' share of the income collected (their yield): an expense of the platform
     FUNDING_COST = "funding_cost"
 
-
-NORMAL_SIDE: dict[AccountCode, Side] = {
-    AccountCode.PRINCIPAL_RECEIVABLE: Side.DEBIT,
-    AccountCode.FEE_RECEIVABLE: Side.DEBIT,
-    AccountCode.INTEREST_RECEIVABLE: Side.DEBIT,
-    AccountCode.PENALTY_RECEIVABLE: Side.DEBIT,
-    AccountCode.WRITTEN_OFF_RECEIVABLE: Side.DEBIT,
-    AccountCode.CUSTOMER_CREDIT_BALANCE: Side.CREDIT,
-    AccountCode.MERCHANT_PAYABLE: Side.CREDIT,
-    AccountCode.CASH_CLEARING: Side.DEBIT,
-    AccountCode.UNEARNED_FEE_INCOME: Side.CREDIT,
-    AccountCode.UNEARNED_INTEREST_INCOME: Side.CREDIT,
-    AccountCode.FEE_INCOME: Side.CREDIT,
-    AccountCode.INTEREST_INCOME: Side.CREDIT,
-    AccountCode.PENALTY_INCOME: Side.CREDIT,
-    AccountCode.MERCHANT_DISCOUNT_INCOME: Side.CREDIT,
-    AccountCode.LOSS_ALLOWANCE: Side.CREDIT,
-    AccountCode.CREDIT_LOSS_EXPENSE: Side.DEBIT,
-    AccountCode.RECOVERY_INCOME: Side.CREDIT,
-    AccountCode.FUNDER_PRINCIPAL: Side.CREDIT,
-    AccountCode.FUNDER_CASH_DUE: Side.CREDIT,
-    AccountCode.FUNDER_SETTLEMENT: Side.DEBIT,
-    AccountCode.FUNDING_COST: Side.DEBIT,
-}
 
 # Receivables can never be paid down below zero, and a customer's credit balance never goes
 # negative: these flags are enforced in the database by the same statement that moves money.

@@ -34,11 +34,6 @@ class Forbidden(FenqiError):
     http_status = 403
 
 
-class UsernameTaken(StaffError):
-    code = "username_taken"
-    http_status = 409
-
-
 class StaffNotFound(StaffError):
     code = "not_found"
     http_status = 404

@@ -31,7 +31,6 @@ MASTER_SCALE: tuple[tuple[str, float], ...] = (
     ("F", 0.20),
     ("G", 1.0),
 )
-IV_BINS = 10
 
 
 def band_of(pd_: np.ndarray) -> np.ndarray:

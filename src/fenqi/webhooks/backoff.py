@@ -58,17 +58,3 @@ def is_exhausted(attempts: int, max_attempts: int) -> bool:
     """True once a delivery has used all its attempts and goes to the dead letters."""
     assert max_attempts >= 1
     return attempts >= max_attempts
-
-
-def schedule_seconds(
-    max_attempts: int,
-    base_seconds: int,
-    *,
-    delivery_id: int | str,
-    cap_seconds: int = DEFAULT_CAP_SECONDS,
-) -> list[int]:
-    """The waits between attempts for one delivery that always fails (max_attempts - 1 gaps)."""
-    return [
-        next_delay_seconds(n, base_seconds, delivery_id=delivery_id, cap_seconds=cap_seconds)
-        for n in range(1, max_attempts)
-    ]

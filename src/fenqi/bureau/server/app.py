@@ -39,7 +39,6 @@ from fenqi.bureau.server.db import (
 )
 from fenqi.clock import Clock
 
-PURPOSES = ("loan_application", "post_loan_monitoring", "dispute_investigation")
 HISTORY_MONTHS = 24
 
 
