@@ -23,6 +23,7 @@ same figures otherwise, and prints the funded run's ratios against the unfunded 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -33,11 +34,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from fenqi.batch import eod as eod_module
 from fenqi.batch.eod import run_eod
 from fenqi.clock import FixedClock
 from fenqi.context import build_context
@@ -367,12 +368,27 @@ def fund(engine: Engine) -> dict[str, int]:
     return {str(f): int(n) for f, n in by_funder}
 
 
+def _step_loop_module() -> ModuleType:
+    """The module whose `run_partition` loops over STEPS (batch/eod.py; batch/partitions.py
+    once the partition's code moved there)."""
+    for name in ("fenqi.batch.partitions", "fenqi.batch.eod"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        loop = getattr(module, "run_partition", None)
+        if loop is not None and loop.__module__ == name and hasattr(module, "STEPS"):
+            return module
+    raise SystemExit("bench/eod.py: no run_partition looping over STEPS found")
+
+
 @contextmanager
 def timed_steps() -> Iterator[dict[str, float]]:
-    """Seconds spent in each end-of-day step, summed over partitions (the run's STEPS wrapped
-    for the block)."""
+    """Seconds spent in each end-of-day step, summed over partitions (the STEPS that
+    `run_partition` loops over wrapped for the block; a block that timed nothing fails)."""
     spent: dict[str, float] = {}
-    original = getattr(eod_module, "STEPS")  # noqa: B009 (the run's module global, replaced)
+    module = _step_loop_module()
+    original = getattr(module, "STEPS")  # noqa: B009 (the run's module global, replaced)
 
     def timed(name: str, step: Any) -> Any:
         def run(conn: Connection, facts: Any, part: Any) -> Any:
@@ -384,11 +400,13 @@ def timed_steps() -> Iterator[dict[str, float]]:
 
         return run
 
-    setattr(eod_module, "STEPS", tuple((name, timed(name, step)) for name, step in original))  # noqa: B010
+    setattr(module, "STEPS", tuple((name, timed(name, step)) for name, step in original))  # noqa: B010
     try:
         yield spent
     finally:
-        setattr(eod_module, "STEPS", original)  # noqa: B010
+        setattr(module, "STEPS", original)  # noqa: B010
+    if "funding_settle" not in spent:
+        raise SystemExit("bench/eod.py: the steps were not timed (STEPS moved?)")
 
 
 # What the floor changes in every row it touches: a value moved by one and then put back before
