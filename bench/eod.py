@@ -7,30 +7,42 @@ every bucket M1..M7+; and the history such a book carries (the statements of Feb
 May's daily accrual journals). Then one end-of-day with a statement cut (the 1st of the month)
 runs, and in the same run the floor is timed: one set-based UPDATE touching the same rows (every
 account and every plan line, each changed and then put back); then the next, ordinary day runs.
-Prints accounts/s, the ratio to the floor and peak memory, on SQLite and PostgreSQL; writes
-bench/results/eod.json.
+Prints accounts/s, the ratio to the floor, the funding_settle step's share of the run and peak
+memory, on SQLite and PostgreSQL; writes bench/results/eod.json.
 
-    python bench/eod.py --accounts 1000000 [--db sqlite|postgresql|both]
+`--funding on` funds the book: every open plan of an account not charged off is allocated to
+the shipped program (bank 50% / trust 20% / platform 30%) with its unpaid principal, through
+`wiring.plan_booked`, one plan at a time (setup, not timed; a day's new lending is spread over
+days so no partner's daily cap is reached); borrowers are T1, aged 35, from the bank's four
+provinces. `--funding both` builds and runs the unfunded book and then the funded one, the
+same figures otherwise, and prints the funded run's ratios against the unfunded one's.
+
+    python bench/eod.py --accounts 1000000 [--db sqlite|postgresql|both] [--funding off|on|both]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
 from fenqi.batch.eod import run_eod
 from fenqi.clock import FixedClock
 from fenqi.context import build_context
+from fenqi.funding import wiring
 from fenqi.ledger.chart import AccountCode, OwnerKind
 from fenqi.ledger.service import open_account
 from fenqi.settings import Settings
@@ -308,6 +320,95 @@ def history(conn: Connection, d: Callable[[str], str]) -> None:
         )
 
 
+PLANS_A_DAY = 10_000  # funded plans booked per business day (the bank's daily cap: ¥20 million)
+REGIONS = ("110101", "310101", "320101", "440101")  # the bank's four provinces
+
+
+def borrowers(engine: Engine) -> None:
+    """Every account's holder as the funders' rules see it (both runs: the same book)."""
+    region = " ".join(f"WHEN {k} THEN '{r}'" for k, r in enumerate(REGIONS))
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"""
+            UPDATE credit_accounts SET tier = 'T1', birth_date = :born,
+                id_region = CASE id % {len(REGIONS)} {region} END"""),
+            {"born": date(1990, 5, 1)},
+        )
+
+
+def fund(engine: Engine) -> dict[str, int]:
+    """Each open plan of an account not charged off allocated to the shipped program with its
+    unpaid principal (as if funded at purchase and repaid since). Returns plans per funder."""
+    if wiring.active_catalog() is None:
+        raise SystemExit("--funding on needs FENQI_FUNDING_ENABLED (the shipped program)")
+    with engine.connect() as conn:
+        plans = conn.execute(
+            text("""
+            SELECT a.id, a.currency, a.product, a.tier, a.id_region, a.birth_date, p.id AS plan,
+                p.terms, sum(l.principal_fen - l.paid_principal_fen - l.waived_principal_fen)
+            FROM credit_accounts a JOIN installment_plans p ON p.credit_account_id = a.id
+                JOIN plan_lines l ON l.plan_id = p.id
+            WHERE a.charged_off_on IS NULL
+            GROUP BY a.id, a.currency, a.product, a.tier, a.id_region, a.birth_date, p.id, p.terms
+            ORDER BY p.id""")
+        ).all()
+    start = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    for k in range(0, len(plans), PLANS_A_DAY):
+        clock = FixedClock(start + timedelta(days=k // PLANS_A_DAY))
+        with engine.begin() as conn:
+            for r in plans[k : k + PLANS_A_DAY]:
+                if int(r[8]) > 0:
+                    account = dict(zip(("id", "currency", "product", "tier"), r[:4], strict=True))
+                    account.update(id_region=r[4], birth_date=date.fromisoformat(str(r[5])[:10]))
+                    wiring.plan_booked(conn, clock, account, int(r[6]), int(r[8]), int(r[7]))
+    with engine.connect() as conn:
+        by_funder = conn.execute(
+            text("SELECT funder_id, count(*) FROM funding_tranches GROUP BY funder_id")
+        ).all()
+    return {str(f): int(n) for f, n in by_funder}
+
+
+def _step_loop_module() -> ModuleType:
+    """The module whose `run_partition` loops over STEPS (batch/eod.py; batch/partitions.py
+    once the partition's code moved there)."""
+    for name in ("fenqi.batch.partitions", "fenqi.batch.eod"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        loop = getattr(module, "run_partition", None)
+        if loop is not None and loop.__module__ == name and hasattr(module, "STEPS"):
+            return module
+    raise SystemExit("bench/eod.py: no run_partition looping over STEPS found")
+
+
+@contextmanager
+def timed_steps() -> Iterator[dict[str, float]]:
+    """Seconds spent in each end-of-day step, summed over partitions (the STEPS that
+    `run_partition` loops over wrapped for the block; a block that timed nothing fails)."""
+    spent: dict[str, float] = {}
+    module = _step_loop_module()
+    original = getattr(module, "STEPS")  # noqa: B009 (the run's module global, replaced)
+
+    def timed(name: str, step: Any) -> Any:
+        def run(conn: Connection, facts: Any, part: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return step(conn, facts, part)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+
+        return run
+
+    setattr(module, "STEPS", tuple((name, timed(name, step)) for name, step in original))  # noqa: B010
+    try:
+        yield spent
+    finally:
+        setattr(module, "STEPS", original)  # noqa: B010
+    if "funding_settle" not in spent:
+        raise SystemExit("bench/eod.py: the steps were not timed (STEPS moved?)")
+
+
 # What the floor changes in every row it touches: a value moved by one and then put back before
 # anything else runs. It must change: SQLite does not write a row whose new content equals
 # the old one, so `SET x = x + 0` reads every row and writes no page at all (its write-ahead log
@@ -334,17 +435,20 @@ def _touch(engine: Engine, step: int) -> None:
             conn.execute(text(sql.format(step=step)))
 
 
-def bench(url: str, accounts: int, label: str) -> dict[str, float]:
+def bench(url: str, accounts: int, label: str, funded: bool = False) -> dict[str, Any]:
     engine = make_engine(url)
     upgrade(engine)
     t0 = time.perf_counter()
     build(engine, accounts)
+    borrowers(engine)
+    tranches = fund(engine) if funded else {}
     built = time.perf_counter() - t0
     clock = FixedClock(datetime(2026, 6, 1, 15, 0, tzinfo=UTC))
     ctx = build_context(Settings(database_url=url, eod_partition_size=100_000), clock, engine)
     floor_s = floor(engine)
     t0 = time.perf_counter()
-    figures = run_eod(ctx, RUN_DATE, progress=True)
+    with timed_steps() as spent:
+        figures = run_eod(ctx, RUN_DATE, progress=True)
     eod_s = time.perf_counter() - t0
     floor_s = min(floor_s, floor(engine))
     # the next day, an ordinary one (no statement): accrual, ageing, billing of nothing
@@ -355,12 +459,16 @@ def bench(url: str, accounts: int, label: str) -> dict[str, float]:
     next_s = time.perf_counter() - t0
     engine.dispose()
     steps = figures[RUN_DATE.isoformat()]
+    settle_s = spent.get("funding_settle", 0.0)
     print(
-        f"{label}: built {accounts:,} accounts in {built:.1f}s; end of day {eod_s:.1f}s "
+        f"{label}: built {accounts:,} accounts in {built:.1f}s"
+        f"{f' (tranches {tranches})' if funded else ''}; end of day {eod_s:.1f}s "
         f"({accounts / eod_s:,.0f} accounts/s); floor {floor_s:.1f}s; "
         f"ratio {eod_s / floor_s:.2f}; billed rows {steps['bill']['rows']:,}, "
         f"late accounts {steps['age']['rows']:,}, charged off {steps['charge_off']['rows']:,}; "
-        f"the next day (no statement) {next_s:.1f}s, ratio {next_s / floor_s:.2f}"
+        f"the next day (no statement) {next_s:.1f}s, ratio {next_s / floor_s:.2f}; "
+        f"funding_settle {settle_s:.2f}s ({settle_s / eod_s:.1%} of the run, "
+        f"{steps['funding_settle']['rows']:,} funder rows)"
     )
     return {
         "accounts": accounts,
@@ -373,6 +481,11 @@ def bench(url: str, accounts: int, label: str) -> dict[str, float]:
         "billed_rows": steps["bill"]["rows"],
         "late_accounts": steps["age"]["rows"],
         "charged_off": steps["charge_off"]["rows"],
+        "funded": funded,
+        "tranches": tranches,
+        "step_s": spent,
+        "funding_settle_s": settle_s,
+        "funding_settle_share": settle_s / eod_s,
     }
 
 
@@ -380,28 +493,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--funding", choices=["off", "on", "both"], default="off")
     args = parser.parse_args()
-    results = {}
-    if args.db in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory() as tmp:
-            results["sqlite"] = bench(f"sqlite:///{tmp}/eod.sqlite", args.accounts, "sqlite")
-    if args.db in ("postgresql", "both"):
-        schema = f"bench_eod_{uuid.uuid4().hex[:6]}"
-        admin = make_engine(PG, pool_size=1, max_overflow=0)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            results["postgresql"] = bench(
-                f"{PG}?options=-csearch_path%3D{schema}", args.accounts, "postgresql"
-            )
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    arms = {"off": [False], "on": [True], "both": [False, True]}[args.funding]
+    results: dict[str, Any] = {}
+    for db in ("sqlite", "postgresql"):
+        if args.db not in (db, "both"):
+            continue
+        for funded in arms:
+            label = f"{db}{' funded' if funded else ''}"
+            results[label] = run_on(db, args.accounts, label, funded)
+        if len(arms) == 2:
+            compare(results[db], results[f"{db} funded"], db)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of this process: {peak_mb:,.0f} MB")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "eod.json").write_text(json.dumps({**results, "peak_rss_mb": peak_mb}, indent=2))
+
+
+def run_on(db: str, accounts: int, label: str, funded: bool) -> dict[str, Any]:
+    """One bench on a fresh SQLite file or PostgreSQL schema."""
+    if db == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            return bench(f"sqlite:///{tmp}/eod.sqlite", accounts, label, funded)
+    schema = f"bench_eod_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(PG, pool_size=1, max_overflow=0)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        return bench(f"{PG}?options=-csearch_path%3D{schema}", accounts, label, funded)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def compare(plain: dict[str, Any], funded: dict[str, Any], db: str) -> None:
+    print(
+        f"{db}: funded against unfunded: end of day {funded['eod_s']:.1f}s against "
+        f"{plain['eod_s']:.1f}s (x{funded['eod_s'] / plain['eod_s']:.2f}); ratio to the floor "
+        f"{funded['ratio_to_floor']:.2f} against {plain['ratio_to_floor']:.2f}; funding_settle "
+        f"{funded['funding_settle_s']:.2f}s ({funded['funding_settle_share']:.1%}) against "
+        f"{plain['funding_settle_s']:.2f}s ({plain['funding_settle_share']:.1%})"
+    )
 
 
 if __name__ == "__main__":

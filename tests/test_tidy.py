@@ -24,7 +24,6 @@ LONG = {
     "bureau/server/seed.py::seed_population",
     "credit/hardship.py::restructure",
     "demo.py::run_scripted",
-    "funding/files.py::loan_rows",
     "funding/service.py::allocate_plan",
     "funding/service.py::apply_cash",
     "risk/cli.py::train",

@@ -5,14 +5,17 @@ under concurrent requests, monthly statements."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from fenqi.funding.files import verify_file
 from fenqi.ledger.service import reconcile, trial_balance
+from fenqi.store.schema.funding import funder_region_exposure
 from funding.test_funding_ops import DAY, NEXT, books
 from support.api_server import running_api
 from web.test_web_dashboard_ranges import sign_in
@@ -103,3 +106,35 @@ def test_funding_operations_over_http(db_url: str, models_dir: Path, tmp_path: P
         assert 'data-testid="funding-exposure"' in page.text and "bank_example" in page.text
         assert "¥50.00" in page.text  # the bank's principal collected on NEXT
         assert 'href="/console/funding"' in page.text  # in the menu
+
+
+def test_the_console_shows_each_funders_top_regions_against_its_region_limit(
+    db_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    """Concentration by region on the funding page: each funder's provinces by its principal
+    outstanding there, its share of the book, the region limit and the share of it used."""
+    with running_api(db_url, models_dir, tmp_path, start=NEXT) as api:
+        books(api.ctx.engine)  # every borrower from province 31 (Shanghai)
+        with api.ctx.engine.begin() as conn:  # a region limit last applied of ¥2,000
+            conn.execute(
+                update(funder_region_exposure)
+                .where(funder_region_exposure.c.funder_id == "bank_example")
+                .values(cap_fen=200_000)
+            )
+        console = sign_in(api, "reporter", "admin")
+        page = console.get("/console/funding", params={"date": NEXT.isoformat()}).text
+    table = page.split('data-testid="funding-regions"', 1)[1].split("</table>", 1)[0]
+    bank = re.search(r'<tr data-funder="bank_example" data-region="31">(.*?)</tr>', table, re.S)
+    assert bank, table
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", bank.group(1), re.S)
+    # the bank's ¥600 outstanding, all in 31: 100% of its book, 30% of its ¥2,000 limit
+    assert [c.strip() for c in cells] == [
+        "bank_example",
+        "31",
+        "¥600.00",
+        "100.00%",
+        "¥2,000.00",
+        "30.00%",
+    ]
+    platform = re.search(r'data-funder="platform" data-region="31">(.*?)</tr>', table, re.S)
+    assert platform and "—" in platform.group(1)  # own capital: no region limit

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from fenqi.credit import service as credit
 from fenqi.credit.refunds import refund_plan
 from fenqi.funding import wiring
 from fenqi.funding.allocation import split_principal
+from fenqi.funding.files import export_files, loan_rows, verify_file
 from fenqi.funding.reports import concentration
 from fenqi.funding.service import FundingDeclined
 from fenqi.funding.settlement import check_against_ledger, day_figures
@@ -301,3 +303,39 @@ def test_a_region_limit_sends_the_next_loan_from_that_province_to_the_platform(
     ]
     shares_add_up(w, beijing)
     shares_add_up(w, guangdong)
+
+
+def test_a_partner_file_shows_a_bounced_repayment_and_agrees_with_the_ledger(
+    world: World, tmp_path: Path
+) -> None:
+    """A repayment and its reversal: the same day, and a reversal on a later day. The partner's
+    file shows what was repaid and what was reversed, and `verify_file` finds it equal to the
+    ledger to the fen (it used to show the day's net, which the ledger did not)."""
+    w = world
+    acct = open_account(w)
+    six = w.buy(acct, 60_000, 6)
+    w.go_to(date(2026, 2, 2))  # the first installment billed
+    same_day = w.pay(acct, 30_000)
+    with w.ctx.engine.begin() as conn:
+        credit.reverse_repayment(conn, w.clock, acct, same_day.repayment_id, "bounced", "b-1")
+    later = w.pay(acct, 30_000)
+    shares_add_up(w, acct)
+    w.go_to(date(2026, 2, 4))
+    with w.ctx.engine.begin() as conn:
+        credit.reverse_repayment(conn, w.clock, acct, later.repayment_id, "bounced", "b-2")
+    shares_add_up(w, acct)
+    paid, reversed_later = {}, {}
+    with w.ctx.engine.connect() as conn:
+        for day, into in ((date(2026, 2, 2), paid), (date(2026, 2, 4), reversed_later)):
+            out = export_files(conn, "bank_example", day, tmp_path)
+            for path in (out.csv_path, out.parquet_path):
+                assert verify_file(conn, path)["agrees_with_ledger"]
+            (row,) = [r for r in loan_rows(conn, "bank_example", day) if r["loan_id"] == str(six)]
+            into.update(row)
+    # 2 Feb: two repayments of the bank's part, one of them reversed the same day
+    assert paid["principal_repaid_fen"] > 0
+    assert paid["principal_reversed_fen"] * 2 == paid["principal_repaid_fen"]
+    # 4 Feb: nothing repaid, the second repayment reversed
+    assert reversed_later["principal_repaid_fen"] == 0
+    assert reversed_later["principal_reversed_fen"] == paid["principal_reversed_fen"]
+    assert reversed_later["balance_fen"] == 30_000

@@ -199,3 +199,29 @@ def test_api_docs_render_with_the_network_cut_off(
         assert "fenqi" in title.inner_text()
         page.wait_for_selector(".opblock", timeout=TIMEOUT_MS)  # the operations are listed
         assert elsewhere == []
+
+
+def test_console_funding_page_shows_concentration_by_region(
+    browser: object, models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The funding page in Chromium: each funder's top provinces in the region table."""
+    from fenqi.funding import wiring
+    from funding.test_funding_ops import NEXT, books
+
+    monkeypatch.setattr(wiring, "_configured", lambda: None)  # books() allocates by hand
+    db_url = f"sqlite:///{tmp_path / 'fenqi.sqlite'}"
+    with running_api(db_url, models_dir, tmp_path, start=NEXT) as api:
+        books(api.ctx.engine)
+        with api.ctx.engine.begin() as conn:
+            create_staff(conn, api.clock, "ana", STAFF_PASSWORD, "admin")
+        page = browser.new_page()  # type: ignore[attr-defined]
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{api.base}/console/funding?date={NEXT.isoformat()}")
+        page.fill("#username", "ana")
+        page.fill("#password", STAFF_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        row = page.locator('[data-testid="funding-regions"] tr[data-funder="bank_example"]')
+        sync_api.expect(row).to_have_count(1)
+        sync_api.expect(row.locator("td").nth(1)).to_have_text("31")
+        sync_api.expect(row.locator("td").nth(2)).to_have_text(f"¥{format_fen(60_000)}")
+        sync_api.expect(row.locator("td").nth(3)).to_have_text("100.00%")

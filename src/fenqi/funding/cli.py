@@ -255,8 +255,10 @@ def export_cmd(
     typer.echo(
         f"{out.loans} loans; disbursed {format_fen(out.totals['disbursement_fen'])}, balance "
         f"{format_fen(out.totals['balance_fen'])}, principal repaid "
-        f"{format_fen(out.totals['principal_repaid_fen'])}, income "
-        f"{format_fen(out.totals['income_repaid_fen'])}"
+        f"{format_fen(out.totals['principal_repaid_fen'])} (reversed "
+        f"{format_fen(out.totals['principal_reversed_fen'])}), income "
+        f"{format_fen(out.totals['income_repaid_fen'])} (reversed "
+        f"{format_fen(out.totals['income_reversed_fen'])})"
     )
 
 

@@ -35,7 +35,14 @@ from fenqi.store.schema.ledger import ledger_entries as ent
 from fenqi.store.schema.ledger import ledger_postings as pst
 
 COLLECTED = [CashKind.REPAYMENT.value, CashKind.REFUND.value, CashKind.PAYOFF.value]
-MONEY = ("disbursement_fen", "balance_fen", "principal_repaid_fen", "income_repaid_fen")
+MONEY = (
+    "disbursement_fen",
+    "balance_fen",
+    "principal_repaid_fen",
+    "principal_reversed_fen",
+    "income_repaid_fen",
+    "income_reversed_fen",
+)
 SCHEMA: dict[str, Any] = {
     "record_type": pl.Utf8,  # loan | total
     "funder_id": pl.Utf8,
@@ -49,7 +56,9 @@ SCHEMA: dict[str, Any] = {
     "status": pl.Utf8,  # current | overdue | charged_off | closed
     "dpd": pl.Int64,
     "principal_repaid_fen": pl.Int64,
+    "principal_reversed_fen": pl.Int64,  # a bounced repayment's principal given back, that day
     "income_repaid_fen": pl.Int64,
+    "income_reversed_fen": pl.Int64,
 }
 
 
@@ -68,10 +77,18 @@ class ExportedFile:
     totals: dict[str, int]
 
 
+def _day_sum(when: Any, amount: Any, sign: int) -> Any:
+    """The sum of `amount` over movements matching `when`: those recorded (sign 1) or those
+    reversing one (sign -1, a bounced repayment's opposite movement, counted positive)."""
+    return func.sum(case((and_(when, amount * sign > 0), amount * sign), else_=0))
+
+
 def loan_rows(conn: Connection, funder_id: str, day: date) -> list[dict[str, Any]]:
     """The funder's loans on `day` (disbursed by then, with a balance left or activity that
     day), one statement: tranches joined to the movements up to the date and the account."""
     to_date = and_(mv_t.c.business_date <= day)
+    today = mv_t.c.business_date == day
+    collected = and_(today, mv_t.c.kind.in_(COLLECTED))
     moved = (
         select(
             mv_t.c.plan_id,
@@ -81,18 +98,10 @@ def loan_rows(conn: Connection, funder_id: str, day: date) -> list[dict[str, Any
                     else_=0,
                 )
             ).label("down"),
-            func.sum(
-                case(
-                    (
-                        and_(mv_t.c.business_date == day, mv_t.c.kind.in_(COLLECTED)),
-                        mv_t.c.principal_fen,
-                    ),
-                    else_=0,
-                )
-            ).label("repaid"),
-            func.sum(case((mv_t.c.business_date == day, mv_t.c.income_fen), else_=0)).label(
-                "income"
-            ),
+            _day_sum(collected, mv_t.c.principal_fen, 1).label("repaid"),
+            _day_sum(collected, mv_t.c.principal_fen, -1).label("reversed"),
+            _day_sum(today, mv_t.c.income_fen, 1).label("income"),
+            _day_sum(today, mv_t.c.income_fen, -1).label("income_reversed"),
             func.sum(
                 case(
                     (
@@ -121,7 +130,9 @@ def loan_rows(conn: Connection, funder_id: str, day: date) -> list[dict[str, Any
             tr_t.c.principal_fen,
             (tr_t.c.principal_fen - down).label("balance"),
             func.coalesce(moved.c.repaid, 0).label("repaid"),
+            func.coalesce(moved.c.reversed, 0).label("reversed"),
             func.coalesce(moved.c.income, 0).label("income"),
+            func.coalesce(moved.c.income_reversed, 0).label("income_reversed"),
             func.coalesce(moved.c.lost, 0).label("lost"),
             func.coalesce(moved.c.events, 0).label("events"),
             ca.c.past_due_since,
@@ -165,7 +176,9 @@ def loan_rows(conn: Connection, funder_id: str, day: date) -> list[dict[str, Any
                 "status": status,
                 "dpd": dpd,
                 "principal_repaid_fen": repaid,
+                "principal_reversed_fen": int(r.reversed),
                 "income_repaid_fen": income,
+                "income_reversed_fen": int(r.income_reversed),
             }
         )
     return out
@@ -234,36 +247,45 @@ def ledger_loans(conn: Connection, funder_id: str, day: date) -> dict[str, dict[
     def add(loan: str, column: str, amount: int) -> None:
         out.setdefault(loan, {m: 0 for m in MONEY})[column] += amount
 
-    ref = cast(ent.c.ref_id, SqlString)
+    orig = ent.alias("reversed_entry")  # a reversal entry is about its original's plan
+    ref = cast(func.coalesce(ent.c.ref_id, orig.c.ref_id), SqlString)
+    reversal = case((ent.c.reverses_entry_id.is_(None), literal(0)), else_=literal(1))
+    today = case((ent.c.business_date == day, literal(1)), else_=literal(0))
     for side, sign in ((pst.c.credit_account_id, 1), (pst.c.debit_account_id, -1)):
-        today = case((ent.c.business_date == day, literal(1)), else_=literal(0))
         rows = conn.execute(
-            select(ref, acc.c.code, pst.c.code, today, func.sum(pst.c.amount_fen))
-            .select_from(pst.join(ent, ent.c.id == pst.c.entry_id).join(acc, acc.c.id == side))
+            select(ref, acc.c.code, pst.c.code, today, reversal, func.sum(pst.c.amount_fen))
+            .select_from(
+                pst.join(ent, ent.c.id == pst.c.entry_id)
+                .join(acc, acc.c.id == side)
+                .outerjoin(orig, orig.c.id == ent.c.reverses_entry_id)
+            )
             .where(
                 acc.c.owner_kind == OwnerKind.FUNDER.value,
                 acc.c.owner_id == funder_id,
-                ent.c.ref_kind == "plan",
+                func.coalesce(ent.c.ref_kind, orig.c.ref_kind) == "plan",
                 ent.c.business_date <= day,
                 pst.c.phase == "posted",
             )
-            .group_by(ref, acc.c.code, pst.c.code, today)
+            .group_by(ref, acc.c.code, pst.c.code, today, reversal)
         ).all()
-        for loan, account_code, posting_code, is_today, amount in rows:
+        for loan, account_code, posting_code, is_today, is_reversal, amount in rows:
             amount = int(amount)
             if account_code == AccountCode.FUNDER_PRINCIPAL.value:
                 add(loan, "balance_fen", sign * amount)
-                if sign > 0 and posting_code == "funding":
+                if sign > 0 and posting_code == "funding" and not is_reversal:
                     add(loan, "disbursement_fen", amount)
-                if sign < 0 and is_today and posting_code == "funder_principal":
-                    add(loan, "principal_repaid_fen", amount)
+                if is_today and posting_code == "funder_principal":
+                    # repaid: debited by a repayment; reversed: credited back by its reversal
+                    column = "principal_reversed_fen" if is_reversal else "principal_repaid_fen"
+                    if sign == (1 if is_reversal else -1):
+                        add(loan, column, amount)
             elif (
                 account_code == AccountCode.FUNDER_CASH_DUE.value
-                and sign > 0
                 and is_today
                 and posting_code == "funder_income"
+                and sign == (-1 if is_reversal else 1)
             ):
-                add(loan, "income_repaid_fen", amount)
+                add(loan, "income_reversed_fen" if is_reversal else "income_repaid_fen", amount)
     return out
 
 
