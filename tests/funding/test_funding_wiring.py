@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -324,7 +325,8 @@ def test_a_partner_file_shows_a_bounced_repayment_and_agrees_with_the_ledger(
     with w.ctx.engine.begin() as conn:
         credit.reverse_repayment(conn, w.clock, acct, later.repayment_id, "bounced", "b-2")
     shares_add_up(w, acct)
-    paid, reversed_later = {}, {}
+    paid: dict[str, Any] = {}
+    reversed_later: dict[str, Any] = {}
     with w.ctx.engine.connect() as conn:
         for day, into in ((date(2026, 2, 2), paid), (date(2026, 2, 4), reversed_later)):
             out = export_files(conn, "bank_example", day, tmp_path)
