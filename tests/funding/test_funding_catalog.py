@@ -17,8 +17,20 @@ PRODUCTS = load_catalog(2400)
 
 def test_shipped_catalog_loads_with_examples_marked() -> None:
     catalog = load_funding_catalog(PRODUCTS, 3000)
-    assert set(catalog.funders) == {"platform", "bank_example", "trust_example"}
+    assert set(catalog.funders) == {
+        "platform",
+        "platform_usd",
+        "platform_aud",
+        "bank_example",
+        "trust_example",
+    }
     assert catalog.own.kind is FunderKind.OWN
+    # own capital in every currency a product lends in: a plan no partner funds is the platform's
+    assert {c: catalog.own_for(c).id for c in ("CNY", "USD", "AUD")} == {
+        "CNY": "platform",
+        "USD": "platform_usd",
+        "AUD": "platform_aud",
+    }
     program = catalog.programs["colending_example"]
     assert {s.funder: s.share_bp for s in program.shares} == {
         "bank_example": 5000,
@@ -170,6 +182,25 @@ def test_exactly_one_own_capital_funder(tmp_path: Path) -> None:
     with pytest.raises(FundingConfigError) as err:
         load_funding_catalog(PRODUCTS, 3000, extra)
     assert "exactly one funder of kind 'own'" in err.value.message
+
+
+def test_own_capital_in_every_lending_currency(tmp_path: Path) -> None:
+    """A currency a product lends in with no own capital is refused at load, not at a
+    checkout (a USD purchase once failed with `funding_unavailable`)."""
+    extra = _copy(tmp_path)
+    _edit(extra / "funders/platform_usd.toml", 'currency = "USD"', 'currency = "AUD"')
+    _edit(extra / "funders/platform_aud.toml", 'currency = "AUD"', 'currency = "USD"')
+    assert load_funding_catalog(PRODUCTS, 3000, extra).own_for("USD").id == "platform_aud"
+    _edit(extra / "funders/platform_aud.toml", 'currency = "USD"', 'currency = "CNY"')
+    with pytest.raises(FundingConfigError) as err:
+        load_funding_catalog(PRODUCTS, 3000, extra)
+    assert "per currency" in err.value.message and "both lend CNY" in err.value.message
+    products = {k: p for k, p in PRODUCTS.items() if p.currency != "USD"}
+    _edit(extra / "funders/platform_aud.toml", 'kind = "own"', 'kind = "bank"')
+    with pytest.raises(FundingConfigError) as err:
+        load_funding_catalog(PRODUCTS, 3000, extra)
+    assert "none lends USD" in err.value.message
+    assert load_funding_catalog(products, 3000, extra).own_for("AUD").id == "platform_usd"
 
 
 def test_not_toml_and_unknown_field(tmp_path: Path) -> None:

@@ -26,7 +26,13 @@ def test_list_json() -> None:
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["platform_floor_bp"] == 3000
-    assert {f["id"] for f in data["funders"]} == {"platform", "bank_example", "trust_example"}
+    assert {f["id"] for f in data["funders"]} == {
+        "platform",
+        "platform_usd",
+        "platform_aud",
+        "bank_example",
+        "trust_example",
+    }
     assert [p["id"] for p in data["programs"]] == ["colending_example"]
 
 

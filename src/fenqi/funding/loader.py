@@ -109,24 +109,15 @@ def load_funding_catalog(
             programs[item.id] = (item, path)
         else:
             funders[item.id] = (item, path)
-    own = [(f, p) for f, p in funders.values() if f.kind is FunderKind.OWN]
-    if len(own) != 1:
-        where = str(own[1][1]) if len(own) > 1 else str(CATALOG_DIR / FUNDERS)
-        raise FundingConfigError(
-            where,
-            "kind",
-            f"exactly one funder of kind 'own' (the platform's capital) is needed, found "
-            f"{len(own)}",
-        )
+    own_of = _own_per_currency(funders, products)
     for funder, path in funders.values():
         _check_funder(funder, path, products)
-    own_id = own[0][0].id
     for program, path in programs.values():
         _check_program(
             program,
             path,
             {k: f for k, (f, _) in funders.items()},
-            own_id,
+            own_of.get(program.currency, ""),
             products,
             platform_floor_bp,
         )
@@ -135,6 +126,34 @@ def load_funding_catalog(
         programs={k: p for k, (p, _) in sorted(programs.items())},
         platform_floor_bp=platform_floor_bp,
     )
+
+
+def _own_per_currency(
+    funders: Mapping[str, tuple[Funder, Path]], products: Mapping[str, Product]
+) -> dict[str, str]:
+    """The own-capital funder of each currency: exactly one per currency, and one for every
+    currency a product lends in (a plan no partner funds is the platform's own)."""
+    own_of: dict[str, str] = {}
+    for funder, path in funders.values():
+        if funder.kind is not FunderKind.OWN:
+            continue
+        if funder.currency in own_of:
+            raise FundingConfigError(
+                str(path),
+                "kind",
+                f"exactly one funder of kind 'own' (the platform's capital) per currency is "
+                f"needed: {own_of[funder.currency]!r} and {funder.id!r} both lend "
+                f"{funder.currency}",
+            )
+        own_of[funder.currency] = funder.id
+    for currency in sorted({p.currency for p in products.values()} - set(own_of)):
+        raise FundingConfigError(
+            str(CATALOG_DIR / FUNDERS),
+            "kind",
+            f"exactly one funder of kind 'own' (the platform's capital) per currency is "
+            f"needed: none lends {currency}, which a product lends in",
+        )
+    return own_of
 
 
 def _check_funder(funder: Funder, path: Path, products: Mapping[str, Product]) -> None:

@@ -212,8 +212,17 @@ class FundingCatalog(BaseModel):
 
     @property
     def own(self) -> Funder:
-        """The platform's own capital (the loader makes sure there is exactly one)."""
-        return next(f for f in self.funders.values() if f.kind is FunderKind.OWN)
+        """The platform's own capital in CNY (or, without one, its first own funder): the
+        simulated marketplace's currency. Use `own_for` where a currency is known."""
+        owns = [f for f in self.funders.values() if f.kind is FunderKind.OWN]
+        return next((f for f in owns if f.currency == "CNY"), owns[0])
+
+    def own_for(self, currency: str) -> Funder:
+        """The platform's own capital in `currency` (the loader makes sure there is exactly one
+        for every currency a product lends in)."""
+        return next(
+            f for f in self.funders.values() if f.kind is FunderKind.OWN and f.currency == currency
+        )
 
     def programs_for(self, product: str, currency: str) -> list[Program]:
         """The programs serving a product in a currency, in the order they are tried."""

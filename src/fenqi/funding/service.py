@@ -384,12 +384,12 @@ def allocate_plan(
             entry_id=existing[0]["ledger_entry_id"],
             replayed=True,
         )
-    own = catalog.own
+    if currency not in _own_currencies(catalog):
+        raise FundingDeclined(f"no funder lends in {currency}", code="funding_unavailable")
+    own = catalog.own_for(currency)
     region = region_of(borrower.id_prefix)
     programs = catalog.programs_for(borrower.product, currency)
     if not programs:
-        if own.currency != currency:
-            raise FundingDeclined(f"no funder lends in {currency}", code="funding_unavailable")
         reason = ineligible_reasons(own.eligibility, borrower)
         if not reason:
             refused = _reserve_all(
@@ -426,7 +426,9 @@ def allocate_plan(
         )
         if refusal is None:
             shares = dict(program_shares(program))
-            parts = split_principal(principal_fen, program_shares(program), catalog.own.id)
+            parts = split_principal(
+                principal_fen, program_shares(program), catalog.own_for(program.currency).id
+            )
             return _book(
                 conn,
                 clock,
@@ -490,7 +492,9 @@ def _try_program(
         reasons = ineligible_reasons(catalog.funders[share.funder].eligibility, borrower)
         if reasons:
             return f"{share.funder} declines ({', '.join(reasons)})"
-    parts = split_principal(principal_fen, program_shares(program), catalog.own.id)
+    parts = split_principal(
+        principal_fen, program_shares(program), catalog.own_for(program.currency).id
+    )
     if program.partner_approval:
         ask = approver or PartnerApprover()
         for funder_id in sorted(parts):
@@ -996,3 +1000,7 @@ def exposure(conn: Connection, catalog: FundingCatalog) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _own_currencies(catalog: FundingCatalog) -> set[str]:
+    return {f.currency for f in catalog.funders.values() if f.kind is FunderKind.OWN}
